@@ -1,0 +1,16 @@
+"""Default behaviour of the runtime, shipped as a plugin so an installed plugin can replace it."""
+from __future__ import annotations
+
+from core.hookspecs import hookimpl
+
+
+@hookimpl(trylast=True)
+def specgate_decode_frame(session, frame):
+    return session.spec.decode(frame)
+
+
+@hookimpl(trylast=True)
+def specgate_build_reply(session, outcome):
+    if outcome.reply_message is None or outcome.reply is None:
+        return None
+    return session.spec.encode(outcome.reply_message, outcome.reply)

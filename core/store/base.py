@@ -1,0 +1,316 @@
+"""The one storage interface of specgate.
+
+Everything the gateway and the web API keep goes through :class:`Store`. Two real implementations exist:
+``core.store.sqlite.SQLiteStore`` (embedded default) and ``core.store.mongo.MongoStore``. Both keep the
+layout of the original gas-meter system (a common database and one database per tenant, same field names
+and types), so the names below are those of the original MongoDB collections:
+
+common database (``gas_common`` by default)
+    ``device_route``   device_uid -> db_name (the tenant)
+    ``user_route``     ID -> db_name
+    ``floating_users`` pending self-registrations
+    ``misc_data``      raw exchange log (every TCP exchange, junk included)
+    ``dead_letter``    frames that failed to parse, with the error path          (new)
+    ``scale_latest``   latest stable reading per scale id                        (new)
+    ``scale_weight_log`` committed weighings, with an increasing integer ``id``  (new)
+    ``sessions``       server-issued login sessions                              (new)
+one database per tenant (the tenant *is* the database name, e.g. ``gas_demo``)
+    ``users``, ``device``, ``data`` (readings), ``subscriber``, ``event`` (new)
+
+Rules every implementation follows (the contract suite in ``tests/store`` checks them):
+
+* Identifiers (tenant, device_uid, login ID, scale_id, customer_no, ...) must be ``str``; anything else,
+  and any string starting with ``$`` or containing NUL, raises :class:`~core.errors.InvalidInput`.
+  Filter values must be scalars (str, int, float, bool, None); a dict such as ``{"$ne": None}`` raises
+  ``InvalidInput`` and is never sent to a database.
+* Integers of the original layout are stored as 32-bit integers, ``flag`` as a bool.
+* A write returns only after it is durably committed. A backend that cannot commit raises
+  :class:`~core.errors.StoreUnavailable`.
+* Documents returned are plain dicts without backend-internal keys (no ``_id`` ObjectId); ``bytes`` stay
+  ``bytes``; decimals stay ``decimal.Decimal``.
+* Times passed in as ``float``/``int`` are epoch seconds (UTC).
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from typing import Any, Mapping, Sequence
+
+Scalar = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A paged, filtered listing request.
+
+    ``filters`` are equality matches; ``ranges`` map a field to ``(low, high)`` meaning
+    ``low <= value < high`` (either bound may be None). Each listing method names the fields it accepts;
+    any other field raises ``InvalidInput``. ``limit`` is capped at 1000.
+    """
+
+    filters: Mapping[str, Scalar] = field(default_factory=dict)
+    ranges: Mapping[str, tuple[Scalar, Scalar]] = field(default_factory=dict)
+    sort: str | None = None
+    descending: bool = False
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass
+class Page:
+    """One page of a listing: ``items`` in order and ``total`` matching items across all pages."""
+
+    items: list[dict[str, Any]]
+    total: int
+
+
+USAGE_BUCKETS = ("hour", "day", "week", "month", "year")
+
+
+class Store(abc.ABC):
+    """Async domain storage. Open with :func:`core.store.open_store`, then ``await store.open()``."""
+
+    #: ``"sqlite"`` or ``"mongodb"``
+    backend: str = ""
+
+    # ------------------------------------------------------------------ lifecycle
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect, create or migrate the schema and indexes. Idempotent."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Finish pending writes and release every resource."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise ``StoreUnavailable`` unless the backend answers."""
+
+    # ------------------------------------------------------------------ tenants and routing
+    @abc.abstractmethod
+    async def add_tenant(self, tenant: str) -> None:
+        """Register a tenant (its database). Idempotent. Names match ``^[A-Za-z0-9_]{1,63}$``."""
+
+    @abc.abstractmethod
+    async def list_tenants(self) -> list[str]:
+        """Known tenants, sorted."""
+
+    @abc.abstractmethod
+    async def set_device_route(self, device_uid: str, tenant: str) -> None:
+        """Route ``device_uid`` to ``tenant`` (``device_route``), replacing any previous route."""
+
+    @abc.abstractmethod
+    async def get_device_route(self, device_uid: str) -> str | None:
+        """The tenant of ``device_uid`` or None when the device is unknown. ``"none"`` is returned as is."""
+
+    # ------------------------------------------------------------------ devices (tenant ``device``)
+    @abc.abstractmethod
+    async def add_device(self, tenant: str, device: Mapping[str, Any]) -> None:
+        """Insert a device document (``device_uid`` required) and its route. ``Conflict`` if it exists."""
+
+    @abc.abstractmethod
+    async def get_device(self, tenant: str, device_uid: str) -> dict[str, Any] | None:
+        """The device document, or None."""
+
+    @abc.abstractmethod
+    async def update_device(self, tenant: str, device_uid: str, fields: Mapping[str, Any]) -> bool:
+        """Set ``fields`` on the device (``$set`` semantics). False when there is no such device."""
+
+    @abc.abstractmethod
+    async def delete_device(self, tenant: str, device_uid: str) -> bool:
+        """Delete the device and its route. False when there was none."""
+
+    @abc.abstractmethod
+    async def list_devices(self, tenant: str, query: ListQuery) -> Page:
+        """Filters: device_uid, meter_id, installer_id, flag, customer_no, status. Sort: any of these,
+        ``last_timestamp`` or ``last_access``."""
+
+    # ------------------------------------------------------------------ readings (tenant ``data``)
+    @abc.abstractmethod
+    async def insert_readings(self, tenant: str, readings: Sequence[Mapping[str, Any]]) -> int:
+        """Insert readings ``{device_uid, timestamp, counter_val, year, month, day, hour, wday, week}``.
+
+        A reading whose ``(device_uid, timestamp)`` already exists is skipped silently. Returns how many
+        were new.
+        """
+
+    @abc.abstractmethod
+    async def list_readings(self, tenant: str, query: ListQuery) -> Page:
+        """Filters: device_uid. Ranges: timestamp. Sort: timestamp (default ascending)."""
+
+    @abc.abstractmethod
+    async def readings_for_usage(
+        self, tenant: str, device_uid: str, start: int, end: int
+    ) -> list[dict[str, Any]]:
+        """Readings with ``start <= timestamp < end`` in ascending order, preceded by the newest reading
+        before ``start`` when there is one (the baseline of the first interval)."""
+
+    async def usage(
+        self, tenant: str, device_uid: str, bucket: str, start: int, end: int, tz: tzinfo
+    ) -> list[dict[str, Any]]:
+        """Consumption per calendar bucket, from cumulative counts. Shared by every backend."""
+        from core.store.usage import aggregate_usage
+
+        readings = await self.readings_for_usage(tenant, device_uid, start, end)
+        return aggregate_usage(readings, bucket, start, end, tz)
+
+    # ------------------------------------------------------------------ one device report, one commit
+    @abc.abstractmethod
+    async def record_report(
+        self,
+        tenant: str,
+        device_uid: str,
+        device_fields: Mapping[str, Any],
+        readings: Sequence[Mapping[str, Any]],
+        event: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Everything one uplink reported, committed together before the device is answered:
+        ``$set device_fields`` on the device, insert ``readings`` (duplicates skipped) and ``event``
+        (when given). Returns how many readings were new. Raises ``StoreUnavailable`` when it could not
+        be committed, in which case the caller must not reply."""
+
+    # ------------------------------------------------------------------ events (tenant ``event``)
+    @abc.abstractmethod
+    async def add_event(self, tenant: str, event: Mapping[str, Any]) -> str:
+        """Store ``{device_uid, event_time (epoch), event_code (int), event_type, event_message, ...}``;
+        returns its ``event_id`` (a string, also present in the stored document)."""
+
+    @abc.abstractmethod
+    async def list_events(self, tenant: str, query: ListQuery) -> Page:
+        """Filters: device_uid, event_type, event_status. Ranges: event_time. Sort: event_time."""
+
+    # ------------------------------------------------------------------ exchange log (common ``misc_data``)
+    @abc.abstractmethod
+    async def log_exchange(self, entry: Mapping[str, Any]) -> None:
+        """Keep one exchange: ``{ip, port, datetime (local string), recv (bytes), recv_len, send (bytes),
+        send_len, at (epoch float), device_type}``. Entries older than the store's
+        ``exchange_retention_days`` are removed (TTL index on MongoDB, :meth:`purge_exchanges` on
+        SQLite, which the store schedules itself)."""
+
+    @abc.abstractmethod
+    async def list_exchanges(self, query: ListQuery) -> Page:
+        """Filters: ip, port, device_type. Ranges: at, datetime. Sort: at (default descending)."""
+
+    @abc.abstractmethod
+    async def purge_exchanges(self, older_than: float) -> int:
+        """Delete exchange log entries with ``at < older_than``; returns how many."""
+
+    # ------------------------------------------------------------------ dead letters (common ``dead_letter``)
+    @abc.abstractmethod
+    async def add_dead_letter(self, entry: Mapping[str, Any]) -> str:
+        """Keep bytes that failed to parse: ``{device_type, ip, port, at, data (bytes), error, path}``.
+        Returns its id."""
+
+    @abc.abstractmethod
+    async def list_dead_letters(self, query: ListQuery) -> Page:
+        """Filters: device_type, ip. Ranges: at. Sort: at (default descending)."""
+
+    # ------------------------------------------------------------------ scales
+    @abc.abstractmethod
+    async def set_scale_latest(self, scale_id: str, reading: Mapping[str, Any]) -> None:
+        """Replace the latest stable reading of ``scale_id``:
+        ``{status, weight (Decimal), unit, raw, received_at (epoch float)}`` (any process may read it)."""
+
+    @abc.abstractmethod
+    async def get_scale_latest(self, scale_id: str) -> dict[str, Any] | None:
+        """``{scale_id, status, weight, unit, raw, received_at}`` or None."""
+
+    @abc.abstractmethod
+    async def commit_weighing(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Append to the weighing log: ``{scale_id, cylinder_no, event_type, gross_kg (Decimal),
+        raw_line, received_at, committed_at, arrival_shipping_no, move_report_no}``. Assigns ``id``, an
+        integer increasing across all processes sharing the store; returns the stored record."""
+
+    @abc.abstractmethod
+    async def search_weighings(self, query: ListQuery) -> Page:
+        """Filters: cylinder_no, event_type, scale_id. Ranges: committed_at. Sort: id (default)."""
+
+    # ------------------------------------------------------------------ users (tenant ``users`` + ``user_route``)
+    @abc.abstractmethod
+    async def add_user(self, tenant: str, user: Mapping[str, Any]) -> None:
+        """Insert a user (``ID`` required) and route ``ID`` to ``tenant``. ``Conflict`` when the ID is
+        already routed anywhere (an existing account is never re-pointed)."""
+
+    @abc.abstractmethod
+    async def get_user(self, tenant: str, login_id: str) -> dict[str, Any] | None:
+        """The tenant's user document, ``passwd`` included (callers strip it)."""
+
+    @abc.abstractmethod
+    async def find_user(self, login_id: str) -> tuple[str, dict[str, Any]] | None:
+        """``(tenant, user)`` through ``user_route``, or None."""
+
+    @abc.abstractmethod
+    async def update_user(self, tenant: str, login_id: str, fields: Mapping[str, Any]) -> bool:
+        """``$set`` fields on the user. False when there is no such user."""
+
+    @abc.abstractmethod
+    async def delete_user(self, tenant: str, login_id: str) -> bool:
+        """Delete the user and its route. False when there was none."""
+
+    @abc.abstractmethod
+    async def list_users(self, tenant: str, query: ListQuery) -> Page:
+        """Filters: ID, role, flag, email. Sort: ID."""
+
+    # ------------------------------------------------------------------ pending registrations (``floating_users``)
+    @abc.abstractmethod
+    async def add_registration(self, registration: Mapping[str, Any]) -> None:
+        """Insert ``{ID, email, name, passwd, lang, category, comment, regdate, flag: False}``.
+        ``Conflict`` when the ID is routed to a user or already pending."""
+
+    @abc.abstractmethod
+    async def get_registration(self, login_id: str) -> dict[str, Any] | None:
+        """The registration, approved or not."""
+
+    @abc.abstractmethod
+    async def list_registrations(self, query: ListQuery) -> Page:
+        """Filters: flag (default listing is every registration), category. Sort: regdate."""
+
+    @abc.abstractmethod
+    async def set_registration_flag(self, login_id: str, flag: bool) -> bool:
+        """Mark a registration approved (True) or pending. False when there is none."""
+
+    # ------------------------------------------------------------------ sessions (common ``sessions``)
+    @abc.abstractmethod
+    async def create_session(self, session: Mapping[str, Any]) -> None:
+        """``{token_hash, login_id, tenant, role, created_at, expires_at}``; token_hash is unique."""
+
+    @abc.abstractmethod
+    async def get_session(self, token_hash: str, now: float) -> dict[str, Any] | None:
+        """The session when it exists, is not revoked and ``expires_at > now``; else None."""
+
+    @abc.abstractmethod
+    async def revoke_session(self, token_hash: str) -> bool:
+        """Revoke one session. False when there was none."""
+
+    @abc.abstractmethod
+    async def revoke_user_sessions(self, login_id: str) -> int:
+        """Revoke every session of a user; returns how many."""
+
+    # ------------------------------------------------------------------ subscribers (tenant ``subscriber``)
+    @abc.abstractmethod
+    async def upsert_subscriber(self, tenant: str, subscriber: Mapping[str, Any]) -> bool:
+        """Insert or ``$set`` a subscriber keyed by ``customer_no``. True when it was new."""
+
+    @abc.abstractmethod
+    async def get_subscriber(self, tenant: str, customer_no: str) -> dict[str, Any] | None:
+        """The subscriber, or None."""
+
+    @abc.abstractmethod
+    async def delete_subscriber(self, tenant: str, customer_no: str) -> bool:
+        """Delete one subscriber. False when there was none."""
+
+    @abc.abstractmethod
+    async def list_subscribers(self, tenant: str, query: ListQuery) -> Page:
+        """Filters: customer_no, meter_id, subscriber_no, bind_device_id, binded. Sort: customer_no."""
+
+    # ------------------------------------------------------------------ admin explorer
+    @abc.abstractmethod
+    async def list_collections(self) -> list[dict[str, Any]]:
+        """``[{"db": name, "collections": [names...]}]`` for the common database and every tenant,
+        sorted; only specgate's own collections (never ``admin``/``config``/``local``)."""
+
+    @abc.abstractmethod
+    async def browse(self, db: str, collection: str, query: ListQuery) -> Page:
+        """Read-only rows of one collection listed by :meth:`list_collections`; equality filters on any
+        top-level field (scalars only), sort on any field. ``NotFound`` for an unlisted collection."""

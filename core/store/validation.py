@@ -1,0 +1,97 @@
+"""Checks applied to every value before it reaches a database, shared by all backends."""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Mapping
+
+from core.errors import InvalidInput
+from core.store.base import ListQuery
+
+TENANT_RE = re.compile(r"^[A-Za-z0-9_]{1,63}$")
+MAX_LIMIT = 1000
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def check_identifier(name: str, value: Any) -> str:
+    """An identifier must be a non-empty ``str`` without NUL, not starting with ``$``, at most 256 chars."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string, got {type(value).__name__}: {value!r}")
+    if not value or len(value) > 256:
+        raise InvalidInput(f"{name} must be 1 to 256 characters, got {len(value)}")
+    if value.startswith("$") or "\x00" in value:
+        raise InvalidInput(f"{name} may not start with '$' or contain NUL: {value!r}")
+    return value
+
+
+def check_tenant(value: Any) -> str:
+    """Tenants are database names: letters, digits and underscore, 1 to 63 characters."""
+    if not isinstance(value, str) or not TENANT_RE.match(value):
+        raise InvalidInput(f"tenant must match {TENANT_RE.pattern}, got {value!r}")
+    return value
+
+
+def check_scalar(name: str, value: Any) -> Any:
+    """Filter values are scalars; a dict or list (``{"$ne": null}``) is refused, never executed."""
+    if not isinstance(value, _SCALARS):
+        raise InvalidInput(f"{name} must be a string, number, bool or null, got {type(value).__name__}: {value!r}")
+    if isinstance(value, str) and value.startswith("$"):
+        raise InvalidInput(f"{name} may not start with '$': {value!r}")
+    return value
+
+
+def check_field_name(name: Any) -> str:
+    """Document keys: non-empty strings without ``$`` prefix, ``.`` or NUL."""
+    if not isinstance(name, str) or not name or name.startswith("$") or "." in name or "\x00" in name:
+        raise InvalidInput(f"invalid field name {name!r}: field names may not be empty, start with '$' or contain '.'")
+    return name
+
+
+def check_document(doc: Mapping[str, Any], what: str = "document") -> dict[str, Any]:
+    """A document to store: a mapping whose keys pass :func:`check_field_name` at every depth."""
+    if not isinstance(doc, Mapping):
+        raise InvalidInput(f"{what} must be an object, got {type(doc).__name__}")
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        check_field_name(key)
+        if isinstance(value, Mapping):
+            value = check_document(value, f"{what}.{key}")
+        out[key] = value
+    return out
+
+
+def check_query(
+    query: ListQuery,
+    filters: Iterable[str],
+    ranges: Iterable[str] = (),
+    sorts: Iterable[str] = (),
+    any_field: bool = False,
+) -> ListQuery:
+    """Refuse filter, range or sort fields a listing does not offer, non-scalar values and bad paging."""
+    if not isinstance(query, ListQuery):
+        raise InvalidInput(f"query must be a ListQuery, got {type(query).__name__}")
+    allowed_filters, allowed_ranges, allowed_sorts = set(filters), set(ranges), set(sorts)
+    for name, value in query.filters.items():
+        if any_field:
+            check_field_name(name)
+        elif name not in allowed_filters:
+            raise InvalidInput(f"cannot filter on {name!r}; allowed: {', '.join(sorted(allowed_filters)) or 'none'}")
+        check_scalar(name, value)
+    for name, bounds in query.ranges.items():
+        if name not in allowed_ranges:
+            raise InvalidInput(f"cannot range over {name!r}; allowed: {', '.join(sorted(allowed_ranges)) or 'none'}")
+        if not isinstance(bounds, (tuple, list)) or len(bounds) != 2:
+            raise InvalidInput(f"range of {name!r} must be (low, high)")
+        for bound in bounds:
+            check_scalar(name, bound)
+    if query.sort is not None:
+        if any_field:
+            check_field_name(query.sort)
+        elif query.sort not in allowed_sorts:
+            raise InvalidInput(f"cannot sort on {query.sort!r}; allowed: {', '.join(sorted(allowed_sorts)) or 'none'}")
+    for name in ("limit", "offset"):
+        value = getattr(query, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise InvalidInput(f"{name} must be a non-negative integer, got {value!r}")
+    if query.limit > MAX_LIMIT:
+        raise InvalidInput(f"limit may be at most {MAX_LIMIT}, got {query.limit}")
+    return query

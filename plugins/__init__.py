@@ -1,0 +1,1 @@
+"""Device plugins bundled with specgate."""

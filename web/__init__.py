@@ -1,0 +1,1 @@
+"""The Starlette web app: JSON API, live push and web UI."""
