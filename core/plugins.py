@@ -53,6 +53,7 @@ def get_plugin_manager(
         if module_name not in _ALWAYS and (short in unwanted or (wanted is not None and short not in wanted)):
             continue
         pm.register(importlib.import_module(module_name), name=short)
+    deselected: set[str] = set()
     if load_entry_points:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         for name, plugin in list(pm.list_name_plugin()):
@@ -60,7 +61,9 @@ def get_plugin_manager(
                 continue
             if name in unwanted or (wanted is not None and name not in wanted):
                 pm.unregister(plugin=plugin, name=name)
-    known = {name for name, _ in pm.list_name_plugin()}
+                deselected.add(name)
+    # an installed plugin that was deselected is still a known name
+    known = {name for name, _ in pm.list_name_plugin()} | deselected
     unknown = ((wanted or set()) | unwanted) - known - {_short_name(m) for m in DEFAULT_PLUGINS}
     if unknown:
         raise ConfigError(f"unknown plugin name(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")

@@ -25,7 +25,7 @@ def check_identifier(name: str, value: Any) -> str:
 
 def check_tenant(value: Any) -> str:
     """Tenants are database names: letters, digits and underscore, 1 to 63 characters."""
-    if not isinstance(value, str) or not TENANT_RE.match(value):
+    if not isinstance(value, str) or not TENANT_RE.fullmatch(value):
         raise InvalidInput(f"tenant must match {TENANT_RE.pattern}, got {value!r}")
     return value
 

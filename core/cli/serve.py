@@ -1,0 +1,127 @@
+"""``specgate serve``: every device listener and the web app in one process and one event loop.
+
+With no configuration: gas meters on 5004, the scale on 4001, the web app on 127.0.0.1:8000, the embedded
+SQLite store ``specgate.db``. SIGTERM or SIGINT stops accepting, lets in-flight device sessions finish
+within ``shutdown_grace`` seconds, then exits 0.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import Any, Iterator
+
+from core.config import Config, configure_logging, load_config
+from core.errors import ConfigError
+
+log = logging.getLogger("specgate.serve")
+
+
+def _web_server(app: Any, config: Config) -> Any:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        # specgate owns SIGTERM/SIGINT so it can stop the device listeners too
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return Server(uvicorn.Config(
+        app, host=config.web_host, port=config.web_port, log_config=None, access_log=False, lifespan="off",
+    ))
+
+
+async def _start_web(server: Any, config: Config) -> tuple[asyncio.Task, str]:
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            with contextlib.suppress(BaseException):
+                task.result()
+            raise ConfigError(f"cannot serve the web app on {config.web_host}:{config.web_port} (see the log above)")
+        await asyncio.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return task, f"http://{config.web_host}:{port}/"
+
+
+async def serve(config: Config, stop: asyncio.Event | None = None) -> int:
+    """Run until ``stop`` is set or SIGTERM/SIGINT arrives."""
+    from core.gateway.runtime import Gateway
+    from core.plugins import get_plugin_manager
+    from core.store import open_store
+
+    pm = get_plugin_manager(config.plugins, config.disable_plugins)
+    store = open_store(config.store_url, **config.store_options)
+    await store.open()
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    gateway = Gateway(config, store, pm)
+    server = web_task = None
+    try:
+        await gateway.start()
+        if config.web_enabled:
+            from web.app import create_app
+
+            server = _web_server(create_app(config, store, pm, gateway=gateway), config)
+            web_task, url = await _start_web(server, config)
+        print(f"specgate serving (store {store.backend}: {config.store_url})", flush=True)
+        for endpoint in gateway.endpoints():
+            print(f"  listener {endpoint}", flush=True)
+        print(f"  web {url}" if server is not None else "  web disabled", flush=True)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        waiters = [asyncio.create_task(stop.wait())] + ([web_task] if web_task else [])
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        waiters[0].cancel()
+        print("specgate stopping", flush=True)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+        if server is not None:
+            server.should_exit = True
+            with contextlib.suppress(BaseException):
+                await web_task
+        await gateway.stop()
+        await store.close()
+    print("specgate stopped", flush=True)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(
+        args.config,
+        store_url=args.store,
+        web_host=args.host,
+        web_port=args.web_port,
+        web_enabled=False if args.no_web else None,
+        listen=args.listen,
+        log_level=args.log_level,
+    )
+    configure_logging(config)
+    try:
+        return asyncio.run(serve(config))
+    except KeyboardInterrupt:
+        print("specgate interrupted", file=sys.stderr)
+        return 130
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve", help="run the device listeners and the web app",
+        description="Run every device listener and the web app in one process (see docs/configuration.md).",
+    )
+    parser.add_argument("--config", help="YAML configuration file (default: SPECGATE_CONFIG)")
+    parser.add_argument("--store", help="store URL: sqlite:///FILE or mongodb://HOST:PORT/ (default: sqlite:///specgate.db)")
+    parser.add_argument("--host", help="web app host (default: 127.0.0.1)")
+    parser.add_argument("--web-port", type=int, help="web app port (default: 8000; 0 = any free port)")
+    parser.add_argument("--no-web", action="store_true", help="run the device listeners only")
+    parser.add_argument(
+        "--listen", action="append", metavar="DEVICE_TYPE:PORT[:key=value,...]",
+        help="add a listener, replacing any on the same port (e.g. fg150kal:4002:scale_id=scale-02); repeatable",
+    )
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (default: INFO)")
+    parser.set_defaults(func=run)

@@ -1,0 +1,437 @@
+"""One TCP listener and the device sessions it serves.
+
+The listener only moves bytes: framing comes from the spec's framer, meaning from the plugins' hooks. Per
+frame: ``specgate_decode_frame`` -> ``specgate_handle_message`` -> ``await outcome.store(store)`` ->
+``specgate_build_reply`` -> write and drain -> ``store.log_exchange``. Bytes that cannot be used (garbage the
+framer skipped, frames that fail to decode, an over-long run without a frame, a frame cut by a closed or idle
+connection) are counted, logged and kept as dead letters; nothing a peer sends can end the process.
+
+Runtime options read from ``ListenerConfig.options`` (defaults in brackets):
+
+``replace_same_peer`` [False]
+    A new connection from the same peer IP closes its predecessor (a converter that reconnected while its old
+    socket is half-open). On for the scale listener; off for gas meters, because NB-IoT carrier NAT puts many
+    meters behind one public IP and each would close the other's session.
+``on_bad_frame`` ["close"]
+    ``close`` ends the connection on junk or an undecodable frame (request/response devices such as gas
+    meters); ``skip`` keeps reading (line streams such as scales).
+``log_exchanges`` [True]
+    Keep every request/response exchange (and junk that closed a connection) in the store's exchange log.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import ipaddress
+import logging
+import time
+from typing import Any, Callable
+
+import pluggy
+
+from core.errors import FrameError
+from core.gateway.metrics import STATE_KEY, ListenerMetrics
+from core.gateway.types import ListenerConfig, Outcome, Session
+from core.timeutil import local_string
+
+log = logging.getLogger("specgate.gateway")
+
+READ_SIZE = 4096
+#: how long a closing connection may take to flush before it is dropped
+_CLOSE_WAIT = 2.0
+
+
+def _normalise_ip(host: str) -> str:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def _preview(data: bytes, limit: int = 48) -> str:
+    text = data[:limit].hex(" ")
+    return text + (" ..." if len(data) > limit else "")
+
+
+class Listener:
+    """An asyncio server for one :class:`ListenerConfig`."""
+
+    def __init__(
+        self,
+        config: ListenerConfig,
+        spec: Any,
+        *,
+        store: Any,
+        pm: pluggy.PluginManager,
+        app_config: Any,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.spec = spec
+        self.store = store
+        self.pm = pm
+        self.app_config = app_config
+        self.clock = clock
+        self.metrics = ListenerMetrics()
+        self.replace_same_peer = bool(config.options.get("replace_same_peer", False))
+        self.on_bad_frame = str(config.options.get("on_bad_frame", "close"))
+        self.log_exchanges = bool(config.options.get("log_exchanges", True))
+        self._networks = [ipaddress.ip_network(item, strict=False) for item in config.allow]
+        self._server: asyncio.Server | None = None
+        self._bound_port = 0
+        self._connections: set[Connection] = set()
+        self._by_ip: dict[str, Connection] = {}
+        self.closing = False
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def name(self) -> str:
+        return f"{self.config.device_type}:{self.port}"
+
+    @property
+    def port(self) -> int:
+        """The bound port (the configured one, or the ephemeral one chosen for port 0)."""
+        return self._bound_port or self.config.port
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._on_connect, self.config.host, self.config.port)
+        self._bound_port = self._server.sockets[0].getsockname()[1]
+        log.info("%s listening on %s:%d", self.config.device_type, self.config.host, self.port)
+
+    def stop_accepting(self) -> None:
+        """Refuse new connections from now on (sessions already open go on)."""
+        self.closing = True
+        if self._server is not None:
+            self._server.close()
+
+    async def stop(self, grace: float) -> None:
+        """Stop accepting, close idle sessions, give busy ones ``grace`` seconds, then close the rest."""
+        self.stop_accepting()
+        for connection in list(self._connections):
+            if not connection.busy:
+                connection.close("shutdown")
+        tasks = {c.task for c in self._connections if c.task is not None}
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            if pending:
+                log.warning("%s: %d session(s) still busy after %.1fs, closing them", self.name, len(pending), grace)
+                for connection in list(self._connections):
+                    connection.close("shutdown")
+                _, pending = await asyncio.wait(pending, timeout=_CLOSE_WAIT)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    await asyncio.wait(pending, timeout=_CLOSE_WAIT)
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), _CLOSE_WAIT)
+        log.info("%s stopped", self.name)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "device_type": self.config.device_type,
+            "host": self.config.host,
+            "port": self.port,
+            **self.metrics.as_dict(),
+        }
+
+    # ------------------------------------------------------------------ accepting
+    def _refusal(self, ip: str, replacing: bool) -> str | None:
+        if self.closing:
+            return "shutting_down"
+        if self._networks:
+            try:
+                address = ipaddress.ip_address(ip)
+            except ValueError:
+                return "not_allowed"
+            if not any(address in network for network in self._networks if address.version == network.version):
+                return "not_allowed"
+        if len(self._connections) - (1 if replacing else 0) >= self.config.max_connections:
+            return "too_many"
+        return None
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        ip, peer_port = _normalise_ip(str(peer[0])), int(peer[1])
+        predecessor = self._by_ip.get(ip) if self.replace_same_peer else None
+        refusal = self._refusal(ip, replacing=predecessor is not None)
+        if refusal:
+            self.metrics.rejected[refusal] += 1
+            log.warning("%s refused %s:%d (%s)", self.name, ip, peer_port, refusal)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), _CLOSE_WAIT)
+            return
+        if predecessor is not None:
+            log.info("%s: %s:%d replaces session from %s:%d", self.name, ip, peer_port, ip, predecessor.session.peer_port)
+            predecessor.close("replaced")
+        session = Session(
+            device_type=self.config.device_type,
+            peer_host=ip,
+            peer_port=peer_port,
+            listen_port=self.port,
+            listener=self.config,
+            spec=self.spec,
+            store=self.store,
+            config=self.app_config,
+            opened_at=self.clock(),
+        )
+        session.state[STATE_KEY] = self.metrics
+        connection = Connection(self, session, reader, writer)
+        self._connections.add(connection)
+        self._by_ip[ip] = connection
+        self.metrics.accepted += 1
+        self.metrics.active += 1
+        log.info("%s accepted %s:%d", self.name, ip, peer_port)
+        try:
+            try:
+                self.pm.hook.specgate_connection_opened(session=session)
+            except Exception:
+                log.exception("%s: specgate_connection_opened failed for %s:%d", self.name, ip, peer_port)
+            await connection.run()
+        except Exception:
+            log.exception("%s: session with %s:%d failed", self.name, ip, peer_port)
+            connection.reason = connection.reason or "error"
+        finally:
+            await self._finish(connection)
+
+    async def _finish(self, connection: Connection) -> None:
+        session = connection.session
+        reason = connection.reason or "done"
+        self._connections.discard(connection)
+        if self._by_ip.get(session.peer_host) is connection:
+            del self._by_ip[session.peer_host]
+        self.metrics.active -= 1
+        self.metrics.closed[reason] += 1
+        log.info(
+            "%s closed %s:%d (%s) after %d frame(s)",
+            self.name, session.peer_host, session.peer_port, reason, connection.frames,
+        )
+        try:
+            self.pm.hook.specgate_connection_closed(session=session, reason=reason)
+        except Exception:
+            log.exception("%s: specgate_connection_closed failed for %s:%d", self.name, session.peer_host, session.peer_port)
+        connection.writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(connection.writer.wait_closed(), _CLOSE_WAIT)
+
+
+class Connection:
+    """One device session's read loop."""
+
+    def __init__(self, listener: Listener, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.listener = listener
+        self.session = session
+        self.reader = reader
+        self.writer = writer
+        self.task = asyncio.current_task()
+        self.reason: str | None = None
+        self.buffer = bytearray()
+        self.processing = False
+        self.frames = 0
+
+    @property
+    def busy(self) -> bool:
+        """Handling a frame or holding part of one: shutdown lets it finish."""
+        return self.processing or bool(self.buffer)
+
+    @property
+    def _peer(self) -> str:
+        return f"{self.session.peer_host}:{self.session.peer_port}"
+
+    def close(self, reason: str) -> None:
+        """End the session with ``reason`` (the first reason given wins); the read loop sees end of file."""
+        if self.reason is None:
+            self.reason = reason
+        self.writer.close()
+
+    # ------------------------------------------------------------------ the loop
+    async def run(self) -> None:
+        framer = self.session.spec.new_framer()
+        idle_timeout = self.listener.config.idle_timeout
+        while self.reason is None:
+            try:
+                chunk = await asyncio.wait_for(self.reader.read(READ_SIZE), idle_timeout)
+            except asyncio.TimeoutError:
+                log.info("%s: %s idle for %.1fs", self.listener.name, self._peer, idle_timeout)
+                self.reason = "idle_timeout"
+                await self._leftover(f"incomplete frame when the connection went idle for {idle_timeout}s")
+                return
+            except (ConnectionError, OSError) as exc:
+                log.info("%s: %s connection error: %s", self.listener.name, self._peer, exc)
+                self.reason = self.reason or "peer_closed"
+                await self._leftover(f"incomplete frame when the connection failed: {exc}")
+                return
+            if not chunk:
+                self.reason = self.reason or "peer_closed"
+                await self._leftover(f"incomplete frame when the connection closed ({self.reason})")
+                return
+            self.buffer += chunk
+            self.processing = True
+            try:
+                if await self._drain_frames(framer):
+                    return
+            finally:
+                self.processing = False
+            if self.listener.closing and not self.buffer:
+                self.reason = "shutdown"
+
+    async def _drain_frames(self, framer: Any) -> bool:
+        """Handle every complete frame in the buffer. True when the connection must close."""
+        limit = self.listener.config.max_frame_length
+        while self.buffer:
+            consumed, frame = framer.decode(bytes(self.buffer))
+            if frame is None and consumed <= 0:
+                if len(self.buffer) > limit:
+                    data = bytes(self.buffer)
+                    self.buffer.clear()
+                    await self._junk(data, f"more than {limit} bytes without a complete frame", close_as="oversize")
+                    return True
+                return False
+            if consumed <= 0:
+                log.error("%s: the %s framer returned a frame without consuming bytes", self.listener.name, self.session.device_type)
+                self.reason = "error"
+                return True
+            chunk = bytes(self.buffer[:consumed])
+            del self.buffer[:consumed]
+            if frame is None:
+                if await self._junk(chunk, "bytes skipped by the framer (no frame start)"):
+                    return True
+                continue
+            self.frames += 1
+            if await self._frame(bytes(frame)):
+                return True
+        return False
+
+    async def _leftover(self, error: str) -> None:
+        if self.buffer:
+            data = bytes(self.buffer)
+            self.buffer.clear()
+            await self._junk(data, error, close_as=None)
+
+    async def _junk(self, data: bytes, error: str, close_as: str | None = "junk") -> bool:
+        """Count, log and keep bytes that are no frame. True when the connection must close."""
+        metrics = self.listener.metrics
+        metrics.junk_bytes += len(data)
+        log.warning("%s: %s sent %d unusable byte(s) (%s): %s", self.listener.name, self._peer, len(data), error, _preview(data))
+        await self._dead_letter(data, error, "")
+        closing = close_as is not None and (close_as == "oversize" or self.listener.on_bad_frame == "close")
+        if closing or close_as is None:
+            await self._log_exchange(data, b"")
+        if closing:
+            self.reason = self.reason or close_as
+        return closing
+
+    async def _frame(self, frame: bytes) -> bool:
+        """Decode, handle, store, reply. True when the connection must close."""
+        listener, metrics, session = self.listener, self.listener.metrics, self.session
+        hook = listener.pm.hook
+        try:
+            message = hook.specgate_decode_frame(session=session, frame=frame)
+            if message is None:
+                raise FrameError("no plugin decoded the frame")
+        except Exception as exc:
+            metrics.frames_bad += 1
+            path = getattr(exc, "path", "") if isinstance(exc, FrameError) else ""
+            error = str(exc) if isinstance(exc, FrameError) else f"decoder failed: {exc!r}"
+            log.warning("%s: bad frame from %s at %s: %s: %s", listener.name, self._peer, path or "-", error, _preview(frame))
+            await self._dead_letter(frame, error, path)
+            if listener.on_bad_frame == "close":
+                await self._log_exchange(frame, b"")
+                self.reason = "junk"
+                return True
+            return False
+        metrics.frames_ok += 1
+        try:
+            outcome = hook.specgate_handle_message(session=session, message=message)
+            if inspect.isawaitable(outcome):
+                outcome = await outcome
+        except Exception as exc:
+            metrics.handler_errors += 1
+            log.exception("%s: handling a %s message from %s failed", listener.name, getattr(message, "message", "?"), self._peer)
+            await self._dead_letter(frame, f"handler failed: {exc!r}", getattr(message, "message", ""))
+            self.reason = "error"
+            return True
+        if outcome is None:
+            return False
+        if not isinstance(outcome, Outcome):
+            metrics.handler_errors += 1
+            log.error("%s: specgate_handle_message returned %r, not an Outcome", listener.name, outcome)
+            self.reason = "error"
+            return True
+        if outcome.store is not None:
+            try:
+                await outcome.store(listener.store)
+            except Exception as exc:
+                metrics.store_failures += 1
+                log.error("%s: store failed for %s, no reply sent: %r", listener.name, self._peer, exc)
+                self.reason = "store_unavailable"
+                return True
+        try:
+            reply = hook.specgate_build_reply(session=session, outcome=outcome)
+        except Exception:
+            metrics.handler_errors += 1
+            log.exception("%s: building the reply for %s failed", listener.name, self._peer)
+            self.reason = "error"
+            return True
+        if reply:
+            try:
+                self.writer.write(reply)
+                await asyncio.wait_for(self.writer.drain(), listener.config.idle_timeout)
+            except (ConnectionError, OSError, asyncio.TimeoutError) as exc:
+                log.warning("%s: could not send the reply to %s: %r", listener.name, self._peer, exc)
+                self.reason = self.reason or "peer_closed"
+                await self._log_exchange(frame, b"")
+                return True
+            metrics.replies += 1
+            outcome.sent = bytes(reply)
+        await self._log_exchange(frame, outcome.sent)
+        if outcome.close:
+            self.reason = self.reason or "done"
+            return True
+        return False
+
+    # ------------------------------------------------------------------ keeping things
+    async def _dead_letter(self, data: bytes, error: str, path: str) -> None:
+        listener = self.listener
+        try:
+            await listener.store.add_dead_letter({
+                "device_type": self.session.device_type,
+                "ip": self.session.peer_host,
+                "port": self.session.listen_port,
+                "at": listener.clock(),
+                "data": data,
+                "error": error,
+                "path": path or "",
+            })
+        except Exception as exc:
+            listener.metrics.store_failures += 1
+            log.error("%s: could not keep a dead letter from %s: %r", listener.name, self._peer, exc)
+        else:
+            listener.metrics.dead_letters += 1
+
+    async def _log_exchange(self, received: bytes, sent: bytes) -> None:
+        listener = self.listener
+        if not listener.log_exchanges:
+            return
+        at = listener.clock()
+        try:
+            await listener.store.log_exchange({
+                "ip": self.session.peer_host,
+                "port": self.session.listen_port,
+                "datetime": local_string(at, listener.app_config.tz),
+                "recv": received,
+                "recv_len": len(received),
+                "send": sent,
+                "send_len": len(sent),
+                "at": at,
+                "device_type": self.session.device_type,
+            })
+        except Exception as exc:
+            listener.metrics.exchange_log_failures += 1
+            log.error("%s: could not log the exchange with %s: %r", listener.name, self._peer, exc)

@@ -1,0 +1,1 @@
+"""Security helpers: password hashing (sessions and authorisation come with the web issue)."""

@@ -1,0 +1,503 @@
+"""construct building blocks for spec fields; every failure is a ``FrameError`` carrying a field path."""
+from __future__ import annotations
+
+import io
+import ipaddress
+import re
+from decimal import Decimal
+from typing import Any, Callable
+
+import construct as cs
+
+from core.errors import ChecksumError, FrameError
+from core.spec.checksums import ALGORITHMS, parity_ok
+from core.spec.types import BitModel
+
+
+class UnknownValue(int):
+    """An integer that is not a label of its enum: kept as the int and flagged by the decoder."""
+
+
+def prefix_path(exc: FrameError, name: str) -> None:
+    segments = getattr(exc, "segments", None)
+    if segments is None:
+        segments = []
+        exc.segments = segments  # type: ignore[attr-defined]
+    segments.insert(0, str(name))
+
+
+def from_construct(exc: cs.ConstructError) -> FrameError:
+    text = str(exc)
+    text = re.sub(r"^Error in path \S*\s*", "", text).strip() or type(exc).__name__
+    found = None
+    match = re.search(r"expected (\d+), found (\d+)", text)
+    if isinstance(exc, cs.StreamError) and match:
+        error = FrameError(f"the frame is too short: needed {match.group(1)} more bytes, found {match.group(2)}",
+                           expected=int(match.group(1)), found=int(match.group(2)))
+        return error
+    error = FrameError(text, found=found)
+    return error
+
+
+class Field(cs.Renamed):
+    """A named struct member that prefixes its label to the path of any error raised below it."""
+
+    def __init__(self, name: str, subcon: cs.Construct, label: str) -> None:
+        super().__init__(subcon, newname=name)
+        self.label = label
+
+    def _parse(self, stream: Any, context: Any, path: str) -> Any:
+        try:
+            return self.subcon._parsereport(stream, context, path)
+        except FrameError as exc:
+            if self.label:
+                prefix_path(exc, self.label)
+            raise
+        except cs.ConstructError as exc:
+            error = from_construct(exc)
+            if self.label:
+                prefix_path(error, self.label)
+            raise error from exc
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        try:
+            return self.subcon._build(obj, stream, context, path)
+        except FrameError as exc:
+            if self.label:
+                prefix_path(exc, self.label)
+            raise
+        except cs.ConstructError as exc:
+            error = from_construct(exc)
+            if self.label:
+                prefix_path(error, self.label)
+            raise error from exc
+
+
+class IndexedArray(cs.Array):
+    """A fixed or context-counted array whose errors carry the element index."""
+
+    def _parse(self, stream: Any, context: Any, path: str) -> Any:
+        count = cs.evaluate(self.count, context)
+        if not 0 <= count:
+            raise FrameError(f"invalid element count {count}", expected=">= 0", found=count)
+        items = cs.ListContainer()
+        for index in range(count):
+            context._index = index
+            try:
+                items.append(self.subcon._parsereport(stream, context, path))
+            except FrameError as exc:
+                prefix_path(exc, str(index))
+                raise
+            except cs.ConstructError as exc:
+                error = from_construct(exc)
+                prefix_path(error, str(index))
+                raise error from exc
+        return items
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        count = cs.evaluate(self.count, context)
+        if len(obj) != count:
+            raise FrameError(f"expected {count} elements, got {len(obj)}", expected=count, found=len(obj))
+        result = cs.ListContainer()
+        for index, item in enumerate(obj):
+            context._index = index
+            try:
+                result.append(self.subcon._build(item, stream, context, path))
+            except FrameError as exc:
+                prefix_path(exc, str(index))
+                raise
+        return result
+
+
+def _remaining(stream: Any) -> int:
+    here = stream.tell()
+    end = stream.seek(0, io.SEEK_END)
+    stream.seek(here)
+    return end - here
+
+
+class UntilEnd(cs.Construct):
+    """Elements (or raw bytes when ``subcon`` is None) up to the end of the frame minus ``leave`` bytes."""
+
+    def __init__(self, subcon: cs.Construct | None, leave: int = 0) -> None:
+        super().__init__()
+        self.subcon = subcon
+        self.leave = leave
+        self.flagbuildnone = False
+
+    def _parse(self, stream: Any, context: Any, path: str) -> Any:
+        available = _remaining(stream) - self.leave
+        if available < 0:
+            raise FrameError("the frame is too short", expected=self.leave, found=self.leave + available)
+        if self.subcon is None:
+            return stream.read(available)
+        stop = stream.tell() + available
+        items = cs.ListContainer()
+        while stream.tell() < stop:
+            context._index = len(items)
+            try:
+                items.append(self.subcon._parsereport(stream, context, path))
+            except FrameError as exc:
+                prefix_path(exc, str(len(items)))
+                raise
+            except cs.ConstructError as exc:
+                error = from_construct(exc)
+                prefix_path(error, str(len(items)))
+                raise error from exc
+        if stream.tell() != stop:
+            raise FrameError("the last element does not fit the frame", expected=stop, found=stream.tell())
+        return items
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        if self.subcon is None:
+            stream.write(bytes(obj))
+            return obj
+        for index, item in enumerate(obj):
+            context._index = index
+            try:
+                self.subcon._build(item, stream, context, path)
+            except FrameError as exc:
+                prefix_path(exc, str(index))
+                raise
+        return obj
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        raise cs.SizeofError("variable size", path=path)
+
+
+class BuildComputed(cs.Subconstruct):
+    """A value that is read normally but computed from the context on build (lengths, counts)."""
+
+    def __init__(self, subcon: cs.Construct, func: Callable[[Any], int]) -> None:
+        super().__init__(subcon)
+        self.func = func
+        self.flagbuildnone = True
+
+    def _parse(self, stream: Any, context: Any, path: str) -> Any:
+        return self.subcon._parsereport(stream, context, path)
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        value = self.func(context)
+        self.subcon._build(value, stream, context, path)
+        return value
+
+    def _emitparse(self, code: Any) -> str:
+        return self.subcon._compileparse(code)
+
+
+def scale_value(raw: int, scale: Decimal | None, offset: Decimal | None) -> Decimal:
+    value = Decimal(raw)
+    if scale is not None:
+        value = value * scale
+    if offset is not None:
+        value = value + offset
+    return value
+
+
+def unscale_value(value: Decimal, scale: Decimal | None, offset: Decimal | None) -> int:
+    if offset is not None:
+        value = value - offset
+    if scale is not None:
+        value = value / scale
+    if value != value.to_integral_value():
+        raise FrameError(f"{value} is not a whole multiple of the scale {scale}", expected=f"a multiple of {scale}", found=str(value))
+    return int(value)
+
+
+class ScaleAdapter(cs.Adapter):
+    def __init__(self, subcon: cs.Construct, scale: Decimal | None, offset: Decimal | None) -> None:
+        super().__init__(subcon)
+        self.scale, self.offset = scale, offset
+
+    def _decode(self, obj: int, context: Any, path: str) -> Decimal:
+        return scale_value(obj, self.scale, self.offset)
+
+    def _encode(self, obj: Decimal, context: Any, path: str) -> int:
+        return unscale_value(Decimal(obj), self.scale, self.offset)
+
+
+class EnumAdapter(cs.Adapter):
+    def __init__(self, subcon: cs.Construct, table: dict[str, int]) -> None:
+        super().__init__(subcon)
+        self.table = table
+        self.labels = {v: k for k, v in table.items()}
+
+    def _decode(self, obj: int, context: Any, path: str) -> Any:
+        label = self.labels.get(obj)
+        return label if label is not None else UnknownValue(obj)
+
+    def _encode(self, obj: Any, context: Any, path: str) -> int:
+        return self.table[obj] if isinstance(obj, str) else int(obj)
+
+
+class ConstAdapter(cs.Adapter):
+    def __init__(self, subcon: cs.Construct, const: Any, show: Callable[[Any], str] = repr) -> None:
+        super().__init__(subcon)
+        self.const = const
+        self.show = show
+        self.flagbuildnone = True
+
+    def _decode(self, obj: Any, context: Any, path: str) -> Any:
+        if obj != self.const:
+            raise FrameError(f"expected constant {self.show(self.const)}, found {self.show(obj)}",
+                             expected=self.show(self.const), found=self.show(obj))
+        return obj
+
+    def _encode(self, obj: Any, context: Any, path: str) -> Any:
+        return self.const
+
+
+def decode_ascii(raw: bytes) -> str:
+    try:
+        return raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise FrameError(f"expected ASCII text, found bytes {raw.hex().upper()}", expected="ASCII", found=raw.hex().upper()) from None
+
+
+def strip_padding(text: str, pad: str, align: str) -> str:
+    return text.rstrip(pad) if align == "left" else text.lstrip(pad)
+
+
+class StringAdapter(cs.Adapter):
+    def __init__(self, subcon: cs.Construct, size: int | None, pad: str, align: str, pattern: str | None) -> None:
+        super().__init__(subcon)
+        self.size, self.pad, self.align = size, pad, align
+        self.pattern = re.compile(pattern) if pattern else None
+
+    def _decode(self, obj: bytes, context: Any, path: str) -> str:
+        text = strip_padding(decode_ascii(obj), self.pad, self.align)
+        if self.pattern is not None and not self.pattern.fullmatch(text):
+            raise FrameError(f"expected text matching {self.pattern.pattern!r}, found {text!r}",
+                             expected=self.pattern.pattern, found=text)
+        return text
+
+    def _encode(self, obj: str, context: Any, path: str) -> bytes:
+        raw = obj.encode("ascii")
+        if self.size is not None:
+            raw = raw.ljust(self.size, self.pad.encode()) if self.align == "left" else raw.rjust(self.size, self.pad.encode())
+        return raw
+
+
+def bcd_decode(raw: bytes, signed: bool, decimals: int | None) -> int | Decimal:
+    nibbles = []
+    for byte in raw:
+        nibbles.extend((byte >> 4, byte & 0x0F))
+    negative = False
+    if signed:
+        sign = nibbles.pop()
+        if sign in (0x0C, 0x0F):
+            negative = False
+        elif sign == 0x0D:
+            negative = True
+        else:
+            raise FrameError(f"invalid BCD sign nibble {sign:X} (expected C, D or F)", expected="C, D or F", found=f"{sign:X}")
+    for position, nibble in enumerate(nibbles):
+        if nibble > 9:
+            raise FrameError(f"invalid BCD digit {nibble:X} at digit {position} of {raw.hex().upper()}",
+                             expected="a digit 0-9", found=f"{nibble:X}")
+    digits = "".join(map(str, nibbles)) or "0"
+    if decimals:
+        value: int | Decimal = Decimal(f"{'-' if negative else ''}{digits[:-decimals] or '0'}.{digits[-decimals:]}")
+    elif decimals == 0:
+        value = Decimal(f"{'-' if negative else ''}{int(digits)}")
+    else:
+        value = -int(digits) if negative else int(digits)
+    return value
+
+
+def bcd_encode(value: int | Decimal, size: int, signed: bool, decimals: int | None) -> bytes:
+    number = Decimal(value)
+    if decimals:
+        number = number.scaleb(decimals)
+    if number != number.to_integral_value():
+        raise FrameError(f"{value} has more than {decimals or 0} decimal places", expected=f"{decimals or 0} decimal places", found=str(value))
+    integer = int(number)
+    if integer < 0 and not signed:
+        raise FrameError(f"{value} is negative but the BCD field is unsigned", expected=">= 0", found=str(value))
+    digits_count = size * 2 - (1 if signed else 0)
+    digits = str(abs(integer))
+    if len(digits) > digits_count:
+        raise FrameError(f"{value} needs more than {digits_count} BCD digits", expected=f"at most {digits_count} digits", found=str(value))
+    nibbles = [int(d) for d in digits.rjust(digits_count, "0")]
+    if signed:
+        nibbles.append(0x0D if integer < 0 else 0x0C)
+    return bytes((nibbles[i] << 4) | nibbles[i + 1] for i in range(0, len(nibbles), 2))
+
+
+class BcdAdapter(cs.Adapter):
+    def __init__(self, subcon: cs.Construct, size: int, signed: bool, decimals: int | None) -> None:
+        super().__init__(subcon)
+        self.size, self.signed, self.decimals = size, signed, decimals
+
+    def _decode(self, obj: bytes, context: Any, path: str) -> int | Decimal:
+        return bcd_decode(obj, self.signed, self.decimals)
+
+    def _encode(self, obj: Any, context: Any, path: str) -> bytes:
+        return bcd_encode(obj, self.size, self.signed, self.decimals)
+
+
+class Ipv4Adapter(cs.Adapter):
+    def _decode(self, obj: bytes, context: Any, path: str) -> str:
+        return ".".join(str(b) for b in obj)
+
+    def _encode(self, obj: str, context: Any, path: str) -> bytes:
+        return ipaddress.IPv4Address(obj).packed
+
+
+def bits_decode(value: int, members: list[BitModel], total_bits: int, check_unused: bool) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    used = 0
+    for member in members:
+        mask = ((1 << member.width) - 1) << member.bit
+        used |= mask
+        if member.parity:
+            if not parity_ok(value, member.parity):
+                raise ChecksumError(f"{member.parity} parity bit {member.bit} is wrong in 0x{value:0{total_bits // 4}X}",
+                                    expected=f"{member.parity} parity", found=f"0x{value:0{total_bits // 4}X}")
+            continue
+        raw = (value & mask) >> member.bit
+        if member.enum is not None:
+            label = next((k for k, v in member.enum.items() if v == raw), None)
+            result[member.name or ""] = label if label is not None else UnknownValue(raw)
+        elif member.width == 1:
+            result[member.name or ""] = bool(raw)
+        else:
+            result[member.name or ""] = raw
+    unused = value & ~used & ((1 << total_bits) - 1)
+    if check_unused and unused:
+        raise FrameError(f"unused bits are set: 0x{unused:X}", expected=0, found=f"0x{unused:X}")
+    return result
+
+
+def bits_encode(values: dict[str, Any], members: list[BitModel]) -> int:
+    value = 0
+    parity: BitModel | None = None
+    for member in members:
+        if member.parity:
+            parity = member
+            continue
+        raw = values.get(member.name or "", 0)
+        if member.enum is not None and isinstance(raw, str):
+            raw = member.enum[raw]
+        value |= (int(raw) & ((1 << member.width) - 1)) << member.bit
+    if parity is not None and not parity_ok(value, parity.parity or "even"):
+        value |= 1 << parity.bit
+    return value
+
+
+class BitsAdapter(cs.Adapter):
+    def __init__(self, subcon: cs.Construct, members: list[BitModel], total_bits: int, check_unused: bool) -> None:
+        super().__init__(subcon)
+        self.members, self.total_bits, self.check_unused = members, total_bits, check_unused
+
+    def _decode(self, obj: int, context: Any, path: str) -> dict[str, Any]:
+        return bits_decode(obj, self.members, self.total_bits, self.check_unused)
+
+    def _encode(self, obj: dict[str, Any], context: Any, path: str) -> int:
+        return bits_encode(obj, self.members)
+
+
+class ReservedAdapter(cs.Adapter):
+    def __init__(self, size: int, fill: int, check: bool) -> None:
+        super().__init__(cs.Bytes(size))
+        self.expected = bytes([fill]) * size
+        self.check = check
+        self.flagbuildnone = True
+
+    def _decode(self, obj: bytes, context: Any, path: str) -> None:
+        if self.check and obj != self.expected:
+            raise FrameError(f"reserved bytes must be {self.expected[:1].hex().upper()} x {len(self.expected)}, found {obj.hex().upper()}",
+                             expected=self.expected.hex().upper(), found=obj.hex().upper())
+        return None
+
+    def _encode(self, obj: Any, context: Any, path: str) -> bytes:
+        return self.expected
+
+
+class ChecksumField(cs.Subconstruct):
+    """An integer that must equal a checksum of frame bytes ``start``..``end``; computed on build."""
+
+    def __init__(self, subcon: cs.Construct, algorithm: str, start: int, end: int) -> None:
+        super().__init__(subcon)
+        self.algorithm = algorithm
+        self.func = ALGORITHMS[algorithm][0]
+        self.start, self.end = start, end
+        self.flagbuildnone = True
+
+    def _covered(self, stream: Any) -> bytes:
+        if not hasattr(stream, "getvalue"):
+            raise FrameError("checksums need the whole frame in memory")
+        return stream.getvalue()[self.start:self.end]
+
+    def _parse(self, stream: Any, context: Any, path: str) -> int:
+        found = self.subcon._parsereport(stream, context, path)
+        expected = self.func(self._covered(stream))
+        if found != expected:
+            width = ALGORITHMS[self.algorithm][1] * 2
+            raise ChecksumError(f"{self.algorithm} mismatch over bytes {self.start}..{self.end}: expected 0x{expected:0{width}X}, found 0x{found:0{width}X}",
+                                expected=f"0x{expected:0{width}X}", found=f"0x{found:0{width}X}")
+        return found
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> int:
+        value = self.func(self._covered(stream))
+        self.subcon._build(value, stream, context, path)
+        return value
+
+
+class FailCase(cs.Construct):
+    """The default of a switch without one: an unmatched key is a FrameError."""
+
+    def __init__(self, on: str, keys: list[Any]) -> None:
+        super().__init__()
+        self.on = on
+        self.keys = keys
+        self.flagbuildnone = True
+
+    def _parse(self, stream: Any, context: Any, path: str) -> Any:
+        key = context.get(self.on)
+        shown = f"0x{key:02X}" if isinstance(key, int) else repr(key)
+        error = FrameError(f"no layout for {self.on} {shown}; expected one of {', '.join(map(str, self.keys))}",
+                           expected=", ".join(map(str, self.keys)), found=shown)
+        error.segments = [self.on]  # type: ignore[attr-defined]  # the field whose value selected no case
+        raise error
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        return self._parse(stream, context, path)
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        raise cs.SizeofError("no case", path=path)
+
+
+class LayoutSwitch(cs.Switch):
+    """A switch whose size is known without the key when every case has the same size."""
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        try:
+            return super()._sizeof(context, path)
+        except cs.SizeofError:
+            sizes = set()
+            for case in self.cases.values():
+                sizes.add(case._sizeof(context, path))
+            if len(sizes) == 1 and isinstance(self.default, FailCase):
+                return sizes.pop()
+            raise
+
+
+class FrameEnd(cs.Construct):
+    """Bytes left after the last field are an error, not silently ignored."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flagbuildnone = True
+
+    def _parse(self, stream: Any, context: Any, path: str) -> None:
+        left = _remaining(stream)
+        if left:
+            raise FrameError(f"{left} bytes after the end of the message", expected=0, found=left)
+        return None
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> None:
+        return None
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        return 0

@@ -1,0 +1,191 @@
+"""The compiled ``Spec``: decode frames, encode values, make framers."""
+from __future__ import annotations
+
+import json
+import re
+import struct
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import construct as cs
+
+from core.errors import FrameError
+from core.spec import adapters as ad
+from core.spec.compiler import MessageInfo, MessageStructs, compile_message, message_info, shape_struct, unshape_struct
+from core.spec.framing import Framer, make_framer
+from core.spec.text import TextResult
+from core.spec.types import MessageModel, SpecModel
+
+
+@dataclass
+class Decoded:
+    """One decoded message: its name, plain values, diagnostics and the frame's bytes."""
+
+    message: str
+    values: dict[str, Any]
+    flags: list[str] = field(default_factory=list)
+    raw: bytes = b""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"message": self.message, "values": self.values, "flags": self.flags, "raw": self.raw}
+
+
+def _finish_error(exc: FrameError, message: str) -> FrameError:
+    segments = getattr(exc, "segments", None)
+    if segments is not None or not exc.path:
+        exc.path = " -> ".join([message, *(segments or [])])
+    return exc
+
+
+class Spec:
+    """A compiled device spec. Build it with ``core.spec.load_spec``."""
+
+    def __init__(self, model: SpecModel, path: Path | None = None) -> None:
+        self.model = model
+        self.path = path
+        self.name = model.name
+        self.title = model.title
+        self.messages: dict[str, MessageInfo] = {name: message_info(m) for name, m in model.messages.items()}
+        self.structs: dict[str, MessageStructs] = {name: compile_message(model, m) for name, m in model.messages.items()}
+        uplink = [n for n, m in model.messages.items() if m.direction == "uplink"]
+        self.decode_order = uplink + [n for n in model.messages if n not in uplink]
+        self.framing = model.framing
+
+    def __repr__(self) -> str:
+        return f"<Spec {self.name} messages={list(self.messages)}>"
+
+    def new_framer(self) -> Framer:
+        return make_framer(self.model.framing)
+
+    # ------------------------------------------------------------------ decode
+
+    def _message(self, name: str) -> MessageModel:
+        if name not in self.model.messages:
+            raise FrameError(f"unknown message {name!r} in spec {self.name}; messages: {', '.join(self.model.messages)}",
+                             expected=list(self.model.messages), found=name)
+        return self.model.messages[name]
+
+    def parse_with(self, name: str, frame: bytes, which: str = "plain") -> Decoded:
+        """Decode with one form: ``plain`` or ``compiled`` construct struct, or the ``fast`` path."""
+        message = self._message(name)
+        structs = self.structs[name]
+        raw = bytes(frame)
+        if which == "fast":
+            if structs.fast is None:
+                raise FrameError(f"message {name} has no fast path")
+            result = structs.fast(raw)
+            if result is None:
+                raise FrameError(f"the fast path of {name} cannot decode this frame", path=name)
+            values, flags = result
+            return Decoded(name, values, flags, raw)
+        construct_ = structs.plain if which == "plain" else structs.compiled
+        assert construct_ is not None
+        try:
+            obj = construct_.parse(raw)
+        except FrameError as exc:
+            raise _finish_error(exc, name) from None
+        except cs.ConstructError as exc:
+            raise _finish_error(ad.from_construct(exc), name) from None
+        except (struct.error, ValueError, TypeError, KeyError, IndexError, UnicodeError) as exc:
+            if which == "plain":
+                raise
+            # generated construct code reports short frames with struct's own errors
+            raise FrameError(f"{name}: {exc}", path=name) from None
+        if isinstance(obj, TextResult):
+            return Decoded(name, obj.values, list(obj.flags), raw)
+        flags: list[str] = []
+        assert message.struct is not None
+        values = shape_struct(message.struct, obj, [name], flags)
+        return Decoded(name, values, flags, raw)
+
+    def _decode_one(self, name: str, frame: bytes) -> Decoded:
+        structs = self.structs[name]
+        if structs.fast is not None:
+            result = structs.fast(frame)
+            if result is not None:
+                return Decoded(name, result[0], result[1], bytes(frame))
+        if structs.compiled is not None and structs.fast is None:
+            try:
+                return self.parse_with(name, frame, "compiled")
+            except FrameError:
+                pass  # the plain struct below reports the error with its field path
+        return self.parse_with(name, frame, "plain")
+
+    def decode(self, frame: bytes | bytearray | memoryview, message: str | None = None) -> Decoded:
+        raw = bytes(frame)
+        if message is not None:
+            self._message(message)
+            return self._decode_one(message, raw)
+        if len(self.decode_order) == 1:
+            return self._decode_one(self.decode_order[0], raw)
+        errors: list[tuple[str, FrameError]] = []
+        for name in self.decode_order:
+            try:
+                return self._decode_one(name, raw)
+            except FrameError as exc:
+                errors.append((name, exc))
+        uplink = [n for n in self.decode_order if self.model.messages[n].direction == "uplink"]
+        if len(uplink) == 1:
+            raise errors[0][1]
+        shown = raw.decode("ascii", "backslashreplace") if self.model.framing.kind == "lines" else raw.hex().upper()
+        reasons = "; ".join(f"{exc.path or name}: {exc}" for name, exc in errors)
+        raise FrameError(f"the frame matches none of the messages {', '.join(self.decode_order)}: {shown!r} ({reasons})",
+                         path=self.name, expected=list(self.decode_order), found=shown)
+
+    # ------------------------------------------------------------------ encode
+
+    def encode(self, message: str, values: dict[str, Any]) -> bytes:
+        model = self._message(message)
+        structs = self.structs[message]
+        if model.text is not None:
+            if not isinstance(values, dict):
+                raise FrameError(f"{message}: expected a mapping of values", path=message)
+            try:
+                return structs.plain.build(values)
+            except FrameError as exc:
+                raise _finish_error(exc, message) from None
+            except (cs.ConstructError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                raise FrameError(f"{message}: cannot build: {exc}", path=message) from exc
+        assert model.struct is not None
+        obj = unshape_struct(model.struct, values, [message])
+        try:
+            return structs.plain.build(obj)
+        except FrameError as exc:
+            raise _finish_error(exc, message) from None
+        except (cs.ConstructError, KeyError, TypeError, ValueError, ArithmeticError, struct.error) as exc:
+            error = FrameError(f"{message}: cannot build: {exc}", path=message)
+            raise error from exc
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return bytes(obj).hex().upper()
+    if isinstance(obj, Decoded):
+        return obj.as_dict()
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+_DECIMAL_TOKEN = re.compile(r'"\\u0000D(-?[0-9.E+-]+)\\u0000"')
+
+
+def _mark_decimals(obj: Any) -> Any:
+    if isinstance(obj, Decimal):
+        return f"\x00D{format(obj, 'f')}\x00" if obj.is_finite() else str(obj)
+    if isinstance(obj, dict):
+        return {k: _mark_decimals(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_mark_decimals(v) for v in obj]
+    if isinstance(obj, Decoded):
+        return _mark_decimals(obj.as_dict())
+    return obj
+
+
+def dumps(obj: Any, **kwargs: Any) -> str:
+    """JSON text: ``Decimal`` as an exact number (``53.25``), ``bytes`` as hex, ``Decoded`` as a dict."""
+    kwargs["ensure_ascii"] = True
+    text = json.dumps(_mark_decimals(obj), default=lambda o: _mark_decimals(_default(o)), **kwargs)
+    return _DECIMAL_TOKEN.sub(lambda m: m.group(1), text)

@@ -1,0 +1,285 @@
+"""Document helpers shared by the backends: value checks for the fixed-shape records, and the JSON encoding
+the SQLite backend uses for flexible documents.
+
+The JSON encoding keeps Python types exact: ``bytes`` are stored as ``{"$bytes": base64}``, ``Decimal`` as
+``{"$decimal": "61.250"}`` and ``datetime`` as ``{"$date": isoformat}``. Stored documents never contain a
+key starting with ``$`` (:func:`core.store.validation.check_document` refuses them), so a tagged object
+cannot be confused with data.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import math
+from datetime import datetime
+from decimal import Decimal
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from core.errors import InvalidInput
+from core.store.validation import TENANT_RE, check_document, check_identifier, check_tenant
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+READING_REQUIRED = ("device_uid", "timestamp", "counter_val")
+CALENDAR_FIELDS = ("year", "month", "day", "hour", "wday", "week")
+READING_FIELDS = READING_REQUIRED + CALENDAR_FIELDS
+
+
+# ---------------------------------------------------------------------------- scalar checks
+def check_int(name: str, value: Any) -> int:
+    """A real ``int`` (not ``bool``) that fits in 64 bits."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidInput(f"{name} must be an integer, got {type(value).__name__}: {value!r}")
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidInput(f"{name} does not fit in 64 bits: {value!r}")
+    return value
+
+
+def check_number(name: str, value: Any) -> int | float:
+    """Epoch seconds and the like: a finite ``int`` or ``float`` (not ``bool``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInput(f"{name} must be a number, got {type(value).__name__}: {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInput(f"{name} must be finite, got {value!r}")
+    if isinstance(value, int):
+        check_int(name, value)
+    return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{name} must be true or false, got {type(value).__name__}: {value!r}")
+    return value
+
+
+def check_bytes(name: str, value: Any) -> bytes | None:
+    if value is None:
+        return None
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise InvalidInput(f"{name} must be bytes, got {type(value).__name__}: {value!r}")
+    return bytes(value)
+
+
+def check_decimal(name: str, value: Any) -> Decimal:
+    """Weights are exact: a ``Decimal`` (an ``int`` is converted); a float is refused as inexact."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    raise InvalidInput(f"{name} must be a decimal.Decimal, got {type(value).__name__}: {value!r}")
+
+
+def check_text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string, got {type(value).__name__}: {value!r}")
+    return value
+
+
+def strict_tenant(value: Any) -> str:
+    """:func:`check_tenant`, also refusing a trailing newline (``$`` in a regex matches before one)."""
+    check_tenant(value)
+    if not TENANT_RE.fullmatch(value):
+        raise InvalidInput(f"tenant must match {TENANT_RE.pattern}, got {value!r}")
+    return value
+
+
+# ---------------------------------------------------------------------------- record checks
+_READING_KEYS = frozenset(READING_FIELDS)
+_READING_INTS = READING_FIELDS[1:]
+
+
+def is_plain_reading(reading: Any) -> bool:
+    """The common case, checked fast (a gateway writes thousands of readings a second)."""
+    if type(reading) is not dict or len(reading) < 3 or not reading.keys() <= _READING_KEYS:
+        return False
+    if "timestamp" not in reading or "counter_val" not in reading:
+        return False
+    for name, value in reading.items():
+        if name == "device_uid":
+            if type(value) is not str or not 0 < len(value) <= 256 or value[0] == "$" or "\x00" in value:
+                return False
+        elif type(value) is not int or not INT64_MIN <= value <= INT64_MAX:
+            return False
+    return True
+
+
+def check_reading(reading: Any) -> dict[str, Any]:
+    """``{device_uid, timestamp, counter_val}`` plus optional calendar fields, all ints; nothing else."""
+    if is_plain_reading(reading):
+        return dict(reading)
+    if not isinstance(reading, Mapping):
+        raise InvalidInput(f"a reading must be an object, got {type(reading).__name__}: {reading!r}")
+    unknown = sorted(str(key) for key in reading if key not in READING_FIELDS)
+    if unknown:
+        raise InvalidInput(f"unknown reading fields {', '.join(unknown)}; allowed: {', '.join(READING_FIELDS)}")
+    missing = [name for name in READING_REQUIRED if name not in reading]
+    if missing:
+        raise InvalidInput(f"a reading needs {', '.join(missing)}: {reading!r}")
+    out: dict[str, Any] = {"device_uid": check_identifier("device_uid", reading["device_uid"])}
+    for name in READING_FIELDS[1:]:
+        if name in reading:
+            out[name] = check_int(f"reading {name}", reading[name])
+    return out
+
+
+def check_reading_list(readings: Any) -> Sequence[Any]:
+    """The container of readings: a list or tuple (a str, bytes or mapping is refused)."""
+    if isinstance(readings, (str, bytes, Mapping)) or not isinstance(readings, Sequence):
+        raise InvalidInput(f"readings must be a list of readings, got {type(readings).__name__}")
+    return readings
+
+
+def check_readings(readings: Any) -> list[dict[str, Any]]:
+    return [check_reading(reading) for reading in check_reading_list(readings)]
+
+
+def check_fields(fields: Any, what: str, key: str, key_value: str | None = None) -> dict[str, Any]:
+    """A ``$set`` document; its key field, when present, may not change."""
+    doc = check_document(fields, what)
+    if key in doc and key_value is not None and doc[key] != key_value:
+        raise InvalidInput(f"{what} may not change {key} ({key_value!r} -> {doc[key]!r})")
+    check_storable(doc)
+    return doc
+
+
+def check_event(event: Any) -> dict[str, Any]:
+    doc = check_document(event, "event")
+    check_identifier("device_uid", doc.get("device_uid"))
+    check_number("event_time", doc.get("event_time"))
+    if "event_code" in doc:
+        check_int("event_code", doc["event_code"])
+    if "event_id" in doc:
+        check_identifier("event_id", doc["event_id"])
+    check_storable(doc)
+    return doc
+
+
+def check_exchange(entry: Any) -> dict[str, Any]:
+    doc = check_document(entry, "exchange")
+    check_number("at", doc.get("at"))
+    for name in ("recv", "send"):
+        if name in doc:
+            doc[name] = check_bytes(name, doc[name])
+    for name in ("port", "recv_len", "send_len"):
+        if name in doc:
+            check_int(name, doc[name])
+    for name in ("ip", "device_type", "datetime"):
+        if name in doc:
+            check_text(name, doc[name])
+    check_storable(doc)
+    return doc
+
+
+def check_dead_letter(entry: Any) -> dict[str, Any]:
+    doc = check_document(entry, "dead letter")
+    check_number("at", doc.get("at"))
+    if "data" in doc:
+        doc["data"] = check_bytes("data", doc["data"])
+    for name in ("ip", "device_type", "error", "path"):
+        if name in doc:
+            check_text(name, doc[name])
+    check_storable(doc)
+    return doc
+
+
+def check_scale_reading(scale_id: Any, reading: Any) -> dict[str, Any]:
+    check_identifier("scale_id", scale_id)
+    doc = check_document(reading, "scale reading")
+    doc.pop("scale_id", None)
+    if "weight" in doc:
+        doc["weight"] = check_decimal("weight", doc["weight"])
+    if "received_at" in doc:
+        check_number("received_at", doc["received_at"])
+    check_storable(doc)
+    return {"scale_id": scale_id, **doc}
+
+
+def check_weighing(record: Any) -> dict[str, Any]:
+    doc = check_document(record, "weighing")
+    doc.pop("id", None)
+    check_identifier("scale_id", doc.get("scale_id"))
+    check_identifier("cylinder_no", doc.get("cylinder_no"))
+    check_text("event_type", doc.get("event_type"))
+    check_number("committed_at", doc.get("committed_at"))
+    if "gross_kg" in doc:
+        doc["gross_kg"] = check_decimal("gross_kg", doc["gross_kg"])
+    if "received_at" in doc:
+        check_number("received_at", doc["received_at"])
+    check_storable(doc)
+    return doc
+
+
+def check_session(session: Any) -> dict[str, Any]:
+    doc = check_document(session, "session")
+    check_identifier("token_hash", doc.get("token_hash"))
+    check_identifier("login_id", doc.get("login_id"))
+    check_number("expires_at", doc.get("expires_at"))
+    if "created_at" in doc:
+        check_number("created_at", doc["created_at"])
+    doc.pop("revoked", None)
+    check_storable(doc)
+    return doc
+
+
+def check_keyed(document: Any, what: str, key: str) -> dict[str, Any]:
+    """A flexible document (device, user, registration, subscriber) whose ``key`` is an identifier."""
+    doc = check_document(document, what)
+    check_identifier(key, doc.get(key))
+    if "flag" in doc and doc["flag"] is not None:
+        check_bool(f"{what} flag", doc["flag"])
+    check_storable(doc)
+    return doc
+
+
+# ---------------------------------------------------------------------------- storable values and JSON
+def check_storable(value: Any, path: str = "value") -> None:
+    """Refuse values no backend can store exactly (sets, objects, NaN, ints beyond 64 bits)."""
+    if value is None or isinstance(value, (bool, str, bytes, bytearray, Decimal, datetime)):
+        return
+    if isinstance(value, int):
+        check_int(path, value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInput(f"{path} must be finite, got {value!r}")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            check_storable(item, f"{path}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            check_storable(item, f"{path}[{index}]")
+    else:
+        raise InvalidInput(f"{path} cannot be stored: {type(value).__name__} {value!r}")
+
+
+def _tag(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return {"$bytes": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, Decimal):
+        return {"$decimal": str(value)}
+    if isinstance(value, datetime):
+        return {"$date": value.isoformat()}
+    raise InvalidInput(f"cannot store {type(value).__name__}: {value!r}")
+
+
+def _untag(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1:
+        ((key, value),) = obj.items()
+        if key == "$bytes":
+            return base64.b64decode(value)
+        if key == "$decimal":
+            return Decimal(value)
+        if key == "$date":
+            return datetime.fromisoformat(value)
+    return obj
+
+
+def to_json(doc: Mapping[str, Any]) -> str:
+    """Encode a checked document; bytes, Decimal and datetime are tagged so they round-trip exactly."""
+    try:
+        return json.dumps(doc, default=_tag, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"document cannot be stored: {exc}") from exc
+
+
+def from_json(text: str) -> dict[str, Any]:
+    return json.loads(text, object_hook=_untag)

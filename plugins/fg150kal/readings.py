@@ -1,0 +1,86 @@
+"""What one decoded scale line means: a stable reading to keep, or a diagnostic to log and count."""
+from __future__ import annotations
+
+import logging
+import time
+from decimal import Decimal
+from typing import Any
+
+from core.gateway.metrics import count
+from core.gateway.types import Outcome
+
+DEVICE_TYPE = "fg150kal"
+#: headers of stable values: ST stable weight, WT stable weight (other A&D setting), QT stable count
+STABLE_HEADERS = ("ST", "WT", "QT")
+
+log = logging.getLogger("specgate.fg150kal")
+
+
+def scale_id_for(session: Any) -> str:
+    """The scale a session belongs to: by peer IP (``scale_by_peer``), else the listener's ``scale_id``."""
+    options = session.listener.options
+    by_peer = options.get("scale_by_peer") or {}
+    if not by_peer and session.config is not None:
+        by_peer = session.config.device_options(DEVICE_TYPE).get("scale_by_peer") or {}
+    return str(by_peer.get(session.peer_host) or options.get("scale_id") or "default")
+
+
+def line_text(message: Any) -> str:
+    """The line for the ``raw`` field: from the header on, as received (a converter heartbeat glued in front
+    is left out; the framer already masked bit 7 and stripped CR and NUL)."""
+    text = message.values.get("text")
+    if isinstance(text, str) and text:
+        return text
+    raw = getattr(message, "raw", b"") or b""
+    return raw.decode("ascii", "replace").strip()
+
+
+def signed_value(values: dict[str, Any]) -> Decimal:
+    value = Decimal(values["value"])
+    return -abs(value) if values.get("sign") == "-" else value
+
+
+def reading_from(message: Any, received_at: float) -> dict[str, Any] | None:
+    """The latest-reading document of a stable weight or count line, or None for any other line."""
+    if message.message != "weight":
+        return None
+    values = message.values
+    header = values.get("header")
+    if header not in STABLE_HEADERS or values.get("overload") or values.get("value") is None:
+        return None
+    return {
+        "status": header,
+        "weight": signed_value(values),
+        "unit": values.get("unit"),
+        "raw": line_text(message),
+        "received_at": received_at,
+    }
+
+
+def handle_message(session: Any, message: Any) -> Outcome:
+    """Stable lines replace the scale's latest reading; US, OL, replies and info lines are only counted."""
+    scale_id = scale_id_for(session)
+    reading = reading_from(message, time.time())
+    if reading is not None:
+        log.debug("scale %s: stable %s %s (%s)", scale_id, reading["weight"], reading["unit"], reading["raw"])
+
+        async def keep(store: Any) -> None:
+            await store.set_scale_latest(scale_id, reading)
+            count(session, "stable")  # counted once stored: a reader that sees the count sees the reading
+
+        return Outcome(store=keep)
+    values = message.values
+    if message.message == "weight" and values.get("overload"):
+        kind = "overload"
+    elif message.message == "weight":
+        kind = "unstable"
+    elif message.message == "reply":
+        kind = "command_reply"
+    else:
+        kind = "info"
+    count(session, kind)
+    log.log(
+        logging.DEBUG if kind == "unstable" else logging.INFO,
+        "scale %s from %s: %s line %r", scale_id, session.peer_host, kind, line_text(message),
+    )
+    return Outcome()

@@ -1,0 +1,278 @@
+"""What the server does with one gas-meter report: what to store and what to reply.
+
+:func:`plan_report` is pure (packet values + device document + time -> :class:`ReportPlan`);
+:class:`GasMeterHandler` adds the store lookups and wraps the plan in an ``Outcome`` whose ``store``
+callable commits everything with one ``record_report`` call, so the runtime replies only after it.
+See ``docs/gas-meter.md`` for the reply table.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from core.errors import FrameError, InvalidInput
+from core.gateway.types import Outcome
+from core.timeutil import calendar_fields, local_string
+from plugins.gas_meter.options import GasMeterOptions, options_for
+from plugins.gas_meter.protocol import (
+    EID_EVENT,
+    EID_INIT,
+    EID_NORMAL,
+    EID_TIMESTAMP,
+    INT32_MAX,
+    RC_INIT,
+    RC_NORMAL,
+    RC_STOP,
+    RC_TIME_SYNC,
+    TS_IMMEDIATELY,
+    TS_STOP,
+    U16_MAX,
+    U32_MAX,
+    as_int,
+    as_ipv4,
+    describe_event,
+    is_valid_uid,
+)
+
+log = logging.getLogger("specgate.gas_meter")
+
+REPLY_MESSAGE = "reply"
+NO_HOST = "0.0.0.0"
+KNOWN_EIDS = (EID_NORMAL, EID_TIMESTAMP, EID_EVENT, EID_INIT)
+
+
+@dataclass
+class ReportPlan:
+    """The decision for one packet: the reply values and what to commit before replying."""
+
+    reply: dict[str, Any]
+    #: None = store nothing (unknown or inactive device)
+    device_fields: dict[str, Any] | None = None
+    readings: list[dict[str, Any]] = field(default_factory=list)
+    event: dict[str, Any] | None = None
+    #: why fields were left out or replaced (logged)
+    warnings: list[str] = field(default_factory=list)
+
+
+def valid_slots(counts: list[Mapping[str, Any]], warnings: list[str] | None = None) -> list[tuple[int, int]]:
+    """The non-empty ``(ts, count)`` slots that fit the int32 store, in packet order (newest first),
+    each timestamp once."""
+    slots: list[tuple[int, int]] = []
+    seen: set[int] = set()
+    for index, slot in enumerate(counts or []):
+        ts, count = slot.get("ts"), slot.get("count")
+        if ts == 0:
+            continue
+        ts_ok, count_ok = as_int(ts, 1, INT32_MAX), as_int(count, 0, INT32_MAX)
+        if ts_ok is None or count_ok is None:
+            if warnings is not None:
+                warnings.append(f"slot {index} (ts={ts!r}, count={count!r}) does not fit int32: not stored")
+            continue
+        if ts_ok in seen:
+            continue
+        seen.add(ts_ok)
+        slots.append((ts_ok, count_ok))
+    return slots
+
+
+def newest_count(counts: list[Mapping[str, Any]]) -> int:
+    """The count of the slot with the largest timestamp (0 for a packet with only empty slots)."""
+    best_ts, best_count = 0, 0
+    for slot in counts or []:
+        ts, count = slot.get("ts", 0), slot.get("count", 0)
+        if isinstance(ts, int) and ts > best_ts and isinstance(count, int):
+            best_ts, best_count = ts, count
+    return best_count if 0 <= best_count <= U32_MAX else 0
+
+
+def _reply(uid: str, rc: Mapping[str, bool], now: int, ts_next: int, count: int, device: Mapping[str, Any] | None,
+           warnings: list[str] | None) -> dict[str, Any]:
+    """Reply values; min/max and host/port come from the device document when they are usable.
+
+    ``warnings`` None marks a stop reply: its return code stays 0xC0 whatever the document holds.
+    """
+    device = device or {}
+    rc = dict(rc)
+    minimum = as_int(device.get("minimum"), 0, U16_MAX)
+    maximum = as_int(device.get("maximum"), 0, U16_MAX)
+    if minimum is None or maximum is None:
+        if warnings is not None:
+            warnings.append(
+                f"minimum/maximum {device.get('minimum')!r}/{device.get('maximum')!r} unusable: min/max bit cleared"
+            )
+            rc.pop("minmax", None)
+        minimum = maximum = 0
+    host = as_ipv4(device.get("server_ip"))
+    if host is None:
+        if warnings is not None:
+            warnings.append(f"server_ip {device.get('server_ip')!r} is not an IPv4 address: sent {NO_HOST}")
+        host = NO_HOST
+    port = as_int(device.get("server_port"), 0, U16_MAX)
+    if port is None:
+        if warnings is not None:
+            warnings.append(f"server_port {device.get('server_port')!r} unusable: sent 0")
+        port = 0
+    return {
+        "rc": rc,
+        "uid": uid,
+        "ts_now": now,
+        "ts_next": ts_next,
+        "count": count,
+        "min": minimum,
+        "max": maximum,
+        "host": host,
+        "port": port,
+    }
+
+
+def stop_plan(uid: str, values: Mapping[str, Any], now: int, device: Mapping[str, Any] | None = None) -> ReportPlan:
+    """Unknown or inactive device: RC 0xC0, TS next 0xFFFFFFFF, nothing stored."""
+    reply = _reply(uid, RC_STOP, now, TS_STOP, newest_count(values.get("counts", [])), device, None)
+    return ReportPlan(reply=reply)
+
+
+def _ref_interval(device: Mapping[str, Any], options: GasMeterOptions, now: int, warnings: list[str]) -> int:
+    interval = as_int(device.get("ref_interval"), 1, INT32_MAX)
+    if interval is None:
+        warnings.append(
+            f"ref_interval {device.get('ref_interval')!r} unusable: default {options.default_ref_interval} s used"
+        )
+        interval = options.default_ref_interval
+    return min(interval, TS_STOP - 1 - now)
+
+
+def _status_fields(values: Mapping[str, Any], now: int, options: GasMeterOptions) -> dict[str, Any]:
+    fields: dict[str, Any] = {"last_access": local_string(now, options.tz)}
+    battery = as_int(values.get("battery"), 0, 255)
+    if battery is not None:
+        fields["battery"] = battery
+    uptime = as_int(values.get("uptime"), 0, INT32_MAX)
+    if uptime is not None:
+        fields["uptime"] = uptime
+    return fields
+
+
+def _event(uid: str, values: Mapping[str, Any], now: int, device: Mapping[str, Any]) -> dict[str, Any]:
+    code, event_type, level, message = describe_event(values.get("event_code"))
+    seconds = as_int(values.get("seconds_per_rotation"), 0, INT32_MAX)
+    event: dict[str, Any] = {
+        "device_uid": uid,
+        "event_time": now,
+        "event_code": code,
+        "event_type": event_type,
+        "event_level": level,
+        "event_status": "active",
+        "event_message": message,
+        "event_value": seconds,
+        "seconds_per_rotation": seconds,
+    }
+    if isinstance(device.get("customer_no"), str):
+        event["customer_no"] = device["customer_no"]
+    return event
+
+
+def plan_report(
+    uid: str, values: Mapping[str, Any], device: Mapping[str, Any], now: int, options: GasMeterOptions
+) -> ReportPlan:
+    """The decision for an active device's packet (see the reply table in ``docs/gas-meter.md``)."""
+    warnings: list[str] = []
+    eid = values.get("eid")
+    if eid not in KNOWN_EIDS:
+        raise FrameError(f"unknown gas meter event id {eid!r}", path="report -> eid", expected=KNOWN_EIDS, found=eid)
+    counts = values.get("counts", [])
+    fields = _status_fields(values, now, options)
+    readings: list[dict[str, Any]] = []
+    event = None
+    if eid == EID_INIT:
+        initial = as_int(device.get("initial_count"), 0, INT32_MAX)
+        rc = dict(RC_INIT)
+        if initial is None:
+            warnings.append(f"initial_count {device.get('initial_count')!r} unusable: count bit cleared")
+            rc.pop("count")
+            count = newest_count(counts)
+        else:
+            count = initial
+            fields["last_count"] = initial
+        fields["initial_access"] = local_string(now, options.tz)
+        reply = _reply(uid, rc, now, TS_IMMEDIATELY, count, device, warnings)
+        return ReportPlan(reply=reply, device_fields=fields, warnings=warnings)
+
+    interval = _ref_interval(device, options, now, warnings)
+    ts_next = options.checkin.next_report(uid, now, interval)
+    if eid == EID_TIMESTAMP:
+        reply = _reply(uid, RC_TIME_SYNC, now, ts_next, newest_count(counts), device, warnings)
+        return ReportPlan(reply=reply, device_fields=fields, warnings=warnings)
+
+    # normal (A0) and event (E0) reports carry the same count table and update the device alike
+    slots = valid_slots(counts, warnings)
+    if slots:
+        last_ts, last_count = max(slots)
+        fields["last_timestamp"] = last_ts
+        fields["last_count"] = last_count
+    readings = [
+        {"device_uid": uid, "timestamp": ts, "counter_val": count, **calendar_fields(ts, options.tz)}
+        for ts, count in slots
+    ]
+    if eid == EID_EVENT:
+        event = _event(uid, values, now, device)
+    reply = _reply(uid, RC_NORMAL, now, ts_next, newest_count(counts), device, warnings)
+    return ReportPlan(reply=reply, device_fields=fields, readings=readings, event=event, warnings=warnings)
+
+
+class GasMeterHandler:
+    """Routes a packet's device, plans the answer and returns the runtime's ``Outcome``.
+
+    :param clock: epoch seconds now; injectable so tests can fix time.
+    :param options: overrides the options taken from the session's configuration and listener.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time, options: GasMeterOptions | None = None) -> None:
+        self.clock = clock
+        self.options = options
+
+    def options_for(self, session: Any) -> GasMeterOptions:
+        if self.options is not None:
+            return self.options
+        return options_for(session.config, getattr(session.listener, "options", None))
+
+    async def handle(self, session: Any, message: Any) -> Outcome:
+        values = message.values
+        uid = values.get("uid")
+        if not is_valid_uid(uid):
+            raise FrameError(
+                f"device uid {uid!r} is not 8 characters from 0-9A-F",
+                path="report -> uid", expected="8 characters 0-9A-F", found=uid,
+            )
+        if values.get("eid") not in KNOWN_EIDS:
+            raise FrameError(
+                f"unknown gas meter event id {values.get('eid')!r}",
+                path="report -> eid", expected=KNOWN_EIDS, found=values.get("eid"),
+            )
+        now = int(self.clock())
+        store = session.store
+        try:
+            tenant = await store.get_device_route(uid)
+            device = await store.get_device(tenant, uid) if tenant is not None else None
+        except InvalidInput as exc:
+            # a route naming an impossible tenant is an administration error, not the meter's: no reply,
+            # so the meter retries later instead of being told to stop for good
+            log.error("gas meter %s from %s: unusable route: %s", uid, session.peer_host, exc)
+            return Outcome(close=True)
+        if device is None or device.get("flag") is not True:
+            why = "unknown device" if device is None else "inactive device"
+            log.info("gas meter %s from %s: %s, told to stop", uid, session.peer_host, why)
+            plan = stop_plan(uid, values, now, device)
+            return Outcome(reply_message=REPLY_MESSAGE, reply=plan.reply, close=True)
+        plan = plan_report(uid, values, device, now, self.options_for(session))
+        for warning in plan.warnings:
+            log.warning("gas meter %s (tenant %s): %s", uid, tenant, warning)
+        return Outcome(store=_committer(tenant, uid, plan), reply_message=REPLY_MESSAGE, reply=plan.reply, close=True)
+
+
+def _committer(tenant: str, uid: str, plan: ReportPlan) -> Callable[[Any], Any]:
+    async def commit(store: Any) -> int:
+        return await store.record_report(tenant, uid, plan.device_fields or {}, plan.readings, plan.event)
+
+    return commit

@@ -1,0 +1,100 @@
+"""The gas_meter plugin's options: the configuration's per-device-type options, then the listener's."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from typing import Any, Mapping
+
+from core.errors import ConfigError
+from core.timeutil import DEFAULT_TZ_OFFSET, tz_from_offset
+from plugins.gas_meter.checkin import CheckinScheduler
+from plugins.gas_meter.protocol import DEFAULT_REF_INTERVAL, INT32_MAX, as_int
+
+DEVICE_TYPE = "gas_meter"
+#: every option key this plugin reads (anything else under ``gas_meter`` is a configuration error)
+OPTION_KEYS = ("checkin_spread", "checkin_min_gap", "default_ref_interval", "tz_offset")
+
+
+@dataclass(frozen=True)
+class GasMeterOptions:
+    """What the handler needs besides the packet and the device document."""
+
+    tz: tzinfo = field(default_factory=lambda: tz_from_offset(DEFAULT_TZ_OFFSET))
+    #: interval used when a device document has no usable ``ref_interval``
+    default_ref_interval: int = DEFAULT_REF_INTERVAL
+    checkin: CheckinScheduler = field(default_factory=CheckinScheduler)
+
+    @classmethod
+    def from_mapping(cls, options: Mapping[str, Any], tz: tzinfo | None = None) -> "GasMeterOptions":
+        """Build from a plain mapping (``checkin_spread``, ``checkin_min_gap``, ``default_ref_interval``,
+        ``tz_offset``); ``tz`` is the configuration's zone, overridden by ``tz_offset``."""
+        unknown = sorted(set(options) - set(OPTION_KEYS))
+        if unknown:
+            raise ConfigError(
+                f"unknown gas_meter option(s) {', '.join(unknown)}; allowed: {', '.join(OPTION_KEYS)}"
+            )
+        if "tz_offset" in options:
+            tz = tz_from_offset(options["tz_offset"])
+        raw_interval = options.get("default_ref_interval", DEFAULT_REF_INTERVAL)
+        interval = as_int(raw_interval, 1, INT32_MAX)
+        if interval is None:
+            raise ConfigError(
+                f"gas_meter default_ref_interval must be a positive number of seconds, got {raw_interval!r}"
+            )
+        return cls(
+            tz=tz or tz_from_offset(DEFAULT_TZ_OFFSET),
+            default_ref_interval=interval,
+            checkin=CheckinScheduler(
+                spread=_as_bool(options.get("checkin_spread", False), "checkin_spread"),
+                min_gap=_as_fraction(options.get("checkin_min_gap", 0.5), "checkin_min_gap"),
+            ),
+        )
+
+
+def _as_bool(value: Any, key: str) -> bool:
+    """A bool, or its spelling in a ``--listen`` flag (``true``/``false``, ``yes``/``no``, ``1``/``0``)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
+        return _BOOL_WORDS[value.strip().lower()]
+    raise ConfigError(f"gas_meter {key} must be true or false, got {value!r}")
+
+
+def _as_fraction(value: Any, key: str) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ConfigError(f"gas_meter {key} must be a number in (0, 1], got {value!r}")
+    return float(value)
+
+
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+def config_tz(config: Any) -> tzinfo | None:
+    """The configured time zone of a ``core.config.Config`` (None when it names none)."""
+    zone = getattr(config, "tz", None)
+    if isinstance(zone, tzinfo):
+        return zone
+    offset = getattr(config, "tz_offset", None)
+    if offset is not None:
+        return tz_from_offset(offset)
+    return None
+
+
+def config_options(config: Any) -> dict[str, Any]:
+    """The configuration's ``gas_meter`` options mapping (empty when there is none)."""
+    getter = getattr(config, "device_options", None)
+    if callable(getter):
+        return dict(getter(DEVICE_TYPE) or {})
+    return {}
+
+
+def options_for(config: Any, listener_options: Mapping[str, Any] | None = None) -> GasMeterOptions:
+    """Configuration options, then the listener's own options on top."""
+    merged = config_options(config)
+    merged.update({k: v for k, v in (listener_options or {}).items() if k in OPTION_KEYS})
+    return GasMeterOptions.from_mapping(merged, tz=config_tz(config))

@@ -1,0 +1,49 @@
+"""A real gateway with the fg150kal plugin on loopback, and a web app on another store instance."""
+from __future__ import annotations
+
+import contextlib
+import time
+
+import httpx
+import pytest
+
+from core.config import Config
+from core.gateway.runtime import Gateway
+from core.gateway.types import ListenerConfig
+from core.plugins import get_plugin_manager
+from tests.web.support import Clock, two_stores  # noqa: F401  (fixture: two store instances)
+from web.app import create_app
+
+
+@pytest.fixture
+def scale_pm():
+    return get_plugin_manager(enabled=["fg150kal"], disabled=[], load_entry_points=False)
+
+
+@pytest.fixture
+async def scale_gateway(two_stores, scale_pm):  # noqa: F811
+    """``await scale_gateway(*listeners, **config_fields)`` -> a started Gateway writing to the first store.
+
+    Listeners default to one fg150kal listener on an ephemeral loopback port; unset fields and options come
+    from the plugin's default scale listener.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        async def start(*listeners: ListenerConfig, **fields) -> Gateway:
+            chosen = list(listeners) or [ListenerConfig("fg150kal", 0, "127.0.0.1")]
+            gateway = Gateway(Config(listeners=chosen, **fields), two_stores[0], scale_pm)
+            return await stack.enter_async_context(gateway)
+
+        yield start
+
+
+@pytest.fixture
+def live_clock() -> Clock:
+    return Clock(time.time())
+
+
+@pytest.fixture
+async def web(two_stores, scale_pm, live_clock):  # noqa: F811
+    """An httpx client on the web app over the *second* store instance (as another process would have)."""
+    app = create_app(Config(), two_stores[1], scale_pm, clock=live_clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://specgate.test") as client:
+        yield client

@@ -1,0 +1,95 @@
+"""Gas-meter test helpers: packets and replies built with ``struct`` (independently of the spec), a fixed
+clock, device provisioning and a minimal Session. (A uniquely named module: test folders have no
+``__init__.py``, so pytest puts this folder on ``sys.path``.)"""
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Any, Iterable
+
+from core.config import Config
+from core.gateway.types import ListenerConfig, Session
+from core.timeutil import tz_from_offset
+
+#: 2025-03-05 16:00:00 UTC = 2025-03-06 01:00:00 KST (a Thursday, ISO week 10)
+NOW = 1741190400
+KST = tz_from_offset(32400)
+TENANT = "gas_demo"
+UID = "D4245A98"
+EID = {"normal": 0xA0, "timestamp": 0xB0, "event": 0xE0, "init": 0xE1}
+
+DEVICE = {
+    "meter_id": "365478965162",
+    "flag": True,
+    "ref_interval": 43200,
+    "minimum": 10,
+    "maximum": 600,
+    "initial_count": 5000,
+    "server_ip": "192.0.2.10",
+    "server_port": 5004,
+    "customer_no": "S32649713",
+}
+
+
+def report_bytes(
+    eid: str,
+    uid: str = UID,
+    slots: Iterable[tuple[int, int]] = (),
+    battery: int = 87,
+    uptime: int = 123456,
+    event_code: int = 0,
+    seconds_per_rotation: int = 0,
+) -> bytes:
+    """A 256-byte upstream packet, laid out by hand from the protocol table."""
+    slots = list(slots)
+    table = b"".join(struct.pack(">II", ts, count) for ts, count in slots) + b"\0" * 8 * (24 - len(slots))
+    packet = (
+        struct.pack(">B8s", EID[eid], uid.encode("ascii"))
+        + table
+        + struct.pack(">BIBH", battery, uptime, event_code, seconds_per_rotation)
+        + b"\xff" * 47
+    )
+    assert len(packet) == 256
+    return packet
+
+
+def reply_bytes(
+    rc: int, uid: str, ts_now: int, ts_next: int, count: int, minimum: int, maximum: int, host: str, port: int,
+) -> bytes:
+    """A 32-byte downstream packet, laid out by hand (IO flag 0xFF as the original server sent)."""
+    return struct.pack(
+        ">B8sIIIHH4sHB", rc, uid.encode("ascii"), ts_now, ts_next, count, minimum, maximum,
+        socket.inet_aton(host), port, 0xFF,
+    )
+
+
+def hourly_slots(newest: int, first_count: int = 10000, n: int = 24, per_hour: int = 7) -> list[tuple[int, int]]:
+    """``n`` hourly (ts, count) snapshots, newest first."""
+    return [(newest - i * 3600, first_count + (n - 1 - i) * per_hour) for i in range(n)]
+
+
+async def provision(store: Any, uid: str = UID, tenant: str = TENANT, **overrides: Any) -> dict[str, Any]:
+    """Add the tenant and an active device (fields of ``DEVICE`` overridden by ``overrides``; a value of
+    None removes the field)."""
+    await store.add_tenant(tenant)
+    device = {"device_uid": uid, **DEVICE, **overrides}
+    device = {k: v for k, v in device.items() if v is not None}
+    await store.add_device(tenant, device)
+    return device
+
+
+def make_config() -> Config:
+    return Config(
+        tz_offset=32400,
+        listeners=[ListenerConfig("gas_meter", port=0, host="127.0.0.1")],
+        web_enabled=False,
+        shutdown_grace=2.0,
+    )
+
+
+def make_session(store: Any, config: Config | None = None, spec: Any = None) -> Session:
+    config = config or make_config()
+    return Session(
+        device_type="gas_meter", peer_host="127.0.0.1", peer_port=40000, listen_port=5004,
+        listener=ListenerConfig("gas_meter", port=5004), spec=spec, store=store, config=config, opened_at=NOW,
+    )

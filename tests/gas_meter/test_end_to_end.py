@@ -1,0 +1,249 @@
+"""Simulated meters against an in-process gateway over real loopback TCP, on both store backends.
+
+Expected replies are laid out by hand with ``struct`` (see ``gas_meter_helpers``), never by the spec.
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+from gas_meter_helpers import (
+    NOW,
+    TENANT,
+    hourly_slots,
+    make_config,
+    provision,
+    reply_bytes,
+    report_bytes,
+)
+
+from core.errors import StoreUnavailable
+from core.gateway.runtime import Gateway
+from core.plugins import get_plugin_manager
+from core.simulate.gas_meter import gas_meter_spec
+from core.store import ListQuery, open_store
+from plugins.gas_meter import GasMeterPlugin
+
+STOP = 0xFFFFFFFF
+
+
+def plugin_manager():
+    pm = get_plugin_manager(disabled=["gas_meter"], load_entry_points=False)
+    pm.register(GasMeterPlugin(clock=lambda: NOW), name="gas_meter")
+    return pm
+
+
+@pytest.fixture
+async def store(backend_url):
+    url, options = backend_url
+    opened = open_store(url, **options)
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def gateway(store):
+    return Gateway(make_config(), store, plugin_manager(), specs={"gas_meter": gas_meter_spec()}, clock=lambda: NOW)
+
+
+async def send(port: int, chunks: list[bytes], pause: float = 0.0) -> bytes:
+    """Write ``chunks`` and read until the gateway closes: everything it sent."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for chunk in chunks:
+            writer.write(chunk)
+            await writer.drain()
+            if pause:
+                await asyncio.sleep(pause)
+        return await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+
+
+async def readings(store, uid):
+    page = await store.list_readings(TENANT, ListQuery(filters={"device_uid": uid}, sort="timestamp", limit=1000))
+    return [(r["timestamp"], r["counter_val"], r["year"], r["month"], r["day"], r["hour"], r["wday"], r["week"])
+            for r in page.items]
+
+
+SLOTS = hourly_slots(NOW, first_count=10000, n=24, per_hour=7)
+NEWEST = 10000 + 23 * 7
+#: (timestamp, count, year, month, day, hour, wday, week) of the three newest slots, in KST
+NEWEST_ROWS = [
+    (NOW - 7200, NEWEST - 14, 2025, 3, 5, 23, 3, 10),
+    (NOW - 3600, NEWEST - 7, 2025, 3, 6, 0, 4, 10),
+    (NOW, NEWEST, 2025, 3, 6, 1, 4, 10),
+]
+
+
+async def test_each_case_gets_exactly_the_expected_bytes_and_store_contents(store):
+    await provision(store, uid="A0000001")
+    await provision(store, uid="E0000001")
+    await provision(store, uid="E1000001", initial_count=4321)
+    await provision(store, uid="0FF00001", flag=False)
+    await provision(store, uid="B0000009")
+    await provision(store, uid="0CF00001", server_ip="not an address", server_port=None, ref_interval=None)
+    async with gateway(store) as gw:
+        port = gw.port("gas_meter")
+        normal = await send(port, [report_bytes("normal", "A0000001", SLOTS, battery=87, uptime=3600)])
+        event = await send(port, [report_bytes("event", "E0000001", SLOTS[:3], event_code=1, seconds_per_rotation=33)])
+        init = await send(port, [report_bytes("init", "E1000001")])
+        unknown = await send(port, [report_bytes("normal", "0BADBEEF", SLOTS)])
+        inactive = await send(port, [report_bytes("normal", "0FF00001", SLOTS)])
+        timestamp = await send(port, [report_bytes("timestamp", "B0000009", SLOTS, battery=44)])
+        misconfigured = await send(port, [report_bytes("normal", "0CF00001", SLOTS)])
+
+    assert normal == reply_bytes(0xC0, "A0000001", NOW, NOW + 43200, NEWEST, 10, 600, "192.0.2.10", 5004)
+    assert event == reply_bytes(0xC0, "E0000001", NOW, NOW + 43200, NEWEST, 10, 600, "192.0.2.10", 5004)
+    assert init == reply_bytes(0xC9, "E1000001", NOW, 0, 4321, 10, 600, "192.0.2.10", 5004)
+    assert unknown == reply_bytes(0xC0, "0BADBEEF", NOW, STOP, NEWEST, 0, 0, "0.0.0.0", 0)
+    assert inactive == reply_bytes(0xC0, "0FF00001", NOW, STOP, NEWEST, 10, 600, "192.0.2.10", 5004)
+    assert timestamp == reply_bytes(0x81, "B0000009", NOW, NOW + 43200, NEWEST, 10, 600, "192.0.2.10", 5004)
+    # no usable server_ip/server_port/ref_interval: the data is kept, the reply degrades field by field
+    assert misconfigured == reply_bytes(0xC0, "0CF00001", NOW, NOW + 43200, NEWEST, 10, 600, "0.0.0.0", 0)
+
+    device = await store.get_device(TENANT, "A0000001")
+    assert {k: device[k] for k in ("battery", "uptime", "last_access", "last_timestamp", "last_count", "flag")} == {
+        "battery": 87, "uptime": 3600, "last_access": "2025-03-06 01:00:00", "last_timestamp": NOW,
+        "last_count": NEWEST, "flag": True,
+    }
+    rows = await readings(store, "A0000001")
+    assert len(rows) == 24 and rows[-3:] == NEWEST_ROWS
+    assert rows[0][:2] == (NOW - 23 * 3600, 10000)
+
+    assert await readings(store, "E0000001") == NEWEST_ROWS
+    events = (await store.list_events(TENANT, ListQuery(filters={"device_uid": "E0000001"}))).items
+    assert [(e["event_time"], e["event_code"], e["event_type"], e["seconds_per_rotation"]) for e in events] == [
+        (NOW, 1, "tamper_detected", 33)
+    ]
+    assert (await store.get_device(TENANT, "E0000001"))["last_count"] == NEWEST
+
+    init_device = await store.get_device(TENANT, "E1000001")
+    assert (init_device["initial_access"], init_device["last_count"]) == ("2025-03-06 01:00:00", 4321)
+    assert await readings(store, "E1000001") == []
+
+    assert await store.get_device_route("0BADBEEF") is None
+    inactive_device = await store.get_device(TENANT, "0FF00001")
+    assert "last_access" not in inactive_device and await readings(store, "0FF00001") == []
+    assert (await store.list_events(TENANT, ListQuery(filters={"device_uid": "0FF00001"}))).total == 0
+
+    synced = await store.get_device(TENANT, "B0000009")
+    assert (synced["battery"], synced["last_access"]) == (44, "2025-03-06 01:00:00")
+    assert "last_count" not in synced and await readings(store, "B0000009") == []
+    assert len(await readings(store, "0CF00001")) == 24
+    assert (await store.get_device(TENANT, "0CF00001"))["last_count"] == NEWEST
+
+    log = (await store.list_exchanges(ListQuery(filters={"device_type": "gas_meter"}, limit=10))).items
+    assert len(log) == 7
+    sent_for = {bytes(e["recv"])[1:9].decode(): bytes(e["send"]) for e in log}
+    assert sent_for["A0000001"] == normal and sent_for["0BADBEEF"] == unknown
+    assert all(e["recv_len"] == 256 and e["send_len"] == 32 for e in log)
+
+
+async def test_byte_at_a_time_and_interleaved_sessions_give_the_same_results(store):
+    await provision(store, uid="B0000001")
+    await provision(store, uid="B0000002")
+    await provision(store, uid="B0000003")
+    packets = {uid: report_bytes("normal", uid, SLOTS) for uid in ("B0000001", "B0000002", "B0000003")}
+    expected = {
+        uid: reply_bytes(0xC0, uid, NOW, NOW + 43200, NEWEST, 10, 600, "192.0.2.10", 5004) for uid in packets
+    }
+    async with gateway(store) as gw:
+        port = gw.port("gas_meter")
+        one_by_one = await send(port, [bytes([b]) for b in packets["B0000001"]], pause=0.0005)
+
+        # two sessions, each writing its packet in odd-sized chunks, turn by turn
+        rng = random.Random(4)
+        streams = []
+        for uid in ("B0000002", "B0000003"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            streams.append((reader, writer, packets[uid]))
+        offsets = [0, 0]
+        while any(offset < 256 for offset in offsets):
+            for index, (_, writer, packet) in enumerate(streams):
+                if offsets[index] < 256:
+                    size = rng.choice([1, 3, 5, 7, 13, 29])
+                    writer.write(packet[offsets[index]:offsets[index] + size])
+                    await writer.drain()
+                    offsets[index] += size
+                    await asyncio.sleep(0.001)
+        interleaved = [await asyncio.wait_for(reader.read(), 10) for reader, _, _ in streams]
+        for _, writer, _ in streams:
+            writer.close()
+
+    assert one_by_one == expected["B0000001"]
+    assert interleaved == [expected["B0000002"], expected["B0000003"]]
+    for uid in packets:
+        rows = await readings(store, uid)
+        assert len(rows) == 24 and rows[-3:] == NEWEST_ROWS
+
+
+async def test_overlapping_windows_of_consecutive_packets_store_each_reading_once(store):
+    await provision(store, uid="C0000001")
+    async with gateway(store) as gw:
+        port = gw.port("gas_meter")
+        for hours_ago in (2, 1, 0, 0):
+            window = hourly_slots(NOW - hours_ago * 3600, first_count=10000 - hours_ago * 7)
+            reply = await send(port, [report_bytes("normal", "C0000001", window)])
+            assert len(reply) == 32 and reply[0] == 0xC0
+    rows = await readings(store, "C0000001")
+    assert len(rows) == 26
+    assert [r[0] for r in rows] == [NOW - h * 3600 for h in range(25, -1, -1)]
+    assert rows[-1][1] == NEWEST
+
+
+class FailingStore:
+    """The real store, except that committing a report fails as an unreachable backend does."""
+
+    def __init__(self, store):
+        self._store = store
+        self.attempts = 0
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    async def record_report(self, *args, **kwargs):
+        self.attempts += 1
+        raise StoreUnavailable("backend unreachable (test)")
+
+
+async def test_no_reply_when_the_store_fails(store):
+    await provision(store, uid="D0000001")
+    failing = FailingStore(store)
+    async with Gateway(make_config(), failing, plugin_manager(), specs={"gas_meter": gas_meter_spec()},
+                       clock=lambda: NOW) as gw:
+        received = await send(gw.port("gas_meter"), [report_bytes("normal", "D0000001", SLOTS)])
+        metrics = gw.metrics()["listeners"][0]
+    assert received == b""
+    assert failing.attempts == 1
+    assert metrics["store_failures"] == 1 and metrics["replies"] == 0
+    assert await readings(store, "D0000001") == []
+    assert "last_access" not in await store.get_device(TENANT, "D0000001")
+
+
+async def test_junk_closes_without_reply_and_is_kept_as_a_dead_letter(store):
+    await provision(store, uid="F0000001")
+    junk = b"HELLO? " + bytes(range(40))
+    async with gateway(store) as gw:
+        port = gw.port("gas_meter")
+        assert await send(port, [junk]) == b""
+        # the listener keeps serving others
+        good = await send(port, [report_bytes("normal", "F0000001", SLOTS)])
+    assert good == reply_bytes(0xC0, "F0000001", NOW, NOW + 43200, NEWEST, 10, 600, "192.0.2.10", 5004)
+    letters = (await store.list_dead_letters(ListQuery(filters={"device_type": "gas_meter"}))).items
+    assert len(letters) == 1 and letters[0]["ip"] == "127.0.0.1"
+    kept = bytes(letters[0]["data"])
+    assert kept and junk.startswith(kept)
+    log = (await store.list_exchanges(ListQuery(filters={"device_type": "gas_meter"}, limit=10))).items
+    assert sorted(e["send_len"] for e in log) == [0, 32]
+
+
+async def test_a_non_hex_uid_is_refused_without_reply(store):
+    async with gateway(store) as gw:
+        received = await send(gw.port("gas_meter"), [report_bytes("normal", "$ne00000", SLOTS)])
+    assert received == b""
+    letters = (await store.list_dead_letters(ListQuery(filters={"device_type": "gas_meter"}))).items
+    assert len(letters) == 1 and bytes(letters[0]["data"])[1:9] == b"$ne00000"

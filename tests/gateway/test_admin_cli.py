@@ -1,0 +1,123 @@
+"""Admin commands on both store backends: tenants, devices, users."""
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+
+import pytest
+import yaml
+
+from core.cli import main
+from core.cli.admin import read_password
+from core.errors import ConfigError
+from core.security.passwords import hash_password, needs_rehash, verify_password
+from core.store import open_store
+
+
+@pytest.fixture
+def config_file(backend_url, tmp_path) -> str:
+    url, options = backend_url
+    path = tmp_path / "admin.yaml"
+    path.write_text(yaml.safe_dump({"store": {"url": url, "options": options}}))
+    return str(path)
+
+
+def read_back(backend_url, action):
+    url, options = backend_url
+
+    async def run():
+        store = open_store(url, **options)
+        await store.open()
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def test_tenants_and_devices(config_file, backend_url, capsys):
+    assert main(["tenants", "add", "gas_demo", "--config", config_file]) == 0
+    assert main(["tenants", "add", "gas_demo", "--config", config_file]) == 0
+    assert main(["devices", "add", "D4245A98", "--tenant", "gas_demo", "--ref-interval", "43200",
+                 "--server-ip", "192.0.2.10", "--server-port", "5004", "--min", "10", "--max", "7200",
+                 "--initial-count", "1234", "--active", "--config", config_file]) == 0
+    assert main(["devices", "add", "00000001", "--tenant", "gas_demo", "--ref-interval", "3600",
+                 "--server-ip", "192.0.2.10", "--server-port", "5004", "--config", config_file]) == 0
+    out = capsys.readouterr().out
+    assert "device D4245A98 added to tenant gas_demo, active" in out and "00000001 added to tenant gas_demo, inactive" in out
+    device = read_back(backend_url, lambda s: s.get_device("gas_demo", "D4245A98"))
+    expected = {"device_uid": "D4245A98", "ref_interval": 43200, "server_ip": "192.0.2.10", "server_port": 5004,
+                "minimum": 10, "maximum": 7200, "initial_count": 1234, "flag": True}
+    assert {k: device[k] for k in expected} == expected
+    assert all(type(device[k]) is int for k in ("ref_interval", "server_port", "minimum", "maximum", "initial_count"))
+    assert read_back(backend_url, lambda s: s.get_device("gas_demo", "00000001"))["flag"] is False
+    assert read_back(backend_url, lambda s: s.get_device_route("D4245A98")) == "gas_demo"
+
+    assert main(["devices", "list", "--format", "json", "--config", config_file]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(d["tenant"], d["device_uid"], d["flag"]) for d in listed] == [
+        ("gas_demo", "00000001", False), ("gas_demo", "D4245A98", True)]
+    assert main(["devices", "list", "--tenant", "gas_demo", "--config", config_file]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[0].split()[:3] == ["tenant", "device_uid", "flag"] and len(text) == 3
+    assert main(["tenants", "list", "--format", "json", "--config", config_file]) == 0
+    assert "gas_demo" in json.loads(capsys.readouterr().out)
+
+
+def test_device_errors(config_file, capsys):
+    args = ["--ref-interval", "60", "--server-ip", "192.0.2.10", "--server-port", "5004", "--config", config_file]
+    assert main(["devices", "add", "D4245A98", "--tenant", "gas_nowhere", *args]) == 1
+    assert "tenant gas_nowhere does not exist" in capsys.readouterr().err
+    assert main(["tenants", "add", "gas_demo", "--config", config_file]) == 0
+    assert main(["devices", "add", "D4245A98", "--tenant", "gas_demo", *args]) == 0
+    assert main(["devices", "add", "D4245A98", "--tenant", "gas_demo", *args]) == 1
+    assert "device D4245A98 already exists (tenant gas_demo)" in capsys.readouterr().err
+    good = {"uid": "D4245A99", "--server-ip": "192.0.2.10", "--server-port": "5004"}
+    for field, value, named in (("uid", "d4245a98", "device UID 'd4245a98'"), ("--server-ip", "300.1.1.1", "server IP"),
+                                ("--server-port", "70000", "--server-port")):
+        chosen = {**good, field: value}
+        with pytest.raises(SystemExit):
+            main(["devices", "add", chosen["uid"], "--tenant", "gas_demo", "--ref-interval", "60",
+                  "--server-ip", chosen["--server-ip"], "--server-port", chosen["--server-port"], "--config", config_file])
+        assert named in capsys.readouterr().err
+
+
+def test_users_add_reads_the_password_from_stdin(config_file, backend_url, monkeypatch, capsys):
+    assert main(["tenants", "add", "gas_demo", "--config", config_file]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))
+    assert main(["users", "add", "hanskim", "--tenant", "gas_demo", "--role", "admin", "--name", "Hans Kim",
+                 "--config", config_file]) == 0
+    assert "user hanskim (admin) added to tenant gas_demo" in capsys.readouterr().out
+    tenant, user = read_back(backend_url, lambda s: s.find_user("hanskim"))
+    assert tenant == "gas_demo"
+    assert (user["role"], user["level"], user["name"], user["flag"]) == ("admin", 16, "Hans Kim", True)
+    assert "correct horse" not in user["passwd"] and verify_password("correct horse battery", user["passwd"])
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))
+    assert main(["users", "add", "hanskim", "--tenant", "gas_demo", "--role", "user", "--config", config_file]) == 1
+    assert "login hanskim already exists" in capsys.readouterr().err
+
+
+def test_password_prompt_and_rules():
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    answers = iter(["a-long-secret", "a-long-secret"])
+    assert read_password(Terminal(), prompt=lambda _: next(answers)) == "a-long-secret"
+    answers = iter(["a-long-secret", "another-one"])
+    with pytest.raises(ConfigError, match="differ"):
+        read_password(Terminal(), prompt=lambda _: next(answers))
+    with pytest.raises(ConfigError, match="at least 8"):
+        read_password(io.StringIO("short\n"))
+
+
+def test_password_hashes_are_salted_and_checked():
+    first, second = hash_password("s3cret-pass"), hash_password("s3cret-pass")
+    assert first != second and first.startswith("scrypt$16384$8$1$")
+    assert verify_password("s3cret-pass", first) and verify_password("s3cret-pass", second)
+    assert not verify_password("s3cret-pasS", first)
+    assert not needs_rehash(first) and needs_rehash("scrypt$1024$8$1$AAAA$BBBB")
+    for broken in ("", "sha256$abc", "scrypt$x$8$1$AA==$AA==", "scrypt$16384$8$1$!!$AA==", first.replace("$8$", "$99$")):
+        assert not verify_password("s3cret-pass", broken)

@@ -1,0 +1,299 @@
+"""One test per language feature, each on a small inline spec."""
+from __future__ import annotations
+
+import struct
+from decimal import Decimal
+
+import pytest
+
+from core.errors import ChecksumError, FrameError
+from core.spec import checksums
+
+from spec_testing import binary_spec, round_trip
+
+
+
+@pytest.mark.parametrize("type_name, endian, value, packed", [
+    ("u8", "big", 200, b"\xc8"),
+    ("s8", "big", -2, b"\xfe"),
+    ("u16", "big", 0x1234, b"\x12\x34"),
+    ("u16", "little", 0x1234, b"\x34\x12"),
+    ("s16", "little", -2, b"\xfe\xff"),
+    ("u24", "big", 0x123456, b"\x12\x34\x56"),
+    ("u24", "little", 0x123456, b"\x56\x34\x12"),
+    ("s24", "big", -1, b"\xff\xff\xff"),
+    ("s24", "little", -0x800000, b"\x00\x00\x80"),
+    ("u32", "big", 0xDEADBEEF, b"\xde\xad\xbe\xef"),
+    ("s32", "little", -5, struct.pack("<i", -5)),
+    ("u48", "big", 0x0102030405FF, b"\x01\x02\x03\x04\x05\xff"),
+    ("s48", "little", -3, (-3).to_bytes(6, "little", signed=True)),
+    ("u64", "big", 2**64 - 1, b"\xff" * 8),
+    ("s64", "little", -(2**63), (-(2**63)).to_bytes(8, "little", signed=True)),
+])
+def test_integers_every_width_and_byte_order(make_spec, type_name, endian, value, packed):
+    spec = make_spec(binary_spec(f"- {{name: x, type: {type_name}, endian: {endian}}}\n- {{name: y, type: u8}}"))
+    frame = packed + b"\x07"
+    assert round_trip(spec, "m", frame).values == {"x": value, "y": 7}
+    with pytest.raises(FrameError) as info:
+        spec.encode("m", {"x": value + (1 if value >= 0 else -1) * 2**(8 * len(packed)), "y": 0})
+    assert info.value.path == "m -> x"
+
+
+def test_spec_default_byte_order_and_per_field_override(make_spec):
+    spec = make_spec(binary_spec("- {name: a, type: u16}\n- {name: b, type: u16, endian: big}", endian="little"))
+    assert round_trip(spec, "m", b"\x01\x00\x00\x01").values == {"a": 1, "b": 1}
+
+
+def test_floats(make_spec):
+    spec = make_spec(binary_spec("- {name: f, type: float32}\n- {name: d, type: float64, endian: little}"))
+    frame = struct.pack(">f", 1.5) + struct.pack("<d", -2.25)
+    assert round_trip(spec, "m", frame).values == {"f": 1.5, "d": -2.25}
+
+
+def test_fixed_bytes_and_magic_constants(make_spec):
+    spec = make_spec(binary_spec("""
+        - {name: magic, type: u16, const: 0x55AA}
+        - {name: tag, type: bytes, size: 2, const: "4D5A"}
+        - {name: key, type: bytes, size: 3}
+    """))
+    frame = b"\x55\xaa\x4d\x5a\x01\x02\x03"
+    assert round_trip(spec, "m", frame).values == {"key": b"\x01\x02\x03"}
+    assert spec.encode("m", {"key": "010203"}) == frame
+    with pytest.raises(FrameError) as info:
+        spec.decode(b"\x55\xab" + frame[2:])
+    assert (info.value.path, info.value.expected, info.value.found) == ("m -> magic", "0x55AA", "0x55AB")
+
+
+def test_ascii_strings_with_padding_alignment_and_pattern(make_spec):
+    spec = make_spec(binary_spec("""
+        - {name: left, type: string, size: 6, pad: " "}
+        - {name: right, type: string, size: 4, pad: "0", align: right, pattern: "[1-9][0-9]*"}
+    """))
+    assert round_trip(spec, "m", b"ab    0042").values == {"left": "ab", "right": "42"}
+    with pytest.raises(FrameError) as info:
+        spec.decode(b"ab    00x2")
+    assert info.value.path == "m -> right"
+    with pytest.raises(FrameError):
+        spec.encode("m", {"left": "toolong", "right": "1"})
+    with pytest.raises(FrameError) as info:
+        spec.decode(b"ab\xff   0042")
+    assert info.value.path == "m -> left" and info.value.found == "6162FF202020"
+
+
+def test_packed_bcd_with_sign_and_decimals(make_spec):
+    spec = make_spec(binary_spec("""
+        - {name: meter_no, type: bcd, size: 4}
+        - {name: reading, type: bcd, size: 3, signed: true, decimals: 2}
+    """))
+    decoded = round_trip(spec, "m", b"\x12\x34\x56\x78\x01\x23\x4d")
+    assert decoded.values == {"meter_no": 12345678, "reading": Decimal("-12.34")}
+    assert str(decoded.values["reading"]) == "-12.34"
+    with pytest.raises(FrameError) as info:
+        spec.decode(b"\x12\x3a\x56\x78\x01\x23\x4c")
+    assert info.value.path == "m -> meter_no" and info.value.found == "A"
+    with pytest.raises(FrameError) as info:
+        spec.decode(b"\x12\x34\x56\x78\x01\x23\x4b")
+    assert "sign" in str(info.value)
+
+
+def test_bit_fields_flags_enum_and_parity(make_spec):
+    spec = make_spec(binary_spec("""
+        - name: status
+          type: bits
+          size: 2
+          bits:
+            - {name: alarm, bit: 15}
+            - {name: mode, bit: 8, width: 3, enum: {idle: 0, run: 1, stop: 2}}
+            - {name: level, bit: 1, width: 4}
+            - {bit: 0, parity: odd}
+    """))
+    value = (1 << 15) | (1 << 8) | (5 << 1)
+    value |= 0 if bin(value).count("1") % 2 else 1
+    frame = value.to_bytes(2, "big")
+    assert round_trip(spec, "m", frame).values == {"status": {"alarm": True, "mode": "run", "level": 5}}
+    with pytest.raises(ChecksumError) as info:
+        spec.decode((value ^ 1).to_bytes(2, "big"))
+    assert info.value.path == "m -> status"
+    unknown = (7 << 8)
+    unknown |= 0 if bin(unknown).count("1") % 2 else 1
+    decoded = spec.decode(unknown.to_bytes(2, "big"))
+    assert decoded.values["status"]["mode"] == 7
+    assert decoded.flags == ["m -> status -> mode: unknown value 7 for enum mode"]
+
+
+def test_unlisted_bits_must_be_zero_when_reserved_is_checked(make_spec):
+    spec = make_spec(binary_spec("- {name: f, type: bits, bits: [{name: a, bit: 0}]}"))
+    with pytest.raises(FrameError) as info:
+        spec.decode(b"\x81")
+    assert info.value.found == "0x80"
+
+
+def test_enum_unknown_value_kept_and_flagged(make_spec):
+    spec = make_spec(binary_spec("- {name: kind, type: u8, enum: kinds}", extra="enums:\n  kinds: {a: 1, b: 2}\n"))
+    assert round_trip(spec, "m", b"\x02").values == {"kind": "b"}
+    decoded = round_trip(spec, "m", b"\x09")
+    assert decoded.values == {"kind": 9} and decoded.flags == ["m -> kind: unknown value 9 for enum kinds"]
+    assert spec.encode("m", {"kind": 1}) == b"\x01"
+    with pytest.raises(FrameError) as info:
+        spec.encode("m", {"kind": "c"})
+    assert info.value.path == "m -> kind"
+
+
+def test_reserved_checked_or_ignored(make_spec):
+    checked = make_spec(binary_spec("- {type: reserved, size: 2, fill: 0xFF}\n- {name: x, type: u8}"))
+    assert round_trip(checked, "m", b"\xff\xff\x01").values == {"x": 1}
+    with pytest.raises(FrameError) as info:
+        checked.decode(b"\xff\x00\x01")
+    assert info.value.path == "m -> reserved" and info.value.found == "FF00"
+    ignored = make_spec(binary_spec("- {type: reserved, size: 2, fill: 0xFF, check: false}\n- {name: x, type: u8}"))
+    assert ignored.decode(b"\x12\x34\x01").values == {"x": 1}
+    assert ignored.encode("m", {"x": 1}) == b"\xff\xff\x01"
+
+
+def test_arrays_fixed_counted_and_until_end(make_spec):
+    spec = make_spec(binary_spec("""
+        - {name: fixed, type: array, of: u8, count: 2}
+        - {name: n, type: u8}
+        - {name: counted, type: array, of: pair, count_from: n}
+        - {name: rest, type: array, of: {type: u16, scale: "0.5"}, until: end}
+    """, types="""
+        pair:
+          fields:
+            - {name: a, type: u8}
+            - {name: b, type: s8}
+    """))
+    frame = b"\x01\x02" + b"\x02" + b"\x03\xff\x04\x01" + b"\x00\x03\x00\x04"
+    decoded = round_trip(spec, "m", frame)
+    assert decoded.values == {"fixed": [1, 2], "counted": [{"a": 3, "b": -1}, {"a": 4, "b": 1}],
+                              "rest": [Decimal("1.5"), Decimal("2.0")]}
+    assert spec.encode("m", {"fixed": [1, 2], "counted": [], "rest": []}) == b"\x01\x02\x00"
+    with pytest.raises(FrameError) as info:
+        spec.decode(frame[:5])
+    assert info.value.path == "m -> counted -> 1 -> a"
+    with pytest.raises(FrameError) as info:
+        spec.encode("m", {"fixed": [1], "counted": [], "rest": []})
+    assert info.value.path == "m -> fixed"
+
+
+def test_nested_struct_types(make_spec):
+    spec = make_spec(binary_spec("- {name: outer, type: outer}", types="""
+        inner:
+          fields: [{name: v, type: u8}]
+        outer:
+          fields:
+            - {name: first, type: inner}
+            - {name: second, type: inner}
+    """))
+    assert round_trip(spec, "m", b"\x01\x02").values == {"outer": {"first": {"v": 1}, "second": {"v": 2}}}
+
+
+def test_switch_selects_the_body_and_flattens_it(make_spec):
+    spec = make_spec(binary_spec("""
+        - {name: cmd, type: u8, enum: {read: 1, write: 2}}
+        - {name: body, type: switch, on: cmd, cases: {read: read_body, write: write_body}}
+        - {name: tail, type: u8}
+    """, types="""
+        read_body:
+          fields: [{name: address, type: u16}]
+        write_body:
+          fields: [{name: address, type: u16}, {name: data, type: u16}]
+    """))
+    assert round_trip(spec, "m", b"\x01\x00\x10\x09").values == {"cmd": "read", "address": 16, "tail": 9}
+    assert round_trip(spec, "m", b"\x02\x00\x10\x00\x20\x09").values == {"cmd": "write", "address": 16, "data": 32, "tail": 9}
+    with pytest.raises(FrameError) as info:
+        spec.decode(b"\x03\x00\x10\x09")
+    assert info.value.path == "m -> cmd" and info.value.found == "0x03"
+
+
+def test_length_field_computed_on_build(make_spec):
+    spec = make_spec(binary_spec("""
+        - {name: length, type: u8, length_of: payload, adjust: 1}
+        - {name: payload, type: string, until: end}
+        - {name: end, type: u8}
+    """))
+    frame = spec.encode("m", {"payload": "hello", "end": 3})
+    assert frame == b"\x06hello\x03"
+    assert round_trip(spec, "m", frame).values == {"payload": "hello", "end": 3}
+
+
+def test_count_and_size_fields_are_computed(make_spec):
+    spec = make_spec(binary_spec("""
+        - {name: n, type: u8}
+        - {name: size, type: u8}
+        - {name: items, type: array, of: u8, count_from: n}
+        - {name: name, type: string, size_from: size}
+    """))
+    frame = spec.encode("m", {"items": [7, 8, 9], "name": "ab"})
+    assert frame == b"\x03\x02\x07\x08\x09ab"
+    assert round_trip(spec, "m", frame).values == {"items": [7, 8, 9], "name": "ab"}
+
+
+@pytest.mark.parametrize("algorithm, check, endian", [
+    ("sum8", sum(b"123456789") & 0xFF, "big"),
+    ("xor8", 0x31, "big"),
+    ("crc16_modbus", 0x4B37, "little"),
+    ("crc16_ccitt", 0x29B1, "big"),
+    ("crc32", 0xCBF43926, "big"),
+])
+def test_checksums_verified_and_computed(make_spec, algorithm, check, endian):
+    assert checksums.ALGORITHMS[algorithm][0](b"123456789") == check
+    width = checksums.ALGORITHMS[algorithm][1]
+    spec = make_spec(binary_spec(f"""
+        - {{name: head, type: u8, const: 0x7E}}
+        - {{name: data, type: string, size: 9}}
+        - {{name: crc, type: checksum, algorithm: {algorithm}, start: 1, endian: {endian}}}
+    """))
+    frame = b"\x7e123456789" + check.to_bytes(width, endian)
+    assert spec.encode("m", {"data": "123456789"}) == frame
+    assert round_trip(spec, "m", frame).values == {"data": "123456789"}
+    broken = bytearray(frame)
+    broken[-1] ^= 0x01
+    with pytest.raises(ChecksumError) as info:
+        spec.decode(bytes(broken))
+    assert info.value.path == "m -> crc"
+    assert info.value.expected == f"0x{check:0{width * 2}X}"
+
+
+def test_scale_offset_unit_exact_decimal(make_spec):
+    spec = make_spec(binary_spec("- {name: t, type: s16, scale: 0.1, offset: -40, unit: degC}\n- {name: p, type: u32, scale: '0.001'}"))
+    decoded = round_trip(spec, "m", b"\x01\x90\x00\x00\x30\x39")
+    assert decoded.values == {"t": Decimal("0.0"), "p": Decimal("12.345")}
+    assert str(decoded.values["p"]) == "12.345"
+    assert spec.messages["m"].units == {"t": "degC"}
+    assert spec.encode("m", {"t": "-40", "p": Decimal("0.001")}) == b"\x00\x00\x00\x00\x00\x01"
+    with pytest.raises(FrameError) as info:
+        spec.encode("m", {"t": Decimal("0.05"), "p": 0})
+    assert info.value.path == "m -> t"
+
+
+def test_ipv4(make_spec):
+    spec = make_spec(binary_spec("- {name: host, type: ipv4}"))
+    assert round_trip(spec, "m", b"\xc0\x00\x02\x0a").values == {"host": "192.0.2.10"}
+    with pytest.raises(FrameError):
+        spec.encode("m", {"host": "300.1.1.1"})
+
+
+def test_encode_reports_missing_and_unknown_values(make_spec):
+    spec = make_spec(binary_spec("- {name: a, type: u8}\n- {name: b, type: u8, default: 5}"))
+    assert spec.encode("m", {"a": 1}) == b"\x01\x05"
+    with pytest.raises(FrameError) as info:
+        spec.encode("m", {"b": 1})
+    assert info.value.path == "m -> a" and "missing" in str(info.value)
+    with pytest.raises(FrameError) as info:
+        spec.encode("m", {"a": 1, "c": 2})
+    assert "unknown value name(s) c" in str(info.value)
+
+
+def test_uplink_and_downlink_in_one_spec(make_spec):
+    spec = make_spec("""
+        meta: {name: t}
+        framing: {fixed: {length: 2}}
+        messages:
+          up: {direction: uplink, fields: [{name: a, type: u16}]}
+          down: {direction: downlink, fields: [{name: b, type: u8}, {name: c, type: u8}]}
+        examples:
+          - {name: down, message: down, hex: "0102", values: {b: 1, c: 2}}
+    """)
+    assert spec.decode(b"\x01\x02").message == "up"
+    assert spec.decode(b"\x01\x02", message="down").values == {"b": 1, "c": 2}
+    assert spec.encode("up", {"a": 258}) == b"\x01\x02"

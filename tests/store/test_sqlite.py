@@ -1,0 +1,245 @@
+"""What only the SQLite backend promises: pragmas, migrations, group commit, purge, error mapping, types."""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from core.errors import Conflict, InvalidInput, StoreUnavailable
+from core.store import ListQuery, open_store
+from core.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStore, connect, migrate, schema_version
+from core.timeutil import calendar_fields, tz_from_offset
+
+KST = tz_from_offset("+09:00")
+BASE_TS = 1741186800
+
+
+def reading(uid: str, ts: int, count: int) -> dict:
+    return {"device_uid": uid, "timestamp": ts, "counter_val": count, **calendar_fields(ts, KST)}
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path):
+    store = SQLiteStore(tmp_path / "specgate.db")
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def test_open_store_selects_sqlite_and_ignores_foreign_options(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'a.db'}", db_prefix="x_", exchange_retention_days=7)
+    assert isinstance(store, SQLiteStore) and store.exchange_retention_days == 7.0
+    assert store.path == str(tmp_path / "a.db")
+
+
+async def test_file_uses_wal_and_full_sync(sqlite_store):
+    conn = sqlite3.connect(sqlite_store.path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert schema_version(conn) == SCHEMA_VERSION
+    finally:
+        conn.close()
+    assert connect(sqlite_store.path).execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+async def test_older_schema_is_migrated(tmp_path):
+    path = str(tmp_path / "old.db")
+    conn = connect(path)
+    assert migrate(conn, MIGRATIONS[:1]) == 1
+    conn.execute("INSERT INTO tenants (name) VALUES ('gas_demo')")
+    conn.execute("INSERT INTO device (tenant, device_uid, doc) VALUES ('gas_demo', '0000AB01',"
+                 " '{\"device_uid\":\"0000AB01\",\"flag\":true}')")
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'event'").fetchone() is None
+    conn.close()
+
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        assert await store.get_device("gas_demo", "0000AB01") == {"device_uid": "0000AB01", "flag": True}
+        event_id = await store.add_event("gas_demo", {"device_uid": "0000AB01", "event_time": 5, "event_code": 1})
+        assert (await store.list_events("gas_demo", ListQuery())).items[0]["event_id"] == event_id
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    assert schema_version(conn) == SCHEMA_VERSION == len(MIGRATIONS) >= 2
+    conn.close()
+
+
+async def test_newer_schema_is_refused(tmp_path):
+    path = str(tmp_path / "new.db")
+    conn = connect(path)
+    migrate(conn)
+    conn.execute("UPDATE specgate_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    conn.close()
+    with pytest.raises(StoreUnavailable, match="newer"):
+        await SQLiteStore(path).open()
+
+
+async def test_reopen_keeps_data_and_is_idempotent(tmp_path):
+    path = tmp_path / "specgate.db"
+    for _ in range(2):
+        store = SQLiteStore(path)
+        await store.open()
+        await store.open()
+        await store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS, 1)])
+        await store.close()
+        await store.close()
+    store = SQLiteStore(path)
+    await store.open()
+    assert (await store.list_readings("gas_demo", ListQuery())).total == 1
+    await store.close()
+
+
+async def test_concurrent_writes_share_commits(sqlite_store):
+    uids = [f"{i:08X}" for i in range(300)]
+    commits_before = sqlite_store.stats["commits"]
+    results = await asyncio.gather(*(
+        sqlite_store.record_report("gas_demo", uid, {}, [reading(uid, BASE_TS + 3600 * h, h) for h in range(24)])
+        for uid in uids))
+    assert results == [24] * 300
+    commits = sqlite_store.stats["commits"] - commits_before
+    assert 1 <= commits < 300
+    assert (await sqlite_store.list_readings("gas_demo", ListQuery(limit=1))).total == 7200
+
+
+async def test_a_failing_unit_does_not_fail_its_batch(sqlite_store):
+    await sqlite_store.add_device("gas_demo", {"device_uid": "0000AB01"})
+    outcomes = await asyncio.gather(
+        sqlite_store.insert_readings("gas_demo", [reading("0000AB02", BASE_TS, 1)]),
+        sqlite_store.add_device("gas_demo", {"device_uid": "0000AB01"}),
+        sqlite_store.add_device("gas_demo", {"device_uid": "0000AB03"}),
+        return_exceptions=True,
+    )
+    assert outcomes[0] == 1 and isinstance(outcomes[1], Conflict) and outcomes[2] is None
+    assert await sqlite_store.get_device("gas_demo", "0000AB03") == {"device_uid": "0000AB03"}
+    assert (await sqlite_store.list_readings("gas_demo", ListQuery())).total == 1
+
+
+async def test_types_round_trip_exactly(sqlite_store):
+    doc = {
+        "device_uid": "0000AB01", "flag": False, "count": 2**40, "ratio": 0.1, "blob": b"\x00\xffraw",
+        "price": Decimal("1.10"), "nested": {"list": [1, "two", b"\x03", Decimal("-0"), None, True]},
+        "when": datetime(2025, 3, 6, 9, 0, tzinfo=timezone.utc), "quote\"d": "it's", "unicode": "실내",
+    }
+    await sqlite_store.add_device("gas_demo", doc)
+    got = await sqlite_store.get_device("gas_demo", "0000AB01")
+    assert got == doc
+    assert type(got["flag"]) is bool and type(got["count"]) is int and type(got["blob"]) is bytes
+    assert str(got["price"]) == "1.10" and str(got["nested"]["list"][3]) == "-0"
+    page = await sqlite_store.browse("gas_demo", "device", ListQuery(filters={"unicode": "실내"}))
+    assert page.total == 1
+    with pytest.raises(InvalidInput):
+        await sqlite_store.browse("gas_demo", "device", ListQuery(filters={"quote\"d": "it's"}))
+    with pytest.raises(InvalidInput):
+        await sqlite_store.add_device("gas_demo", {"device_uid": "0000AB02", "big": 2**70})
+    with pytest.raises(InvalidInput):
+        await sqlite_store.add_device("gas_demo", {"device_uid": "0000AB02", "nan": float("nan")})
+    with pytest.raises(InvalidInput):
+        await sqlite_store.add_device("gas_common", {"device_uid": "0000AB02"})
+    assert await sqlite_store.get_device("gas_demo", "0000AB02") is None
+
+
+async def test_exchanges_are_purged_periodically(tmp_path):
+    store = SQLiteStore(tmp_path / "specgate.db", exchange_retention_days=1, purge_interval=0.05)
+    await store.open()
+    try:
+        now = time.time()
+        old = {"ip": "10.0.0.1", "port": 5004, "at": now - 2 * 86400, "recv": b"old"}
+        fresh = {"ip": "10.0.0.1", "port": 5004, "at": now, "recv": b"new"}
+        await store.log_exchange(old)
+        await store.log_exchange(fresh)
+        for _ in range(200):
+            if store.stats["purged_exchanges"]:
+                break
+            await asyncio.sleep(0.02)
+        page = await store.list_exchanges(ListQuery())
+        assert [e["recv"] for e in page.items] == [b"new"]
+        assert store.stats["purged_exchanges"] == 1
+    finally:
+        await store.close()
+
+
+async def test_close_flushes_pending_writes_and_stops_threads(tmp_path):
+    path = tmp_path / "specgate.db"
+    store = SQLiteStore(path)
+    await store.open()
+    tasks = [asyncio.ensure_future(store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS + i, i)]))
+             for i in range(50)]
+    await asyncio.sleep(0)
+    await store.close()
+    assert sum(await asyncio.gather(*tasks)) == 50
+    assert not any(t.name.startswith("specgate-sqlite") for t in threading.enumerate())
+    with pytest.raises(StoreUnavailable):
+        await store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS, 1)])
+    with pytest.raises(StoreUnavailable):
+        await store.ping()
+    reopened = SQLiteStore(path)
+    await reopened.open()
+    assert (await reopened.list_readings("gas_demo", ListQuery())).total == 50
+    await reopened.close()
+
+
+async def test_unusable_database_is_unavailable(tmp_path):
+    with pytest.raises(StoreUnavailable):
+        await SQLiteStore(tmp_path / "missing-dir" / "specgate.db").open()
+    not_a_db = tmp_path / "garbage.db"
+    not_a_db.write_bytes(b"this is not a database file" * 100)
+    with pytest.raises(StoreUnavailable):
+        await SQLiteStore(not_a_db).open()
+
+
+async def test_locked_database_is_unavailable_and_others_still_commit(tmp_path):
+    path = str(tmp_path / "specgate.db")
+    store = SQLiteStore(path, busy_timeout=0.2)
+    await store.open()
+    try:
+        blocker = connect(path)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(StoreUnavailable):
+                await store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS, 1)])
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert await store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS, 1)]) == 1
+        assert store.stats["failed_commits"] == 0
+    finally:
+        await store.close()
+
+
+async def test_weighing_ids_increase_across_two_stores_on_one_file(tmp_path):
+    path = tmp_path / "specgate.db"
+    first, second = SQLiteStore(path), SQLiteStore(path)
+    await first.open()
+    await second.open()
+    try:
+        record = {"scale_id": "S1", "cylinder_no": "C1", "event_type": "arrival", "committed_at": 1.0,
+                  "gross_kg": Decimal("1.000")}
+        ids = [(await store.commit_weighing(record))["id"] for store in (first, second, first, second)]
+        assert ids == sorted(ids) and len(set(ids)) == 4
+        assert await second.get_scale_latest("S1") is None
+        await first.set_scale_latest("S1", {"status": "ST", "weight": Decimal("2.50")})
+        assert (await second.get_scale_latest("S1"))["weight"] == Decimal("2.50")
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_deleted_database_file_is_unavailable(tmp_path):
+    path = tmp_path / "specgate.db"
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        await store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS, 1)])
+        path.unlink()
+        with pytest.raises(StoreUnavailable, match="gone"):
+            await store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS + 1, 2)])
+    finally:
+        await store.close()

@@ -1,0 +1,151 @@
+"""The CYNOW scale-gateway contract: ``GET /api/scale-gateway/latest/`` and ``POST /api/scale-gateway/commit/``.
+
+Everything is read from and written to the store, so the API answers the same in any process sharing it.
+The routes are plain Starlette routes returned by :func:`routes`, so authentication can wrap them later.
+"""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from core.errors import StoreUnavailable
+from core.timeutil import iso
+from web.app import JSONResponse, error_response
+
+DEFAULT_SCALE_ID = "default"
+EVENT_TYPES = ("SHIP", "RETURN")
+_BODY_FIELDS = ("cylinder_no", "event_type", "arrival_shipping_no", "move_report_no", "scale_id")
+_MAX_TEXT = 64
+_MAX_BODY = 16 * 1024
+_CENTS = Decimal("0.01")
+
+
+class BadRequest(Exception):
+    """A request the API refuses with 400; the message names the bad field."""
+
+
+def two_decimals(value: Any) -> Decimal:
+    return Decimal(value).quantize(_CENTS)
+
+
+def _text(value: Any, name: str, required: bool) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise BadRequest(f"{name} must be a non-empty string, got {value!r}")
+    value = value.strip()
+    if len(value) > _MAX_TEXT or any(ord(c) < 32 for c in value) or value.startswith("$"):
+        raise BadRequest(f"{name} must be at most {_MAX_TEXT} printable characters not starting with '$'")
+    return value
+
+
+def _scale_id(request: Request, body: dict[str, Any] | None = None) -> str:
+    value = (body or {}).get("scale_id") or request.query_params.get("scale_id") or DEFAULT_SCALE_ID
+    return _text(value, "scale_id", True) or DEFAULT_SCALE_ID
+
+
+async def _read_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > _MAX_BODY:
+        raise BadRequest(f"the body must be at most {_MAX_BODY} bytes")
+    try:
+        body = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    unknown = sorted(k for k in body if k not in _BODY_FIELDS)
+    if unknown:
+        raise BadRequest(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(_BODY_FIELDS)}")
+    return body
+
+
+def _stale_after(request: Request) -> float:
+    return float(request.app.state.config.scale_idle_timeout)
+
+
+async def latest(request: Request) -> Response:
+    """The latest stable reading of a scale (``?scale_id=``, default ``default``)."""
+    state = request.app.state
+    try:
+        scale_id = _scale_id(request)
+    except BadRequest as exc:
+        return error_response(400, "invalid_request", str(exc))
+    try:
+        reading = await state.store.get_scale_latest(scale_id)
+    except StoreUnavailable as exc:
+        return error_response(503, "store_unavailable", f"the store did not answer: {exc}")
+    if reading is None:
+        return error_response(404, "no_data", f"no stable reading from scale {scale_id!r} yet")
+    received_at = float(reading["received_at"])
+    return JSONResponse({
+        "ok": True,
+        "scale_id": scale_id,
+        "status": reading["status"],
+        "weight": two_decimals(reading["weight"]),
+        "unit": reading.get("unit"),
+        "raw": reading.get("raw", ""),
+        "received_at": iso(received_at, state.config.tz),
+        "stale": state.clock() - received_at > _stale_after(request),
+    })
+
+
+async def commit(request: Request) -> Response:
+    """Keep the scale's latest stable weight for a cylinder; answers after the store committed it."""
+    state = request.app.state
+    try:
+        body = await _read_body(request)
+        cylinder_no = _text(body.get("cylinder_no"), "cylinder_no", True)
+        event_type = body.get("event_type")
+        if event_type not in EVENT_TYPES:
+            raise BadRequest(f"event_type must be SHIP or RETURN, got {event_type!r}")
+        arrival_shipping_no = _text(body.get("arrival_shipping_no"), "arrival_shipping_no", False)
+        move_report_no = _text(body.get("move_report_no"), "move_report_no", False)
+        scale_id = _scale_id(request, body)
+    except BadRequest as exc:
+        return error_response(400, "invalid_request", str(exc))
+    try:
+        reading = await state.store.get_scale_latest(scale_id)
+        if reading is None:
+            return error_response(409, "no_stable_weight", f"scale {scale_id!r} has no stable weight to commit")
+        unit = reading.get("unit")
+        if unit not in (None, "kg"):
+            return error_response(
+                409, "no_stable_weight", f"the latest stable reading of scale {scale_id!r} is in {unit}, not kg"
+            )
+        committed_at = state.clock()
+        record = await state.store.commit_weighing({
+            "scale_id": scale_id,
+            "cylinder_no": cylinder_no,
+            "event_type": event_type,
+            "gross_kg": two_decimals(reading["weight"]),
+            "raw_line": reading.get("raw", ""),
+            "received_at": float(reading["received_at"]),
+            "committed_at": committed_at,
+            "arrival_shipping_no": arrival_shipping_no,
+            "move_report_no": move_report_no,
+        })
+    except StoreUnavailable as exc:
+        return error_response(503, "store_unavailable", f"the weighing was not stored: {exc}")
+    return JSONResponse({
+        "ok": True,
+        "id": record["id"],
+        "scale_id": scale_id,
+        "cylinder_no": cylinder_no,
+        "event_type": event_type,
+        "gross_kg": two_decimals(record.get("gross_kg", reading["weight"])),
+        "committed_at": iso(committed_at, state.config.tz),
+    })
+
+
+def routes() -> list[Route]:
+    """The scale-gateway routes (trailing slashes as in the contract)."""
+    return [
+        Route("/api/scale-gateway/latest/", latest, methods=["GET"]),
+        Route("/api/scale-gateway/commit/", commit, methods=["POST"]),
+    ]
