@@ -310,17 +310,17 @@ class Connection:
 
     async def _leftover(self, error: str) -> None:
         if self.buffer:
-            data = bytes(self.buffer)
-            self.buffer.clear()
-            await self._junk(data, error, close_as=None)
+            await self._junk(self._take_rest(), error, close_as=None)
 
     async def _junk(self, data: bytes, error: str, close_as: str | None = "junk") -> bool:
         """Count, log and keep bytes that are no frame. True when the connection must close."""
         metrics = self.listener.metrics
+        closing = close_as is not None and (close_as == "oversize" or self.listener.on_bad_frame == "close")
+        if closing:
+            data += self._take_rest()
         metrics.junk_bytes += len(data)
         log.warning("%s: %s sent %d unusable byte(s) (%s): %s", self.listener.name, self._peer, len(data), error, _preview(data))
         await self._dead_letter(data, error, "")
-        closing = close_as is not None and (close_as == "oversize" or self.listener.on_bad_frame == "close")
         if closing or close_as is None:
             await self._log_exchange(data, b"")
         if closing:
@@ -336,27 +336,21 @@ class Connection:
             if message is None:
                 raise FrameError("no plugin decoded the frame")
         except Exception as exc:
-            metrics.frames_bad += 1
-            path = getattr(exc, "path", "") if isinstance(exc, FrameError) else ""
-            error = str(exc) if isinstance(exc, FrameError) else f"decoder failed: {exc!r}"
-            log.warning("%s: bad frame from %s at %s: %s: %s", listener.name, self._peer, path or "-", error, _preview(frame))
-            await self._dead_letter(frame, error, path)
-            if listener.on_bad_frame == "close":
-                await self._log_exchange(frame, b"")
-                self.reason = "junk"
-                return True
-            return False
-        metrics.frames_ok += 1
+            return await self._bad_frame(frame, exc)
         try:
             outcome = hook.specgate_handle_message(session=session, message=message)
             if inspect.isawaitable(outcome):
                 outcome = await outcome
+        except FrameError as exc:
+            # a plugin found the message invalid (a malformed device id, say): bad input, not a bug
+            return await self._bad_frame(frame, exc)
         except Exception as exc:
             metrics.handler_errors += 1
             log.exception("%s: handling a %s message from %s failed", listener.name, getattr(message, "message", "?"), self._peer)
             await self._dead_letter(frame, f"handler failed: {exc!r}", getattr(message, "message", ""))
             self.reason = "error"
             return True
+        metrics.frames_ok += 1
         if outcome is None:
             return False
         if not isinstance(outcome, Outcome):
@@ -395,6 +389,27 @@ class Connection:
             self.reason = self.reason or "done"
             return True
         return False
+
+    async def _bad_frame(self, frame: bytes, exc: Exception) -> bool:
+        """Count, log and keep a frame that did not decode or was refused. True when the connection must close."""
+        listener = self.listener
+        listener.metrics.frames_bad += 1
+        path = exc.path if isinstance(exc, FrameError) else ""
+        error = str(exc) if isinstance(exc, FrameError) else f"decoder failed: {exc!r}"
+        log.warning("%s: bad frame from %s at %s: %s: %s", listener.name, self._peer, path or "-", error, _preview(frame))
+        closing = listener.on_bad_frame == "close"
+        kept = frame + self._take_rest() if closing else frame
+        await self._dead_letter(kept, error, path)
+        if closing:
+            await self._log_exchange(kept, b"")
+            self.reason = "junk"
+        return closing
+
+    def _take_rest(self) -> bytes:
+        """The bytes still buffered, removed from the buffer (kept with the junk that closes the session)."""
+        rest = bytes(self.buffer)
+        self.buffer.clear()
+        return rest
 
     # ------------------------------------------------------------------ keeping things
     async def _dead_letter(self, data: bytes, error: str, path: str) -> None:

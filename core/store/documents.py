@@ -75,14 +75,6 @@ def check_text(name: str, value: Any) -> str:
     return value
 
 
-def strict_tenant(value: Any) -> str:
-    """:func:`check_tenant`, also refusing a trailing newline (``$`` in a regex matches before one)."""
-    check_tenant(value)
-    if not TENANT_RE.fullmatch(value):
-        raise InvalidInput(f"tenant must match {TENANT_RE.pattern}, got {value!r}")
-    return value
-
-
 # ---------------------------------------------------------------------------- record checks
 _READING_KEYS = frozenset(READING_FIELDS)
 _READING_INTS = READING_FIELDS[1:]

@@ -134,14 +134,6 @@ def _original_types(doc: dict[str, Any], ints: frozenset[str]) -> dict[str, Any]
     return doc
 
 
-def _check_tenant(value: Any) -> str:
-    """:func:`check_tenant`, also refusing a trailing newline (``$`` in its pattern lets one through)."""
-    tenant = check_tenant(value)
-    if not TENANT_RE.fullmatch(tenant):
-        raise InvalidInput(f"tenant must match {TENANT_RE.pattern}, got {value!r}")
-    return tenant
-
-
 def _strip(doc: Mapping[str, Any], internal: tuple[str, ...] = ()) -> dict[str, Any]:
     """A stored document as the interface returns it: no ``_id``, no bookkeeping fields."""
     return {key: value for key, value in doc.items() if key != "_id" and key not in internal}
@@ -194,7 +186,7 @@ class MongoStore(Store):
         **_ignored: Any,
     ) -> None:
         try:
-            _check_tenant(common_db)
+            check_tenant(common_db)
         except InvalidInput as exc:
             raise ConfigError(f"common_db {common_db!r} is not a usable database name: {exc}") from exc
         if not isinstance(db_prefix, str) or (db_prefix and not TENANT_RE.fullmatch(db_prefix)):
@@ -249,7 +241,7 @@ class MongoStore(Store):
         return self.client[self._physical(self.common_db)]
 
     def _tenant_name(self, tenant: Any) -> str:
-        tenant = _check_tenant(tenant)
+        tenant = check_tenant(tenant)
         if tenant == COMMON_ROUTE:
             return self.common_db
         physical = self._physical(tenant)
@@ -454,7 +446,7 @@ class MongoStore(Store):
 
     async def set_device_route(self, device_uid: str, tenant: str) -> None:
         device_uid = check_identifier("device_uid", device_uid)
-        tenant = _check_tenant(tenant)
+        tenant = check_tenant(tenant)
         self._tenant_name(tenant)  # a route to a database the store could never use is refused now
         with self._errors(f"route device {device_uid!r}"):
             await self._common["device_route"].update_one(
@@ -469,7 +461,7 @@ class MongoStore(Store):
 
     # ------------------------------------------------------------------ devices
     async def add_device(self, tenant: str, device: Mapping[str, Any]) -> None:
-        route_name = _check_tenant(tenant)
+        route_name = check_tenant(tenant)
         doc = _original_types(check_keyed(device, "device", "device_uid"), DEVICE_INTS)
         device_uid = doc["device_uid"]
         db = await self._writable_tenant(route_name)
@@ -513,7 +505,7 @@ class MongoStore(Store):
 
     async def delete_device(self, tenant: str, device_uid: str) -> bool:
         device_uid = check_identifier("device_uid", device_uid)
-        route_name = _check_tenant(tenant)
+        route_name = check_tenant(tenant)
         db = self._tenant_db(route_name)
 
         async def work(session: AsyncClientSession | None) -> bool:
@@ -742,7 +734,7 @@ class MongoStore(Store):
 
     # ------------------------------------------------------------------ users
     async def add_user(self, tenant: str, user: Mapping[str, Any]) -> None:
-        route_name = _check_tenant(tenant)
+        route_name = check_tenant(tenant)
         doc = _original_types(check_keyed(user, "user", "ID"), USER_INTS)
         login_id = doc["ID"]
         db = await self._writable_tenant(route_name)
@@ -792,7 +784,7 @@ class MongoStore(Store):
 
     async def delete_user(self, tenant: str, login_id: str) -> bool:
         login_id = check_identifier("ID", login_id)
-        route_name = _check_tenant(tenant)
+        route_name = check_tenant(tenant)
         db = self._tenant_db(route_name)
 
         async def work(session: AsyncClientSession | None) -> bool:

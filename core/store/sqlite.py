@@ -41,12 +41,11 @@ from core.store.documents import (
     check_reading_list,
     check_scale_reading,
     check_session,
-    strict_tenant,
     check_weighing,
     from_json,
     to_json,
 )
-from core.store.validation import check_field_name, check_identifier, check_query
+from core.store.validation import check_field_name, check_identifier, check_query, check_tenant
 
 log = logging.getLogger(__name__)
 
@@ -592,7 +591,7 @@ class SQLiteStore(Store):
             self._unit_tenants.add(tenant)
 
     def _check_tenant(self, tenant: Any) -> str:
-        strict_tenant(tenant)
+        check_tenant(tenant)
         if tenant == self.common_db:
             raise InvalidInput(f"tenant {tenant!r} is the common database")
         return tenant
@@ -608,7 +607,7 @@ class SQLiteStore(Store):
 
     async def set_device_route(self, device_uid: str, tenant: str) -> None:
         check_identifier("device_uid", device_uid)
-        strict_tenant(tenant)
+        check_tenant(tenant)
 
         def unit(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT OR REPLACE INTO device_route (device_uid, db_name) VALUES (?, ?)", (device_uid, tenant))

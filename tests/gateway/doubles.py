@@ -3,7 +3,7 @@
 Lines end with LF. ``PING n`` is answered ``PONG n``; ``KEEP text`` is stored (as a scale reading
 ``echo-<peer port>``, a record every backend keeps) before ``OK`` is replied; ``BYE`` is answered and closes;
 ``SLOW s`` sleeps ``s`` seconds before answering (in-flight work during shutdown); ``FAIL`` makes the store
-step raise; anything else is a FrameError with path ``line -> verb``. A byte ``#`` outside a line is
+step raise; ``REFUSE`` decodes but the plugin finds it invalid (FrameError, path ``line -> arg``); anything else is a FrameError with path ``line -> verb``. A byte ``#`` outside a line is
 garbage the framer skips, like a gas-meter byte that is no known EID.
 """
 from __future__ import annotations
@@ -52,12 +52,15 @@ class LineSpec:
 
     def decode(self, frame: bytes, message: str | None = None) -> Decoded:
         verb, _, rest = frame.decode("ascii", "replace").partition(" ")
-        if verb not in ("PING", "KEEP", "BYE", "SLOW", "FAIL"):
-            raise FrameError(f"unknown verb {verb!r}", path="line -> verb", expected="PING|KEEP|BYE|SLOW|FAIL", found=verb)
+        if verb not in VERBS:
+            raise FrameError(f"unknown verb {verb!r}", path="line -> verb", expected="|".join(VERBS), found=verb)
         return Decoded(message=verb.lower(), values={"arg": rest}, raw=frame)
 
     def encode(self, message: str, values: dict) -> bytes:
         return f"{values['text']}\n".encode("ascii")
+
+
+VERBS = ("PING", "KEEP", "BYE", "SLOW", "FAIL", "REFUSE")
 
 
 class EchoPlugin:
@@ -93,6 +96,8 @@ class EchoPlugin:
         if message.message == "slow":
             await asyncio.sleep(float(arg))
             return Outcome(reply_message="line", reply={"text": "SLOW DONE"})
+        if message.message == "refuse":
+            raise FrameError("the argument is not acceptable", path="line -> arg", found=arg)
         if message.message == "fail":
             async def broken(store):
                 raise StoreUnavailable("the test store is down")

@@ -93,6 +93,19 @@ async def test_bad_frame_closes_keeps_the_bytes_and_others_are_still_served(star
     assert sorted(e["recv"] for e in junk_logged.items) == [b"HELLO there", b"PING 7"]
 
 
+async def test_a_message_the_plugin_refuses_is_a_bad_frame_kept_with_the_rest_of_the_buffer(start_echo, store, echo_plugin):
+    gateway = await start_echo(options={"on_bad_frame": "close"})
+    reader, writer = await connect(gateway.port("echo"))
+    writer.write(b"REFUSE 42\nPING 1\n")
+    assert await read_until_closed(reader) == b""
+    await eventually(lambda: echo_plugin.closed == ["junk"])
+    counters = gateway.metrics()["listeners"][0]
+    assert (counters["frames_ok"], counters["frames_bad"], counters["handler_errors"]) == (0, 1, 0)
+    letter = (await store.list_dead_letters(ListQuery())).items[0]
+    assert (letter["data"], letter["path"]) == (b"REFUSE 42" + b"PING 1\n", "line -> arg")
+    assert "not acceptable" in letter["error"]
+
+
 async def test_skip_mode_keeps_reading_after_bad_frames_and_garbage(start_echo, store):
     gateway = await start_echo(options={"on_bad_frame": "skip", "log_exchanges": False})
     reader, writer = await connect(gateway.port("echo"))
@@ -114,6 +127,16 @@ async def test_garbage_closes_in_close_mode(start_echo, echo_plugin, store):
     await eventually(lambda: echo_plugin.closed == ["junk"])
     assert gateway.metrics()["listeners"][0]["junk_bytes"] == 4
     assert (await store.list_dead_letters(ListQuery())).items[0]["data"] == b"####"
+
+
+async def test_garbage_that_closes_keeps_what_followed_it(start_echo, echo_plugin, store):
+    gateway = await start_echo()
+    reader, writer = await connect(gateway.port("echo"))
+    writer.write(b"##PING 1\nPI")
+    assert await read_until_closed(reader) == b""
+    await eventually(lambda: echo_plugin.closed == ["junk"])
+    assert (await store.list_dead_letters(ListQuery())).items[0]["data"] == b"##PING 1\nPI"
+    assert gateway.metrics()["listeners"][0]["junk_bytes"] == 11
 
 
 async def test_oversize_run_without_a_frame_is_closed(start_echo, echo_plugin, store, caplog):
