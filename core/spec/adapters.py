@@ -195,13 +195,19 @@ def scale_value(raw: int, scale: Decimal | None, offset: Decimal | None) -> Deci
 
 
 def unscale_value(value: Decimal, scale: Decimal | None, offset: Decimal | None) -> int:
-    if offset is not None:
-        value = value - offset
+    raw = value - offset if offset is not None else value
     if scale is not None:
-        value = value / scale
-    if value != value.to_integral_value():
-        raise FrameError(f"{value} is not a whole multiple of the scale {scale}", expected=f"a multiple of {scale}", found=str(value))
-    return int(value)
+        raw = raw / scale
+    if raw != raw.to_integral_value():
+        # name the value the caller gave, not the intermediate raw quotient
+        if scale is None:
+            expected = f"the offset {offset} plus a whole number"
+            reason = f"{value} is not {expected}"
+        else:
+            expected = f"a multiple of {scale}" + (f" (offset {offset})" if offset is not None else "")
+            reason = f"{value} is not a whole multiple of the scale {scale}" + (f" (offset {offset})" if offset is not None else "")
+        raise FrameError(reason, expected=expected, found=str(value))
+    return int(raw)
 
 
 class ScaleAdapter(cs.Adapter):

@@ -266,6 +266,22 @@ def test_scale_offset_unit_exact_decimal(make_spec):
     assert info.value.path == "m -> t"
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("{name: v, type: s16, scale: 0.1, offset: -40}", 20.55, "20.55 is not a whole multiple of the scale 0.1 (offset -40)"),
+        ("{name: v, type: u16, scale: '0.5'}", "0.25", "0.25 is not a whole multiple of the scale 0.5"),
+        ("{name: v, type: u16, offset: 2}", "3.5", "3.5 is not the offset 2 plus a whole number"),
+    ],
+)
+def test_scale_error_names_the_value_given(make_spec, field, value, message):
+    spec = make_spec(binary_spec(f"- {field}"))
+    with pytest.raises(FrameError) as info:
+        spec.encode("m", {"v": value})
+    assert str(info.value) == message
+    assert (info.value.path, info.value.found) == ("m -> v", str(value))
+
+
 def test_ipv4(make_spec):
     spec = make_spec(binary_spec("- {name: host, type: ipv4}"))
     assert round_trip(spec, "m", b"\xc0\x00\x02\x0a").values == {"host": "192.0.2.10"}
