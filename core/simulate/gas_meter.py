@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
 from core.errors import ConfigError
+from core.simulate.chunks import split_chunks, write_chunks
 
 SLOTS = 24
 HOUR = 3600
@@ -165,16 +166,6 @@ def garbage(rng: random.Random, length: int = REPORT_LENGTH) -> bytes:
     return bytes([first]) + rng.randbytes(length - 1)
 
 
-def split_chunks(data: bytes, rng: random.Random, largest: int = 40) -> list[bytes]:
-    """``data`` cut into random pieces of 1 to ``largest`` bytes."""
-    chunks, at = [], 0
-    while at < len(data):
-        size = rng.randint(1, largest)
-        chunks.append(data[at:at + size])
-        at += size
-    return chunks
-
-
 def percentile(sorted_values: list[float], fraction: float) -> float:
     """Nearest-rank percentile of an ascending list (0.0 for an empty one)."""
     if not sorted_values:
@@ -240,11 +231,7 @@ async def exchange(
     """Connect, write ``chunks``, read until 32 bytes or EOF; returns what arrived (b"" = no reply)."""
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     try:
-        for chunk in chunks:
-            writer.write(chunk)
-            await writer.drain()
-            if chunk_pause:
-                await asyncio.sleep(chunk_pause)
+        await write_chunks(writer, chunks, chunk_pause)
         if close_write and writer.can_write_eof():
             writer.write_eof()
         received = b""

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from core.simulate.chunks import split_chunks, write_chunks
+
 STEP = Decimal("0.05")
 OVERLOAD_LINE = "OL,+99999.99 kg"
 
@@ -83,13 +85,7 @@ def chunk_stream(data: bytes, split: bool, rng: random.Random | None = None, lar
     """One chunk per line (``split`` False) or random pieces of 1 to ``largest`` bytes across lines."""
     if not split:
         return [line + b"\n" for line in data.split(b"\n") if line]
-    rng = rng or random.Random(0)
-    chunks, at = [], 0
-    while at < len(data):
-        size = rng.randint(1, largest)
-        chunks.append(data[at:at + size])
-        at += size
-    return chunks
+    return split_chunks(data, rng or random.Random(0), largest)
 
 
 async def run_scale(host: str, port: int, stream: ScaleStream, split: bool = False, pause: float = 0.0,
@@ -98,11 +94,7 @@ async def run_scale(host: str, port: int, stream: ScaleStream, split: bool = Fal
     reader, writer = await asyncio.open_connection(host, port)
     chunks = chunk_stream(stream.data, split, random.Random(seed))
     try:
-        for chunk in chunks:
-            writer.write(chunk)
-            await writer.drain()
-            if pause:
-                await asyncio.sleep(pause)
+        await write_chunks(writer, chunks, pause)
         if linger:
             await asyncio.sleep(linger)
     finally:

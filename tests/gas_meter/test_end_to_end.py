@@ -18,6 +18,7 @@ from gas_meter_helpers import (
     report_bytes,
 )
 
+from core.simulate.chunks import write_chunks
 from core.errors import StoreUnavailable
 from core.gateway.runtime import Gateway
 from core.plugins import get_plugin_manager
@@ -53,11 +54,7 @@ async def send(port: int, chunks: list[bytes], pause: float = 0.0) -> bytes:
     """Write ``chunks`` and read until the gateway closes: everything it sent."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        for chunk in chunks:
-            writer.write(chunk)
-            await writer.drain()
-            if pause:
-                await asyncio.sleep(pause)
+        await write_chunks(writer, chunks, pause)
         return await asyncio.wait_for(reader.read(), 10)
     finally:
         writer.close()

@@ -1,0 +1,24 @@
+"""How simulated devices put bytes on the wire: whole, or cut into random pieces as TCP may deliver them."""
+from __future__ import annotations
+
+import asyncio
+import random
+
+
+def split_chunks(data: bytes, rng: random.Random, largest: int = 40) -> list[bytes]:
+    """``data`` cut into random pieces of 1 to ``largest`` bytes."""
+    chunks, at = [], 0
+    while at < len(data):
+        size = rng.randint(1, largest)
+        chunks.append(data[at:at + size])
+        at += size
+    return chunks
+
+
+async def write_chunks(writer: asyncio.StreamWriter, chunks: list[bytes], pause: float = 0.0) -> None:
+    """Write each chunk and drain it, pausing ``pause`` seconds between chunks."""
+    for chunk in chunks:
+        writer.write(chunk)
+        await writer.drain()
+        if pause:
+            await asyncio.sleep(pause)
