@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from core.gateway.types import ListenerConfig, Outcome, Session
-    from core.spec import Decoded, Spec
+    from core.spec import Decoded
 
 hookspec = pluggy.HookspecMarker("specgate")
 hookimpl = pluggy.HookimplMarker("specgate")

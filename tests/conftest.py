@@ -5,6 +5,7 @@ The MongoDB leg uses the server at ``MONGODB_URI`` when it is set; otherwise it 
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -118,3 +119,19 @@ def backend_url(backend, tmp_path, request):
     """(url, options) for ``backend``: a fresh SQLite file, or the session's MongoDB with a fresh prefix."""
     uri = request.getfixturevalue("mongodb_uri") if backend == "mongodb" else None
     return _store_url(backend, tmp_path, uri), store_options(backend)
+
+
+@pytest.fixture
+async def two_stores(backend_url):
+    """(writer, reader): two store instances on one database, as two gateway/web processes would have."""
+    from core.store import open_store
+
+    url, options = backend_url
+    async with contextlib.AsyncExitStack() as stack:
+        stores = []
+        for _ in range(2):
+            store = open_store(url, **options)
+            await store.open()
+            stack.push_async_callback(store.close)
+            stores.append(store)
+        yield tuple(stores)

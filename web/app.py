@@ -7,11 +7,8 @@ same process, ``gateway`` (for ``/-/metrics``).
 """
 from __future__ import annotations
 
-import json
 import logging
-import secrets
 import time
-from decimal import Decimal
 from typing import Any, Callable
 
 import pluggy
@@ -21,29 +18,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from core import jsonutil
+
 log = logging.getLogger("specgate.web")
 
 _ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                 405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "invalid_request"}
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def dumps(data: Any) -> str:
-    """JSON text; a ``Decimal`` is written as an exact JSON number (``53.20`` stays ``53.20``)."""
-    marker = secrets.token_hex(8)
-    numbers: list[str] = []
-
-    def encode(value: Any) -> Any:
-        if isinstance(value, Decimal):
-            numbers.append(format(value, "f"))
-            return f"{marker}{len(numbers) - 1}{marker}"
-        if isinstance(value, bytes):
-            return value.hex()
-        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-    text = json.dumps(data, default=encode, ensure_ascii=False, separators=(",", ":"))
-    for index, number in enumerate(numbers):
-        text = text.replace(f'"{marker}{index}{marker}"', number, 1)
-    return text
+    """Compact JSON text; a ``Decimal`` is written as an exact JSON number (``53.20`` stays ``53.20``)."""
+    return jsonutil.dumps(data, default=_json_default, ensure_ascii=False, separators=(",", ":"))
 
 
 class JSONResponse(Response):
@@ -56,6 +47,26 @@ class JSONResponse(Response):
 def error_response(status: int, error: str, message: str) -> JSONResponse:
     """The one error shape of the API."""
     return JSONResponse({"ok": False, "error": error, "message": message}, status_code=status)
+
+
+class BodyTooLarge(Exception):
+    """A request body over the route's limit; answered 413 before the rest is read."""
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (``BodyTooLarge``) as soon as it is known to exceed ``limit`` bytes, so a
+    huge upload is never held in memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"the body must be at most {limit} bytes, got {declared}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"the body must be at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

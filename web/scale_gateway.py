@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from core.errors import StoreUnavailable
 from core.timeutil import iso
-from web.app import JSONResponse, error_response
+from web.app import BodyTooLarge, JSONResponse, error_response, read_limited_body
 
 DEFAULT_SCALE_ID = "default"
 EVENT_TYPES = ("SHIP", "RETURN")
@@ -50,9 +50,7 @@ def _scale_id(request: Request, body: dict[str, Any] | None = None) -> str:
 
 
 async def _read_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > _MAX_BODY:
-        raise BadRequest(f"the body must be at most {_MAX_BODY} bytes")
+    raw = await read_limited_body(request, _MAX_BODY)
     try:
         body = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
@@ -109,6 +107,8 @@ async def commit(request: Request) -> Response:
         scale_id = _scale_id(request, body)
     except BadRequest as exc:
         return error_response(400, "invalid_request", str(exc))
+    except BodyTooLarge as exc:
+        return error_response(413, "too_large", str(exc))
     try:
         reading = await state.store.get_scale_latest(scale_id)
         if reading is None:

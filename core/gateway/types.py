@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 if TYPE_CHECKING:
-    from core.spec import Decoded, Spec
+    from core.spec import Spec
     from core.store import Store
 
 

@@ -1,16 +1,14 @@
 """The compiled ``Spec``: decode frames, encode values, make framers."""
 from __future__ import annotations
 
-import json
-import re
 import struct
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import construct as cs
 
+from core import jsonutil
 from core.errors import FrameError
 from core.spec import adapters as ad
 from core.spec.compiler import MessageInfo, MessageStructs, compile_message, message_info, shape_struct, unshape_struct
@@ -169,23 +167,7 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
-_DECIMAL_TOKEN = re.compile(r'"\\u0000D(-?[0-9.E+-]+)\\u0000"')
-
-
-def _mark_decimals(obj: Any) -> Any:
-    if isinstance(obj, Decimal):
-        return f"\x00D{format(obj, 'f')}\x00" if obj.is_finite() else str(obj)
-    if isinstance(obj, dict):
-        return {k: _mark_decimals(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_mark_decimals(v) for v in obj]
-    if isinstance(obj, Decoded):
-        return _mark_decimals(obj.as_dict())
-    return obj
-
-
 def dumps(obj: Any, **kwargs: Any) -> str:
     """JSON text: ``Decimal`` as an exact number (``53.25``), ``bytes`` as hex, ``Decoded`` as a dict."""
     kwargs["ensure_ascii"] = True
-    text = json.dumps(_mark_decimals(obj), default=lambda o: _mark_decimals(_default(o)), **kwargs)
-    return _DECIMAL_TOKEN.sub(lambda m: m.group(1), text)
+    return jsonutil.dumps(obj, default=_default, **kwargs)

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.errors import InvalidInput
-from core.store.validation import TENANT_RE, check_document, check_identifier, check_tenant
+from core.store.validation import check_document, check_identifier
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 READING_REQUIRED = ("device_uid", "timestamp", "counter_val")

@@ -11,7 +11,7 @@ from core.config import Config
 from core.gateway.runtime import Gateway
 from core.gateway.types import ListenerConfig
 from core.plugins import get_plugin_manager
-from tests.web.support import Clock, two_stores  # noqa: F401  (fixture: two store instances)
+from tests.web.support import Clock
 from web.app import create_app
 
 
@@ -21,7 +21,7 @@ def scale_pm():
 
 
 @pytest.fixture
-async def scale_gateway(two_stores, scale_pm):  # noqa: F811
+async def scale_gateway(two_stores, scale_pm):
     """``await scale_gateway(*listeners, **config_fields)`` -> a started Gateway writing to the first store.
 
     Listeners default to one fg150kal listener on an ephemeral loopback port; unset fields and options come
@@ -42,7 +42,7 @@ def live_clock() -> Clock:
 
 
 @pytest.fixture
-async def web(two_stores, scale_pm, live_clock):  # noqa: F811
+async def web(two_stores, scale_pm, live_clock):
     """An httpx client on the web app over the *second* store instance (as another process would have)."""
     app = create_app(Config(), two_stores[1], scale_pm, clock=live_clock)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://specgate.test") as client:

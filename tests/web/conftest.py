@@ -5,7 +5,7 @@ import httpx
 import pytest
 
 from core.config import Config
-from tests.web.support import Clock, two_stores  # noqa: F401  (fixture)
+from tests.web.support import Clock
 from web.app import create_app
 
 
@@ -15,7 +15,7 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def web(two_stores, clock):  # noqa: F811
+async def web(two_stores, clock):
     """An httpx client on the app over the *reader* store."""
     app = create_app(Config(), two_stores[1], clock=clock)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://specgate.test") as client:

@@ -108,6 +108,27 @@ async def test_commit_body_is_validated(web, two_stores, body, named):
     assert (await two_stores[0].search_weighings(ListQuery())).total == 0
 
 
+async def test_an_oversized_commit_body_is_refused_without_reading_it_all(web, two_stores):
+    await two_stores[0].set_scale_latest("default", reading("1.00"))
+    sent = 0
+
+    async def endless_body():
+        nonlocal sent
+        for _ in range(1000):  # 64 MiB if the server kept reading
+            sent += 65536
+            yield b" " * 65536
+
+    response = await web.post("/api/scale-gateway/commit/", content=endless_body())
+    assert response.status_code == 413
+    assert response.json()["error"] == "too_large"
+    assert sent < 1000 * 65536
+    declared = await web.post(
+        "/api/scale-gateway/commit/", content=b"{}", headers={"content-length": str(10**9)}
+    )
+    assert declared.status_code == 413 and "at most" in declared.json()["message"]
+    assert (await two_stores[0].search_weighings(ListQuery())).total == 0
+
+
 @pytest.mark.parametrize(("method", "path", "status", "error"), [
     ("GET", "/api/nothing-here", 404, "not_found"),
     ("GET", "/api/scale-gateway/commit/", 405, "method_not_allowed"),
