@@ -200,7 +200,8 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def add_dead_letter(self, entry: Mapping[str, Any]) -> str:
         """Keep bytes that failed to parse: ``{device_type, ip, port, at, data (bytes), error, path}``.
-        Returns its id."""
+        Returns its id. Dead letters older than the store's ``dead_letter_retention_days`` (default 30) are
+        removed like the exchange log, so junk from the network cannot grow the store without bound."""
 
     @abc.abstractmethod
     async def list_dead_letters(self, query: ListQuery) -> Page:

@@ -183,6 +183,7 @@ class MongoStore(Store):
         db_prefix: str = "",
         exchange_retention_days: float = 30,
         transactions: bool | None = None,
+        dead_letter_retention_days: float = 30,
         **_ignored: Any,
     ) -> None:
         try:
@@ -191,13 +192,15 @@ class MongoStore(Store):
             raise ConfigError(f"common_db {common_db!r} is not a usable database name: {exc}") from exc
         if not isinstance(db_prefix, str) or (db_prefix and not TENANT_RE.fullmatch(db_prefix)):
             raise ConfigError(f"db_prefix {db_prefix!r} may hold only letters, digits and underscore")
-        if isinstance(exchange_retention_days, bool) or not isinstance(exchange_retention_days, (int, float)) \
-                or exchange_retention_days <= 0:
-            raise ConfigError(f"exchange_retention_days must be a positive number, got {exchange_retention_days!r}")
+        for name, days in (("exchange_retention_days", exchange_retention_days),
+                           ("dead_letter_retention_days", dead_letter_retention_days)):
+            if isinstance(days, bool) or not isinstance(days, (int, float)) or days <= 0:
+                raise ConfigError(f"{name} must be a positive number, got {days!r}")
         self.uri = uri
         self.common_db = common_db
         self.db_prefix = db_prefix
         self.exchange_retention_days = exchange_retention_days
+        self.dead_letter_retention_days = dead_letter_retention_days
         self.transactions = transactions
         self._client: AsyncMongoClient | None = None
         self._use_transactions = False
@@ -308,6 +311,7 @@ class MongoStore(Store):
         await self._ensure_indexes(db["floating_users"], [IndexModel([("ID", ASCENDING)])])
         await self._ensure_ttl(db["misc_data"], int(self.exchange_retention_days * 86400))
         await self._ensure_indexes(db["misc_data"], [IndexModel([("at", DESCENDING)])])
+        await self._ensure_ttl(db["dead_letter"], int(self.dead_letter_retention_days * 86400))
         await self._ensure_indexes(db["dead_letter"], [IndexModel([("at", DESCENDING)])])
         await self._ensure_indexes(db["scale_latest"], [IndexModel([("scale_id", ASCENDING)], unique=True)])
         await self._ensure_indexes(db["scale_weight_log"], [
@@ -676,13 +680,14 @@ class MongoStore(Store):
         doc = check_dead_letter(entry)
         doc.pop("_id", None)
         doc["id"] = str(ObjectId())
+        doc["at_date"] = _epoch_date(doc["at"])  # the TTL index needs a BSON date
         with self._errors("add a dead letter"):
             await self._common["dead_letter"].insert_one(doc)
         return doc["id"]
 
     async def list_dead_letters(self, query: ListQuery) -> Page:
         check_query(query, ("device_type", "ip"), ranges=("at",), sorts=("at",))
-        return await self._page(self._common["dead_letter"], query, "at", default_descending=True)
+        return await self._page(self._common["dead_letter"], query, "at", default_descending=True, internal=("at_date",))
 
     # ------------------------------------------------------------------ scales
     async def set_scale_latest(self, scale_id: str, reading: Mapping[str, Any]) -> None:

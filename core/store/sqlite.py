@@ -422,23 +422,28 @@ class _Writer(threading.Thread):
         self._deliver(outcomes)
 
     def _purge(self) -> None:
+        """Drop exchange log entries and dead letters older than their retention (``<= 0`` keeps them)."""
         store = self.store
         self.next_purge = time.monotonic() + store.purge_interval
-        if store.exchange_retention_days <= 0:
-            return
-        cutoff = time.time() - store.exchange_retention_days * 86400
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-            removed = self.conn.execute("DELETE FROM misc_data WHERE at < ?", (cutoff,)).rowcount
-            self.conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            log.warning("exchange log purge of %s failed: %s", store.path, exc)
+        for table, days, counter in (
+            ("misc_data", store.exchange_retention_days, "purged_exchanges"),
+            ("dead_letter", store.dead_letter_retention_days, "purged_dead_letters"),
+        ):
+            if days <= 0:
+                continue
+            cutoff = time.time() - days * 86400
             try:
-                self.conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            return
-        store.stats["purged_exchanges"] += removed
+                self.conn.execute("BEGIN IMMEDIATE")
+                removed = self.conn.execute(f"DELETE FROM {table} WHERE at < ?", (cutoff,)).rowcount
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                log.warning("%s purge of %s failed: %s", table, store.path, exc)
+                try:
+                    self.conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                continue
+            store.stats[counter] += removed
 
     @staticmethod
     def _deliver(outcomes: list[list[Any]]) -> None:
@@ -487,6 +492,7 @@ class SQLiteStore(Store):
         *,
         common_db: str = DEFAULT_COMMON_DB,
         purge_interval: float = 3600.0,
+        dead_letter_retention_days: float = 30,
         busy_timeout: float = 5.0,
         reader_threads: int = 4,
         **_ignored: Any,
@@ -495,11 +501,14 @@ class SQLiteStore(Store):
         self.exchange_retention_days = float(exchange_retention_days)
         self.common_db = common_db
         self.purge_interval = float(purge_interval)
+        self.dead_letter_retention_days = float(dead_letter_retention_days)
         self.busy_timeout = float(busy_timeout)
         self.reader_threads = int(reader_threads)
         #: counters: ``commits`` (group commits), ``units`` (writes committed), ``failed_commits``,
-        #: ``purged_exchanges``
-        self.stats: dict[str, int] = {"commits": 0, "units": 0, "failed_commits": 0, "purged_exchanges": 0}
+        #: ``purged_exchanges``, ``purged_dead_letters``
+        self.stats: dict[str, int] = {
+            "commits": 0, "units": 0, "failed_commits": 0, "purged_exchanges": 0, "purged_dead_letters": 0,
+        }
         self._writer: _Writer | None = None
         self._readers: ThreadPoolExecutor | None = None
         self._local = threading.local()

@@ -162,11 +162,22 @@ async def test_indexes_are_created_once_and_follow_retention(mongodb_uri, prefix
     ttl = [i for i in (await common.misc_data.index_information()).values() if "expireAfterSeconds" in i]
     assert [(i["key"], i["expireAfterSeconds"]) for i in ttl] == [([("at_date", 1)], 30 * 86400)]
 
-    second = MongoStore(mongodb_uri, db_prefix=prefix, exchange_retention_days=7)
+    ttl = [i for i in (await common.dead_letter.index_information()).values() if "expireAfterSeconds" in i]
+    assert [(i["key"], i["expireAfterSeconds"]) for i in ttl] == [([("at_date", 1)], 30 * 86400)]
+
+    second = MongoStore(mongodb_uri, db_prefix=prefix, exchange_retention_days=7, dead_letter_retention_days=2)
     await second.open()  # same indexes again: idempotent; the TTL follows the new retention
+    await second.add_dead_letter({"device_type": "gas_meter", "ip": "10.0.0.1", "port": 5004, "at": 1766000000.5,
+                                  "data": b"junk", "error": "junk", "path": ""})
+    letters = await second.list_dead_letters(ListQuery())
     await second.close()
     ttl = [i for i in (await common.misc_data.index_information()).values() if "expireAfterSeconds" in i]
     assert [i["expireAfterSeconds"] for i in ttl] == [7 * 86400]
+    ttl = [i for i in (await common.dead_letter.index_information()).values() if "expireAfterSeconds" in i]
+    assert [i["expireAfterSeconds"] for i in ttl] == [2 * 86400]
+    stored = await common.dead_letter.find_one({})
+    assert stored["at_date"] == datetime.fromtimestamp(1766000000.5, timezone.utc).replace(tzinfo=None)
+    assert "at_date" not in letters.items[0] and letters.items[0]["data"] == b"junk"
 
 
 async def test_bulk_insert_counts_only_new_readings(mongo_store, prefix, raw):

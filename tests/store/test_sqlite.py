@@ -146,8 +146,10 @@ async def test_types_round_trip_exactly(sqlite_store):
     assert await sqlite_store.get_device("gas_demo", "0000AB02") is None
 
 
-async def test_exchanges_are_purged_periodically(tmp_path):
-    store = SQLiteStore(tmp_path / "specgate.db", exchange_retention_days=1, purge_interval=0.05)
+async def test_exchanges_and_dead_letters_are_purged_periodically(tmp_path):
+    store = SQLiteStore(
+        tmp_path / "specgate.db", exchange_retention_days=1, dead_letter_retention_days=3, purge_interval=0.05
+    )
     await store.open()
     try:
         now = time.time()
@@ -155,13 +157,17 @@ async def test_exchanges_are_purged_periodically(tmp_path):
         fresh = {"ip": "10.0.0.1", "port": 5004, "at": now, "recv": b"new"}
         await store.log_exchange(old)
         await store.log_exchange(fresh)
+        for age_days, data in ((4, b"expired"), (2, b"kept")):
+            await store.add_dead_letter({"device_type": "gas_meter", "ip": "10.0.0.1", "port": 5004,
+                                         "at": now - age_days * 86400, "data": data, "error": "junk", "path": ""})
         for _ in range(200):
-            if store.stats["purged_exchanges"]:
+            if store.stats["purged_exchanges"] and store.stats["purged_dead_letters"]:
                 break
             await asyncio.sleep(0.02)
         page = await store.list_exchanges(ListQuery())
         assert [e["recv"] for e in page.items] == [b"new"]
-        assert store.stats["purged_exchanges"] == 1
+        assert [d["data"] for d in (await store.list_dead_letters(ListQuery())).items] == [b"kept"]
+        assert (store.stats["purged_exchanges"], store.stats["purged_dead_letters"]) == (1, 1)
     finally:
         await store.close()
 
