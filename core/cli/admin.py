@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import getpass
 import ipaddress
 import json
@@ -177,7 +178,7 @@ def devices_list(args: argparse.Namespace) -> int:
         tenants = [args.tenant] if args.tenant else await store.list_tenants()
         rows = []
         for tenant in tenants:
-            for device in await _all_pages(lambda q, t=tenant: store.list_devices(t, q), "device_uid"):
+            for device in await _all_pages(functools.partial(store.list_devices, tenant), "device_uid"):
                 rows.append({"tenant": tenant, **device})
         columns = ["tenant", "device_uid", "flag", "ref_interval", "server_ip", "server_port", "last_access", "last_count"]
         _print_rows(rows, columns, args.format == "json")

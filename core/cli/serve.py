@@ -81,7 +81,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
-        if server is not None:
+        if server is not None and web_task is not None:
             server.should_exit = True
             with contextlib.suppress(BaseException):
                 await web_task

@@ -285,7 +285,7 @@ class StringAdapter(cs.Adapter):
 
 
 def bcd_decode(raw: bytes, signed: bool, decimals: int | None) -> int | Decimal:
-    nibbles = []
+    nibbles: list[int] = []
     for byte in raw:
         nibbles.extend((byte >> 4, byte & 0x0F))
     negative = False

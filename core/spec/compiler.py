@@ -73,7 +73,8 @@ class ConstructBuilder:
                     sub = ad.BuildComputed(sub, count_of)
                 return sub
             if f.const is not None:
-                return ad.ConstAdapter(sub, f.const, lambda v, w=f.size or 1: f"0x{v:0{w * 2}X}")
+                width = f.size or 1
+                return ad.ConstAdapter(sub, f.const, lambda v: f"0x{v:0{width * 2}X}")
             if f.enum:
                 return ad.EnumAdapter(sub, f.enum)
             if f.scale is not None or f.offset is not None:
@@ -264,9 +265,9 @@ def unshape_value(f: FieldModel, value: Any, path: list[str]) -> Any:
                 raise _fail(path, f"text {value!r} ends with the pad character {f.pad!r}", "no padding", value)
             return value
         if kind == "bcd":
-            number = _as_decimal(value, path)
-            ad.bcd_encode(number, f.size or 1, f.bcd_signed, f.decimals)
-            return number
+            exact = _as_decimal(value, path)
+            ad.bcd_encode(exact, f.size or 1, f.bcd_signed, f.decimals)
+            return exact
         if kind == "ipv4":
             try:
                 ipaddress.IPv4Address(value)

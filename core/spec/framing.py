@@ -5,7 +5,7 @@ buffer; ``(n, None)`` with ``n > 0`` means ``n`` bytes were skipped as garbage (
 """
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from core.spec.types import INT_TYPES, FramingModel
 
@@ -45,7 +45,7 @@ class LengthFieldFramer:
                  counts: str = "after", adjust: int = 0) -> None:
         self.offset = offset
         self.width = INT_TYPES[type][0]
-        self.byteorder = endian
+        self.byteorder: Literal["big", "little"] = "little" if endian == "little" else "big"
         self.counts = counts
         self.adjust = adjust
         self.start = _hex(start)

@@ -93,10 +93,10 @@ class Spec:
             raise FrameError(f"{name}: {exc}", path=name) from None
         if isinstance(obj, TextResult):
             return Decoded(name, obj.values, list(obj.flags), raw)
-        flags: list[str] = []
+        shape_flags: list[str] = []
         assert message.struct is not None
-        values = shape_struct(message.struct, obj, [name], flags)
-        return Decoded(name, values, flags, raw)
+        values = shape_struct(message.struct, obj, [name], shape_flags)
+        return Decoded(name, values, shape_flags, raw)
 
     def _decode_one(self, name: str, frame: bytes) -> Decoded:
         structs = self.structs[name]

@@ -109,7 +109,7 @@ class _DecimalCodec(TypeCodec):
         return value.to_decimal()
 
 
-def _with_default_timeouts(uri: str) -> dict[str, int]:
+def _with_default_timeouts(uri: str) -> dict[str, Any]:
     given = {key.lower() for key, _ in parse_qsl(urlsplit(uri).query)}
     return {key: value for key, value in _DEFAULT_TIMEOUTS_MS.items() if key.lower() not in given}
 

@@ -869,8 +869,10 @@ class SQLiteStore(Store):
         row = (doc["scale_id"], doc["cylinder_no"], doc["event_type"], doc["committed_at"], to_json(doc))
 
         def unit(conn: sqlite3.Connection) -> int:
-            return conn.execute("INSERT INTO scale_weight_log (scale_id, cylinder_no, event_type, committed_at, doc)"
-                                " VALUES (?, ?, ?, ?, ?)", row).lastrowid
+            cursor = conn.execute("INSERT INTO scale_weight_log (scale_id, cylinder_no, event_type, committed_at, doc)"
+                                  " VALUES (?, ?, ?, ?, ?)", row)
+            assert cursor.lastrowid is not None  # an INSERT always sets it
+            return cursor.lastrowid
 
         return {**doc, "id": await self._write(unit)}
 
