@@ -21,7 +21,7 @@ from core.store import DEFAULT_STORE_URL
 from core.timeutil import DEFAULT_TZ_OFFSET, tz_from_offset
 
 #: runtime keys a listener entry may carry besides its device options (see core.gateway.listener)
-LISTENER_RUNTIME_KEYS = ("replace_same_peer", "on_bad_frame", "log_exchanges")
+LISTENER_RUNTIME_KEYS = ("replace_same_peer", "on_bad_frame", "log_exchanges", "frame_timeout")
 _LISTENER_KEYS = (
     "device_type", "port", "host", "options", "idle_timeout", "max_frame_length", "max_connections", "allow",
 ) + LISTENER_RUNTIME_KEYS
@@ -210,6 +210,15 @@ def check_listener(listener: ListenerConfig, where: str) -> None:
     for key in ("replace_same_peer", "log_exchanges"):
         if key in options:
             options[key] = _as_bool(options[key], f"{where}.{key}")
+    if options.get("frame_timeout") is not None:
+        value = options["frame_timeout"]
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if isinstance(value, bool) or not seconds > 0:
+            raise ConfigError(f"{where}.frame_timeout must be a positive number of seconds, got {value!r}")
+        options["frame_timeout"] = seconds
 
 
 def parse_listen_flag(text: str) -> ListenerConfig:

@@ -59,7 +59,8 @@ def specgate_connection_closed(session: "Session", reason: str) -> None:
 
     :param session: the session.
     :param reason: ``"done"``, ``"peer_closed"``, ``"idle_timeout"``, ``"junk"``, ``"oversize"``,
-        ``"store_unavailable"``, ``"replaced"``, ``"shutdown"`` or ``"error"`` (a plugin hook raised).
+        ``"store_unavailable"``, ``"replaced"``, ``"shutdown"``, ``"frame_timeout"`` or ``"error"`` (a
+        plugin hook raised).
     """
 
 

@@ -17,6 +17,9 @@ Runtime options read from ``ListenerConfig.options`` (defaults in brackets):
     meters); ``skip`` keeps reading (line streams such as scales).
 ``log_exchanges`` [True]
     Keep every request/response exchange (and junk that closed a connection) in the store's exchange log.
+``frame_timeout`` [None: off]
+    Seconds a frame may take from its first byte to its last. The idle timeout restarts with every byte, so
+    without this a peer dripping one byte at a time holds a connection slot for ever.
 """
 from __future__ import annotations
 
@@ -80,6 +83,8 @@ class Listener:
         self.replace_same_peer = bool(config.options.get("replace_same_peer", False))
         self.on_bad_frame = str(config.options.get("on_bad_frame", "close"))
         self.log_exchanges = bool(config.options.get("log_exchanges", True))
+        frame_timeout = config.options.get("frame_timeout")
+        self.frame_timeout = float(frame_timeout) if frame_timeout else None
         self._networks = [ipaddress.ip_network(item, strict=False) for item in config.allow]
         self._server: asyncio.Server | None = None
         self._bound_port = 0
@@ -254,10 +259,21 @@ class Connection:
     async def run(self) -> None:
         framer = self.session.spec.new_framer()
         idle_timeout = self.listener.config.idle_timeout
+        frame_timeout = self.listener.frame_timeout
+        loop = asyncio.get_running_loop()
+        frame_deadline: float | None = None  # when the partial frame in the buffer must be complete
         while self.reason is None:
+            timeout = idle_timeout
+            if frame_deadline is not None:
+                timeout = max(0.0, min(timeout, frame_deadline - loop.time()))
             try:
-                chunk = await asyncio.wait_for(self.reader.read(READ_SIZE), idle_timeout)
+                chunk = await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
             except asyncio.TimeoutError:
+                if frame_deadline is not None and loop.time() >= frame_deadline:
+                    log.warning("%s: %s did not complete a frame within %.1fs", self.listener.name, self._peer, frame_timeout)
+                    self.reason = "frame_timeout"
+                    await self._leftover(f"frame not complete within {frame_timeout}s")
+                    return
                 log.info("%s: %s idle for %.1fs", self.listener.name, self._peer, idle_timeout)
                 self.reason = "idle_timeout"
                 await self._leftover(f"incomplete frame when the connection went idle for {idle_timeout}s")
@@ -271,6 +287,7 @@ class Connection:
                 self.reason = self.reason or "peer_closed"
                 await self._leftover(f"incomplete frame when the connection closed ({self.reason})")
                 return
+            waiting = len(self.buffer)
             self.buffer += chunk
             self.processing = True
             try:
@@ -278,6 +295,11 @@ class Connection:
                     return
             finally:
                 self.processing = False
+            if not self.buffer or frame_timeout is None:
+                frame_deadline = None
+            elif frame_deadline is None or len(self.buffer) <= waiting:
+                # a new partial frame started (the one before was consumed)
+                frame_deadline = loop.time() + frame_timeout
             if self.listener.closing and not self.buffer:
                 self.reason = "shutdown"
 

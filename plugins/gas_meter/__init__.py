@@ -31,7 +31,7 @@ def default_listener() -> ListenerConfig:
         port=DEFAULT_PORT,
         idle_timeout=60.0,
         max_frame_length=256,
-        options={"on_bad_frame": "close", "log_exchanges": True, "replace_same_peer": False},
+        options={"on_bad_frame": "close", "log_exchanges": True, "replace_same_peer": False, "frame_timeout": 30.0},
     )
 
 

@@ -172,6 +172,8 @@ def test_the_declared_listener_and_a_bad_option_failing_at_start_up():
     pm = get_plugin_manager(load_entry_points=False)
     gas = [entry for entry in declared_listeners(Config(), pm) if entry.device_type == "gas_meter"]
     assert [(entry.port, entry.max_frame_length) for entry in gas] == [(5004, 256)]
-    assert gas[0].options == {"on_bad_frame": "close", "log_exchanges": True, "replace_same_peer": False}
+    assert gas[0].options == {
+        "on_bad_frame": "close", "log_exchanges": True, "replace_same_peer": False, "frame_timeout": 30.0,
+    }
     with pytest.raises(ConfigError, match="checkin_spread"):
         declared_listeners(Config(devices={"gas_meter": {"checkin_spread": "often"}}), pm)

@@ -100,6 +100,7 @@ def test_an_empty_listener_list_disables_the_defaults(tmp_path):
     ("listeners: [{device_type: fg150kal}]\n", {}, "listeners[0]"),
     ("listeners: [{device_type: fg150kal, port: 1, allow: [not-an-ip]}]\n", {}, "not-an-ip"),
     ("listeners: [{device_type: fg150kal, port: 1, on_bad_frame: explode}]\n", {}, "on_bad_frame"),
+    ("listeners: [{device_type: gas_meter, port: 1, frame_timeout: -3}]\n", {}, "frame_timeout"),
     ("listeners: [{device_type: fg150kal, port: 1, idle_timeout: 0}]\n", {}, "idle_timeout"),
     ("log_level: chatty\n", {}, "log_level"),
     ("", {"SCALE_GATEWAY_LISTEN_PORT": "forty"}, "SCALE_GATEWAY_LISTEN_PORT"),

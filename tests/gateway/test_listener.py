@@ -139,6 +139,25 @@ async def test_garbage_that_closes_keeps_what_followed_it(start_echo, echo_plugi
     assert gateway.metrics()["listeners"][0]["junk_bytes"] == 11
 
 
+async def test_a_frame_dripped_slower_than_the_frame_timeout_is_closed(start_echo, echo_plugin, store, caplog):
+    gateway = await start_echo(idle_timeout=5.0, options={"frame_timeout": 0.4})
+    reader, writer = await connect(gateway.port("echo"))
+    writer.write(b"PING 1\nPI")  # one whole frame, then a new one starts
+    assert await read_line(reader) == b"PONG 1\n"
+    with caplog.at_level(logging.WARNING, logger="specgate.gateway"):
+        for _ in range(20):  # each byte well inside the idle timeout
+            if reader.at_eof():
+                break
+            writer.write(b"N")
+            await writer.drain()
+            await asyncio.sleep(0.1)
+        assert await read_until_closed(reader) == b""
+        await eventually(lambda: echo_plugin.closed == ["frame_timeout"])
+    assert "did not complete a frame within 0.4s" in caplog.text
+    letter = (await store.list_dead_letters(ListQuery())).items[0]
+    assert letter["data"].startswith(b"PINN") and "not complete within" in letter["error"]
+
+
 async def test_oversize_run_without_a_frame_is_closed(start_echo, echo_plugin, store, caplog):
     gateway = await start_echo(max_frame_length=32)
     port = gateway.port("echo")
