@@ -362,9 +362,13 @@ def load_config(
     web_enabled: bool | None = None,
     listen: list[str] | None = None,
     log_level: str | None = None,
+    listeners_enabled: bool | None = None,
 ) -> Config:
     """Build the configuration: defaults, then the file (``path`` or ``SPECGATE_CONFIG``), then ``env``
-    (``os.environ`` by default), then the keyword arguments (the command-line flags)."""
+    (``os.environ`` by default), then the keyword arguments (the command-line flags).
+
+    ``listeners_enabled=False`` drops the configured (or plugin default) listeners; ``listen`` entries are
+    still added, so together they name exactly the listeners to run."""
     env = os.environ if env is None else env
     config = Config()
     path = path or env.get("SPECGATE_CONFIG") or None
@@ -382,8 +386,12 @@ def load_config(
         config.web_enabled = web_enabled
     if log_level:
         config.log_level = _log_level(log_level, "--log-level")
+    if listeners_enabled is False:
+        config.listeners = []
     for text in listen or []:
         config.extra_listeners.append(parse_listen_flag(text))
+    if not config.web_enabled and config.listeners == [] and not config.extra_listeners:
+        raise ConfigError("nothing to serve: the web app is off and no device listener is configured")
     _check_scale_options(config)
     return config
 

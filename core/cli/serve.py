@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         web_host=args.host,
         web_port=args.web_port,
         web_enabled=False if args.no_web else None,
+        listeners_enabled=False if args.no_listeners else None,
         listen=args.listen,
         log_level=args.log_level,
     )
@@ -119,6 +120,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", help="web app host (default: 127.0.0.1)")
     parser.add_argument("--web-port", type=int, help="web app port (default: 8000; 0 = any free port)")
     parser.add_argument("--no-web", action="store_true", help="run the device listeners only")
+    parser.add_argument(
+        "--no-listeners", action="store_true",
+        help="drop the configured (or default) device listeners: the web app only, or exactly the --listen ones",
+    )
     parser.add_argument(
         "--listen", action="append", metavar="DEVICE_TYPE:PORT[:key=value,...]",
         help="add a listener, replacing any on the same port (e.g. fg150kal:4002:scale_id=scale-02); repeatable",

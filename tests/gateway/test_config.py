@@ -87,6 +87,16 @@ def test_listen_flags_add_a_scale_and_replace_by_port():
     assert by_port[5004].options["tenant"] == "gas_demo"
 
 
+def test_no_listeners_keeps_only_the_listen_flags():
+    pm = get_plugin_manager(enabled=None, disabled=[], load_entry_points=False)
+    web_only = load_config(env={}, listeners_enabled=False)
+    assert resolve_listeners(web_only, pm) == [] and web_only.web_enabled
+    exact = load_config(env={}, listeners_enabled=False, listen=["gas_meter:15004"])
+    assert [(l.device_type, l.port) for l in resolve_listeners(exact, pm)] == [("gas_meter", 15004)]
+    with pytest.raises(ConfigError, match="nothing to serve"):
+        load_config(env={}, listeners_enabled=False, web_enabled=False)
+
+
 def test_an_empty_listener_list_disables_the_defaults(tmp_path):
     config = load_config(write(tmp_path, "listeners: []\n"), env={})
     assert resolve_listeners(config, get_plugin_manager(enabled=None, disabled=[], load_entry_points=False)) == []
