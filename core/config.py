@@ -21,7 +21,7 @@ from core.store import DEFAULT_STORE_URL
 from core.timeutil import DEFAULT_TZ_OFFSET, tz_from_offset
 
 #: runtime keys a listener entry may carry besides its device options (see core.gateway.listener)
-LISTENER_RUNTIME_KEYS = ("replace_same_peer", "on_bad_frame", "log_exchanges", "frame_timeout")
+LISTENER_RUNTIME_KEYS = ("replace_same_peer", "on_bad_frame", "log_exchanges", "frame_timeout", "proxy_protocol")
 _LISTENER_KEYS = (
     "device_type", "port", "host", "options", "idle_timeout", "max_frame_length", "max_connections", "allow",
 ) + LISTENER_RUNTIME_KEYS
@@ -210,6 +210,20 @@ def check_listener(listener: ListenerConfig, where: str) -> None:
     for key in ("replace_same_peer", "log_exchanges"):
         if key in options:
             options[key] = _as_bool(options[key], f"{where}.{key}")
+    if "proxy_protocol" in options:
+        proxies = options["proxy_protocol"]
+        if isinstance(proxies, str):
+            proxies = [item for item in proxies.split(";") if item]
+        if not isinstance(proxies, list) or not proxies or not all(isinstance(p, str) for p in proxies):
+            raise ConfigError(
+                f"{where}.proxy_protocol must be a list of the load balancers' addresses or networks, got {proxies!r}"
+            )
+        for item in proxies:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ConfigError(f"{where}.proxy_protocol: {item!r} is not an IP address or network") from None
+        options["proxy_protocol"] = proxies
     if options.get("frame_timeout") is not None:
         value = options["frame_timeout"]
         try:

@@ -17,6 +17,10 @@ Runtime options read from ``ListenerConfig.options`` (defaults in brackets):
     meters); ``skip`` keeps reading (line streams such as scales).
 ``log_exchanges`` [True]
     Keep every request/response exchange (and junk that closed a connection) in the store's exchange log.
+``proxy_protocol`` [None: off]
+    Addresses or networks of TCP load balancers that put a PROXY protocol header (v1 or v2) before the
+    device's bytes. Connections must then come from one of them and start with the header; the device
+    address it carries is the session's peer (allow-list, exchange log, same-peer replacement).
 ``frame_timeout`` [None: off]
     Seconds a frame may take from its first byte to its last. The idle timeout restarts with every byte, so
     without this a peer dripping one byte at a time holds a connection slot for ever.
@@ -35,6 +39,7 @@ import pluggy
 
 from core.errors import FrameError
 from core.gateway.metrics import STATE_KEY, ListenerMetrics
+from core.gateway.proxy_protocol import ProxyHeaderError, decode_proxy_header
 from core.gateway.types import ListenerConfig, Outcome, Session
 from core.timeutil import local_string
 
@@ -53,6 +58,14 @@ def _normalise_ip(host: str) -> str:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         return str(address.ipv4_mapped)
     return str(address)
+
+
+def _in_networks(ip: str, networks: list[Any]) -> bool:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(address in network for network in networks if address.version == network.version)
 
 
 def _preview(data: bytes, limit: int = 48) -> str:
@@ -83,6 +96,8 @@ class Listener:
         self.replace_same_peer = bool(config.options.get("replace_same_peer", False))
         self.on_bad_frame = str(config.options.get("on_bad_frame", "close"))
         self.log_exchanges = bool(config.options.get("log_exchanges", True))
+        proxies = config.options.get("proxy_protocol")
+        self._proxies = [ipaddress.ip_network(item, strict=False) for item in proxies] if proxies else None
         frame_timeout = config.options.get("frame_timeout")
         self.frame_timeout = float(frame_timeout) if frame_timeout else None
         self._networks = [ipaddress.ip_network(item, strict=False) for item in config.allow]
@@ -149,28 +164,50 @@ class Listener:
     def _refusal(self, ip: str, replacing: bool) -> str | None:
         if self.closing:
             return "shutting_down"
-        if self._networks:
-            try:
-                address = ipaddress.ip_address(ip)
-            except ValueError:
-                return "not_allowed"
-            if not any(address in network for network in self._networks if address.version == network.version):
-                return "not_allowed"
+        if self._networks and not _in_networks(ip, self._networks):
+            return "not_allowed"
         if len(self._connections) - (1 if replacing else 0) >= self.config.max_connections:
             return "too_many"
         return None
 
+    async def _refuse(self, writer: asyncio.StreamWriter, reason: str, who: str, detail: str = "") -> None:
+        self.metrics.rejected[reason] += 1
+        log.warning("%s refused %s (%s)%s", self.name, who, reason, f": {detail}" if detail else "")
+        writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer.wait_closed(), _CLOSE_WAIT)
+
+    async def _read_proxy_header(self, reader: asyncio.StreamReader) -> tuple[tuple[str, int] | None, bytes]:
+        """The device address from the balancer's PROXY header, and the bytes read after it."""
+        data = b""
+        while True:
+            consumed, address = decode_proxy_header(data)
+            if consumed:
+                return address, data[consumed:]
+            chunk = await asyncio.wait_for(reader.read(READ_SIZE), self.config.idle_timeout)
+            if not chunk:
+                raise ProxyHeaderError("the connection closed before its PROXY protocol header was complete")
+            data += chunk
+
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername") or ("?", 0)
         ip, peer_port = _normalise_ip(str(peer[0])), int(peer[1])
+        early = b""
+        if self._proxies is not None:
+            if not _in_networks(ip, self._proxies):
+                await self._refuse(writer, "untrusted_proxy", f"{ip}:{peer_port}")
+                return
+            try:
+                address, early = await self._read_proxy_header(reader)
+            except (ProxyHeaderError, asyncio.TimeoutError, ConnectionError, OSError) as exc:
+                await self._refuse(writer, "bad_proxy_header", f"{ip}:{peer_port}", str(exc) or type(exc).__name__)
+                return
+            if address is not None:
+                ip, peer_port = _normalise_ip(address[0]), address[1]
         predecessor = self._by_ip.get(ip) if self.replace_same_peer else None
         refusal = self._refusal(ip, replacing=predecessor is not None)
         if refusal:
-            self.metrics.rejected[refusal] += 1
-            log.warning("%s refused %s:%d (%s)", self.name, ip, peer_port, refusal)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.wait_closed(), _CLOSE_WAIT)
+            await self._refuse(writer, refusal, f"{ip}:{peer_port}")
             return
         if predecessor is not None:
             log.info("%s: %s:%d replaces session from %s:%d", self.name, ip, peer_port, ip, predecessor.session.peer_port)
@@ -187,7 +224,7 @@ class Listener:
             opened_at=self.clock(),
         )
         session.state[STATE_KEY] = self.metrics
-        connection = Connection(self, session, reader, writer)
+        connection = Connection(self, session, reader, writer, early)
         self._connections.add(connection)
         self._by_ip[ip] = connection
         self.metrics.accepted += 1
@@ -229,7 +266,8 @@ class Listener:
 class Connection:
     """One device session's read loop."""
 
-    def __init__(self, listener: Listener, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+    def __init__(self, listener: Listener, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 early: bytes = b""):
         self.listener = listener
         self.session = session
         self.reader = reader
@@ -239,6 +277,8 @@ class Connection:
         self.buffer = bytearray()
         self.processing = False
         self.frames = 0
+        #: bytes that arrived with the PROXY header, before the read loop
+        self.early = early
 
     @property
     def busy(self) -> bool:
@@ -267,7 +307,10 @@ class Connection:
             if frame_deadline is not None:
                 timeout = max(0.0, min(timeout, frame_deadline - loop.time()))
             try:
-                chunk = await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
+                if self.early:
+                    chunk, self.early = self.early, b""
+                else:
+                    chunk = await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
             except asyncio.TimeoutError:
                 if frame_deadline is not None and loop.time() >= frame_deadline:
                     log.warning("%s: %s did not complete a frame within %.1fs", self.listener.name, self._peer, frame_timeout)

@@ -87,6 +87,12 @@ def test_listen_flags_add_a_scale_and_replace_by_port():
     assert by_port[5004].options["tenant"] == "gas_demo"
 
 
+def test_proxy_protocol_from_the_listen_flag():
+    config = load_config(env={}, listeners_enabled=False, listen=["gas_meter:5004:proxy_protocol=10.0.0.0/8;10.9.0.1"])
+    listener = resolve_listeners(config, get_plugin_manager(enabled=None, disabled=[], load_entry_points=False))[0]
+    assert listener.options["proxy_protocol"] == ["10.0.0.0/8", "10.9.0.1"]
+
+
 def test_no_listeners_keeps_only_the_listen_flags():
     pm = get_plugin_manager(enabled=None, disabled=[], load_entry_points=False)
     web_only = load_config(env={}, listeners_enabled=False)
@@ -111,6 +117,8 @@ def test_an_empty_listener_list_disables_the_defaults(tmp_path):
     ("listeners: [{device_type: fg150kal, port: 1, allow: [not-an-ip]}]\n", {}, "not-an-ip"),
     ("listeners: [{device_type: fg150kal, port: 1, on_bad_frame: explode}]\n", {}, "on_bad_frame"),
     ("listeners: [{device_type: gas_meter, port: 1, frame_timeout: -3}]\n", {}, "frame_timeout"),
+    ("listeners: [{device_type: gas_meter, port: 1, proxy_protocol: [lb.example]}]\n", {}, "proxy_protocol"),
+    ("listeners: [{device_type: gas_meter, port: 1, proxy_protocol: true}]\n", {}, "proxy_protocol"),
     ("listeners: [{device_type: fg150kal, port: 1, idle_timeout: 0}]\n", {}, "idle_timeout"),
     ("log_level: chatty\n", {}, "log_level"),
     ("", {"SCALE_GATEWAY_LISTEN_PORT": "forty"}, "SCALE_GATEWAY_LISTEN_PORT"),
