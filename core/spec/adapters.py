@@ -1,11 +1,12 @@
 """construct building blocks for spec fields; every failure is a ``FrameError`` carrying a field path."""
 from __future__ import annotations
 
+import contextlib
 import io
 import ipaddress
 import re
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import construct as cs
 
@@ -46,9 +47,11 @@ class Field(cs.Renamed):
         super().__init__(subcon, newname=name)
         self.label = label
 
-    def _parse(self, stream: Any, context: Any, path: str) -> Any:
+    @contextlib.contextmanager
+    def _labelled_errors(self) -> Iterator[None]:
+        """Errors raised below this field come out as FrameErrors whose path starts with its label."""
         try:
-            return self.subcon._parsereport(stream, context, path)
+            yield
         except FrameError as exc:
             if self.label:
                 prefix_path(exc, self.label)
@@ -59,18 +62,13 @@ class Field(cs.Renamed):
                 prefix_path(error, self.label)
             raise error from exc
 
+    def _parse(self, stream: Any, context: Any, path: str) -> Any:
+        with self._labelled_errors():
+            return self.subcon._parsereport(stream, context, path)
+
     def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
-        try:
+        with self._labelled_errors():
             return self.subcon._build(obj, stream, context, path)
-        except FrameError as exc:
-            if self.label:
-                prefix_path(exc, self.label)
-            raise
-        except cs.ConstructError as exc:
-            error = from_construct(exc)
-            if self.label:
-                prefix_path(error, self.label)
-            raise error from exc
 
 
 class IndexedArray(cs.Array):
