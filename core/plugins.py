@@ -1,32 +1,36 @@
-"""The one plugin manager: built-in plugins first, then installed ``specgate.plugins`` entry points.
+"""The one plugin manager, and what core learns from the plugins it loads.
 
-``SPECGATE_PLUGINS`` (comma-separated plugin names) selects which plugins load; ``SPECGATE_DISABLE_PLUGINS``
-removes some. Names are the built-in module names (``gas_meter``, ``fg150kal``) or entry-point names.
+Load order: ``core.default_plugin`` (the runtime's own defaults, ``trylast``), then the plugins the specgate
+distribution itself registers under the entry-point group ``specgate.plugins`` (the built-in device
+plugins, in the order ``pyproject.toml`` lists them), then every other installed package's entry points.
+Core names no device plugin: it finds them all through entry points.
+
+``SPECGATE_PLUGINS`` (comma-separated names) selects which plugins load; ``SPECGATE_DISABLE_PLUGINS``
+removes some. Names are entry-point names (``gas_meter``, ``fg150kal``, ``mbus``, ...).
 """
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
+import yaml
 
 from core import hookspecs
 from core.errors import ConfigError
 
-DEFAULT_PLUGINS = (
-    "core.default_plugin",
-    "plugins.gas_meter",
-    "plugins.fg150kal",
-)
+if TYPE_CHECKING:
+    from core.config.options import DeviceOption
+    from core.spec import Spec, SpecRegistry
+
+DEFAULT_PLUGIN = "core.default_plugin"
 ENTRY_POINT_GROUP = "specgate.plugins"
-#: plugins that cannot be deselected: the runtime's own default behaviour
-_ALWAYS = ("core.default_plugin",)
-
-
-def _short_name(module_name: str) -> str:
-    return module_name.rsplit(".", 1)[-1]
+DISTRIBUTION = "specgate"
 
 
 def _selection(enabled: Iterable[str] | None, disabled: Iterable[str] | None) -> tuple[set[str] | None, set[str]]:
@@ -39,42 +43,136 @@ def _selection(enabled: Iterable[str] | None, disabled: Iterable[str] | None) ->
     return (set(enabled) if enabled is not None else None), set(disabled)
 
 
+def _entry_points() -> tuple[list[importlib.metadata.EntryPoint], list[importlib.metadata.EntryPoint]]:
+    """(specgate's own plugin entry points, every other distribution's), each in declaration order."""
+    own: list[importlib.metadata.EntryPoint] = []
+    others: list[importlib.metadata.EntryPoint] = []
+    seen: set[str] = set()
+    for dist in importlib.metadata.distributions():
+        name = (dist.metadata["name"] or "").lower()
+        for entry_point in dist.entry_points:
+            if entry_point.group != ENTRY_POINT_GROUP or entry_point.name in seen:
+                continue
+            seen.add(entry_point.name)
+            (own if name == DISTRIBUTION else others).append(entry_point)
+    return own, others
+
+
 def get_plugin_manager(
     enabled: Iterable[str] | None = None,
     disabled: Iterable[str] | None = None,
-    load_entry_points: bool = True,
+    installed: bool = True,
 ) -> pluggy.PluginManager:
-    """Build the plugin manager. ``enabled``/``disabled`` override the environment variables."""
+    """Build the plugin manager. ``enabled``/``disabled`` override the environment variables;
+    ``installed=False`` leaves out plugins of other distributions (only specgate's own load)."""
     wanted, unwanted = _selection(enabled, disabled)
     pm = pluggy.PluginManager("specgate")
     pm.add_hookspecs(hookspecs)
-    for module_name in DEFAULT_PLUGINS:
-        short = _short_name(module_name)
-        if module_name not in _ALWAYS and (short in unwanted or (wanted is not None and short not in wanted)):
-            continue
-        pm.register(importlib.import_module(module_name), name=short)
-    deselected: set[str] = set()
-    if load_entry_points:
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-        for name, plugin in list(pm.list_name_plugin()):
-            if name in {_short_name(m) for m in DEFAULT_PLUGINS}:
-                continue
-            if name in unwanted or (wanted is not None and name not in wanted):
-                pm.unregister(plugin=plugin, name=name)
-                deselected.add(name)
-    # an installed plugin that was deselected is still a known name
-    known = {name for name, _ in pm.list_name_plugin()} | deselected
-    unknown = ((wanted or set()) | unwanted) - known - {_short_name(m) for m in DEFAULT_PLUGINS}
+    pm.register(importlib.import_module(DEFAULT_PLUGIN), name="default_plugin")
+    own, others = _entry_points()
+    names = [entry_point.name for entry_point in own + others]
+    unknown = ((wanted or set()) | unwanted) - set(names)
     if unknown:
-        raise ConfigError(f"unknown plugin name(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        known = ", ".join(sorted(set(names) | {"default_plugin"}))
+        raise ConfigError(f"unknown plugin name(s) {', '.join(sorted(unknown))}; known: {known}")
+    deselected = [name for name in names if name in unwanted or (wanted is not None and name not in wanted)]
+    for entry_point in own:
+        if entry_point.name not in deselected:
+            pm.register(entry_point.load(), name=entry_point.name)
+    if installed:
+        for name in deselected:
+            pm.set_blocked(name)
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)  # records each plugin's distribution
+        for name in deselected:
+            pm.unblock(name)
     pm.check_pending()
     return pm
 
 
-def spec_paths(pm: pluggy.PluginManager | None = None) -> list[Path]:
+# --------------------------------------------------------------------------- what the plugins provide
+
+def spec_paths(pm: pluggy.PluginManager) -> list[Path]:
     """Every spec file registered by a loaded plugin, in plugin order."""
-    pm = pm or get_plugin_manager()
-    paths: list[Path] = []
-    for result in reversed(pm.hook.specgate_register_specs()):
-        paths.extend(Path(p) for p in result or [])
-    return paths
+    return [path for _, path in _registered_specs(pm)]
+
+
+def _registered_specs(pm: pluggy.PluginManager) -> list[tuple[object, Path]]:
+    registered: list[tuple[object, Path]] = []
+    for impl in pm.hook.specgate_register_specs.get_hookimpls():
+        paths = cast("list[Path | str] | None", impl.function()) or []
+        for path in paths:
+            registered.append((impl.plugin, Path(path)))
+    return registered
+
+
+def spec_name(path: Path) -> str:
+    """A spec file's ``meta.name`` (its device type), read without compiling it; the file stem if unreadable."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        name = document["meta"]["name"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return path.stem
+    return name if isinstance(name, str) and name else path.stem
+
+
+def load_specs(pm: pluggy.PluginManager) -> dict[str, Spec]:
+    """Every registered spec by device type; a later plugin's spec of the same name replaces an earlier one
+    (the rule ``serve``, ``decode`` and ``specs`` share)."""
+    from core.spec import load_spec
+
+    specs: dict[str, Spec] = {}
+    for path in spec_paths(pm):
+        spec = load_spec(path)
+        specs[spec.name] = spec
+    return specs
+
+
+def spec_registry(pm: pluggy.PluginManager | None = None) -> SpecRegistry:
+    """The loaded plugins' specs as a registry (by name, later plugin wins), for the spec commands."""
+    from core.spec import SpecRegistry
+
+    return SpecRegistry(load_specs(pm or get_plugin_manager()).values())
+
+
+def device_owners(pm: pluggy.PluginManager) -> dict[str, list[object]]:
+    """The plugins that registered a spec of each device type: the plugins its sessions' hooks go to."""
+    owners: dict[str, list[object]] = {}
+    for plugin, path in _registered_specs(pm):
+        owners.setdefault(spec_name(path), []).append(plugin)
+    return owners
+
+
+def declared_options(pm: pluggy.PluginManager) -> list[DeviceOption]:
+    """Every device option the loaded plugins declare (``specgate_declare_options``)."""
+    return [option for result in reversed(pm.hook.specgate_declare_options()) for option in result or []]
+
+
+@dataclass
+class PluginDescription:
+    name: str
+    hooks: list[str]
+    specs: list[str] = field(default_factory=list)
+    package: str | None = None
+    version: str | None = None
+
+
+def describe_plugins(pm: pluggy.PluginManager) -> dict[str, Any]:
+    """``{"plugins": [{"name", "hooks", "specs", "package", "version"}]}`` in registration order: what
+    ``specgate plugins`` prints and ``GET /-/plugins`` serves."""
+    distributions = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    specs_by_plugin: dict[int, list[str]] = {}
+    for plugin, path in _registered_specs(pm):
+        specs_by_plugin.setdefault(id(plugin), []).append(spec_name(path))
+    described = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:
+            continue
+        dist = distributions.get(id(plugin))
+        described.append(PluginDescription(
+            name=name,
+            hooks=sorted(caller.name for caller in pm.get_hookcallers(plugin) or []),
+            specs=sorted(specs_by_plugin.get(id(plugin), [])),
+            package=dist.project_name if dist is not None else None,
+            version=dist.version if dist is not None else None,
+        ).__dict__)
+    return {"plugins": described}

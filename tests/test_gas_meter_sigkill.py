@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from core.simulate.gas_meter import LoadPlan, LoadSummary, meter_uid, run_load
+from plugins.gas_meter.simulator import LoadPlan, LoadSummary, meter_uid, run_load
 from core.store import ListQuery, open_store
 
 METERS = 12

@@ -1,15 +1,16 @@
-"""The Starlette app: plugin routes (the scale gateway first), ``/-/plugins`` and ``/-/metrics``.
+"""The Starlette app: the plugins' routes, ``/-/plugins`` and ``/-/metrics``.
 
-Every error, from a route or from Starlette itself (404, 405, 500), has one JSON shape:
-``{"ok": false, "error": "<code>", "message": "<sentence>"}``. Handlers read ``request.app.state``:
-``config``, ``store`` (opened by whoever runs the app), ``pm``, ``clock`` and, when the gateway runs in the
-same process, ``gateway`` (for ``/-/metrics``).
+Every error, from a route or from Starlette itself (404, 405, 500), has the one JSON shape of
+:mod:`core.http`. Handlers read ``request.app.state``: ``config``, ``store`` (opened by whoever runs the
+app), ``pm``, ``clock`` and, when the gateway runs in the same process, ``gateway`` (for ``/-/metrics``).
+Build it through :class:`core.app.Application`, which opens the store and starts the gateway beside it.
 """
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 from starlette.applications import Starlette
@@ -18,55 +19,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from core import jsonutil
+from core.http import JSONResponse, error_response
+from core.plugins import describe_plugins, get_plugin_manager
+
+if TYPE_CHECKING:
+    from core.config import Config
+    from core.store import Store
 
 log = logging.getLogger("specgate.web")
 
 _ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                 405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "invalid_request"}
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.hex()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def dumps(data: Any) -> str:
-    """Compact JSON text; a ``Decimal`` is written as an exact JSON number (``53.20`` stays ``53.20``)."""
-    return jsonutil.dumps(data, default=_json_default, ensure_ascii=False, separators=(",", ":"))
-
-
-class JSONResponse(Response):
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return dumps(content).encode("utf-8")
-
-
-def error_response(status: int, error: str, message: str) -> JSONResponse:
-    """The one error shape of the API."""
-    return JSONResponse({"ok": False, "error": error, "message": message}, status_code=status)
-
-
-class BodyTooLarge(Exception):
-    """A request body over the route's limit; answered 413 before the rest is read."""
-
-
-async def read_limited_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing (``BodyTooLarge``) as soon as it is known to exceed ``limit`` bytes, so a
-    huge upload is never held in memory."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"the body must be at most {limit} bytes, got {declared}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"the body must be at most {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -89,8 +52,6 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 
 async def plugins_endpoint(request: Request) -> Response:
-    from core.cli.plugins_command import describe_plugins
-
     return JSONResponse(describe_plugins(request.app.state.pm))
 
 
@@ -99,7 +60,7 @@ async def metrics_endpoint(request: Request) -> Response:
     return JSONResponse(gateway.metrics() if gateway is not None else {"listeners": []})
 
 
-def plugin_routes(config: Any, pm: pluggy.PluginManager) -> list[BaseRoute]:
+def plugin_routes(config: Config, pm: pluggy.PluginManager) -> list[BaseRoute]:
     routes: list[BaseRoute] = []
     for result in reversed(pm.hook.specgate_register_routes(config=config)):
         routes.extend(result or [])
@@ -107,8 +68,8 @@ def plugin_routes(config: Any, pm: pluggy.PluginManager) -> list[BaseRoute]:
 
 
 def create_app(
-    config: Any,
-    store: Any,
+    config: Config,
+    store: Store,
     pm: pluggy.PluginManager | None = None,
     *,
     gateway: Any = None,
@@ -116,8 +77,6 @@ def create_app(
 ) -> Starlette:
     """The web app over an opened ``store``; ``clock`` decides what "now" is (staleness, commit times)."""
     if pm is None:
-        from core.plugins import get_plugin_manager
-
         pm = get_plugin_manager(config.plugins, config.disable_plugins)
     routes = plugin_routes(config, pm) + [
         Route("/-/plugins", plugins_endpoint, methods=["GET"]),

@@ -1,28 +1,35 @@
 """The ``specgate`` command line (also ``python -m core``).
 
 Each command lives in its own module with a ``register(subparsers)`` function that adds its parser and
-sets ``func`` (called with the parsed arguments, returns the exit status).
+sets ``func`` (called with the parsed arguments, returns the exit status). Plugins add theirs through the
+``specgate_register_commands`` hook (and ``specgate_register_simulators`` under ``simulate``); the plugin
+selection of the environment (``SPECGATE_PLUGINS``) decides which exist.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
+
+import pluggy
 
 from core import __version__
 from core.errors import SpecgateError
+from core.plugins import get_plugin_manager
 
 COMMAND_MODULES = (
     "core.cli.spec_commands",   # validate-spec, decode, encode, specs
     "core.cli.serve",           # serve
     "core.cli.plugins_command", # plugins
-    "core.cli.admin",           # devices, tenants, users
-    "core.cli.simulate",        # simulate
+    "core.cli.admin",           # tenants, users
+    "core.cli.simulate",        # simulate (the simulators come from the plugins)
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentParser:
+    """The whole command line: core's commands, then every loaded plugin's."""
+    pm = pm or get_plugin_manager()
     parser = argparse.ArgumentParser(
         prog="specgate",
         description="A TCP gateway for field devices whose packet layouts are declarative YAML specs.",
@@ -30,12 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"specgate {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).register(subparsers)
+        importlib.import_module(module_name).register(subparsers, pm)
+    pm.hook.specgate_register_commands(subparsers=subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except SpecgateError as exc:
+        print(f"specgate: error: {exc}", file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)

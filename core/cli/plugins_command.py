@@ -3,44 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 import pluggy
 
-
-def _spec_names(plugin: Any) -> list[str]:
-    register = getattr(plugin, "specgate_register_specs", None)
-    if register is None:
-        return []
-    names = []
-    for path in register() or []:
-        try:
-            from core.spec import load_spec
-
-            names.append(load_spec(path).name)
-        except Exception:
-            names.append(Path(path).stem)
-    return sorted(names)
-
-
-def describe_plugins(pm: pluggy.PluginManager) -> dict[str, Any]:
-    """``{"plugins": [{"name", "hooks", "specs", "package", "version"}]}`` in registration order."""
-    distributions = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
-    described = []
-    for name, plugin in pm.list_name_plugin():
-        if plugin is None:
-            continue
-        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
-        dist = distributions.get(id(plugin))
-        described.append({
-            "name": name,
-            "hooks": hooks,
-            "specs": _spec_names(plugin) if "specgate_register_specs" in hooks else [],
-            "package": dist.project_name if dist is not None else None,
-            "version": dist.version if dist is not None else None,
-        })
-    return {"plugins": described}
+from core.config import load_config
+from core.plugins import describe_plugins, get_plugin_manager
 
 
 def _print_text(data: dict[str, Any]) -> None:
@@ -52,9 +20,6 @@ def _print_text(data: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.config import load_config
-    from core.plugins import get_plugin_manager
-
     config = load_config(args.config)
     data = describe_plugins(get_plugin_manager(config.plugins, config.disable_plugins))
     if args.format == "json":
@@ -64,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -> None:
     parser = subparsers.add_parser("plugins", help="list loaded plugins, their hooks and specs")
     parser.add_argument("--config", help="configuration file (default: SPECGATE_CONFIG)")
     parser.add_argument("--format", choices=("text", "json"), default="text")

@@ -12,17 +12,20 @@ import contextlib
 import logging
 import signal
 import sys
-from typing import Any, Iterator
+from collections.abc import Iterator
 
+import pluggy
+import uvicorn
+from starlette.applications import Starlette
+
+from core.app import Application
 from core.config import Config, configure_logging, load_config
 from core.errors import ConfigError
 
 log = logging.getLogger("specgate.serve")
 
 
-def _web_server(app: Any, config: Config) -> Any:
-    import uvicorn
-
+def _web_server(app: Starlette, config: Config) -> uvicorn.Server:
     class Server(uvicorn.Server):
         # specgate owns SIGTERM/SIGINT so it can stop the device listeners too
         @contextlib.contextmanager
@@ -34,7 +37,7 @@ def _web_server(app: Any, config: Config) -> Any:
     ))
 
 
-async def _start_web(server: Any, config: Config) -> tuple[asyncio.Task, str]:
+async def _start_web(server: uvicorn.Server, config: Config) -> tuple[asyncio.Task[None], str]:
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -48,45 +51,33 @@ async def _start_web(server: Any, config: Config) -> tuple[asyncio.Task, str]:
 
 async def serve(config: Config, stop: asyncio.Event | None = None) -> int:
     """Run until ``stop`` is set or SIGTERM/SIGINT arrives."""
-    from core.gateway.runtime import Gateway
-    from core.plugins import get_plugin_manager
-    from core.store import open_store
-
-    pm = get_plugin_manager(config.plugins, config.disable_plugins)
-    store = open_store(config.store_url, **config.store_options)
-    await store.open()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    gateway = Gateway(config, store, pm)
     server = web_task = None
-    try:
-        await gateway.start()
-        if config.web_enabled:
-            from web.app import create_app
-
-            server = _web_server(create_app(config, store, pm, gateway=gateway), config)
-            web_task, url = await _start_web(server, config)
-        print(f"specgate serving (store {store.backend}: {config.store_url})", flush=True)
-        for endpoint in gateway.endpoints():
-            print(f"  listener {endpoint}", flush=True)
-        print(f"  web {url}" if server is not None else "  web disabled", flush=True)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-        waiters = [asyncio.create_task(stop.wait())] + ([web_task] if web_task else [])
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        waiters[0].cancel()
-        print("specgate stopping", flush=True)
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
-        if server is not None and web_task is not None:
-            server.should_exit = True
-            with contextlib.suppress(BaseException):
-                await web_task
-        await gateway.stop()
-        await store.close()
+    async with Application(config) as app:
+        try:
+            if config.web_enabled:
+                server = _web_server(app.web, config)
+                web_task, url = await _start_web(server, config)
+            print(f"specgate serving (store {app.store.backend}: {config.store_url})", flush=True)
+            for endpoint in app.gateway.endpoints():
+                print(f"  listener {endpoint}", flush=True)
+            print(f"  web {url}" if server is not None else "  web disabled", flush=True)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, stop.set)
+            waiters = [asyncio.create_task(stop.wait())] + ([web_task] if web_task else [])
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            waiters[0].cancel()
+            print("specgate stopping", flush=True)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+            if server is not None and web_task is not None:
+                server.should_exit = True
+                with contextlib.suppress(BaseException):
+                    await web_task
     print("specgate stopped", flush=True)
     return 0
 
@@ -110,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -> None:
     parser = subparsers.add_parser(
         "serve", help="run the device listeners and the web app",
         description="Run every device listener and the web app in one process (see docs/configuration.md).",
@@ -126,7 +117,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--listen", action="append", metavar="DEVICE_TYPE:PORT[:key=value,...]",
-        help="add a listener, replacing any on the same port (e.g. fg150kal:4002:scale_id=scale-02); repeatable",
+        help="add a listener, replacing any on the same port (device types: specgate specs); repeatable",
     )
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (default: INFO)")
     parser.set_defaults(func=run)

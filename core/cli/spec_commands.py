@@ -7,6 +7,8 @@ only when one of these commands runs, so ``specgate --help`` and the other comma
 from __future__ import annotations
 
 import argparse
+
+import pluggy
 import json
 import os
 import re
@@ -25,7 +27,7 @@ SPEC_SUFFIXES = (".yaml", ".yml")
 _HEX_SEPARATORS = re.compile(r"[\s:]+")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -> None:
     validate = subparsers.add_parser(
         "validate-spec",
         help="check spec files: schema, semantics, compilation and examples",
@@ -136,14 +138,15 @@ def _problem_line(problem: dict[str, Any]) -> str:
 
 def _resolve_spec(name: str) -> Spec:
     """A spec from the loaded plugins by name, or loaded from a YAML file when NAME looks like a path."""
-    from core.spec import default_registry, load_spec
+    from core.plugins import spec_registry
+    from core.spec import load_spec
 
     path = Path(name)
     if path.suffix in SPEC_SUFFIXES or os.sep in name or "/" in name:
         if not path.is_file():
             raise ConfigError(f"spec file {name!r} does not exist")
         return load_spec(path)
-    return default_registry().get(name)
+    return spec_registry().get(name)
 
 
 def _check_message(spec: Spec, message: str | None) -> None:
@@ -318,9 +321,10 @@ def run_encode(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- specs
 
 def run_specs(args: argparse.Namespace) -> int:
-    from core.spec import default_registry, dumps
+    from core.plugins import spec_registry
+    from core.spec import dumps
 
-    registry = default_registry()
+    registry = spec_registry()
     entries = [_spec_entry(registry.get(name)) for name in registry.names()]
     if args.format == "json":
         print(dumps(entries, indent=2))

@@ -6,7 +6,7 @@ frame: ``specgate_decode_frame`` -> ``specgate_handle_message`` -> ``await outco
 framer skipped, frames that fail to decode, an over-long run without a frame, a frame cut by a closed or idle
 connection) are counted, logged and kept as dead letters; nothing a peer sends can end the process.
 
-Runtime options read from ``ListenerConfig.options`` (defaults in brackets):
+Runtime fields of :class:`~core.config.ListenerConfig` (defaults in brackets):
 
 ``replace_same_peer`` [False]
     A new connection from the same peer IP closes its predecessor (a converter that reconnected while its old
@@ -33,15 +33,24 @@ import inspect
 import ipaddress
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from core.config import Config, ListenerConfig
 from core.errors import FrameError
 from core.gateway.metrics import STATE_KEY, ListenerMetrics
 from core.gateway.proxy_protocol import ProxyHeaderError, decode_proxy_header
-from core.gateway.types import ListenerConfig, Outcome, Session
+from core.gateway.types import Outcome, Session
 from core.timeutil import local_string
+
+if TYPE_CHECKING:
+    from pluggy._hooks import HookCaller
+
+    from core.spec import Spec
+    from core.store import Store
 
 log = logging.getLogger("specgate.gateway")
 
@@ -73,33 +82,54 @@ def _preview(data: bytes, limit: int = 48) -> str:
     return text + (" ..." if len(data) > limit else "")
 
 
+@dataclass(frozen=True)
+class SessionHooks:
+    """The session hooks of one device type: each goes to the plugins that registered its spec and to the
+    plugins that register none (see :mod:`core.hookspecs`), never to another device type's plugin."""
+
+    decode_frame: HookCaller
+    handle_message: HookCaller
+    build_reply: HookCaller
+    connection_opened: HookCaller
+    connection_closed: HookCaller
+
+    @classmethod
+    def for_device_type(
+        cls, pm: pluggy.PluginManager, device_type: str, owners: Mapping[str, Sequence[object]]
+    ) -> SessionHooks:
+        mine = {id(plugin) for plugin in owners.get(device_type, ())}
+        others = {id(p): p for plugins in owners.values() for p in plugins if id(p) not in mine}
+        remove = list(others.values())
+
+        def caller(name: str) -> HookCaller:
+            return pm.subset_hook_caller(f"specgate_{name}", remove_plugins=remove)
+
+        return cls(*(caller(name) for name in
+                     ("decode_frame", "handle_message", "build_reply", "connection_opened", "connection_closed")))
+
+
 class Listener:
     """An asyncio server for one :class:`ListenerConfig`."""
 
     def __init__(
         self,
         config: ListenerConfig,
-        spec: Any,
+        spec: Spec,
         *,
-        store: Any,
-        pm: pluggy.PluginManager,
-        app_config: Any,
+        store: Store,
+        hooks: SessionHooks,
+        app_config: Config,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.spec = spec
         self.store = store
-        self.pm = pm
+        self.hooks = hooks
         self.app_config = app_config
         self.clock = clock
         self.metrics = ListenerMetrics()
-        self.replace_same_peer = bool(config.options.get("replace_same_peer", False))
-        self.on_bad_frame = str(config.options.get("on_bad_frame", "close"))
-        self.log_exchanges = bool(config.options.get("log_exchanges", True))
-        proxies = config.options.get("proxy_protocol")
+        proxies = config.proxy_protocol
         self._proxies = [ipaddress.ip_network(item, strict=False) for item in proxies] if proxies else None
-        frame_timeout = config.options.get("frame_timeout")
-        self.frame_timeout = float(frame_timeout) if frame_timeout else None
         self._networks = [ipaddress.ip_network(item, strict=False) for item in config.allow]
         self._server: asyncio.Server | None = None
         self._bound_port = 0
@@ -204,7 +234,7 @@ class Listener:
                 return
             if address is not None:
                 ip, peer_port = _normalise_ip(address[0]), address[1]
-        predecessor = self._by_ip.get(ip) if self.replace_same_peer else None
+        predecessor = self._by_ip.get(ip) if self.config.replace_same_peer else None
         refusal = self._refusal(ip, replacing=predecessor is not None)
         if refusal:
             await self._refuse(writer, refusal, f"{ip}:{peer_port}")
@@ -222,6 +252,7 @@ class Listener:
             store=self.store,
             config=self.app_config,
             opened_at=self.clock(),
+            clock=self.clock,
         )
         session.state[STATE_KEY] = self.metrics
         connection = Connection(self, session, reader, writer, early)
@@ -232,7 +263,7 @@ class Listener:
         log.info("%s accepted %s:%d", self.name, ip, peer_port)
         try:
             try:
-                self.pm.hook.specgate_connection_opened(session=session)
+                self.hooks.connection_opened(session=session)
             except Exception:
                 log.exception("%s: specgate_connection_opened failed for %s:%d", self.name, ip, peer_port)
             await connection.run()
@@ -255,7 +286,7 @@ class Listener:
             self.name, session.peer_host, session.peer_port, reason, connection.frames,
         )
         try:
-            self.pm.hook.specgate_connection_closed(session=session, reason=reason)
+            self.hooks.connection_closed(session=session, reason=reason)
         except Exception:
             log.exception("%s: specgate_connection_closed failed for %s:%d", self.name, session.peer_host, session.peer_port)
         connection.writer.close()
@@ -299,7 +330,7 @@ class Connection:
     async def run(self) -> None:
         framer = self.session.spec.new_framer()
         idle_timeout = self.listener.config.idle_timeout
-        frame_timeout = self.listener.frame_timeout
+        frame_timeout = self.listener.config.frame_timeout
         loop = asyncio.get_running_loop()
         frame_deadline: float | None = None  # when the partial frame in the buffer must be complete
         while self.reason is None:
@@ -380,7 +411,7 @@ class Connection:
     async def _junk(self, data: bytes, error: str, close_as: str | None = "junk") -> bool:
         """Count, log and keep bytes that are no frame. True when the connection must close."""
         metrics = self.listener.metrics
-        closing = close_as is not None and (close_as == "oversize" or self.listener.on_bad_frame == "close")
+        closing = close_as is not None and (close_as == "oversize" or self.listener.config.on_bad_frame == "close")
         if closing:
             data += self._take_rest()
         metrics.junk_bytes += len(data)
@@ -395,15 +426,15 @@ class Connection:
     async def _frame(self, frame: bytes) -> bool:
         """Decode, handle, store, reply. True when the connection must close."""
         listener, metrics, session = self.listener, self.listener.metrics, self.session
-        hook = listener.pm.hook
+        hooks = listener.hooks
         try:
-            message = hook.specgate_decode_frame(session=session, frame=frame)
+            message = hooks.decode_frame(session=session, frame=frame)
             if message is None:
                 raise FrameError("no plugin decoded the frame")
         except Exception as exc:
             return await self._bad_frame(frame, exc)
         try:
-            outcome = hook.specgate_handle_message(session=session, message=message)
+            outcome = hooks.handle_message(session=session, message=message)
             if inspect.isawaitable(outcome):
                 outcome = await outcome
         except FrameError as exc:
@@ -432,7 +463,7 @@ class Connection:
                 self.reason = "store_unavailable"
                 return True
         try:
-            reply = hook.specgate_build_reply(session=session, outcome=outcome)
+            reply = hooks.build_reply(session=session, outcome=outcome)
         except Exception:
             metrics.handler_errors += 1
             log.exception("%s: building the reply for %s failed", listener.name, self._peer)
@@ -462,7 +493,7 @@ class Connection:
         path = exc.path if isinstance(exc, FrameError) else ""
         error = str(exc) if isinstance(exc, FrameError) else f"decoder failed: {exc!r}"
         log.warning("%s: bad frame from %s at %s: %s: %s", listener.name, self._peer, path or "-", error, _preview(frame))
-        closing = listener.on_bad_frame == "close"
+        closing = listener.config.on_bad_frame == "close"
         kept = frame + self._take_rest() if closing else frame
         await self._dead_letter(kept, error, path)
         if closing:
@@ -497,7 +528,7 @@ class Connection:
 
     async def _log_exchange(self, received: bytes, sent: bytes) -> None:
         listener = self.listener
-        if not listener.log_exchanges:
+        if not listener.config.log_exchanges:
             return
         at = listener.clock()
         try:

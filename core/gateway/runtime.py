@@ -2,18 +2,17 @@
 
 Run one in-process (tests, embedding) with ephemeral ports::
 
-    from core.config import Config
-    from core.gateway.types import ListenerConfig
+    from core.config import Config, ListenerConfig
     from core.gateway.runtime import Gateway
 
-    config = Config(listeners=[ListenerConfig("gas_meter", port=0, host="127.0.0.1")])
+    config = Config(listeners=[ListenerConfig("meter", port=0, host="127.0.0.1")])
     async with Gateway(config, store, pm) as gateway:      # store opened by the caller
-        port = gateway.port("gas_meter")                    # the bound ephemeral port
+        port = gateway.port("meter")                        # the bound ephemeral port
         ...                                                 # connect to 127.0.0.1:port
         gateway.metrics()                                   # counters per listener
 
 Port 0 in a listener means "any free port". ``pm`` defaults to ``core.plugins.get_plugin_manager`` with the
-configuration's plugin selection; ``clock`` (default ``time.time``) stamps what is stored. Leaving the
+configuration's plugin selection; ``clock`` (default ``time.time``) is every session's ``now()``. Leaving the
 ``async with`` block stops accepting, lets in-flight sessions finish within ``config.shutdown_grace``
 seconds, then closes the rest. Listener options are described in :mod:`core.gateway.listener`.
 """
@@ -22,28 +21,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from core.config import Config, check_listener, with_listener_defaults
+from core.config import Config, ListenerConfig, with_listener_defaults
 from core.errors import ConfigError
-from core.gateway.listener import Listener
-from core.gateway.types import ListenerConfig
+from core.gateway.listener import Listener, SessionHooks
+from core.plugins import device_owners, get_plugin_manager, load_specs
+
+if TYPE_CHECKING:
+    from core.spec import Spec
+    from core.store import Store
 
 log = logging.getLogger("specgate.gateway")
-
-
-def load_specs(pm: pluggy.PluginManager) -> dict[str, Any]:
-    """Every spec the loaded plugins register, by device type; a later plugin's spec of the same name wins."""
-    from core.plugins import spec_paths
-    from core.spec import load_spec
-
-    specs: dict[str, Any] = {}
-    for path in spec_paths(pm):
-        spec = load_spec(path)
-        specs[spec.name] = spec
-    return specs
 
 
 def declared_listeners(config: Config, pm: pluggy.PluginManager) -> list[ListenerConfig]:
@@ -74,7 +66,6 @@ def resolve_listeners(config: Config, pm: pluggy.PluginManager) -> list[Listener
         chosen.append(extra)
     seen: dict[int, str] = {}
     for entry in chosen:
-        check_listener(entry, f"listener {entry.device_type}:{entry.port}")
         if entry.port and entry.port in seen:
             raise ConfigError(
                 f"port {entry.port} is configured twice ({seen[entry.port]} and {entry.device_type})"
@@ -89,11 +80,11 @@ class Gateway:
     def __init__(
         self,
         config: Config,
-        store: Any,
+        store: Store,
         pm: pluggy.PluginManager | None = None,
         *,
         listeners: Iterable[ListenerConfig] | None = None,
-        specs: dict[str, Any] | None = None,
+        specs: Mapping[str, Spec] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -107,8 +98,6 @@ class Gateway:
     @property
     def pm(self) -> pluggy.PluginManager:
         if self._pm is None:
-            from core.plugins import get_plugin_manager
-
             self._pm = get_plugin_manager(self.config.plugins, self.config.disable_plugins)
         return self._pm
 
@@ -116,6 +105,7 @@ class Gateway:
         pm = self.pm
         specs = self._specs if self._specs is not None else load_specs(pm)
         configs = self._listener_configs if self._listener_configs is not None else resolve_listeners(self.config, pm)
+        owners = device_owners(pm)
         try:
             for listener_config in configs:
                 if listener_config.device_type not in specs:
@@ -125,7 +115,8 @@ class Gateway:
                     )
                 listener = Listener(
                     listener_config, specs[listener_config.device_type],
-                    store=self.store, pm=pm, app_config=self.config, clock=self.clock,
+                    store=self.store, hooks=SessionHooks.for_device_type(pm, listener_config.device_type, owners),
+                    app_config=self.config, clock=self.clock,
                 )
                 try:
                     await listener.start()

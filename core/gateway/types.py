@@ -1,33 +1,28 @@
 """Values passed between the gateway runtime and device plugins."""
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from core.config.listeners import ListenerConfig
 
 if TYPE_CHECKING:
+    from core.config import Config
     from core.spec import Spec
     from core.store import Store
 
-
-@dataclass
-class ListenerConfig:
-    """One TCP listener: a port bound to a device type (the name of a spec) and its options."""
-
-    device_type: str
-    port: int
-    host: str = "0.0.0.0"
-    #: device-type options, e.g. ``{"scale_id": "scale-02"}`` or ``{"tenant": "gas_demo"}``
-    options: dict[str, Any] = field(default_factory=dict)
-    idle_timeout: float = 60.0
-    max_frame_length: int = 4096
-    max_connections: int = 1000
-    #: IPs or CIDR networks allowed to connect; empty means everyone
-    allow: list[str] = field(default_factory=list)
+__all__ = ["ListenerConfig", "Outcome", "Session"]
 
 
 @dataclass
 class Session:
-    """One device connection, as plugins see it. ``state`` is the plugin's scratch space."""
+    """One device connection, as plugins see it. ``state`` is the plugin's scratch space.
+
+    ``now()`` is the runtime's clock: plugins stamp what they store with it, never with ``time.time()``,
+    so a test (or a replay) that gives the gateway another clock controls every timestamp.
+    """
 
     device_type: str
     peer_host: str
@@ -36,10 +31,14 @@ class Session:
     listener: ListenerConfig
     spec: "Spec"
     store: "Store"
-    #: the loaded configuration (``core.config.Config``)
-    config: Any
+    config: Config
     opened_at: float
     state: dict[str, Any] = field(default_factory=dict)
+    clock: Callable[[], float] = field(default=time.time, repr=False)
+
+    def now(self) -> float:
+        """The current time in epoch seconds, from the gateway's clock."""
+        return self.clock()
 
 
 @dataclass

@@ -18,11 +18,11 @@ from core.spec.examples import run_examples as _run_examples
 from core.spec.framing import Framer
 from core.spec.loader import Located, load_located
 from core.spec.problems import Problem
-from core.spec.registry import SpecRegistry, default_registry
+from core.spec.registry import SpecRegistry
 from core.spec.runtime import Decoded, Spec, dumps
 
 __all__ = [
-    "Decoded", "Framer", "Problem", "Spec", "SpecRegistry", "default_registry", "dumps", "load_spec",
+    "Decoded", "Framer", "Problem", "Spec", "SpecRegistry", "dumps", "load_spec",
     "run_examples", "validate_spec", "compile_spec",
 ]
 

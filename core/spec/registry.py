@@ -1,4 +1,4 @@
-"""Specs by device type name, from files or from the loaded plugins."""
+"""Specs by device type name (``core.plugins.spec_registry`` fills one from the loaded plugins)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -46,13 +46,3 @@ class SpecRegistry:
 
     def __len__(self) -> int:
         return len(self._specs)
-
-
-def default_registry(pm: object = None) -> SpecRegistry:
-    """The specs of every loaded plugin (``core.plugins.spec_paths()``)."""
-    from core.plugins import spec_paths
-
-    registry = SpecRegistry()
-    for path in spec_paths(pm):  # type: ignore[arg-type]
-        registry.load(path)
-    return registry

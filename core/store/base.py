@@ -83,6 +83,13 @@ class Store(abc.ABC):
     async def close(self) -> None:
         """Finish pending writes and release every resource."""
 
+    async def __aenter__(self) -> "Store":
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
     @abc.abstractmethod
     async def ping(self) -> None:
         """Raise ``StoreUnavailable`` unless the backend answers."""

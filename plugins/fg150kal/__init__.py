@@ -1,37 +1,52 @@
 """The fg150kal device plugin: an A&D FG-150KAL scale streaming ASCII lines through a serial-to-Ethernet
 converter. Stable weight lines become the scale's latest reading in the store (any process can serve it);
 everything else is logged and counted. Several scales: one listener per port (``scale_id`` option), or
-several converters on one port told apart by peer IP (``scale_by_peer`` option)."""
+several converters on one port told apart by peer IP (``scale_by_peer`` option).
+
+The plugin owns all of it: its spec (``specs/fg150kal.yaml``), its settings and ``SCALE_GATEWAY_*``
+variables (``options``), its listener (``listeners``), what a line means (``readings``), the CYNOW
+scale-gateway HTTP contract (``routes``) and ``specgate simulate scale`` (``commands``, ``simulator``).
+"""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import Any
 
-from core.hookspecs import hookimpl
+from starlette.routing import BaseRoute
+
+from core.api import Config, Decoded, DeviceOption, ListenerConfig, Outcome, Session, hookimpl
+from plugins.fg150kal import commands, options, readings
 from plugins.fg150kal.listeners import default_listener
-from plugins.fg150kal.readings import DEVICE_TYPE, handle_message
 from specs import bundled_spec_paths
 
 
 @hookimpl
 def specgate_register_specs() -> list[Path]:
-    return [p for p in bundled_spec_paths() if p.stem == "fg150kal"]
+    return [p for p in bundled_spec_paths() if p.stem == options.DEVICE_TYPE]
 
 
 @hookimpl
-def specgate_declare_listeners(config: Any) -> list[Any]:
+def specgate_declare_options() -> list[DeviceOption]:
+    return list(options.OPTIONS)
+
+
+@hookimpl
+def specgate_declare_listeners(config: Config) -> list[ListenerConfig]:
     return [default_listener(config)]
 
 
 @hookimpl
-def specgate_handle_message(session: Any, message: Any) -> Any:
-    if session.device_type != DEVICE_TYPE:
-        return None
-    return handle_message(session, message)
+def specgate_handle_message(session: Session, message: Decoded) -> Outcome:
+    return readings.handle_message(session, message)
 
 
 @hookimpl
-def specgate_register_routes(config: Any) -> list[Any]:
-    from web.scale_gateway import routes
+def specgate_register_routes(config: Config) -> list[BaseRoute]:
+    from plugins.fg150kal.routes import routes
 
-    return routes()
+    return list(routes())
+
+
+@hookimpl
+def specgate_register_simulators(subparsers: argparse._SubParsersAction) -> None:
+    commands.register_simulator(subparsers)

@@ -2,30 +2,27 @@
 from __future__ import annotations
 
 import logging
-import time
 from decimal import Decimal
 from typing import Any
 
-from core.gateway.metrics import count
-from core.gateway.types import Outcome
-
-DEVICE_TYPE = "fg150kal"
+from core.api import Decoded, Outcome, Session, Store, count
+from plugins.fg150kal.options import DEFAULT_SCALE_ID, DEVICE_TYPE
 #: headers of stable values: ST stable weight, WT stable weight (other A&D setting), QT stable count
 STABLE_HEADERS = ("ST", "WT", "QT")
 
 log = logging.getLogger("specgate.fg150kal")
 
 
-def scale_id_for(session: Any) -> str:
+def scale_id_for(session: Session) -> str:
     """The scale a session belongs to: by peer IP (``scale_by_peer``), else the listener's ``scale_id``."""
     options = session.listener.options
     by_peer = options.get("scale_by_peer") or {}
-    if not by_peer and session.config is not None:
+    if not by_peer:
         by_peer = session.config.device_options(DEVICE_TYPE).get("scale_by_peer") or {}
-    return str(by_peer.get(session.peer_host) or options.get("scale_id") or "default")
+    return str(by_peer.get(session.peer_host) or options.get("scale_id") or DEFAULT_SCALE_ID)
 
 
-def line_text(message: Any) -> str:
+def line_text(message: Decoded) -> str:
     """The line for the ``raw`` field: from the header on, as received (a converter heartbeat glued in front
     is left out; the framer already masked bit 7 and stripped CR and NUL)."""
     text = message.values.get("text")
@@ -40,7 +37,7 @@ def signed_value(values: dict[str, Any]) -> Decimal:
     return -abs(value) if values.get("sign") == "-" else value
 
 
-def reading_from(message: Any, received_at: float) -> dict[str, Any] | None:
+def reading_from(message: Decoded, received_at: float) -> dict[str, Any] | None:
     """The latest-reading document of a stable weight or count line, or None for any other line."""
     if message.message != "weight":
         return None
@@ -57,14 +54,14 @@ def reading_from(message: Any, received_at: float) -> dict[str, Any] | None:
     }
 
 
-def handle_message(session: Any, message: Any) -> Outcome:
+def handle_message(session: Session, message: Decoded) -> Outcome:
     """Stable lines replace the scale's latest reading; US, OL, replies and info lines are only counted."""
     scale_id = scale_id_for(session)
-    reading = reading_from(message, time.time())
+    reading = reading_from(message, session.now())
     if reading is not None:
         log.debug("scale %s: stable %s %s (%s)", scale_id, reading["weight"], reading["unit"], reading["raw"])
 
-        async def keep(store: Any) -> None:
+        async def keep(store: Store) -> None:
             await store.set_scale_latest(scale_id, reading)
             count(session, "stable")  # counted once stored: a reader that sees the count sees the reading
 

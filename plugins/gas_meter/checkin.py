@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from core.errors import ConfigError
+from core.api import ConfigError
 
 
 def device_phase(device_uid: str, interval: int) -> int:

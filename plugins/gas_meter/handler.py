@@ -8,13 +8,11 @@ See ``docs/gas-meter.md`` for the reply table.
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
-from core.errors import FrameError, InvalidInput
-from core.gateway.types import Outcome
-from core.timeutil import calendar_fields, local_string
+from core.api import Decoded, FrameError, InvalidInput, Outcome, Session, Store, calendar_fields, local_string
 from plugins.gas_meter.options import GasMeterOptions, options_for
 from plugins.gas_meter.protocol import (
     EID_EVENT,
@@ -224,20 +222,20 @@ def plan_report(
 class GasMeterHandler:
     """Routes a packet's device, plans the answer and returns the runtime's ``Outcome``.
 
-    :param clock: epoch seconds now; injectable so tests can fix time.
+    Time comes from the session's clock (``session.now()``).
+
     :param options: overrides the options taken from the session's configuration and listener.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.time, options: GasMeterOptions | None = None) -> None:
-        self.clock = clock
+    def __init__(self, options: GasMeterOptions | None = None) -> None:
         self.options = options
 
-    def options_for(self, session: Any) -> GasMeterOptions:
+    def options_for(self, session: Session) -> GasMeterOptions:
         if self.options is not None:
             return self.options
-        return options_for(session.config, getattr(session.listener, "options", None))
+        return options_for(session.config, session.listener.options)
 
-    async def handle(self, session: Any, message: Any) -> Outcome:
+    async def handle(self, session: Session, message: Decoded) -> Outcome:
         values = message.values
         uid = values.get("uid")
         if not is_valid_uid(uid):
@@ -250,7 +248,7 @@ class GasMeterHandler:
                 f"unknown gas meter event id {values.get('eid')!r}",
                 path="report -> eid", expected=KNOWN_EIDS, found=values.get("eid"),
             )
-        now = int(self.clock())
+        now = int(session.now())
         store = session.store
         try:
             tenant = await store.get_device_route(uid)
@@ -260,7 +258,7 @@ class GasMeterHandler:
             # so the meter retries later instead of being told to stop for good
             log.error("gas meter %s from %s: unusable route: %s", uid, session.peer_host, exc)
             return Outcome(close=True)
-        if device is None or device.get("flag") is not True:
+        if tenant is None or device is None or device.get("flag") is not True:
             why = "unknown device" if device is None else "inactive device"
             log.info("gas meter %s from %s: %s, told to stop", uid, session.peer_host, why)
             plan = stop_plan(uid, values, now, device)
@@ -271,8 +269,8 @@ class GasMeterHandler:
         return Outcome(store=_committer(tenant, uid, plan), reply_message=REPLY_MESSAGE, reply=plan.reply, close=True)
 
 
-def _committer(tenant: str, uid: str, plan: ReportPlan) -> Callable[[Any], Any]:
-    async def commit(store: Any) -> int:
+def _committer(tenant: str, uid: str, plan: ReportPlan) -> Callable[[Store], Awaitable[int]]:
+    async def commit(store: Store) -> int:
         return await store.record_report(tenant, uid, plan.device_fields or {}, plan.readings, plan.event)
 
     return commit

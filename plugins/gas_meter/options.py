@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import Any, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from core.errors import ConfigError
-from core.timeutil import DEFAULT_TZ_OFFSET, tz_from_offset
+from core.api import DEFAULT_TZ_OFFSET, Config, ConfigError, DeviceOption, tz_from_offset
 from plugins.gas_meter.checkin import CheckinScheduler
 from plugins.gas_meter.protocol import DEFAULT_REF_INTERVAL, INT32_MAX, as_int
 
@@ -71,30 +71,29 @@ def _as_fraction(value: Any, key: str) -> float:
     return float(value)
 
 
+def _checked(key: str) -> Callable[[Any, str], Any]:
+    """The parser of one option: the value checked as ``GasMeterOptions`` will read it, kept as given."""
+
+    def parse(value: Any, name: str) -> Any:
+        GasMeterOptions.from_mapping({key: value})
+        return value
+
+    return parse
+
+
+OPTION_HELP = {
+    "checkin_spread": "spread the fleet's reports across the interval (true/false, default false)",
+    "checkin_min_gap": "least share of the interval between two reports when spreading (0-1, default 0.5)",
+    "default_ref_interval": "seconds between reports for a device document without a usable ref_interval",
+    "tz_offset": "time zone of the meters' local times, overriding the top-level timezone",
+}
+OPTIONS = [DeviceOption(DEVICE_TYPE, key, _checked(key), OPTION_HELP[key]) for key in OPTION_KEYS]
+
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 
-def config_tz(config: Any) -> tzinfo | None:
-    """The configured time zone of a ``core.config.Config`` (None when it names none)."""
-    zone = getattr(config, "tz", None)
-    if isinstance(zone, tzinfo):
-        return zone
-    offset = getattr(config, "tz_offset", None)
-    if offset is not None:
-        return tz_from_offset(offset)
-    return None
-
-
-def config_options(config: Any) -> dict[str, Any]:
-    """The configuration's ``gas_meter`` options mapping (empty when there is none)."""
-    getter = getattr(config, "device_options", None)
-    if callable(getter):
-        return dict(getter(DEVICE_TYPE) or {})
-    return {}
-
-
-def options_for(config: Any, listener_options: Mapping[str, Any] | None = None) -> GasMeterOptions:
+def options_for(config: Config, listener_options: Mapping[str, Any] | None = None) -> GasMeterOptions:
     """Configuration options, then the listener's own options on top."""
-    merged = config_options(config)
+    merged = config.device_options(DEVICE_TYPE)
     merged.update({k: v for k, v in (listener_options or {}).items() if k in OPTION_KEYS})
-    return GasMeterOptions.from_mapping(merged, tz=config_tz(config))
+    return GasMeterOptions.from_mapping(merged, tz=config.tz)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 #: ``TS next`` telling a meter to stop reporting (unknown or deactivated device)
 TS_STOP = 0xFFFFFFFF
@@ -57,7 +57,7 @@ def describe_event(code: Any) -> tuple[int, str, str, str]:
     return number, "unknown_event", "info", f"unknown event code {code!r}"
 
 
-def is_valid_uid(uid: Any) -> bool:
+def is_valid_uid(uid: Any) -> TypeGuard[str]:
     """A device uid is exactly 8 characters from 0-9A-F."""
     return isinstance(uid, str) and bool(UID_RE.match(uid))
 

@@ -465,6 +465,15 @@ def specgate_register_specs():
 """
 
 
+_REAL_DISTRIBUTIONS = importlib.metadata.distributions
+
+
+def with_installed(*fakes):
+    """``importlib.metadata.distributions`` with ``fakes`` installed beside the real ones (specgate itself
+    among them, which brings the built-in plugins)."""
+    return lambda: [*_REAL_DISTRIBUTIONS(), *fakes]
+
+
 class FakeDistribution:
     """What pluggy reads from an installed distribution that declares a ``specgate.plugins`` entry point."""
 
@@ -478,7 +487,7 @@ def test_installed_plugin_specs_are_listed_and_usable(capsys, monkeypatch, tmp_p
     (tmp_path / "tiny_meter.yaml").write_text(TINY_SPEC)
     (tmp_path / "specgate_tiny_plugin.py").write_text(PLUGIN_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(importlib.metadata, "distributions", lambda: [FakeDistribution("specgate_tiny_plugin")])
+    monkeypatch.setattr(importlib.metadata, "distributions", with_installed(FakeDistribution("specgate_tiny_plugin")))
     monkeypatch.delenv("SPECGATE_PLUGINS", raising=False)
     monkeypatch.delenv("SPECGATE_DISABLE_PLUGINS", raising=False)
     monkeypatch.chdir(tmp_path)

@@ -9,7 +9,7 @@ import pytest
 
 from core.config import Config
 from core.gateway.runtime import Gateway
-from core.gateway.types import ListenerConfig
+from core.config import ListenerConfig
 from core.plugins import get_plugin_manager
 from tests.web.support import Clock
 from web.app import create_app
@@ -17,7 +17,7 @@ from web.app import create_app
 
 @pytest.fixture
 def scale_pm():
-    return get_plugin_manager(enabled=["fg150kal"], disabled=[], load_entry_points=False)
+    return get_plugin_manager(enabled=["fg150kal"], disabled=[], installed=False)
 
 
 @pytest.fixture

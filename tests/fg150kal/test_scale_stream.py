@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from core.gateway.types import ListenerConfig
+from core.config import ListenerConfig
 from core.store import ListQuery
 from tests.gateway.doubles import connect, eventually, read_until_closed
 

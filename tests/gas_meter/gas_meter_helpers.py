@@ -92,4 +92,5 @@ def make_session(store: Any, config: Config | None = None, spec: Any = None) -> 
     return Session(
         device_type="gas_meter", peer_host="127.0.0.1", peer_port=40000, listen_port=5004,
         listener=ListenerConfig("gas_meter", port=5004), spec=spec, store=store, config=config, opened_at=NOW,
+        clock=lambda: NOW,
     )

@@ -18,20 +18,18 @@ from gas_meter_helpers import (
     report_bytes,
 )
 
-from core.simulate.chunks import write_chunks
+from core.simulate import write_chunks
 from core.errors import StoreUnavailable
 from core.gateway.runtime import Gateway
 from core.plugins import get_plugin_manager
-from core.simulate.gas_meter import gas_meter_spec
+from plugins.gas_meter.simulator import gas_meter_spec
 from core.store import ListQuery, open_store
-from plugins.gas_meter import GasMeterPlugin
 
 STOP = 0xFFFFFFFF
 
 
 def plugin_manager():
-    pm = get_plugin_manager(disabled=["gas_meter"], load_entry_points=False)
-    pm.register(GasMeterPlugin(clock=lambda: NOW), name="gas_meter")
+    pm = get_plugin_manager(installed=False)
     return pm
 
 

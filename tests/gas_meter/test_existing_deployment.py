@@ -9,9 +9,8 @@ from pymongo import AsyncMongoClient
 
 from core.gateway.runtime import Gateway
 from core.plugins import get_plugin_manager
-from core.simulate.gas_meter import gas_meter_spec
+from plugins.gas_meter.simulator import gas_meter_spec
 from core.store.mongo import MongoStore
-from plugins.gas_meter import GasMeterPlugin
 from tests.conftest import unique_name
 
 UID = "A149490D"
@@ -44,8 +43,7 @@ async def test_a_legacy_database_is_served_and_written_compatibly(mongodb_uri):
 
         store = MongoStore(mongodb_uri, db_prefix=prefix)
         await store.open()
-        pm = get_plugin_manager(disabled=["gas_meter"], load_entry_points=False)
-        pm.register(GasMeterPlugin(clock=lambda: NOW), name="gas_meter")
+        pm = get_plugin_manager(installed=False)
         try:
             async with Gateway(make_config(), store, pm, specs={"gas_meter": gas_meter_spec()},
                                clock=lambda: NOW) as gateway:

@@ -8,7 +8,6 @@ from gas_meter_helpers import NOW, TENANT, UID, hourly_slots, make_session, prov
 
 from core.errors import FrameError
 from core.store import ListQuery
-from plugins.gas_meter import GasMeterPlugin
 from plugins.gas_meter.handler import GasMeterHandler
 
 
@@ -32,7 +31,7 @@ async def readings(store, uid=UID):
     return page.items
 
 
-HANDLER = GasMeterHandler(clock=lambda: NOW)
+HANDLER = GasMeterHandler()
 
 
 async def test_normal_report_is_committed_only_by_the_outcome(store):
@@ -108,13 +107,6 @@ async def test_a_uid_that_is_not_8_hex_digits_is_a_bad_frame(store, uid):
     with pytest.raises(FrameError) as info:
         await HANDLER.handle(make_session(store), report("normal", uid=uid))
     assert info.value.path == "report -> uid"
-
-
-async def test_plugin_hook_ignores_other_device_types(store):
-    plugin = GasMeterPlugin(clock=lambda: NOW)
-    session = make_session(store)
-    session.device_type = "fg150kal"
-    assert plugin.specgate_handle_message(session=session, message=report("normal")) is None
 
 
 async def test_checkin_spread_from_the_configuration_moves_ts_next_to_the_device_phase(store):

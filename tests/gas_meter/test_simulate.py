@@ -14,7 +14,7 @@ from core.cli import main
 from core.errors import ConfigError, FrameError
 from core.gateway.runtime import Gateway
 from core.plugins import get_plugin_manager
-from core.simulate.gas_meter import (
+from plugins.gas_meter.simulator import (
     LoadPlan,
     SimulatedMeter,
     build_report,
@@ -27,7 +27,7 @@ from core.simulate.gas_meter import (
     run_load,
     split_chunks,
 )
-from core.simulate.scale import OVERLOAD_LINE, chunk_stream, scale_stream, weight_line
+from plugins.fg150kal.simulator import OVERLOAD_LINE, chunk_stream, scale_stream, weight_line
 from core.store import ListQuery
 
 LINE_RE = re.compile(r"^(ST|US|OL),[+-][0-9.]{8} kg$|^[ZTI]$")
@@ -108,10 +108,8 @@ def test_scale_lines_decode_with_the_scale_spec():
 
 
 def plugin_manager():
-    from plugins.gas_meter import GasMeterPlugin
-
-    pm = get_plugin_manager(disabled=["gas_meter"], load_entry_points=False)
-    pm.register(GasMeterPlugin(clock=lambda: NOW), name="gas_meter")
+    
+    pm = get_plugin_manager(installed=False)
     return pm
 
 
@@ -121,7 +119,8 @@ async def test_load_with_faults_is_answered_exactly_when_it_should_be(store):
     plan = LoadPlan(host="127.0.0.1", port=0, meters=4, count=60, mix={"normal": 8, "event": 1, "init": 1},
                     faults=["split", "garbage", "truncate"], fault_rate=0.3, uid_prefix="6C", start=NOW - 86400,
                     keep_acknowledged=True, timeout=5.0)
-    async with Gateway(make_config(), store, plugin_manager(), specs={"gas_meter": gas_meter_spec()}) as gw:
+    async with Gateway(make_config(), store, plugin_manager(), specs={"gas_meter": gas_meter_spec()},
+                       clock=lambda: NOW) as gw:
         plan.port = gw.port("gas_meter")
         summary = await run_load(plan)
     result = summary.as_dict()
@@ -142,7 +141,8 @@ async def test_load_with_faults_is_answered_exactly_when_it_should_be(store):
 
 async def test_cli_prints_a_json_summary(store, capsys):
     await provision(store, uid="6D000000")
-    async with Gateway(make_config(), store, plugin_manager(), specs={"gas_meter": gas_meter_spec()}) as gw:
+    async with Gateway(make_config(), store, plugin_manager(), specs={"gas_meter": gas_meter_spec()},
+                       clock=lambda: NOW) as gw:
         argv = ["simulate", "gas-meter", "--port", str(gw.port("gas_meter")), "--meters", "1", "--count", "3",
                 "--mix", "normal=1", "--uid-prefix", "6D"]
         status = await asyncio.to_thread(main, argv)

@@ -7,7 +7,7 @@ import pytest
 
 from core.config import Config
 from core.gateway.runtime import Gateway
-from core.gateway.types import ListenerConfig
+from core.config import ListenerConfig
 from core.plugins import get_plugin_manager
 from tests.gateway.doubles import DEVICE_TYPE, EchoPlugin, LineSpec
 
@@ -19,7 +19,7 @@ def echo_plugin() -> EchoPlugin:
 
 @pytest.fixture
 def echo_pm(echo_plugin):
-    pm = get_plugin_manager(enabled=[], disabled=[], load_entry_points=False)
+    pm = get_plugin_manager(enabled=[], disabled=[], installed=False)
     pm.register(echo_plugin, name="echo")
     return pm
 

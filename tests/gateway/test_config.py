@@ -20,18 +20,18 @@ def test_defaults_without_file_or_environment():
     assert (config.store_url, config.tz_offset, config.web_host, config.web_port) == (
         "sqlite:///specgate.db", 32400, "127.0.0.1", 8000)
     assert config.listeners is None and config.web_enabled and config.log_level == "INFO"
-    assert config.scale_idle_timeout == 10.0
+    assert config.device_options("fg150kal")["idle_timeout_sec"] == 10.0
     assert config.device_options("gas_meter") == {}
 
 
 def test_default_listeners_come_from_the_plugins():
     config = load_config(env={})
-    listeners = resolve_listeners(config, get_plugin_manager(enabled=None, disabled=[], load_entry_points=False))
+    listeners = resolve_listeners(config, get_plugin_manager(enabled=None, disabled=[], installed=False))
     ports = {listener.device_type: listener.port for listener in listeners}
     assert ports == {"gas_meter": 5004, "fg150kal": 4001}
     scale = next(l for l in listeners if l.device_type == "fg150kal")
-    assert scale.options["scale_id"] == "default" and scale.options["replace_same_peer"] is True
-    assert scale.options["on_bad_frame"] == "skip" and scale.idle_timeout == 10.0 and scale.host == "0.0.0.0"
+    assert scale.options["scale_id"] == "default" and scale.replace_same_peer is True
+    assert scale.on_bad_frame == "skip" and scale.idle_timeout == 10.0 and scale.host == "0.0.0.0"
 
 
 def test_file_then_environment_then_flags(tmp_path):
@@ -51,15 +51,15 @@ listeners:
     assert config.tz_offset == 3600 and config.log_level == "DEBUG"
     assert (config.web_host, config.web_port) == ("0.0.0.0", 9000)
     assert config.device_options("gas_meter") == {"checkin_spread": True}
-    assert config.scale_idle_timeout == 3.5
+    assert config.device_options("fg150kal")["idle_timeout_sec"] == 3.5
     flagged = load_config(path, env={"SPECGATE_WEB_PORT": "9000"}, web_port=7000, store_url="sqlite:///x.db")
     assert (flagged.web_port, flagged.store_url) == (7000, "sqlite:///x.db")
-    listeners = resolve_listeners(config, get_plugin_manager(enabled=None, disabled=[], load_entry_points=False))
+    listeners = resolve_listeners(config, get_plugin_manager(enabled=None, disabled=[], installed=False))
     assert [(l.device_type, l.port) for l in listeners] == [("fg150kal", 4010)]
     scale = listeners[0]
     assert scale.allow == ["192.0.2.0/24"] and scale.max_connections == 4
     assert scale.idle_timeout == 3.5 and scale.options["scale_id"] == "dock"
-    assert scale.options["scale_by_peer"] == {"192.0.2.5": "scale-05"} and scale.options["replace_same_peer"] is True
+    assert scale.options["scale_by_peer"] == {"192.0.2.5": "scale-05"} and scale.replace_same_peer is True
 
 
 def test_specgate_config_names_the_file(tmp_path):
@@ -72,29 +72,29 @@ def test_scale_gateway_environment_variables():
         "SCALE_GATEWAY_LISTEN_HOST": "127.0.0.1", "SCALE_GATEWAY_LISTEN_PORT": "4100",
         "SCALE_GATEWAY_IDLE_TIMEOUT_SEC": "20",
     })
-    listeners = resolve_listeners(config, get_plugin_manager(enabled=["fg150kal"], disabled=[], load_entry_points=False))
+    listeners = resolve_listeners(config, get_plugin_manager(enabled=["fg150kal"], disabled=[], installed=False))
     assert [(l.host, l.port, l.idle_timeout) for l in listeners] == [("127.0.0.1", 4100, 20.0)]
-    assert config.scale_idle_timeout == 20.0
+    assert config.device_options("fg150kal")["idle_timeout_sec"] == 20.0
 
 
 def test_listen_flags_add_a_scale_and_replace_by_port():
     config = load_config(env={}, listen=["fg150kal:4002:scale_id=scale-02,max_connections=2", "gas_meter:5004:tenant=gas_demo"])
-    listeners = resolve_listeners(config, get_plugin_manager(enabled=None, disabled=[], load_entry_points=False))
+    listeners = resolve_listeners(config, get_plugin_manager(enabled=None, disabled=[], installed=False))
     by_port = {l.port: l for l in listeners}
     assert sorted(by_port) == [4001, 4002, 5004]
     assert by_port[4002].options["scale_id"] == "scale-02" and by_port[4002].max_connections == 2
-    assert by_port[4002].options["on_bad_frame"] == "skip" and by_port[4002].idle_timeout == 10.0
+    assert by_port[4002].on_bad_frame == "skip" and by_port[4002].idle_timeout == 10.0
     assert by_port[5004].options["tenant"] == "gas_demo"
 
 
 def test_proxy_protocol_from_the_listen_flag():
     config = load_config(env={}, listeners_enabled=False, listen=["gas_meter:5004:proxy_protocol=10.0.0.0/8;10.9.0.1"])
-    listener = resolve_listeners(config, get_plugin_manager(enabled=None, disabled=[], load_entry_points=False))[0]
-    assert listener.options["proxy_protocol"] == ["10.0.0.0/8", "10.9.0.1"]
+    listener = resolve_listeners(config, get_plugin_manager(enabled=None, disabled=[], installed=False))[0]
+    assert listener.proxy_protocol == ["10.0.0.0/8", "10.9.0.1"]
 
 
 def test_no_listeners_keeps_only_the_listen_flags():
-    pm = get_plugin_manager(enabled=None, disabled=[], load_entry_points=False)
+    pm = get_plugin_manager(enabled=None, disabled=[], installed=False)
     web_only = load_config(env={}, listeners_enabled=False)
     assert resolve_listeners(web_only, pm) == [] and web_only.web_enabled
     exact = load_config(env={}, listeners_enabled=False, listen=["gas_meter:15004"])
@@ -105,7 +105,7 @@ def test_no_listeners_keeps_only_the_listen_flags():
 
 def test_an_empty_listener_list_disables_the_defaults(tmp_path):
     config = load_config(write(tmp_path, "listeners: []\n"), env={})
-    assert resolve_listeners(config, get_plugin_manager(enabled=None, disabled=[], load_entry_points=False)) == []
+    assert resolve_listeners(config, get_plugin_manager(enabled=None, disabled=[], installed=False)) == []
 
 
 @pytest.mark.parametrize(("text", "env", "named"), [
@@ -144,4 +144,4 @@ def test_missing_file_and_bad_listen_flags(tmp_path):
 def test_two_listeners_on_one_port_are_refused():
     config = Config(listeners=[parse_listen_flag("fg150kal:4001"), parse_listen_flag("gas_meter:4001")])
     with pytest.raises(ConfigError, match="port 4001 is configured twice"):
-        resolve_listeners(config, get_plugin_manager(enabled=None, disabled=[], load_entry_points=False))
+        resolve_listeners(config, get_plugin_manager(enabled=None, disabled=[], installed=False))

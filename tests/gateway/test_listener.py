@@ -70,7 +70,7 @@ async def test_store_failure_means_no_reply_and_a_closed_connection(start_echo, 
 
 
 async def test_bad_frame_closes_keeps_the_bytes_and_others_are_still_served(start_echo, store, echo_plugin, caplog):
-    gateway = await start_echo(options={"on_bad_frame": "close"})
+    gateway = await start_echo(on_bad_frame='close')
     port = gateway.port("echo")
     good_reader, good_writer = await connect(port)
     bad_reader, bad_writer = await connect(port)
@@ -94,7 +94,7 @@ async def test_bad_frame_closes_keeps_the_bytes_and_others_are_still_served(star
 
 
 async def test_a_message_the_plugin_refuses_is_a_bad_frame_kept_with_the_rest_of_the_buffer(start_echo, store, echo_plugin):
-    gateway = await start_echo(options={"on_bad_frame": "close"})
+    gateway = await start_echo(on_bad_frame='close')
     reader, writer = await connect(gateway.port("echo"))
     writer.write(b"REFUSE 42\nPING 1\n")
     assert await read_until_closed(reader) == b""
@@ -107,7 +107,7 @@ async def test_a_message_the_plugin_refuses_is_a_bad_frame_kept_with_the_rest_of
 
 
 async def test_skip_mode_keeps_reading_after_bad_frames_and_garbage(start_echo, store):
-    gateway = await start_echo(options={"on_bad_frame": "skip", "log_exchanges": False})
+    gateway = await start_echo(on_bad_frame='skip', log_exchanges=False)
     reader, writer = await connect(gateway.port("echo"))
     writer.write(b"###NOPE\n##PING 1\n")
     assert await read_line(reader) == b"PONG 1\n"
@@ -140,7 +140,7 @@ async def test_garbage_that_closes_keeps_what_followed_it(start_echo, echo_plugi
 
 
 async def test_a_frame_dripped_slower_than_the_frame_timeout_is_closed(start_echo, echo_plugin, store, caplog):
-    gateway = await start_echo(idle_timeout=5.0, options={"frame_timeout": 0.4})
+    gateway = await start_echo(idle_timeout=5.0, frame_timeout=0.4)
     reader, writer = await connect(gateway.port("echo"))
     writer.write(b"PING 1\nPI")  # one whole frame, then a new one starts
     assert await read_line(reader) == b"PONG 1\n"
@@ -229,7 +229,7 @@ async def test_allow_list(start_echo, allow, served):
 
 
 async def test_same_peer_replaces_its_half_open_predecessor(start_echo, echo_plugin):
-    gateway = await start_echo(options={"replace_same_peer": True})
+    gateway = await start_echo(replace_same_peer=True)
     port = gateway.port("echo")
     old_reader, old_writer = await connect(port)
     old_writer.write(b"PING 1\n")
@@ -244,7 +244,7 @@ async def test_same_peer_replaces_its_half_open_predecessor(start_echo, echo_plu
 
 
 async def test_same_peer_is_not_replaced_when_the_option_is_off(start_echo):
-    gateway = await start_echo(options={"replace_same_peer": False})
+    gateway = await start_echo(replace_same_peer=False)
     port = gateway.port("echo")
     sessions = [await connect(port) for _ in range(3)]
     for number, (reader, writer) in enumerate(sessions):

@@ -12,7 +12,7 @@ import pytest
 
 from core import hookspecs
 from core.cli import main
-from core.cli.plugins_command import describe_plugins
+from core.plugins import describe_plugins
 from core.errors import ConfigError
 from core.hookspecs import hookimpl
 from core.config import Config
@@ -22,6 +22,15 @@ from tests.gateway.doubles import connect, read_line
 
 ROOT = Path(__file__).resolve().parents[2]
 HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("specgate_"))
+
+
+_REAL_DISTRIBUTIONS = importlib.metadata.distributions
+
+
+def with_installed(*fakes):
+    """``importlib.metadata.distributions`` with ``fakes`` installed beside the real ones (specgate itself
+    among them, which brings the built-in plugins)."""
+    return lambda: [*_REAL_DISTRIBUTIONS(), *fakes]
 
 
 class FakeDistribution:
@@ -37,7 +46,7 @@ class FakeDistribution:
 def installed(monkeypatch):
     """Pretend ``specgate-thirdparty`` (entry point ``thirdparty``) is installed."""
     fake = FakeDistribution("thirdparty", "tests.gateway.thirdparty_plugin")
-    monkeypatch.setattr(importlib.metadata, "distributions", lambda: [fake])
+    monkeypatch.setattr(importlib.metadata, "distributions", with_installed(fake))
     monkeypatch.delenv("SPECGATE_PLUGINS", raising=False)
     monkeypatch.delenv("SPECGATE_DISABLE_PLUGINS", raising=False)
     return fake
@@ -49,7 +58,7 @@ def names(pm: pluggy.PluginManager) -> list[str]:
 
 def test_built_ins_then_entry_points(installed):
     pm = get_plugin_manager()
-    assert names(pm) == ["default_plugin", "gas_meter", "fg150kal", "thirdparty"]
+    assert names(pm) == ["default_plugin", "fg150kal", "gas_meter", "thirdparty"]
     described = {p["name"]: p for p in describe_plugins(pm)["plugins"]}
     assert described["thirdparty"] == {
         "name": "thirdparty",
@@ -82,7 +91,7 @@ def test_a_registered_plugin_overrides_a_built_in_hook():
         def specgate_build_reply(self, session, outcome):
             return b"override"
 
-    pm = get_plugin_manager(enabled=[], disabled=[], load_entry_points=False)
+    pm = get_plugin_manager(enabled=[], disabled=[], installed=False)
     pm.register(LouderDecoder(), name="louder")
     assert pm.hook.specgate_build_reply(session=None, outcome=None) == b"override"
 
@@ -97,7 +106,7 @@ def test_a_misspelt_hook_fails_loudly(monkeypatch):
     module.specgate_handle_mesage = specgate_handle_mesage
     fake = FakeDistribution("misspelt", "misspelt_plugin")
     monkeypatch.setitem(__import__("sys").modules, "misspelt_plugin", module)
-    monkeypatch.setattr(importlib.metadata, "distributions", lambda: [fake])
+    monkeypatch.setattr(importlib.metadata, "distributions", with_installed(fake))
     with pytest.raises(pluggy.PluginValidationError, match="specgate_handle_mesage"):
         get_plugin_manager(enabled=None, disabled=[])
 

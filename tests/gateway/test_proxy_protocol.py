@@ -57,7 +57,7 @@ def test_malformed_headers_are_refused(data, message):
 
 
 async def test_the_header_gives_the_device_address(start_echo, store, echo_plugin, caplog):
-    gateway = await start_echo(options={"proxy_protocol": ["127.0.0.0/8"]})
+    gateway = await start_echo(proxy_protocol=['127.0.0.0/8'])
     reader, writer = await connect(gateway.port("echo"))
     writer.write(V1_TCP4 + b"PING 1\n")
     assert await read_line(reader) == b"PONG 1\n"
@@ -71,7 +71,7 @@ async def test_the_header_gives_the_device_address(start_echo, store, echo_plugi
 
 
 async def test_the_allow_list_applies_to_the_device_address(start_echo):
-    gateway = await start_echo(allow=["198.51.100.0/24"], options={"proxy_protocol": ["127.0.0.1"]})
+    gateway = await start_echo(allow=["198.51.100.0/24"], proxy_protocol=['127.0.0.1'])
     reader, writer = await connect(gateway.port("echo"))
     writer.write(V2_TCP4 + b"PING 2\n")
     assert await read_line(reader) == b"PONG 2\n"
@@ -83,7 +83,7 @@ async def test_the_allow_list_applies_to_the_device_address(start_echo):
 
 
 async def test_same_peer_replacement_uses_the_device_address(start_echo, echo_plugin):
-    gateway = await start_echo(options={"proxy_protocol": ["127.0.0.1"], "replace_same_peer": True})
+    gateway = await start_echo(proxy_protocol=['127.0.0.1'], replace_same_peer=True)
     port = gateway.port("echo")
     first_reader, first = await connect(port)
     first.write(b"PROXY TCP4 198.51.100.1 10.0.0.5 1111 4001\r\nPING 1\n")
@@ -104,7 +104,7 @@ async def test_same_peer_replacement_uses_the_device_address(start_echo, echo_pl
 
 async def test_a_missing_header_or_an_untrusted_source_is_refused(start_echo, caplog):
     with caplog.at_level(logging.WARNING, logger="specgate.gateway"):
-        gateway = await start_echo(options={"proxy_protocol": ["127.0.0.1"]})
+        gateway = await start_echo(proxy_protocol=['127.0.0.1'])
         reader, writer = await connect(gateway.port("echo"))
         writer.write(b"PING 1\n")
         assert await read_until_closed(reader) == b""
@@ -112,7 +112,7 @@ async def test_a_missing_header_or_an_untrusted_source_is_refused(start_echo, ca
         assert gateway.metrics()["listeners"][0]["rejected"] == {"bad_proxy_header": 1}
         assert "did not start with a PROXY protocol header" in caplog.text
 
-        untrusting = await start_echo(options={"proxy_protocol": ["192.0.2.0/24"]})
+        untrusting = await start_echo(proxy_protocol=['192.0.2.0/24'])
         reader, writer = await connect(untrusting.port("echo"))
         writer.write(V1_TCP4 + b"PING 1\n")
         assert await read_until_closed(reader) == b""

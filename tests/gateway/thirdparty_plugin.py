@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from core.gateway.types import ListenerConfig, Outcome
+from core.api import ListenerConfig, Outcome
 from core.hookspecs import hookimpl
 
 DEVICE_TYPE = "thirdparty_counter"
@@ -29,7 +29,7 @@ def specgate_register_specs():
 
 @hookimpl
 def specgate_declare_listeners(config):
-    return [ListenerConfig(DEVICE_TYPE, 0, host="127.0.0.1", options={"on_bad_frame": "skip", "log_exchanges": False})]
+    return [ListenerConfig(DEVICE_TYPE, 0, host="127.0.0.1", on_bad_frame='skip', log_exchanges=False)]
 
 
 @hookimpl

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from core.errors import ConfigError, SpecError
-from core.spec import Problem, SpecRegistry, default_registry, load_spec, validate_spec
+from core.plugins import spec_registry
+from core.spec import Problem, SpecRegistry, load_spec, validate_spec
 
 from spec_testing import SPECS_DIR
 
@@ -134,7 +135,7 @@ def test_yaml_duplicate_key(spec_file):
 
 
 def test_registry():
-    registry = default_registry()
+    registry = spec_registry()
     assert registry.names() == sorted(registry.names())
     assert {"gas_meter", "fg150kal"} <= set(registry.names())
     assert registry.get("gas_meter").name == "gas_meter"

@@ -7,14 +7,15 @@ from decimal import Decimal
 import httpx
 from starlette.routing import Route
 
-from core.cli.plugins_command import describe_plugins
+from core.plugins import describe_plugins
 from core.config import Config
 from core.gateway.runtime import Gateway
-from core.gateway.types import ListenerConfig
+from core.config import ListenerConfig
 from core.hookspecs import hookimpl
 from core.plugins import get_plugin_manager
 from tests.gateway.doubles import DEVICE_TYPE, EchoPlugin, LineSpec, connect, read_line
-from web.app import create_app, dumps
+from core.http import dumps
+from web.app import create_app
 
 
 def client(app) -> httpx.AsyncClient:
@@ -22,18 +23,18 @@ def client(app) -> httpx.AsyncClient:
 
 
 async def test_plugins_endpoint_serves_what_the_cli_prints(store):
-    pm = get_plugin_manager(enabled=None, disabled=[], load_entry_points=False)
+    pm = get_plugin_manager(enabled=None, disabled=[], installed=False)
     async with client(create_app(Config(), store, pm)) as web:
         response = await web.get("/-/plugins")
     assert response.status_code == 200
     assert response.json() == describe_plugins(pm)
-    assert [p["name"] for p in response.json()["plugins"]] == ["default_plugin", "gas_meter", "fg150kal"]
+    assert [p["name"] for p in response.json()["plugins"]] == ["default_plugin", "fg150kal", "gas_meter"]
 
 
 async def test_metrics_endpoint_shows_the_in_process_gateway(store):
-    pm = get_plugin_manager(enabled=[], disabled=[], load_entry_points=False)
+    pm = get_plugin_manager(enabled=[], disabled=[], installed=False)
     pm.register(EchoPlugin(), name="echo")
-    listener = ListenerConfig(DEVICE_TYPE, 0, "127.0.0.1", options={"on_bad_frame": "skip"})
+    listener = ListenerConfig(DEVICE_TYPE, 0, "127.0.0.1", on_bad_frame='skip')
     async with Gateway(Config(), store, pm, listeners=[listener], specs={DEVICE_TYPE: LineSpec()}) as gateway:
         reader, writer = await connect(gateway.port(DEVICE_TYPE))
         writer.write(b"NOPE\nPING 1\n")
@@ -59,7 +60,7 @@ class BrokenRoutes:
 
 
 async def test_an_unexpected_failure_has_the_same_error_shape(store, caplog):
-    pm = get_plugin_manager(enabled=[], disabled=[], load_entry_points=False)
+    pm = get_plugin_manager(enabled=[], disabled=[], installed=False)
     pm.register(BrokenRoutes(), name="broken")
     with caplog.at_level(logging.ERROR, logger="specgate.web"):
         async with client(create_app(Config(), store, pm)) as web:

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
-from core.errors import ConfigError
-from core.simulate.chunks import split_chunks, write_chunks
+from core.api import ConfigError, Spec, load_spec, split_chunks, write_chunks
+from plugins.gas_meter.options import DEVICE_TYPE
+from specs import bundled_spec_paths
 
 SLOTS = 24
 HOUR = 3600
@@ -31,13 +32,10 @@ TS_STOP = 0xFFFFFFFF
 
 
 @lru_cache(maxsize=1)
-def gas_meter_spec() -> Any:
+def gas_meter_spec() -> Spec:
     """The bundled ``gas_meter`` spec (compiled once)."""
-    from core.spec import load_spec
-    from specs import bundled_spec_paths
-
     for path in bundled_spec_paths():
-        if path.stem == "gas_meter":
+        if path.stem == DEVICE_TYPE:
             return load_spec(path)
     raise ConfigError("the gas_meter spec is not bundled (specs/gas_meter.yaml is missing)")
 

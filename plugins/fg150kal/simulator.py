@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from core.simulate.chunks import split_chunks, write_chunks
+from core.api import split_chunks, write_chunks
 
 STEP = Decimal("0.05")
 OVERLOAD_LINE = "OL,+99999.99 kg"

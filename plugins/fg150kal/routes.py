@@ -5,7 +5,6 @@ The routes are plain Starlette routes returned by :func:`routes`, so authenticat
 """
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
@@ -13,20 +12,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core.errors import StoreUnavailable
-from core.timeutil import iso
-from web.app import BodyTooLarge, JSONResponse, error_response, read_limited_body
+from core.api import (
+    BadRequest,
+    BodyTooLarge,
+    JSONResponse,
+    StoreUnavailable,
+    error_response,
+    iso,
+    read_json_object,
+)
+from plugins.fg150kal.options import DEFAULT_SCALE_ID, stale_after
 
-DEFAULT_SCALE_ID = "default"
 EVENT_TYPES = ("SHIP", "RETURN")
 _BODY_FIELDS = ("cylinder_no", "event_type", "arrival_shipping_no", "move_report_no", "scale_id")
 _MAX_TEXT = 64
-_MAX_BODY = 16 * 1024
 _CENTS = Decimal("0.01")
-
-
-class BadRequest(Exception):
-    """A request the API refuses with 400; the message names the bad field."""
 
 
 def two_decimals(value: Any) -> Decimal:
@@ -50,21 +50,11 @@ def _scale_id(request: Request, body: dict[str, Any] | None = None) -> str:
 
 
 async def _read_body(request: Request) -> dict[str, Any]:
-    raw = await read_limited_body(request, _MAX_BODY)
-    try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
+    body = await read_json_object(request)
     unknown = sorted(k for k in body if k not in _BODY_FIELDS)
     if unknown:
         raise BadRequest(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(_BODY_FIELDS)}")
     return body
-
-
-def _stale_after(request: Request) -> float:
-    return float(request.app.state.config.scale_idle_timeout)
 
 
 async def latest(request: Request) -> Response:
@@ -89,7 +79,7 @@ async def latest(request: Request) -> Response:
         "unit": reading.get("unit"),
         "raw": reading.get("raw", ""),
         "received_at": iso(received_at, state.config.tz),
-        "stale": state.clock() - received_at > _stale_after(request),
+        "stale": state.clock() - received_at > stale_after(state.config),
     })
 
 

@@ -1,0 +1,57 @@
+"""The one module plugin authors import: ``from core.api import hookimpl, Outcome, Session, ...``.
+
+Everything a device plugin needs from specgate is here, and a plugin that imports only this module keeps
+working while core's insides move (the built-in plugins are held to it by a test). Grouped by use:
+
+- hooks: :data:`hookimpl` (every hook is documented in :mod:`core.hookspecs`);
+- sessions: :class:`Session` (with ``now()``), :class:`Outcome`, :class:`ListenerConfig`, :func:`count`;
+- configuration: :class:`Config`, :class:`DeviceOption` and the value checks ``as_*``;
+- errors: :class:`FrameError`, :class:`ConfigError`, :class:`StoreUnavailable`, :class:`InvalidInput`, ...;
+- specs: :func:`load_spec`, :class:`Spec`, :class:`Decoded`;
+- the store plugins may use: :class:`Store` (its methods are the contract), :class:`ListQuery`, :class:`Page`;
+- time: :func:`calendar_fields`, :func:`local_string`, :func:`iso`, :func:`tz_from_offset`;
+- HTTP routes: :class:`JSONResponse`, :func:`error_response`, :func:`read_json_object`, ...;
+- CLI commands: :func:`run_with_store`, :func:`print_rows`, :func:`all_pages`, argument types;
+- simulators: :func:`split_chunks`, :func:`write_chunks`.
+"""
+from __future__ import annotations
+
+from core.cli.common import (
+    add_store_flags,
+    all_pages,
+    fail,
+    int_range,
+    need_subcommand,
+    positive_int,
+    print_rows,
+    run_with_store,
+    tenant_name,
+)
+from core.config import Config, DeviceOption, ListenerConfig
+from core.config.values import as_bool, as_float, as_int, as_mapping, as_str
+from core.errors import Conflict, ConfigError, FrameError, InvalidInput, NotFound, StoreUnavailable
+from core.gateway.metrics import count
+from core.gateway.types import Outcome, Session
+from core.hookspecs import hookimpl
+from core.http import (
+    BadRequest,
+    BodyTooLarge,
+    JSONResponse,
+    error_response,
+    read_json_object,
+    read_limited_body,
+)
+from core.simulate import split_chunks, write_chunks
+from core.spec import Decoded, Spec, load_spec
+from core.store import ListQuery, Page, Store
+from core.timeutil import DEFAULT_TZ_OFFSET, calendar_fields, iso, local_string, tz_from_offset
+
+__all__ = [
+    "BadRequest", "BodyTooLarge", "Config", "ConfigError", "Conflict", "DEFAULT_TZ_OFFSET", "Decoded",
+    "DeviceOption", "FrameError", "InvalidInput", "JSONResponse", "ListQuery", "ListenerConfig", "NotFound",
+    "Outcome", "Page", "Session", "Spec", "Store", "StoreUnavailable", "add_store_flags", "all_pages",
+    "as_bool", "as_float", "as_int", "as_mapping", "as_str", "calendar_fields", "count", "error_response",
+    "fail", "hookimpl", "int_range", "iso", "load_spec", "local_string", "need_subcommand", "positive_int",
+    "print_rows", "read_json_object", "read_limited_body", "run_with_store", "split_chunks", "tenant_name",
+    "tz_from_offset", "write_chunks",
+]

@@ -1,0 +1,112 @@
+"""What commands share, core's and the plugins': argument types, the store a command works on, tables.
+
+A command that needs the store calls :func:`run_with_store` with an ``async`` action; the store named by
+``--store`` (or the configuration) is opened around it and closed after, whatever happens.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from core.config import load_config
+from core.store import ListQuery, Page, Store, open_store
+
+TENANT_RE = re.compile(r"^[A-Za-z0-9_]{1,63}$")
+_PAGE = 1000
+
+
+def tenant_name(text: str) -> str:
+    """An argparse type: a tenant name (its database name)."""
+    if not TENANT_RE.match(text):
+        raise argparse.ArgumentTypeError(f"tenant {text!r} must be 1-63 letters, digits or _, e.g. gas_demo")
+    return text
+
+
+def int_range(low: int, high: int, what: str) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be an integer, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{what} must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def add_store_flags(parser: argparse.ArgumentParser) -> None:
+    """``--store`` and ``--config``, for a command that works on the store."""
+    parser.add_argument("--store", help="store URL (default: from the configuration, else sqlite:///specgate.db)")
+    parser.add_argument("--config", help="YAML configuration file (default: SPECGATE_CONFIG)")
+
+
+def run_with_store(args: argparse.Namespace, action: Callable[[Store], Awaitable[int]]) -> int:
+    """Run ``action`` on the store named by ``args.store``/``args.config``; returns its exit status."""
+    config = load_config(args.config, store_url=args.store)
+
+    async def main() -> int:
+        async with open_store(config.store_url, **config.store_options) as store:
+            return await action(store)
+
+    return asyncio.run(main())
+
+
+def fail(message: str) -> int:
+    """Print one ``specgate: error:`` sentence and return exit status 1."""
+    print(f"specgate: error: {message}", file=sys.stderr)
+    return 1
+
+
+def print_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> None:
+    """Rows as aligned text columns, or as JSON."""
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+
+    def cell(row: dict[str, Any], column: str) -> str:
+        value = row.get(column)
+        return "" if value is None else str(value)
+
+    widths = {c: max([len(c)] + [len(cell(r, c)) for r in rows]) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        print("  ".join(cell(row, c).ljust(widths[c]) for c in columns).rstrip())
+
+
+async def all_pages(fetch: Callable[[ListQuery], Awaitable[Page]], sort: str) -> list[dict[str, Any]]:
+    """Every item of a paged listing, sorted by ``sort``."""
+    items: list[dict[str, Any]] = []
+    while True:
+        page = await fetch(ListQuery(sort=sort, limit=_PAGE, offset=len(items)))
+        items.extend(page.items)
+        if not page.items or len(items) >= page.total:
+            return items
+
+
+def need_subcommand(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """The ``func`` of a command group run without its action: print the group's help, exit 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return 2
+
+    return run

@@ -1,0 +1,221 @@
+"""The loaded configuration: one YAML file, then environment variables, then command-line flags.
+
+Precedence, lowest first: built-in defaults, the YAML file (``--config`` or ``SPECGATE_CONFIG``), environment
+variables, command-line flags. Every key is described in ``docs/configuration.md``. A value that cannot be
+used raises :class:`~core.errors.ConfigError` naming the key and the value.
+
+Device types' own settings (``devices.<type>`` in the file, and any environment variables a plugin reads)
+are declared by their plugins (``specgate_declare_options``) and checked here with the rest
+(:mod:`core.config.options`); listener entries are :class:`~core.config.listeners.ListenerConfig`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.config.listeners import (
+    LISTENER_FIELDS,
+    BadFramePolicy,
+    ListenerConfig,
+    listener_from_mapping,
+    parse_listen_flag,
+    with_listener_defaults,
+)
+from core.config.options import DeviceOption, apply_device_options
+from core.config.values import as_bool, as_float, as_int, as_log_level, as_mapping, as_names, as_str, check_keys
+from core.errors import ConfigError
+from core.store import DEFAULT_STORE_URL
+from core.timeutil import DEFAULT_TZ_OFFSET, tz_from_offset
+
+__all__ = [
+    "LISTENER_FIELDS", "BadFramePolicy", "Config", "DeviceOption", "ListenerConfig", "configure_logging",
+    "listener_from_mapping", "load_config", "parse_listen_flag", "with_listener_defaults",
+]
+
+_TOP_KEYS = ("store", "timezone", "web", "plugins", "log_level", "shutdown_grace", "listeners", "devices")
+
+
+@dataclass
+class Config:
+    """Everything the gateway, the web app and the admin commands read."""
+
+    store_url: str = DEFAULT_STORE_URL
+    store_options: dict[str, Any] = field(default_factory=dict)
+    #: seconds east of UTC used for local time strings, calendar fields and ISO timestamps
+    tz_offset: int = DEFAULT_TZ_OFFSET
+    #: None = the listeners the plugins declare (``specgate_declare_listeners``); a list replaces them
+    listeners: list[ListenerConfig] | None = None
+    #: listeners added by ``--listen``: each replaces a listener on the same port, or is added
+    extra_listeners: list[ListenerConfig] = field(default_factory=list)
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    web_enabled: bool = True
+    #: None = every plugin (or ``SPECGATE_PLUGINS``); otherwise only these names
+    plugins: list[str] | None = None
+    disable_plugins: list[str] = field(default_factory=list)
+    log_level: str = "INFO"
+    #: seconds in-flight device sessions get to finish on shutdown
+    shutdown_grace: float = 10.0
+    #: per device type options (``devices.<type>``), checked against what the plugins declare
+    devices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the file the configuration was read from, if any
+    source: str | None = None
+
+    @property
+    def tz(self) -> timezone:
+        return tz_from_offset(self.tz_offset)
+
+    def device_options(self, device_type: str) -> dict[str, Any]:
+        """The options of one device type (a copy; empty when none are configured)."""
+        return dict(self.devices.get(device_type, {}))
+
+
+
+# --------------------------------------------------------------------------- loading
+
+def _read_file(path: str) -> dict[str, Any]:
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"configuration file {path!r} does not exist")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"configuration file {path!r} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"configuration file {path!r} must hold a mapping at its top level")
+    return dict(data)
+
+
+def _tz_offset(value: Any, key: str, source: str = "") -> int:
+    try:
+        offset = tz_from_offset(value).utcoffset(None)
+    except ConfigError as exc:
+        raise ConfigError(f"{key} (from {source}): {exc}" if source else f"{key}: {exc}") from None
+    assert offset is not None  # a fixed-offset zone always has one
+    return int(offset.total_seconds())
+
+
+def _apply_file(config: Config, data: Mapping[str, Any], source: str) -> None:
+    check_keys(data, _TOP_KEYS, source)
+    if "store" in data:
+        store = data["store"]
+        if isinstance(store, str):
+            store = {"url": store}
+        store = as_mapping(store, "store", source)
+        check_keys(store, ("url", "options"), f"{source}: store")
+        if "url" in store:
+            config.store_url = as_str(store["url"], "store.url", source)
+        config.store_options = as_mapping(store.get("options"), "store.options", source)
+    if "timezone" in data:
+        config.tz_offset = _tz_offset(data["timezone"], "timezone", source)
+    if "web" in data:
+        web = as_mapping(data["web"], "web", source)
+        check_keys(web, ("host", "port", "enabled"), f"{source}: web")
+        if "host" in web:
+            config.web_host = as_str(web["host"], "web.host", source)
+        if "port" in web:
+            config.web_port = as_int(web["port"], "web.port", source, 0, 65535)
+        if "enabled" in web:
+            config.web_enabled = as_bool(web["enabled"], "web.enabled", source)
+    if "plugins" in data:
+        plugins = as_mapping(data["plugins"], "plugins", source)
+        check_keys(plugins, ("enable", "disable"), f"{source}: plugins")
+        if plugins.get("enable") is not None:
+            config.plugins = as_names(plugins["enable"], "plugins.enable", source)
+        if plugins.get("disable") is not None:
+            config.disable_plugins = as_names(plugins["disable"], "plugins.disable", source)
+    if "log_level" in data:
+        config.log_level = as_log_level(data["log_level"], "log_level", source)
+    if "shutdown_grace" in data:
+        config.shutdown_grace = as_float(data["shutdown_grace"], "shutdown_grace", source)
+    if "devices" in data:
+        devices = as_mapping(data["devices"], "devices", source)
+        for name, options in devices.items():
+            config.devices[str(name)] = as_mapping(options, f"devices.{name}", source)
+    if "listeners" in data:
+        entries = data["listeners"] or []
+        if not isinstance(entries, list):
+            raise ConfigError(f"listeners (from {source}) must be a list, got {entries!r}")
+        config.listeners = [listener_from_mapping(e, f"{source}: listeners[{i}]") for i, e in enumerate(entries)]
+
+
+def _apply_env(config: Config, env: Mapping[str, str]) -> None:
+    if env.get("SPECGATE_STORE"):
+        config.store_url = env["SPECGATE_STORE"].strip()
+    if env.get("SPECGATE_TZ_OFFSET"):
+        config.tz_offset = _tz_offset(env["SPECGATE_TZ_OFFSET"], "SPECGATE_TZ_OFFSET", "environment")
+    if env.get("SPECGATE_WEB_HOST"):
+        config.web_host = env["SPECGATE_WEB_HOST"].strip()
+    if env.get("SPECGATE_WEB_PORT"):
+        config.web_port = as_int(env["SPECGATE_WEB_PORT"], "SPECGATE_WEB_PORT", "environment", 0, 65535)
+    if env.get("SPECGATE_LOG_LEVEL"):
+        config.log_level = as_log_level(env["SPECGATE_LOG_LEVEL"], "SPECGATE_LOG_LEVEL", "environment")
+    if env.get("SPECGATE_PLUGINS", "").strip():
+        config.plugins = as_names(env["SPECGATE_PLUGINS"], "SPECGATE_PLUGINS", "environment")
+    if env.get("SPECGATE_DISABLE_PLUGINS", "").strip():
+        config.disable_plugins = as_names(env["SPECGATE_DISABLE_PLUGINS"], "SPECGATE_DISABLE_PLUGINS", "environment")
+
+
+def load_config(
+    path: str | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    store_url: str | None = None,
+    web_host: str | None = None,
+    web_port: int | None = None,
+    web_enabled: bool | None = None,
+    listen: list[str] | None = None,
+    log_level: str | None = None,
+    listeners_enabled: bool | None = None,
+    options: Iterable[DeviceOption] | None = None,
+) -> Config:
+    """Build the configuration: defaults, then the file (``path`` or ``SPECGATE_CONFIG``), then ``env``
+    (``os.environ`` by default), then the keyword arguments (the command-line flags).
+
+    ``listeners_enabled=False`` drops the configured (or plugin default) listeners; ``listen`` entries are
+    still added, so together they name exactly the listeners to run. ``options`` are the device options to
+    check; by default those declared by the plugins this configuration selects."""
+    env = os.environ if env is None else env
+    config = Config()
+    path = path or env.get("SPECGATE_CONFIG") or None
+    if path:
+        config.source = str(path)
+        _apply_file(config, _read_file(path), str(path))
+    _apply_env(config, env)
+    if store_url:
+        config.store_url = store_url
+    if web_host:
+        config.web_host = web_host
+    if web_port is not None:
+        config.web_port = as_int(web_port, "--web-port", "", 0, 65535)
+    if web_enabled is not None:
+        config.web_enabled = web_enabled
+    if log_level:
+        config.log_level = as_log_level(log_level, "--log-level")
+    if listeners_enabled is False:
+        config.listeners = []
+    for text in listen or []:
+        config.extra_listeners.append(parse_listen_flag(text))
+    if not config.web_enabled and config.listeners == [] and not config.extra_listeners:
+        raise ConfigError("nothing to serve: the web app is off and no device listener is configured")
+    if options is None:
+        from core.plugins import declared_options, get_plugin_manager
+
+        options = declared_options(get_plugin_manager(config.plugins, config.disable_plugins))
+    apply_device_options(config.devices, options, env)
+    return config
+
+
+def configure_logging(config: Config) -> None:
+    """Send ``specgate.*`` logs to stderr at the configured level."""
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("specgate").setLevel(config.log_level)
