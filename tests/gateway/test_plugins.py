@@ -1,6 +1,7 @@
 """The plugin manager: built-ins, entry points, selection, misspelt hooks, and the documented hook contract."""
 from __future__ import annotations
 
+import ast
 import importlib.metadata
 import inspect
 import json
@@ -150,9 +151,104 @@ async def test_an_installed_plugin_brings_a_whole_device_type(installed, store):
         assert (counters["frames_ok"], counters["frames_bad"]) == (2, 1)
 
 
-@pytest.mark.parametrize("hook", HOOKS)
-def test_every_hook_has_a_test(hook):
-    """Each hook is implemented or called by some test other than this contract file."""
-    here = Path(__file__).resolve()
-    sources = [p for p in (ROOT / "tests").rglob("*.py") if p.resolve() != here]
-    assert any(hook in p.read_text() for p in sources), f"no test exercises {hook}"
+def _hook_calls(tree: ast.AST) -> dict[str, list[set[str]]]:
+    """``{hook name: [keyword names of each call]}`` for the calls through a plugin manager in ``tree``:
+    ``<expr>.hook.<name>(...)``, ``<expr>.hook.<name>.call_historic(...)``/``.call_extra(...)`` and
+    ``<expr>.subset_hook_caller("<name>", ...)(...)``. Comments, strings and docstrings are no calls."""
+    calls: dict[str, list[set[str]]] = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func, name = node.func, None
+        keywords = {k.arg for k in node.keywords if k.arg is not None}
+        if isinstance(func, ast.Attribute) and func.attr in ("call_historic", "call_extra"):
+            if isinstance(func.value, ast.Attribute) and isinstance(func.value.value, ast.Attribute):
+                if func.value.value.attr == "hook":
+                    name = func.value.attr
+                    keywords = set()
+                    # call_historic(kwargs={...}) / call_extra(methods, {...}): the keys of a literal dict
+                    for arg in [*node.args, *(k.value for k in node.keywords)]:
+                        if isinstance(arg, ast.Dict):
+                            keywords |= {k.value for k in arg.keys if isinstance(k, ast.Constant)}
+        elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Attribute) and func.value.attr == "hook":
+            name = func.attr
+        elif (isinstance(func, ast.Call) and isinstance(func.func, ast.Attribute)
+              and func.func.attr == "subset_hook_caller" and func.args
+              and isinstance(func.args[0], ast.Constant) and isinstance(func.args[0].value, str)):
+            name = func.args[0].value
+        if name is not None:
+            calls.setdefault(name, []).append(keywords)
+    return calls
+
+
+def _test_functions(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """The ``test_*`` functions of a module, at its top level or in its ``Test*`` classes."""
+    found = []
+    for node in tree.body:
+        bodies = [node]
+        if isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            bodies = node.body
+        found.extend(
+            item for item in bodies
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name.startswith("test_")
+        )
+    return found
+
+
+def _calls_in_tests() -> dict[str, list[tuple[str, set[str]]]]:
+    """``{hook name: [(test id, keyword names)]}`` over every test module (nested functions included)."""
+    found: dict[str, list[tuple[str, set[str]]]] = {}
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for function in _test_functions(tree):
+            test_id = f"{path.relative_to(ROOT).as_posix()}::{function.name}"
+            for name, keyword_sets in _hook_calls(function).items():
+                found.setdefault(name, []).extend((test_id, keywords) for keywords in keyword_sets)
+    return found
+
+
+HOOK_SPECS = sorted(name for name in HOOKS if hasattr(getattr(hookspecs, name), "specgate_spec"))
+
+
+def test_the_hook_list_is_every_hookspec():
+    assert HOOK_SPECS == HOOKS and len(HOOKS) >= 8
+
+
+@pytest.mark.parametrize("hook", HOOK_SPECS)
+def test_every_hook_is_called_by_a_test(hook):
+    """Each hookspec documents its parameters, and some test function calls it through a plugin manager
+    (``pm.hook.<hook>(...)``) passing all of them."""
+    function = getattr(hookspecs, hook)
+    parameters = list(inspect.signature(function).parameters)
+    doc = inspect.getdoc(function) or ""
+    undocumented = [p for p in parameters if not re.search(rf"^:param {p}:", doc, re.MULTILINE)]
+    assert not undocumented, f"{hook}'s docstring has no ':param ...:' line for {', '.join(undocumented)}"
+    calls = _calls_in_tests().get(hook, [])
+    assert calls, f"no test function calls {hook} through a plugin manager (pm.hook.{hook}(...))"
+    complete = [test_id for test_id, keywords in calls if set(parameters) <= keywords]
+    assert complete, f"every test call of {hook} leaves out some of its parameters {parameters}: {calls}"
+
+
+def test_the_hook_call_finder_ignores_names_outside_calls():
+    source = '''
+def test_mentions():
+    """pm.hook.specgate_register_routes(config=None)"""
+    # pm.hook.specgate_register_specs()
+    text = "pm.hook.specgate_build_reply(session=None, outcome=None)"
+    getattr(pm.hook, "specgate_decode_frame")(session=None, frame=b"")
+    reference = pm.hook.specgate_connection_opened
+
+def test_calls():
+    def nested():
+        return pm.hook.specgate_handle_message(session=1, message=2)
+    pm.hook.specgate_declare_listeners.call_historic(kwargs={"config": None})
+    pm.subset_hook_caller("specgate_connection_closed", remove_plugins=[])(session=1, reason="done")
+'''
+    tree = ast.parse(source)
+    mentions, calls = _test_functions(tree)
+    assert _hook_calls(mentions) == {}
+    assert _hook_calls(calls) == {
+        "specgate_handle_message": [{"session", "message"}],
+        "specgate_declare_listeners": [{"config"}],
+        "specgate_connection_closed": [{"session", "reason"}],
+    }
