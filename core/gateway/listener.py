@@ -33,22 +33,18 @@ import inspect
 import ipaddress
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-
-import pluggy
 
 from core.config import Config, ListenerConfig
 from core.errors import FrameError
+from core.gateway.device_hooks import DeviceHooks
 from core.gateway.metrics import STATE_KEY, ListenerMetrics
 from core.gateway.proxy_protocol import ProxyHeaderError, decode_proxy_header
 from core.gateway.types import Outcome, Session
 from core.timeutil import local_string
 
 if TYPE_CHECKING:
-    from pluggy._hooks import HookCaller
-
     from core.spec import Spec
     from core.store import Store
 
@@ -82,32 +78,6 @@ def _preview(data: bytes, limit: int = 48) -> str:
     return text + (" ..." if len(data) > limit else "")
 
 
-@dataclass(frozen=True)
-class SessionHooks:
-    """The session hooks of one device type: each goes to the plugins that registered its spec and to the
-    plugins that register none (see :mod:`core.hookspecs`), never to another device type's plugin."""
-
-    decode_frame: HookCaller
-    handle_message: HookCaller
-    build_reply: HookCaller
-    connection_opened: HookCaller
-    connection_closed: HookCaller
-
-    @classmethod
-    def for_device_type(
-        cls, pm: pluggy.PluginManager, device_type: str, owners: Mapping[str, Sequence[object]]
-    ) -> SessionHooks:
-        mine = {id(plugin) for plugin in owners.get(device_type, ())}
-        others = {id(p): p for plugins in owners.values() for p in plugins if id(p) not in mine}
-        remove = list(others.values())
-
-        def caller(name: str) -> HookCaller:
-            return pm.subset_hook_caller(f"specgate_{name}", remove_plugins=remove)
-
-        return cls(*(caller(name) for name in
-                     ("decode_frame", "handle_message", "build_reply", "connection_opened", "connection_closed")))
-
-
 class Listener:
     """An asyncio server for one :class:`ListenerConfig`."""
 
@@ -117,7 +87,7 @@ class Listener:
         spec: Spec,
         *,
         store: Store,
-        hooks: SessionHooks,
+        hooks: DeviceHooks,
         app_config: Config,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -263,7 +233,7 @@ class Listener:
         log.info("%s accepted %s:%d", self.name, ip, peer_port)
         try:
             try:
-                self.hooks.connection_opened(session=session)
+                self.hooks.hook.specgate_connection_opened(session=session)
             except Exception:
                 log.exception("%s: specgate_connection_opened failed for %s:%d", self.name, ip, peer_port)
             await connection.run()
@@ -286,7 +256,7 @@ class Listener:
             self.name, session.peer_host, session.peer_port, reason, connection.frames,
         )
         try:
-            self.hooks.connection_closed(session=session, reason=reason)
+            self.hooks.hook.specgate_connection_closed(session=session, reason=reason)
         except Exception:
             log.exception("%s: specgate_connection_closed failed for %s:%d", self.name, session.peer_host, session.peer_port)
         connection.writer.close()
@@ -426,15 +396,15 @@ class Connection:
     async def _frame(self, frame: bytes) -> bool:
         """Decode, handle, store, reply. True when the connection must close."""
         listener, metrics, session = self.listener, self.listener.metrics, self.session
-        hooks = listener.hooks
+        hook = listener.hooks.hook
         try:
-            message = hooks.decode_frame(session=session, frame=frame)
+            message = hook.specgate_decode_frame(session=session, frame=frame)
             if message is None:
                 raise FrameError("no plugin decoded the frame")
         except Exception as exc:
             return await self._bad_frame(frame, exc)
         try:
-            outcome = hooks.handle_message(session=session, message=message)
+            outcome = hook.specgate_handle_message(session=session, message=message)
             if inspect.isawaitable(outcome):
                 outcome = await outcome
         except FrameError as exc:
@@ -463,7 +433,7 @@ class Connection:
                 self.reason = "store_unavailable"
                 return True
         try:
-            reply = hooks.build_reply(session=session, outcome=outcome)
+            reply = hook.specgate_build_reply(session=session, outcome=outcome)
         except Exception:
             metrics.handler_errors += 1
             log.exception("%s: building the reply for %s failed", listener.name, self._peer)

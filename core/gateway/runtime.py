@@ -28,7 +28,8 @@ import pluggy
 
 from core.config import Config, ListenerConfig, with_listener_defaults
 from core.errors import ConfigError
-from core.gateway.listener import Listener, SessionHooks
+from core.gateway.device_hooks import DeviceHooks
+from core.gateway.listener import Listener
 from core.plugins import device_owners, get_plugin_manager, load_specs
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ class Gateway:
                     )
                 listener = Listener(
                     listener_config, specs[listener_config.device_type],
-                    store=self.store, hooks=SessionHooks.for_device_type(pm, listener_config.device_type, owners),
+                    store=self.store, hooks=DeviceHooks(pm, listener_config.device_type, owners),
                     app_config=self.config, clock=self.clock,
                 )
                 try:

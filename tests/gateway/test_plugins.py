@@ -64,8 +64,9 @@ def test_built_ins_then_entry_points(installed):
     assert described["thirdparty"] == {
         "name": "thirdparty",
         "hooks": [
-            "specgate_build_reply", "specgate_declare_listeners", "specgate_handle_message",
-            "specgate_register_routes", "specgate_register_specs",
+            "specgate_build_reply", "specgate_declare_listeners", "specgate_declare_options",
+            "specgate_handle_message", "specgate_register_commands", "specgate_register_routes",
+            "specgate_register_simulators", "specgate_register_specs",
         ],
         "specs": ["thirdparty_counter"],
         "package": "specgate-thirdparty", "version": "1.2.3",
@@ -149,6 +150,38 @@ async def test_an_installed_plugin_brings_a_whole_device_type(installed, store):
         writer.close()
         counters = gateway.metrics()["listeners"][0]
         assert (counters["frames_ok"], counters["frames_bad"]) == (2, 1)
+
+
+async def test_an_installed_plugin_brings_options_commands_simulators_and_routes(installed, store, capsys, tmp_path):
+    """Everything a device type needs beyond its sessions comes through hooks too: core is not touched."""
+    from core.cli import build_parser
+    from core.config import load_config
+    from web.app import create_app
+
+    config = load_config(env={"COUNTER_PORT": "6123"})
+    assert config.device_options("thirdparty_counter") == {"greeting": "hello", "port": 6123}
+    counter = [entry for entry in resolve_listeners(config, get_plugin_manager()) if entry.device_type == "thirdparty_counter"]
+    assert [entry.port for entry in counter] == [6123]
+    with pytest.raises(ConfigError, match="COUNTER_PORT .*must be between 0 and 65535"):
+        load_config(env={"COUNTER_PORT": "99999"})
+    misspelt = tmp_path / "specgate.yaml"
+    misspelt.write_text("devices: {thirdparty_counter: {colour: red}}\n")
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) colour in devices.thirdparty_counter"):
+        load_config(str(misspelt), env={})
+
+    assert main(["counter", "--upto", "5"]) == 0
+    assert capsys.readouterr().out == "counting to 5\n"
+    assert main(["simulate", "counter"]) == 0
+    assert capsys.readouterr().out == "ticking\n"
+    assert "counter" in build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+
+    import httpx
+
+    greeting_config = load_config(env={})
+    greeting_config.devices["thirdparty_counter"]["greeting"] = "hi"
+    app = create_app(greeting_config, store, get_plugin_manager())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as web:
+        assert (await web.get("/thirdparty/hello")).text == "hi from a plugin"
 
 
 def _hook_calls(tree: ast.AST) -> dict[str, list[set[str]]]:

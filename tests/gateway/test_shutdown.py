@@ -63,7 +63,7 @@ def gated() -> GatedPlugin:
 
 @pytest.fixture
 def gated_pm(gated):
-    pm = get_plugin_manager(enabled=[], disabled=[], load_entry_points=False)
+    pm = get_plugin_manager(enabled=[], disabled=[], installed=False)
     pm.register(gated, name="gated")
     return pm
 
