@@ -109,6 +109,7 @@ class Gateway:
         owners = device_owners(pm)
         try:
             for listener_config in configs:
+                listener_config.check(f"listener {listener_config.device_type}:{listener_config.port}")
                 if listener_config.device_type not in specs:
                     raise ConfigError(
                         f"listener on port {listener_config.port} names device type "

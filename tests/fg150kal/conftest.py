@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 
 import httpx
 import pytest
@@ -11,7 +10,7 @@ from core.config import Config
 from core.gateway.runtime import Gateway
 from core.config import ListenerConfig
 from core.plugins import get_plugin_manager
-from tests.web.support import Clock
+from tests.web.support import T0, Clock
 from web.app import create_app
 
 
@@ -21,8 +20,9 @@ def scale_pm():
 
 
 @pytest.fixture
-async def scale_gateway(two_stores, scale_pm):
-    """``await scale_gateway(*listeners, **config_fields)`` -> a started Gateway writing to the first store.
+async def scale_gateway(two_stores, scale_pm, live_clock):
+    """``await scale_gateway(*listeners, **config_fields)`` -> a started Gateway writing to the first store,
+    on the test's clock (as the web app is).
 
     Listeners default to one fg150kal listener on an ephemeral loopback port; unset fields and options come
     from the plugin's default scale listener.
@@ -30,7 +30,7 @@ async def scale_gateway(two_stores, scale_pm):
     async with contextlib.AsyncExitStack() as stack:
         async def start(*listeners: ListenerConfig, **fields) -> Gateway:
             chosen = list(listeners) or [ListenerConfig("fg150kal", 0, "127.0.0.1")]
-            gateway = Gateway(Config(listeners=chosen, **fields), two_stores[0], scale_pm)
+            gateway = Gateway(Config(listeners=chosen, **fields), two_stores[0], scale_pm, clock=live_clock)
             return await stack.enter_async_context(gateway)
 
         yield start
@@ -38,7 +38,8 @@ async def scale_gateway(two_stores, scale_pm):
 
 @pytest.fixture
 def live_clock() -> Clock:
-    return Clock(time.time())
+    """The one clock of the gateway and the web app: the test moves it, never the wall."""
+    return Clock(T0)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from decimal import Decimal
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from core.config import ListenerConfig
 from core.store import ListQuery
 from tests.gateway.doubles import connect, eventually, read_until_closed
+from tests.web.support import T0
 
 
 def with_bit7(line: bytes, positions: tuple[int, ...]) -> bytes:
@@ -98,14 +98,16 @@ async def test_negative_and_counted_readings(scale_gateway, two_stores):
     writer.close()
 
 
-async def test_stale_after_the_idle_timeout(scale_gateway, web, live_clock):
+async def test_stale_after_the_idle_timeout(scale_gateway, web, live_clock, two_stores):
     gateway = await scale_gateway()
     reader, writer = await connect(gateway.port("fg150kal"))
     await send(writer, [b"ST,+00020.00 kg\r\n"])
     await eventually(lambda: gateway.metrics()["listeners"][0]["plugin"].get("stable") == 1)
-    live_clock.now = time.time() + 1
+    stored = await two_stores[0].get_scale_latest("default")
+    assert stored["received_at"] == T0  # the gateway's clock, not the wall's
+    live_clock.now = T0 + 10
     assert (await web.get("/api/scale-gateway/latest/")).json()["stale"] is False
-    live_clock.now = time.time() + 10.5
+    live_clock.now = T0 + 10.5
     body = (await web.get("/api/scale-gateway/latest/")).json()
     assert body["stale"] is True and body["weight"] == 20.0
     writer.close()
