@@ -2,18 +2,20 @@
 
 Run: python bench/parse.py   (prints figures; asserts nothing about time)
 """
+
 from __future__ import annotations
 
 import struct
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.spec import load_spec  # noqa: E402
-from core.spec.examples import example_frame  # noqa: E402
+from core.spec import load_spec
+from core.spec.examples import example_frame
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "gas_meter.yaml"
 
@@ -37,9 +39,13 @@ def hand_written(frame: bytes) -> tuple[dict[str, Any], list[str]]:
         if isinstance(code, int):
             flags.append(f"report -> event_code: unknown value {code} for enum event_code")
     values = {
-        "eid": eid, "uid": uid,
+        "eid": eid,
+        "uid": uid,
         "counts": [{"ts": t[i], "count": t[i + 1]} for i in range(2, 50, 2)],
-        "battery": t[50], "uptime": t[51], "event_code": code, "seconds_per_rotation": t[53],
+        "battery": t[50],
+        "uptime": t[51],
+        "event_code": code,
+        "seconds_per_rotation": t[53],
     }
     return values, flags
 

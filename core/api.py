@@ -14,6 +14,7 @@ working while core's insides move (the built-in plugins are held to it by a test
 - CLI commands: :func:`run_with_store`, :func:`print_rows`, :func:`all_pages`, argument types;
 - simulators: :func:`split_chunks`, :func:`write_chunks`.
 """
+
 from __future__ import annotations
 
 from core.cli.common import (
@@ -29,7 +30,7 @@ from core.cli.common import (
 )
 from core.config import Config, DeviceOption, ListenerConfig
 from core.config.values import as_bool, as_float, as_int, as_mapping, as_str
-from core.errors import Conflict, ConfigError, FrameError, InvalidInput, NotFound, StoreUnavailable
+from core.errors import ConfigError, Conflict, FrameError, InvalidInput, NotFound, StoreUnavailable
 from core.gateway.metrics import count
 from core.gateway.types import Outcome, Session
 from core.hookspecs import hookimpl
@@ -47,11 +48,50 @@ from core.store import ListQuery, Page, Store
 from core.timeutil import DEFAULT_TZ_OFFSET, calendar_fields, iso, local_string, tz_from_offset
 
 __all__ = [
-    "BadRequest", "BodyTooLarge", "Config", "ConfigError", "Conflict", "DEFAULT_TZ_OFFSET", "Decoded",
-    "DeviceOption", "FrameError", "InvalidInput", "JSONResponse", "ListQuery", "ListenerConfig", "NotFound",
-    "Outcome", "Page", "Session", "Spec", "Store", "StoreUnavailable", "add_store_flags", "all_pages",
-    "as_bool", "as_float", "as_int", "as_mapping", "as_str", "calendar_fields", "count", "error_response",
-    "fail", "hookimpl", "int_range", "iso", "load_spec", "local_string", "need_subcommand", "positive_int",
-    "print_rows", "read_json_object", "read_limited_body", "run_with_store", "split_chunks", "tenant_name",
-    "tz_from_offset", "write_chunks",
+    "DEFAULT_TZ_OFFSET",
+    "BadRequest",
+    "BodyTooLarge",
+    "Config",
+    "ConfigError",
+    "Conflict",
+    "Decoded",
+    "DeviceOption",
+    "FrameError",
+    "InvalidInput",
+    "JSONResponse",
+    "ListQuery",
+    "ListenerConfig",
+    "NotFound",
+    "Outcome",
+    "Page",
+    "Session",
+    "Spec",
+    "Store",
+    "StoreUnavailable",
+    "add_store_flags",
+    "all_pages",
+    "as_bool",
+    "as_float",
+    "as_int",
+    "as_mapping",
+    "as_str",
+    "calendar_fields",
+    "count",
+    "error_response",
+    "fail",
+    "hookimpl",
+    "int_range",
+    "iso",
+    "load_spec",
+    "local_string",
+    "need_subcommand",
+    "positive_int",
+    "print_rows",
+    "read_json_object",
+    "read_limited_body",
+    "run_with_store",
+    "split_chunks",
+    "tenant_name",
+    "tz_from_offset",
+    "write_chunks",
 ]

@@ -10,6 +10,7 @@
 Leaving the block stops the listeners (in-flight sessions get ``config.shutdown_grace`` seconds) and then
 closes the store. A store passed in is the caller's to close; one the application opened, it closes itself.
 """
+
 from __future__ import annotations
 
 import contextlib

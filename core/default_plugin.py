@@ -1,4 +1,5 @@
 """Default behaviour of the runtime, shipped as a plugin so an installed plugin can replace it."""
+
 from __future__ import annotations
 
 from core.hookspecs import hookimpl

@@ -12,6 +12,7 @@ SpecgateError
 │   └── Conflict               a unique value already exists
 └── ConfigError                configuration or command-line values that cannot be used
 """
+
 from __future__ import annotations
 
 

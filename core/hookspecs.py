@@ -8,10 +8,11 @@ Session hooks (connections, messages, replies) go to the plugins that registered
 device type, and to plugins that register no spec at all (cross-cutting ones); a device plugin never sees
 another device type's sessions, so it needs no ``device_type`` guard.
 """
+
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -31,6 +32,7 @@ hookimpl = pluggy.HookimplMarker("specgate")
 
 # --------------------------------------------------------------------------- specs
 
+
 @hookspec
 def specgate_register_specs() -> list[Path | str]:
     """Return paths of YAML spec files this plugin provides.
@@ -44,6 +46,7 @@ def specgate_register_specs() -> list[Path | str]:
 
 
 # --------------------------------------------------------------------------- configuration
+
 
 @hookspec
 def specgate_declare_options() -> list[DeviceOption]:
@@ -71,6 +74,7 @@ def specgate_declare_listeners(config: Config) -> list[ListenerConfig]:
 
 # --------------------------------------------------------------------------- connections
 
+
 @hookspec
 def specgate_connection_opened(session: Session) -> None:
     """A device connected and was accepted.
@@ -91,6 +95,7 @@ def specgate_connection_closed(session: Session, reason: str) -> None:
 
 
 # --------------------------------------------------------------------------- messages
+
 
 @hookspec(firstresult=True)
 def specgate_decode_frame(session: Session, frame: bytes) -> Decoded | None:
@@ -133,6 +138,7 @@ def specgate_build_reply(session: Session, outcome: Outcome) -> bytes | None:
 
 # --------------------------------------------------------------------------- command line
 
+
 @hookspec
 def specgate_register_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``specgate`` commands for this plugin's devices (e.g. ``specgate devices ...``).
@@ -154,6 +160,7 @@ def specgate_register_simulators(subparsers: argparse._SubParsersAction) -> None
 
 
 # --------------------------------------------------------------------------- web
+
 
 @hookspec
 def specgate_register_routes(config: Config) -> list[BaseRoute]:

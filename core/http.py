@@ -3,6 +3,7 @@ request bodies.
 
 Every error answered by the API has one shape: ``{"ok": false, "error": "<code>", "message": "<sentence>"}``.
 """
+
 from __future__ import annotations
 
 import json

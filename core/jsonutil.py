@@ -3,12 +3,14 @@
 The standard encoder only knows floats, which would round or drop places. Decimals are first replaced by
 a marker string unique to the call, then the markers are swapped for the digits.
 """
+
 from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 
 def dumps(obj: Any, *, default: Callable[[Any], Any] | None = None, **json_kwargs: Any) -> str:

@@ -8,6 +8,7 @@ Core names no device plugin: it finds them all through entry points.
 ``SPECGATE_PLUGINS`` (comma-separated names) selects which plugins load; ``SPECGATE_DISABLE_PLUGINS``
 removes some. Names are entry-point names (``gas_meter``, ``fg150kal``, ``mbus``, ...).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -91,6 +92,7 @@ def get_plugin_manager(
 
 # --------------------------------------------------------------------------- what the plugins provide
 
+
 def spec_paths(pm: pluggy.PluginManager) -> list[Path]:
     """Every spec file registered by a loaded plugin, in plugin order."""
     return [path for _, path in _registered_specs(pm)]
@@ -168,11 +170,13 @@ def describe_plugins(pm: pluggy.PluginManager) -> dict[str, Any]:
         if plugin is None:
             continue
         dist = distributions.get(id(plugin))
-        described.append(PluginDescription(
-            name=name,
-            hooks=sorted(caller.name for caller in pm.get_hookcallers(plugin) or []),
-            specs=sorted(specs_by_plugin.get(id(plugin), [])),
-            package=dist.project_name if dist is not None else None,
-            version=dist.version if dist is not None else None,
-        ).__dict__)
+        described.append(
+            PluginDescription(
+                name=name,
+                hooks=sorted(caller.name for caller in pm.get_hookcallers(plugin) or []),
+                specs=sorted(specs_by_plugin.get(id(plugin), [])),
+                package=dist.project_name if dist is not None else None,
+                version=dist.version if dist is not None else None,
+            ).__dict__
+        )
     return {"plugins": described}

@@ -1,4 +1,5 @@
 """How simulated devices put bytes on the wire: whole, or cut into random pieces as TCP may deliver them."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +11,7 @@ def split_chunks(data: bytes, rng: random.Random, largest: int = 40) -> list[byt
     chunks, at = [], 0
     while at < len(data):
         size = rng.randint(1, largest)
-        chunks.append(data[at:at + size])
+        chunks.append(data[at : at + size])
         at += size
     return chunks
 

@@ -1,5 +1,6 @@
 """Local-time helpers. The original system stored local (KST, +09:00) strings and calendar fields computed
 from a configured UTC offset, never from the host's time zone; so does specgate."""
+
 from __future__ import annotations
 
 import re

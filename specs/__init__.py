@@ -1,4 +1,5 @@
 """The device specs bundled with specgate (YAML files beside this module)."""
+
 from __future__ import annotations
 
 from importlib.resources import files

@@ -1,4 +1,5 @@
 """``core.app.Application``: one process put together the way ``specgate serve`` does it."""
+
 from __future__ import annotations
 
 import httpx
@@ -17,7 +18,7 @@ async def test_a_scale_line_received_by_the_gateway_is_served_by_the_web_app(bac
     config.store_options = options
     clock = Clock(T0)
     async with Application(config, clock=clock) as app:
-        reader, writer = await connect(app.gateway.port("fg150kal"))
+        _reader, writer = await connect(app.gateway.port("fg150kal"))
         writer.write(b"ST,+00053.25 kg\r\n")
         await writer.drain()
         await eventually(lambda: app.gateway.metrics()["listeners"][0]["plugin"].get("stable") == 1)
@@ -44,6 +45,6 @@ async def test_a_gateway_only_process_has_no_web_app(store):
     async with Application(config, store=store, listeners=[ListenerConfig("gas_meter", 0, "127.0.0.1")]) as app:
         assert len(app.gateway.listeners) == 1
         with pytest.raises(RuntimeError, match="web app is disabled"):
-            app.web
+            _ = app.web
     with pytest.raises(RuntimeError, match="not started"):
-        Application(config).store
+        _ = Application(config).store

@@ -1,5 +1,6 @@
 """The boundaries the layout promises, checked on the source: core names no device type, plugins import
 specgate only through ``core.api``, and the lower layers never import the ones built on them."""
+
 from __future__ import annotations
 
 import ast
@@ -25,7 +26,11 @@ def docstring_nodes(tree: ast.AST) -> set[int]:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
             first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
                 found.add(id(first.value))
     return found
 
@@ -86,8 +91,11 @@ PLUGIN_SOURCES = python_files("plugins") + [ROOT / "tests" / "gateway" / "thirdp
 
 @pytest.mark.parametrize("path", PLUGIN_SOURCES, ids=relative)
 def test_plugins_import_specgate_only_through_the_plugin_api(path):
-    wrong = [module for module in imported_modules(path.read_text())
-             if (module == "core" or module.startswith(("core.", "web"))) and module != "core.api"]
+    wrong = [
+        module
+        for module in imported_modules(path.read_text())
+        if (module == "core" or module.startswith(("core.", "web"))) and module != "core.api"
+    ]
     assert wrong == [], f"{relative(path)} imports {wrong}; plugins import only core.api"
 
 
@@ -95,8 +103,11 @@ def test_the_plugin_guide_imports_only_the_plugin_api():
     guide = (ROOT / "docs" / "plugins.md").read_text()
     code = "\n".join(block.split("\n", 1)[1] for block in guide.split("```python")[1:])
     assert "from core.api import" in code
-    wrong = [line.strip() for line in code.splitlines()
-             if line.strip().startswith(("from core", "import core")) and not line.strip().startswith("from core.api ")]
+    wrong = [
+        line.strip()
+        for line in code.splitlines()
+        if line.strip().startswith(("from core", "import core")) and not line.strip().startswith("from core.api ")
+    ]
     assert wrong == []
 
 

@@ -4,6 +4,7 @@ Simulated meters report to ``python -m core serve`` in a subprocess; once a good
 back the process is killed outright (no shutdown, no flush). Every reading carried by a report whose reply
 a meter received must then be in the store, because the reply is written only after the commit.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -16,8 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from plugins.gas_meter.simulator import LoadPlan, LoadSummary, meter_uid, run_load
 from core.store import ListQuery, open_store
+from plugins.gas_meter.simulator import LoadPlan, LoadSummary, meter_uid, run_load
 
 METERS = 12
 PREFIX = "7B"
@@ -31,10 +32,19 @@ async def provision(url: str, options: dict) -> None:
     try:
         await store.add_tenant(TENANT)
         for index in range(METERS):
-            await store.add_device(TENANT, {
-                "device_uid": meter_uid(PREFIX, index), "flag": True, "ref_interval": 3600, "minimum": 1,
-                "maximum": 100, "initial_count": 0, "server_ip": "192.0.2.1", "server_port": 5004,
-            })
+            await store.add_device(
+                TENANT,
+                {
+                    "device_uid": meter_uid(PREFIX, index),
+                    "flag": True,
+                    "ref_interval": 3600,
+                    "minimum": 1,
+                    "maximum": 100,
+                    "initial_count": 0,
+                    "server_ip": "192.0.2.1",
+                    "server_port": 5004,
+                },
+            )
     finally:
         await store.close()
 
@@ -55,26 +65,42 @@ async def test_every_acknowledged_reading_survives_sigkill(backend_url, tmp_path
     url, options = backend_url
     await provision(url, options)
     config = tmp_path / "specgate.yaml"
-    config.write_text(yaml.safe_dump({
-        "store": {"url": url, "options": options},
-        "listeners": [{"device_type": "gas_meter", "port": 0, "host": "127.0.0.1"}],
-        "web": {"enabled": False},
-        "log_level": "WARNING",
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "store": {"url": url, "options": options},
+                "listeners": [{"device_type": "gas_meter", "port": 0, "host": "127.0.0.1"}],
+                "web": {"enabled": False},
+                "log_level": "WARNING",
+            }
+        )
+    )
     log = tmp_path / "gateway.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPECGATE_")}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "core", "serve", "--config", str(config), "--no-web"],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
         )
     try:
         port = await wait_for_port(proc, log)
         summary = LoadSummary()
         stop = asyncio.Event()
-        plan = LoadPlan(host="127.0.0.1", port=port, meters=METERS, count=None, duration=60.0,
-                        mix={"normal": 85, "event": 10, "init": 5}, uid_prefix=PREFIX, timeout=5.0,
-                        keep_acknowledged=True, seed=7)
+        plan = LoadPlan(
+            host="127.0.0.1",
+            port=port,
+            meters=METERS,
+            count=None,
+            duration=60.0,
+            mix={"normal": 85, "event": 10, "init": 5},
+            uid_prefix=PREFIX,
+            timeout=5.0,
+            keep_acknowledged=True,
+            seed=7,
+        )
         load = asyncio.create_task(run_load(plan, stop=stop, summary=summary))
         while summary.replied < 150 and not load.done():
             await asyncio.sleep(0.02)

@@ -1,4 +1,5 @@
 """The product code type-checks (configuration in pyproject.toml, ``[tool.mypy]``)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -11,6 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_mypy_finds_no_errors(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "mypy-cache"), "core", "web", "plugins"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr

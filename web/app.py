@@ -5,6 +5,7 @@ Every error, from a route or from Starlette itself (404, 405, 500), has the one 
 app), ``pm``, ``clock`` and, when the gateway runs in the same process, ``gateway`` (for ``/-/metrics``).
 Build it through :class:`core.app.Application`, which opens the store and starts the gateway beside it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,8 +29,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("specgate.web")
 
-_ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "invalid_request"}
+_ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    422: "invalid_request",
+}
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

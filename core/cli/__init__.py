@@ -5,6 +5,7 @@ sets ``func`` (called with the parsed arguments, returns the exit status). Plugi
 ``specgate_register_commands`` hook (and ``specgate_register_simulators`` under ``simulate``); the plugin
 selection of the environment (``SPECGATE_PLUGINS``) decides which exist.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,11 +20,11 @@ from core.errors import SpecgateError
 from core.plugins import get_plugin_manager
 
 COMMAND_MODULES = (
-    "core.cli.spec_commands",   # validate-spec, decode, encode, specs
-    "core.cli.serve",           # serve
-    "core.cli.plugins_command", # plugins
-    "core.cli.admin",           # tenants, users
-    "core.cli.simulate",        # simulate (the simulators come from the plugins)
+    "core.cli.spec_commands",  # validate-spec, decode, encode, specs
+    "core.cli.serve",  # serve
+    "core.cli.plugins_command",  # plugins
+    "core.cli.admin",  # tenants, users
+    "core.cli.simulate",  # simulate (the simulators come from the plugins)
 )
 
 

@@ -4,6 +4,7 @@
 (password prompted, or read from stdin when it is not a terminal). Device plugins add their own device
 commands. Documents keep the original field names and types.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,6 +38,7 @@ def _login(text: str) -> str:
 
 # --------------------------------------------------------------------------- tenants
 
+
 def tenants_add(args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
         await store.add_tenant(args.name)
@@ -60,6 +62,7 @@ def tenants_list(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- users
+
 
 def read_password(stdin: Any = None, prompt: Callable[[str], str] = getpass.getpass) -> str:
     """Prompt twice on a terminal; otherwise read the first line of stdin."""
@@ -105,6 +108,7 @@ def users_add(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- parsers
+
 
 def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -> None:
     tenants = subparsers.add_parser("tenants", help="add or list tenants")

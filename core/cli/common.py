@@ -3,6 +3,7 @@
 A command that needs the store calls :func:`run_with_store` with an ``async`` action; the store named by
 ``--store`` (or the configuration) is opened around it and closed after, whatever happens.
 """
+
 from __future__ import annotations
 
 import argparse

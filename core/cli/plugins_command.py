@@ -1,4 +1,5 @@
 """``specgate plugins``: every loaded plugin with its hooks and specs (the data ``GET /-/plugins`` serves)."""
+
 from __future__ import annotations
 
 import argparse

@@ -4,6 +4,7 @@ With no configuration: gas meters on 5004, the scale on 4001, the web app on 127
 SQLite store ``specgate.db``. SIGTERM or SIGINT stops accepting, lets in-flight device sessions finish
 within ``shutdown_grace`` seconds, then exits 0.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,9 +33,16 @@ def _web_server(app: Starlette, config: Config) -> uvicorn.Server:
         def capture_signals(self) -> Iterator[None]:
             yield
 
-    return Server(uvicorn.Config(
-        app, host=config.web_host, port=config.web_port, log_config=None, access_log=False, lifespan="off",
-    ))
+    return Server(
+        uvicorn.Config(
+            app,
+            host=config.web_host,
+            port=config.web_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+    )
 
 
 async def _start_web(server: uvicorn.Server, config: Config) -> tuple[asyncio.Task[None], str]:
@@ -103,20 +111,26 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -> None:
     parser = subparsers.add_parser(
-        "serve", help="run the device listeners and the web app",
+        "serve",
+        help="run the device listeners and the web app",
         description="Run every device listener and the web app in one process (see docs/configuration.md).",
     )
     parser.add_argument("--config", help="YAML configuration file (default: SPECGATE_CONFIG)")
-    parser.add_argument("--store", help="store URL: sqlite:///FILE or mongodb://HOST:PORT/ (default: sqlite:///specgate.db)")
+    parser.add_argument(
+        "--store", help="store URL: sqlite:///FILE or mongodb://HOST:PORT/ (default: sqlite:///specgate.db)"
+    )
     parser.add_argument("--host", help="web app host (default: 127.0.0.1)")
     parser.add_argument("--web-port", type=int, help="web app port (default: 8000; 0 = any free port)")
     parser.add_argument("--no-web", action="store_true", help="run the device listeners only")
     parser.add_argument(
-        "--no-listeners", action="store_true",
+        "--no-listeners",
+        action="store_true",
         help="drop the configured (or default) device listeners: the web app only, or exactly the --listen ones",
     )
     parser.add_argument(
-        "--listen", action="append", metavar="DEVICE_TYPE:PORT[:key=value,...]",
+        "--listen",
+        action="append",
+        metavar="DEVICE_TYPE:PORT[:key=value,...]",
         help="add a listener, replacing any on the same port (device types: specgate specs); repeatable",
     )
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (default: INFO)")

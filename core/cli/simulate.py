@@ -2,6 +2,7 @@
 
 Each device plugin brings its simulator through the ``specgate_register_simulators`` hook.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,8 @@ import pluggy
 
 def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -> None:
     parser = subparsers.add_parser(
-        "simulate", help="simulate devices against a running gateway",
+        "simulate",
+        help="simulate devices against a running gateway",
         description="Connect simulated devices to a gateway over TCP and print a JSON summary.",
     )
     kinds = parser.add_subparsers(dest="device", metavar="DEVICE")

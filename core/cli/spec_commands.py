@@ -4,11 +4,10 @@ Problems found in spec files and frames that do not parse are reported, never ra
 exit status is 0 when everything passed and 1 otherwise. ``core.spec`` (construct, jsonschema) is imported
 only when one of these commands runs, so ``specgate --help`` and the other commands start quickly.
 """
+
 from __future__ import annotations
 
 import argparse
-
-import pluggy
 import json
 import os
 import re
@@ -17,6 +16,8 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
+
+import pluggy
 
 from core.errors import ConfigError, FrameError
 
@@ -36,7 +37,9 @@ def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -
     )
     validate.add_argument("paths", nargs="+", metavar="PATH", help="a spec file or a directory of spec files")
     validate.add_argument(
-        "--format", choices=("text", "json"), default="text",
+        "--format",
+        choices=("text", "json"),
+        default="text",
         help="text: one 'file:line:col: /pointer: message' line per problem; json: a JSON list of problems",
     )
     validate.set_defaults(func=run_validate_spec)
@@ -49,8 +52,11 @@ def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -
     )
     _add_spec_option(decode)
     decode.add_argument("--message", metavar="M", help="decode as this message (default: the spec decides)")
-    decode.add_argument("data", metavar="HEX|-", help="the frame as hex digits (spaces and colons allowed), "
-                        "or '-' to read raw bytes from standard input")
+    decode.add_argument(
+        "data",
+        metavar="HEX|-",
+        help="the frame as hex digits (spaces and colons allowed), or '-' to read raw bytes from standard input",
+    )
     decode.set_defaults(func=run_decode)
 
     encode = subparsers.add_parser(
@@ -60,8 +66,9 @@ def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -
     )
     _add_spec_option(encode)
     encode.add_argument("--message", metavar="M", required=True, help="the message to build")
-    encode.add_argument("values", metavar="JSON|-", help="the values as a JSON object, or '-' to read it "
-                        "from standard input")
+    encode.add_argument(
+        "values", metavar="JSON|-", help="the values as a JSON object, or '-' to read it from standard input"
+    )
     encode.set_defaults(func=run_encode)
 
     listing = subparsers.add_parser(
@@ -75,12 +82,15 @@ def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -
 
 def _add_spec_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--spec", metavar="NAME", required=True,
+        "--spec",
+        metavar="NAME",
+        required=True,
         help="a spec name from the loaded plugins (see 'specgate specs') or the path of a YAML spec file",
     )
 
 
 # --------------------------------------------------------------------------- validate-spec
+
 
 def run_validate_spec(args: argparse.Namespace) -> int:
     from core.spec import validate_spec
@@ -136,6 +146,7 @@ def _problem_line(problem: dict[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- decode / encode
 
+
 def _resolve_spec(name: str) -> Spec:
     """A spec from the loaded plugins by name, or loaded from a YAML file when NAME looks like a path."""
     from core.plugins import spec_registry
@@ -174,7 +185,7 @@ def frame_error_report(headline: str, exc: FrameError, frame: bytes | None = Non
     """The headline with the error's own words, then the field path, expected, found (and frame) lines."""
     reason = str(exc)
     if exc.path and reason.startswith(f"{exc.path}: "):
-        reason = reason[len(exc.path) + 2:]  # the path gets its own line
+        reason = reason[len(exc.path) + 2 :]  # the path gets its own line
     lines = [f"specgate: error: {headline}: {reason}"]
     lines.append(f"  path: {exc.path or '(message)'}")
     lines.append(f"  expected: {_show(exc.expected)}")
@@ -206,8 +217,7 @@ def run_decode(args: argparse.Namespace) -> int:
         try:
             msg = spec.decode(frame, message=args.message) if args.message else spec.decode(frame)
         except FrameError as exc:
-            print(frame_error_report(f"the frame does not decode with spec {spec.name!r}", exc, frame),
-                  file=sys.stderr)
+            print(frame_error_report(f"the frame does not decode with spec {spec.name!r}", exc, frame), file=sys.stderr)
             return 1
         print(dumps(msg))
         return 0
@@ -233,8 +243,11 @@ def _decode_stream(spec: Spec, stream: BinaryIO, message: str | None) -> int:
         decoder.feed(terminator)  # a last line without its terminator is still a line
     _warn_junk(decoder.junk)
     if decoder.buffer:
-        print(f"specgate: error: the input ends with {len(decoder.buffer)} byte(s) that do not make a complete "
-              f"{spec.name!r} frame: {bytes(decoder.buffer).hex().upper()}", file=sys.stderr)
+        print(
+            f"specgate: error: the input ends with {len(decoder.buffer)} byte(s) that do not make a complete "
+            f"{spec.name!r} frame: {bytes(decoder.buffer).hex().upper()}",
+            file=sys.stderr,
+        )
         return 1
     if decoder.frames == 0:
         print(f"specgate: error: no {spec.name!r} frame found in the input", file=sys.stderr)
@@ -287,8 +300,10 @@ class _StreamDecoder:
 def _warn_junk(junk: bytearray) -> None:
     """Report garbage the framer skipped (consecutive skips as one warning) and forget it."""
     if junk:
-        print(f"specgate: warning: skipped {len(junk)} byte(s) that are not a frame: {bytes(junk).hex().upper()}",
-              file=sys.stderr)
+        print(
+            f"specgate: warning: skipped {len(junk)} byte(s) that are not a frame: {bytes(junk).hex().upper()}",
+            file=sys.stderr,
+        )
         junk.clear()
 
 
@@ -319,6 +334,7 @@ def run_encode(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- specs
+
 
 def run_specs(args: argparse.Namespace) -> int:
     from core.plugins import spec_registry

@@ -8,6 +8,7 @@ Device types' own settings (``devices.<type>`` in the file, and any environment 
 are declared by their plugins (``specgate_declare_options``) and checked here with the rest
 (:mod:`core.config.options`); listener entries are :class:`~core.config.listeners.ListenerConfig`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,8 +36,16 @@ from core.store import DEFAULT_STORE_URL
 from core.timeutil import DEFAULT_TZ_OFFSET, tz_from_offset
 
 __all__ = [
-    "LISTENER_FIELDS", "BadFramePolicy", "Config", "DeviceOption", "ListenerConfig", "configure_logging",
-    "listener_from_mapping", "load_config", "parse_listen_flag", "with_listener_defaults",
+    "LISTENER_FIELDS",
+    "BadFramePolicy",
+    "Config",
+    "DeviceOption",
+    "ListenerConfig",
+    "configure_logging",
+    "listener_from_mapping",
+    "load_config",
+    "parse_listen_flag",
+    "with_listener_defaults",
 ]
 
 _TOP_KEYS = ("store", "timezone", "web", "plugins", "log_level", "shutdown_grace", "listeners", "devices")
@@ -77,8 +86,8 @@ class Config:
         return dict(self.devices.get(device_type, {}))
 
 
-
 # --------------------------------------------------------------------------- loading
+
 
 def _read_file(path: str) -> dict[str, Any]:
     file = Path(path)

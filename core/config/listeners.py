@@ -76,8 +76,12 @@ class ListenerConfig:
             raise ConfigError(f"{place}.on_bad_frame must be 'close' or 'skip', got {self.on_bad_frame!r}")
         _check_networks(self.allow, f"{place}.allow", "a list of IP addresses or networks", allow_empty=True)
         if self.proxy_protocol is not None:
-            _check_networks(self.proxy_protocol, f"{place}.proxy_protocol",
-                            "a list of the load balancers' addresses or networks", allow_empty=False)
+            _check_networks(
+                self.proxy_protocol,
+                f"{place}.proxy_protocol",
+                "a list of the load balancers' addresses or networks",
+                allow_empty=False,
+            )
 
 
 def _check_int(value: Any, key: str, low: int, high: int | None = None) -> None:
@@ -92,7 +96,11 @@ def _check_seconds(value: Any, key: str) -> None:
 
 
 def _check_networks(value: Any, key: str, what: str, allow_empty: bool) -> None:
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value) or (not value and not allow_empty):
+    if (
+        not isinstance(value, list)
+        or not all(isinstance(item, str) for item in value)
+        or (not value and not allow_empty)
+    ):
         raise ConfigError(f"{key} must be {what}, got {value!r}")
     for item in value:
         try:

@@ -5,6 +5,7 @@ spec of the session's device type and to the plugins that register no spec (cros
 another device type's plugin. So a device plugin needs no ``device_type`` guard, and its
 ``specgate_handle_message`` may be ``async def``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,6 @@ class DeviceHooks:
         mine = {id(plugin) for plugin in owners.get(device_type, ())}
         others = {id(p): p for plugins in owners.values() for p in plugins if id(p) not in mine}
         self.device_type = device_type
-        self.hook = SimpleNamespace(**{
-            name: pm.subset_hook_caller(name, remove_plugins=list(others.values())) for name in SESSION_HOOKS
-        })
+        self.hook = SimpleNamespace(
+            **{name: pm.subset_hook_caller(name, remove_plugins=list(others.values())) for name in SESSION_HOOKS}
+        )

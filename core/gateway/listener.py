@@ -25,6 +25,7 @@ Runtime fields of :class:`~core.config.ListenerConfig` (defaults in brackets):
     Seconds a frame may take from its first byte to its last. The idle timeout restarts with every byte, so
     without this a peer dripping one byte at a time holds a connection slot for ever.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -199,7 +200,7 @@ class Listener:
                 return
             try:
                 address, early = await self._read_proxy_header(reader)
-            except (ProxyHeaderError, asyncio.TimeoutError, ConnectionError, OSError) as exc:
+            except (TimeoutError, ProxyHeaderError, ConnectionError, OSError) as exc:
                 await self._refuse(writer, "bad_proxy_header", f"{ip}:{peer_port}", str(exc) or type(exc).__name__)
                 return
             if address is not None:
@@ -210,7 +211,9 @@ class Listener:
             await self._refuse(writer, refusal, f"{ip}:{peer_port}")
             return
         if predecessor is not None:
-            log.info("%s: %s:%d replaces session from %s:%d", self.name, ip, peer_port, ip, predecessor.session.peer_port)
+            log.info(
+                "%s: %s:%d replaces session from %s:%d", self.name, ip, peer_port, ip, predecessor.session.peer_port
+            )
             predecessor.close("replaced")
         session = Session(
             device_type=self.config.device_type,
@@ -253,12 +256,18 @@ class Listener:
         self.metrics.closed[reason] += 1
         log.info(
             "%s closed %s:%d (%s) after %d frame(s)",
-            self.name, session.peer_host, session.peer_port, reason, connection.frames,
+            self.name,
+            session.peer_host,
+            session.peer_port,
+            reason,
+            connection.frames,
         )
         try:
             self.hooks.hook.specgate_connection_closed(session=session, reason=reason)
         except Exception:
-            log.exception("%s: specgate_connection_closed failed for %s:%d", self.name, session.peer_host, session.peer_port)
+            log.exception(
+                "%s: specgate_connection_closed failed for %s:%d", self.name, session.peer_host, session.peer_port
+            )
         connection.writer.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(connection.writer.wait_closed(), _CLOSE_WAIT)
@@ -267,8 +276,14 @@ class Listener:
 class Connection:
     """One device session's read loop."""
 
-    def __init__(self, listener: Listener, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 early: bytes = b""):
+    def __init__(
+        self,
+        listener: Listener,
+        session: Session,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        early: bytes = b"",
+    ):
         self.listener = listener
         self.session = session
         self.reader = reader
@@ -312,9 +327,11 @@ class Connection:
                     chunk, self.early = self.early, b""
                 else:
                     chunk = await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if frame_deadline is not None and loop.time() >= frame_deadline:
-                    log.warning("%s: %s did not complete a frame within %.1fs", self.listener.name, self._peer, frame_timeout)
+                    log.warning(
+                        "%s: %s did not complete a frame within %.1fs", self.listener.name, self._peer, frame_timeout
+                    )
                     self.reason = "frame_timeout"
                     await self._leftover(f"frame not complete within {frame_timeout}s")
                     return
@@ -360,7 +377,11 @@ class Connection:
                     return True
                 return False
             if consumed <= 0:
-                log.error("%s: the %s framer returned a frame without consuming bytes", self.listener.name, self.session.device_type)
+                log.error(
+                    "%s: the %s framer returned a frame without consuming bytes",
+                    self.listener.name,
+                    self.session.device_type,
+                )
                 self.reason = "error"
                 return True
             chunk = bytes(self.buffer[:consumed])
@@ -385,7 +406,9 @@ class Connection:
         if closing:
             data += self._take_rest()
         metrics.junk_bytes += len(data)
-        log.warning("%s: %s sent %d unusable byte(s) (%s): %s", self.listener.name, self._peer, len(data), error, _preview(data))
+        log.warning(
+            "%s: %s sent %d unusable byte(s) (%s): %s", self.listener.name, self._peer, len(data), error, _preview(data)
+        )
         await self._dead_letter(data, error, "")
         if closing or close_as is None:
             await self._log_exchange(data, b"")
@@ -412,7 +435,9 @@ class Connection:
             return await self._bad_frame(frame, exc)
         except Exception as exc:
             metrics.handler_errors += 1
-            log.exception("%s: handling a %s message from %s failed", listener.name, getattr(message, "message", "?"), self._peer)
+            log.exception(
+                "%s: handling a %s message from %s failed", listener.name, getattr(message, "message", "?"), self._peer
+            )
             await self._dead_letter(frame, f"handler failed: {exc!r}", getattr(message, "message", ""))
             self.reason = "error"
             return True
@@ -443,7 +468,7 @@ class Connection:
             try:
                 self.writer.write(reply)
                 await asyncio.wait_for(self.writer.drain(), listener.config.idle_timeout)
-            except (ConnectionError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, ConnectionError, OSError) as exc:
                 log.warning("%s: could not send the reply to %s: %r", listener.name, self._peer, exc)
                 self.reason = self.reason or "peer_closed"
                 await self._log_exchange(frame, b"")
@@ -462,7 +487,9 @@ class Connection:
         listener.metrics.frames_bad += 1
         path = exc.path if isinstance(exc, FrameError) else ""
         error = str(exc) if isinstance(exc, FrameError) else f"decoder failed: {exc!r}"
-        log.warning("%s: bad frame from %s at %s: %s: %s", listener.name, self._peer, path or "-", error, _preview(frame))
+        log.warning(
+            "%s: bad frame from %s at %s: %s: %s", listener.name, self._peer, path or "-", error, _preview(frame)
+        )
         closing = listener.config.on_bad_frame == "close"
         kept = frame + self._take_rest() if closing else frame
         await self._dead_letter(kept, error, path)
@@ -481,15 +508,17 @@ class Connection:
     async def _dead_letter(self, data: bytes, error: str, path: str) -> None:
         listener = self.listener
         try:
-            await listener.store.add_dead_letter({
-                "device_type": self.session.device_type,
-                "ip": self.session.peer_host,
-                "port": self.session.listen_port,
-                "at": listener.clock(),
-                "data": data,
-                "error": error,
-                "path": path or "",
-            })
+            await listener.store.add_dead_letter(
+                {
+                    "device_type": self.session.device_type,
+                    "ip": self.session.peer_host,
+                    "port": self.session.listen_port,
+                    "at": listener.clock(),
+                    "data": data,
+                    "error": error,
+                    "path": path or "",
+                }
+            )
         except Exception as exc:
             listener.metrics.store_failures += 1
             log.error("%s: could not keep a dead letter from %s: %r", listener.name, self._peer, exc)
@@ -502,17 +531,19 @@ class Connection:
             return
         at = listener.clock()
         try:
-            await listener.store.log_exchange({
-                "ip": self.session.peer_host,
-                "port": self.session.listen_port,
-                "datetime": local_string(at, listener.app_config.tz),
-                "recv": received,
-                "recv_len": len(received),
-                "send": sent,
-                "send_len": len(sent),
-                "at": at,
-                "device_type": self.session.device_type,
-            })
+            await listener.store.log_exchange(
+                {
+                    "ip": self.session.peer_host,
+                    "port": self.session.listen_port,
+                    "datetime": local_string(at, listener.app_config.tz),
+                    "recv": received,
+                    "recv_len": len(received),
+                    "send": sent,
+                    "send_len": len(sent),
+                    "at": at,
+                    "device_type": self.session.device_type,
+                }
+            )
         except Exception as exc:
             listener.metrics.exchange_log_failures += 1
             log.error("%s: could not log the exchange with %s: %r", listener.name, self._peer, exc)

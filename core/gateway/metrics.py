@@ -3,6 +3,7 @@
 Plugins add their own counters to the listener a session belongs to with :func:`count`
 (``count(session, "unstable")``); they appear under ``"plugin"`` in the listener's metrics.
 """
+
 from __future__ import annotations
 
 from collections import Counter

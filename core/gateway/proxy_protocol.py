@@ -4,6 +4,7 @@ Behind a balancer every connection comes from the balancer's address; the header
 address, which allow-lists, the exchange log and same-peer replacement need. Like the framers, decoding is
 pure: ``decode_proxy_header(buffer) -> (consumed, address | None)``.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -89,5 +90,5 @@ def _decode_v2(data: bytes) -> tuple[int, Address | None]:
         raise ProxyHeaderError(f"PROXY v2 address block of {length} bytes is too short")
     body = data[_V2_HEADER:total]
     source = ipaddress.ip_address(body[:size])
-    port = int.from_bytes(body[2 * size:2 * size + 2], "big")
+    port = int.from_bytes(body[2 * size : 2 * size + 2], "big")
     return total, (str(source), port)

@@ -16,6 +16,7 @@ configuration's plugin selection; ``clock`` (default ``time.time``) is every ses
 ``async with`` block stops accepting, lets in-flight sessions finish within ``config.shutdown_grace``
 seconds, then closes the rest. Listener options are described in :mod:`core.gateway.listener`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -57,9 +58,11 @@ def resolve_listeners(config: Config, pm: pluggy.PluginManager) -> list[Listener
     defaults: dict[str, ListenerConfig] = {}
     for listener in declared:
         defaults.setdefault(listener.device_type, listener)
-    chosen = list(declared) if config.listeners is None else [
-        with_listener_defaults(entry, defaults.get(entry.device_type)) for entry in config.listeners
-    ]
+    chosen = (
+        list(declared)
+        if config.listeners is None
+        else [with_listener_defaults(entry, defaults.get(entry.device_type)) for entry in config.listeners]
+    )
     for extra in config.extra_listeners:
         extra = with_listener_defaults(extra, defaults.get(extra.device_type))
         if extra.port:
@@ -68,9 +71,7 @@ def resolve_listeners(config: Config, pm: pluggy.PluginManager) -> list[Listener
     seen: dict[int, str] = {}
     for entry in chosen:
         if entry.port and entry.port in seen:
-            raise ConfigError(
-                f"port {entry.port} is configured twice ({seen[entry.port]} and {entry.device_type})"
-            )
+            raise ConfigError(f"port {entry.port} is configured twice ({seen[entry.port]} and {entry.device_type})")
         seen[entry.port] = entry.device_type
     return chosen
 
@@ -116,9 +117,12 @@ class Gateway:
                         f"{listener_config.device_type!r}, which no loaded spec provides; known: {', '.join(sorted(specs))}"
                     )
                 listener = Listener(
-                    listener_config, specs[listener_config.device_type],
-                    store=self.store, hooks=DeviceHooks(pm, listener_config.device_type, owners),
-                    app_config=self.config, clock=self.clock,
+                    listener_config,
+                    specs[listener_config.device_type],
+                    store=self.store,
+                    hooks=DeviceHooks(pm, listener_config.device_type, owners),
+                    app_config=self.config,
+                    clock=self.clock,
                 )
                 try:
                     await listener.start()
@@ -162,7 +166,7 @@ class Gateway:
 
     def endpoints(self) -> list[str]:
         """``device_type on host:port`` for every running listener."""
-        return [f"{l.config.device_type} on {l.config.host}:{l.port}" for l in self.listeners]
+        return [f"{entry.config.device_type} on {entry.config.host}:{entry.port}" for entry in self.listeners]
 
     def metrics(self) -> dict[str, Any]:
         """Counters of every listener (kept after stop): ``{"listeners": [{name, device_type, host, port, ...}]}``."""

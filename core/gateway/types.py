@@ -1,4 +1,5 @@
 """Values passed between the gateway runtime and device plugins."""
+
 from __future__ import annotations
 
 import time
@@ -29,8 +30,8 @@ class Session:
     peer_port: int
     listen_port: int
     listener: ListenerConfig
-    spec: "Spec"
-    store: "Store"
+    spec: Spec
+    store: Store
     config: Config
     opened_at: float
     state: dict[str, Any] = field(default_factory=dict)
@@ -50,7 +51,7 @@ class Outcome:
     then closes the connection when ``close`` is set. If ``store`` raises, nothing is replied.
     """
 
-    store: Callable[["Store"], Awaitable[Any]] | None = None
+    store: Callable[[Store], Awaitable[Any]] | None = None
     reply_message: str | None = None
     reply: dict[str, Any] | None = None
     close: bool = False

@@ -3,6 +3,7 @@
 An encoded hash carries its parameters, so they can be raised later without invalidating stored hashes:
 ``scrypt$16384$8$1$<salt, base64>$<hash, base64>``.
 """
+
 from __future__ import annotations
 
 import base64
@@ -11,11 +12,11 @@ import hmac
 import secrets
 
 SCHEME = "scrypt"
-N, R, P = 2 ** 14, 8, 1
+N, R, P = 2**14, 8, 1
 SALT_BYTES = 16
 KEY_BYTES = 32
 #: refuse absurd parameters in a stored hash (memory use is 128 * n * r bytes)
-_MAX_N, _MAX_R, _MAX_P = 2 ** 20, 32, 16
+_MAX_N, _MAX_R, _MAX_P = 2**20, 32, 16
 
 
 def _b64(data: bytes) -> str:
@@ -23,9 +24,7 @@ def _b64(data: bytes) -> str:
 
 
 def _derive(password: str, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:
-    return hashlib.scrypt(
-        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=length, maxmem=128 * n * r + 2 ** 20
-    )
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=length, maxmem=128 * n * r + 2**20)
 
 
 def hash_password(password: str) -> str:

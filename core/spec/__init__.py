@@ -8,6 +8,7 @@
 
 See docs/spec-language.md for the language itself.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,16 @@ from core.spec.registry import SpecRegistry
 from core.spec.runtime import Decoded, Spec, dumps
 
 __all__ = [
-    "Decoded", "Framer", "Problem", "Spec", "SpecRegistry", "dumps", "load_spec",
-    "run_examples", "validate_spec", "compile_spec",
+    "Decoded",
+    "Framer",
+    "Problem",
+    "Spec",
+    "SpecRegistry",
+    "compile_spec",
+    "dumps",
+    "load_spec",
+    "run_examples",
+    "validate_spec",
 ]
 
 
@@ -36,7 +45,9 @@ def _read(path: str | Path) -> tuple[str | None, list[Problem]]:
         return None, [Problem(str(path), 1, 1, "", f"cannot read the spec: {exc}")]
 
 
-def compile_spec(text: str, file: str = "<spec>", path: Path | None = None) -> tuple[Spec | None, list[Problem], Located]:
+def compile_spec(
+    text: str, file: str = "<spec>", path: Path | None = None
+) -> tuple[Spec | None, list[Problem], Located]:
     """Schema, semantic checks and compile; returns the spec (or None) and the problems found."""
     located, problems = load_located(text, file)
     if problems:
@@ -74,7 +85,9 @@ def load_spec(path: str | Path, check_examples: bool = True) -> Spec:
     if spec is not None and check_examples:
         problems = _run_examples(spec, located)
     if problems:
-        summary = "; ".join(str(p) for p in problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+        summary = "; ".join(str(p) for p in problems[:3]) + (
+            f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        )
         raise SpecError(f"invalid spec {path}: {summary}", problems)
     assert spec is not None
     return spec

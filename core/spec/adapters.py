@@ -1,12 +1,14 @@
 """construct building blocks for spec fields; every failure is a ``FrameError`` carrying a field path."""
+
 from __future__ import annotations
 
 import contextlib
 import io
 import ipaddress
 import re
+from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import construct as cs
 
@@ -33,8 +35,11 @@ def from_construct(exc: cs.ConstructError) -> FrameError:
     found = None
     match = re.search(r"expected (\d+), found (\d+)", text)
     if isinstance(exc, cs.StreamError) and match:
-        error = FrameError(f"the frame is too short: needed {match.group(1)} more bytes, found {match.group(2)}",
-                           expected=int(match.group(1)), found=int(match.group(2)))
+        error = FrameError(
+            f"the frame is too short: needed {match.group(1)} more bytes, found {match.group(2)}",
+            expected=int(match.group(1)),
+            found=int(match.group(2)),
+        )
         return error
     error = FrameError(text, found=found)
     return error
@@ -76,7 +81,7 @@ class IndexedArray(cs.Array):
 
     def _parse(self, stream: Any, context: Any, path: str) -> Any:
         count = cs.evaluate(self.count, context)
-        if not 0 <= count:
+        if not count >= 0:
             raise FrameError(f"invalid element count {count}", expected=">= 0", found=count)
         items = cs.ListContainer()
         for index in range(count):
@@ -203,7 +208,9 @@ def unscale_value(value: Decimal, scale: Decimal | None, offset: Decimal | None)
             reason = f"{value} is not {expected}"
         else:
             expected = f"a multiple of {scale}" + (f" (offset {offset})" if offset is not None else "")
-            reason = f"{value} is not a whole multiple of the scale {scale}" + (f" (offset {offset})" if offset is not None else "")
+            reason = f"{value} is not a whole multiple of the scale {scale}" + (
+                f" (offset {offset})" if offset is not None else ""
+            )
         raise FrameError(reason, expected=expected, found=str(value))
     return int(raw)
 
@@ -243,8 +250,11 @@ class ConstAdapter(cs.Adapter):
 
     def _decode(self, obj: Any, context: Any, path: str) -> Any:
         if obj != self.const:
-            raise FrameError(f"expected constant {self.show(self.const)}, found {self.show(obj)}",
-                             expected=self.show(self.const), found=self.show(obj))
+            raise FrameError(
+                f"expected constant {self.show(self.const)}, found {self.show(obj)}",
+                expected=self.show(self.const),
+                found=self.show(obj),
+            )
         return obj
 
     def _encode(self, obj: Any, context: Any, path: str) -> Any:
@@ -255,7 +265,9 @@ def decode_ascii(raw: bytes) -> str:
     try:
         return raw.decode("ascii")
     except UnicodeDecodeError:
-        raise FrameError(f"expected ASCII text, found bytes {raw.hex().upper()}", expected="ASCII", found=raw.hex().upper()) from None
+        raise FrameError(
+            f"expected ASCII text, found bytes {raw.hex().upper()}", expected="ASCII", found=raw.hex().upper()
+        ) from None
 
 
 def strip_padding(text: str, pad: str, align: str) -> str:
@@ -271,14 +283,21 @@ class StringAdapter(cs.Adapter):
     def _decode(self, obj: bytes, context: Any, path: str) -> str:
         text = strip_padding(decode_ascii(obj), self.pad, self.align)
         if self.pattern is not None and not self.pattern.fullmatch(text):
-            raise FrameError(f"expected text matching {self.pattern.pattern!r}, found {text!r}",
-                             expected=self.pattern.pattern, found=text)
+            raise FrameError(
+                f"expected text matching {self.pattern.pattern!r}, found {text!r}",
+                expected=self.pattern.pattern,
+                found=text,
+            )
         return text
 
     def _encode(self, obj: str, context: Any, path: str) -> bytes:
         raw = obj.encode("ascii")
         if self.size is not None:
-            raw = raw.ljust(self.size, self.pad.encode()) if self.align == "left" else raw.rjust(self.size, self.pad.encode())
+            raw = (
+                raw.ljust(self.size, self.pad.encode())
+                if self.align == "left"
+                else raw.rjust(self.size, self.pad.encode())
+            )
         return raw
 
 
@@ -294,11 +313,16 @@ def bcd_decode(raw: bytes, signed: bool, decimals: int | None) -> int | Decimal:
         elif sign == 0x0D:
             negative = True
         else:
-            raise FrameError(f"invalid BCD sign nibble {sign:X} (expected C, D or F)", expected="C, D or F", found=f"{sign:X}")
+            raise FrameError(
+                f"invalid BCD sign nibble {sign:X} (expected C, D or F)", expected="C, D or F", found=f"{sign:X}"
+            )
     for position, nibble in enumerate(nibbles):
         if nibble > 9:
-            raise FrameError(f"invalid BCD digit {nibble:X} at digit {position} of {raw.hex().upper()}",
-                             expected="a digit 0-9", found=f"{nibble:X}")
+            raise FrameError(
+                f"invalid BCD digit {nibble:X} at digit {position} of {raw.hex().upper()}",
+                expected="a digit 0-9",
+                found=f"{nibble:X}",
+            )
     digits = "".join(map(str, nibbles)) or "0"
     if decimals:
         value: int | Decimal = Decimal(f"{'-' if negative else ''}{digits[:-decimals] or '0'}.{digits[-decimals:]}")
@@ -314,14 +338,22 @@ def bcd_encode(value: int | Decimal, size: int, signed: bool, decimals: int | No
     if decimals:
         number = number.scaleb(decimals)
     if number != number.to_integral_value():
-        raise FrameError(f"{value} has more than {decimals or 0} decimal places", expected=f"{decimals or 0} decimal places", found=str(value))
+        raise FrameError(
+            f"{value} has more than {decimals or 0} decimal places",
+            expected=f"{decimals or 0} decimal places",
+            found=str(value),
+        )
     integer = int(number)
     if integer < 0 and not signed:
         raise FrameError(f"{value} is negative but the BCD field is unsigned", expected=">= 0", found=str(value))
     digits_count = size * 2 - (1 if signed else 0)
     digits = str(abs(integer))
     if len(digits) > digits_count:
-        raise FrameError(f"{value} needs more than {digits_count} BCD digits", expected=f"at most {digits_count} digits", found=str(value))
+        raise FrameError(
+            f"{value} needs more than {digits_count} BCD digits",
+            expected=f"at most {digits_count} digits",
+            found=str(value),
+        )
     nibbles = [int(d) for d in digits.rjust(digits_count, "0")]
     if signed:
         nibbles.append(0x0D if integer < 0 else 0x0C)
@@ -356,8 +388,11 @@ def bits_decode(value: int, members: list[BitModel], total_bits: int, check_unus
         used |= mask
         if member.parity:
             if not parity_ok(value, member.parity):
-                raise ChecksumError(f"{member.parity} parity bit {member.bit} is wrong in 0x{value:0{total_bits // 4}X}",
-                                    expected=f"{member.parity} parity", found=f"0x{value:0{total_bits // 4}X}")
+                raise ChecksumError(
+                    f"{member.parity} parity bit {member.bit} is wrong in 0x{value:0{total_bits // 4}X}",
+                    expected=f"{member.parity} parity",
+                    found=f"0x{value:0{total_bits // 4}X}",
+                )
             continue
         raw = (value & mask) >> member.bit
         if member.enum is not None:
@@ -410,8 +445,11 @@ class ReservedAdapter(cs.Adapter):
 
     def _decode(self, obj: bytes, context: Any, path: str) -> None:
         if self.check and obj != self.expected:
-            raise FrameError(f"reserved bytes must be {self.expected[:1].hex().upper()} x {len(self.expected)}, found {obj.hex().upper()}",
-                             expected=self.expected.hex().upper(), found=obj.hex().upper())
+            raise FrameError(
+                f"reserved bytes must be {self.expected[:1].hex().upper()} x {len(self.expected)}, found {obj.hex().upper()}",
+                expected=self.expected.hex().upper(),
+                found=obj.hex().upper(),
+            )
         return None
 
     def _encode(self, obj: Any, context: Any, path: str) -> bytes:
@@ -431,15 +469,18 @@ class ChecksumField(cs.Subconstruct):
     def _covered(self, stream: Any) -> bytes:
         if not hasattr(stream, "getvalue"):
             raise FrameError("checksums need the whole frame in memory")
-        return stream.getvalue()[self.start:self.end]
+        return stream.getvalue()[self.start : self.end]
 
     def _parse(self, stream: Any, context: Any, path: str) -> int:
         found = self.subcon._parsereport(stream, context, path)
         expected = self.func(self._covered(stream))
         if found != expected:
             width = ALGORITHMS[self.algorithm][1] * 2
-            raise ChecksumError(f"{self.algorithm} mismatch over bytes {self.start}..{self.end}: expected 0x{expected:0{width}X}, found 0x{found:0{width}X}",
-                                expected=f"0x{expected:0{width}X}", found=f"0x{found:0{width}X}")
+            raise ChecksumError(
+                f"{self.algorithm} mismatch over bytes {self.start}..{self.end}: expected 0x{expected:0{width}X}, found 0x{found:0{width}X}",
+                expected=f"0x{expected:0{width}X}",
+                found=f"0x{found:0{width}X}",
+            )
         return found
 
     def _build(self, obj: Any, stream: Any, context: Any, path: str) -> int:
@@ -460,8 +501,11 @@ class FailCase(cs.Construct):
     def _parse(self, stream: Any, context: Any, path: str) -> Any:
         key = context.get(self.on)
         shown = f"0x{key:02X}" if isinstance(key, int) else repr(key)
-        error = FrameError(f"no layout for {self.on} {shown}; expected one of {', '.join(map(str, self.keys))}",
-                           expected=", ".join(map(str, self.keys)), found=shown)
+        error = FrameError(
+            f"no layout for {self.on} {shown}; expected one of {', '.join(map(str, self.keys))}",
+            expected=", ".join(map(str, self.keys)),
+            found=shown,
+        )
         error.segments = [self.on]  # type: ignore[attr-defined]  # the field whose value selected no case
         raise error
 

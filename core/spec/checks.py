@@ -1,4 +1,5 @@
 """Schema validation and semantic checks; turns a located YAML document into a ``SpecModel``."""
+
 from __future__ import annotations
 
 import difflib
@@ -15,8 +16,20 @@ from core.spec.checksums import ALGORITHMS
 from core.spec.loader import Located
 from core.spec.problems import Problem, join_pointer
 from core.spec.types import (
-    COMMON_KEYS, FLOAT_TYPES, INT_TYPES, PRIMITIVE_NAMES, TEXT_TYPES, TYPE_KEYS, BitModel, FieldModel,
-    FramingModel, MessageModel, SpecModel, StructModel, TextFieldModel, TextModel,
+    COMMON_KEYS,
+    FLOAT_TYPES,
+    INT_TYPES,
+    PRIMITIVE_NAMES,
+    TEXT_TYPES,
+    TYPE_KEYS,
+    BitModel,
+    FieldModel,
+    FramingModel,
+    MessageModel,
+    SpecModel,
+    StructModel,
+    TextFieldModel,
+    TextModel,
 )
 
 
@@ -64,15 +77,20 @@ def _schema_problems(located: Located, error: jsonschema.ValidationError, root: 
         field_type = error.instance.get("type") if isinstance(error.instance, dict) else None
         if "cases" in allowed and isinstance(field_type, str):
             kind = "int" if field_type in INT_TYPES else "float" if field_type in FLOAT_TYPES else field_type
-            if field_type in TYPE_KEYS or kind in ("int", "float"):  # a binary field: list only the keys its type accepts
+            if field_type in TYPE_KEYS or kind in (
+                "int",
+                "float",
+            ):  # a binary field: list only the keys its type accepts
                 allowed = sorted(COMMON_KEYS | TYPE_KEYS[field_type if kind in ("int", "float") else kind])
         every_key = error.schema.get("properties", {})
         extras = [k for k in error.instance if k not in allowed]
         problems = []
         for key in extras:
             if key in every_key:  # known to the language, just not for this field type
-                message = (f"key '{key}' is not allowed for type {field_type}; allowed keys: {', '.join(sorted(allowed))}"
-                           f"{did_you_mean(str(key), sorted(allowed))}")
+                message = (
+                    f"key '{key}' is not allowed for type {field_type}; allowed keys: {', '.join(sorted(allowed))}"
+                    f"{did_you_mean(str(key), sorted(allowed))}"
+                )
             else:
                 message = unknown_key_message(str(key), allowed)
             problems.append(located.problem(join_pointer(pointer, key), message, prefer_key=True))
@@ -99,7 +117,11 @@ def _schema_problems(located: Located, error: jsonschema.ValidationError, root: 
             return _schema_problems(located, best, root)
     if validator == "maxProperties" and pointer == "/framing":
         kinds = ", ".join(sorted(error.schema.get("properties", {})))
-        return [located.problem(pointer, f"exactly one framing kind is allowed ({kinds}), got {', '.join(map(str, error.instance))}")]
+        return [
+            located.problem(
+                pointer, f"exactly one framing kind is allowed ({kinds}), got {', '.join(map(str, error.instance))}"
+            )
+        ]
     if validator == "minProperties" and pointer == "/framing":
         kinds = ", ".join(sorted(error.schema.get("properties", {})))
         return [located.problem(pointer, f"one framing kind is required: {kinds}")]
@@ -109,8 +131,14 @@ def _schema_problems(located: Located, error: jsonschema.ValidationError, root: 
         return [located.problem(pointer, f"{error.instance!r} does not match the pattern {error.validator_value}")]
     if validator == "propertyNames" and error.context:
         names = [c.instance for c in error.context]
-        return [located.problem(join_pointer(pointer, n), f"invalid name {n!r}: use letters, digits and '_' (not starting with a digit)",
-                                prefer_key=True) for n in names]
+        return [
+            located.problem(
+                join_pointer(pointer, n),
+                f"invalid name {n!r}: use letters, digits and '_' (not starting with a digit)",
+                prefer_key=True,
+            )
+            for n in names
+        ]
     return [located.problem(pointer, error.message)]
 
 
@@ -192,22 +220,31 @@ class ModelBuilder:
                 names = [(n, f.pointer) for n in sorted(case_names)]
             for name, ptr in names:
                 if name in seen:
-                    self.problem(join_pointer(ptr, "name") if f.kind != "switch" else ptr,
-                                 f"duplicate field name '{name}' (also at {seen[name]})")
+                    self.problem(
+                        join_pointer(ptr, "name") if f.kind != "switch" else ptr,
+                        f"duplicate field name '{name}' (also at {seen[name]})",
+                    )
                 else:
                     seen[name] = ptr
 
     def link_references(self, struct: StructModel) -> None:
         by_name = {f.name: (i, f) for i, f in enumerate(struct.fields)}
         for index, f in enumerate(struct.fields):
-            for key, ref in (("count_from", f.count_from), ("size_from", f.size_from), ("length_of", f.length_of),
-                             ("on", f.switch_on)):
+            for key, ref in (
+                ("count_from", f.count_from),
+                ("size_from", f.size_from),
+                ("length_of", f.length_of),
+                ("on", f.switch_on),
+            ):
                 if ref is None:
                     continue
                 ptr = join_pointer(f.pointer, key)
                 if ref not in by_name:
                     known = [n for n in by_name if n != f.name]
-                    self.problem(ptr, f"'{ref}' is not a field of this struct; fields: {', '.join(known)}{did_you_mean(ref, known)}")
+                    self.problem(
+                        ptr,
+                        f"'{ref}' is not a field of this struct; fields: {', '.join(known)}{did_you_mean(ref, known)}",
+                    )
                     continue
                 ref_index, target = by_name[ref]
                 if key == "length_of":
@@ -215,8 +252,10 @@ class ModelBuilder:
                         self.problem(ptr, f"length field '{f.name}' must come before its target '{ref}'")
                         continue
                     if target.kind in ("bytes", "string") and target.size is not None:
-                        self.problem(join_pointer(target.pointer, "size"),
-                                     f"the size of '{ref}' comes from the length field '{f.name}': use 'until: end' instead of 'size'")
+                        self.problem(
+                            join_pointer(target.pointer, "size"),
+                            f"the size of '{ref}' comes from the length field '{f.name}': use 'until: end' instead of 'size'",
+                        )
                         continue
                     if target.length_field is not None:
                         self.problem(ptr, f"'{ref}' already has a length field '{target.length_field}'")
@@ -235,8 +274,17 @@ class ModelBuilder:
                         continue
                     self.check_cases(f, target)
                     continue
-                if target.kind != "int" or target.enum or target.scale is not None or target.offset is not None or target.const is not None:
-                    self.problem(ptr, f"'{ref}' must be a plain integer field to hold a {'count' if key == 'count_from' else 'size'}")
+                if (
+                    target.kind != "int"
+                    or target.enum
+                    or target.scale is not None
+                    or target.offset is not None
+                    or target.const is not None
+                ):
+                    self.problem(
+                        ptr,
+                        f"'{ref}' must be a plain integer field to hold a {'count' if key == 'count_from' else 'size'}",
+                    )
                     continue
                 if target.computed_from is not None:
                     self.problem(ptr, f"'{ref}' already holds the {target.computed_kind} of '{target.computed_from}'")
@@ -261,26 +309,43 @@ class ModelBuilder:
                     continue
                 if str(key) not in on.enum:
                     labels = sorted(on.enum)
-                    self.problem(ptr, f"case '{key}' is not a value of enum '{on.name}': expected one of {', '.join(labels)}{did_you_mean(str(key), labels)}",
-                                 prefer_key=True)
+                    self.problem(
+                        ptr,
+                        f"case '{key}' is not a value of enum '{on.name}': expected one of {', '.join(labels)}{did_you_mean(str(key), labels)}",
+                        prefer_key=True,
+                    )
                     continue
                 switch.cases[str(key)] = model
             else:
                 if isinstance(key, int) and not isinstance(key, bool):
                     if not lo <= key <= hi:
-                        self.problem(ptr, f"case {key} does not fit {on.type_name} field '{on.name}' ({lo}..{hi})", prefer_key=True)
+                        self.problem(
+                            ptr,
+                            f"case {key} does not fit {on.type_name} field '{on.name}' ({lo}..{hi})",
+                            prefer_key=True,
+                        )
                         continue
                     switch.cases[key] = model
                 else:
-                    self.problem(ptr, f"case {key!r} must be an integer: field '{on.name}' has no enum", prefer_key=True)
+                    self.problem(
+                        ptr, f"case {key!r} must be an integer: field '{on.name}' has no enum", prefer_key=True
+                    )
 
     # ------------------------------------------------------------------ fields
 
     def type_choices(self) -> str:
         return ", ".join(list(PRIMITIVE_NAMES) + sorted(self.type_docs))
 
-    def field(self, doc: dict[str, Any], pointer: str, earlier: list[FieldModel], top_level: bool,
-              index: int, element: bool = False, type_pointer: str | None = None) -> FieldModel | None:
+    def field(
+        self,
+        doc: dict[str, Any],
+        pointer: str,
+        earlier: list[FieldModel],
+        top_level: bool,
+        index: int,
+        element: bool = False,
+        type_pointer: str | None = None,
+    ) -> FieldModel | None:
         type_name = doc.get("type")
         if type_name in INT_TYPES:
             kind = "int"
@@ -292,17 +357,21 @@ class ModelBuilder:
             kind = "struct"
         else:
             # suggest only the spec's own type names: a near-miss of a primitive ('u17') lists them already
-            self.problem(type_pointer or join_pointer(pointer, "type"),
-                         f"expected one of {self.type_choices()}, got {type_name!r}{did_you_mean(str(type_name), sorted(self.type_docs))}")
+            self.problem(
+                type_pointer or join_pointer(pointer, "type"),
+                f"expected one of {self.type_choices()}, got {type_name!r}{did_you_mean(str(type_name), sorted(self.type_docs))}",
+            )
             return None
         allowed = set(TYPE_KEYS[kind if kind not in ("int", "float") else type_name]) | COMMON_KEYS
         ok = True
         for key in doc:
             if key not in allowed:
                 ok = False
-                self.problem(join_pointer(pointer, key),
-                             f"key '{key}' is not allowed for type {type_name}; allowed keys: {', '.join(sorted(allowed))}{did_you_mean(key, sorted(allowed))}",
-                             prefer_key=True)
+                self.problem(
+                    join_pointer(pointer, key),
+                    f"key '{key}' is not allowed for type {type_name}; allowed keys: {', '.join(sorted(allowed))}{did_you_mean(key, sorted(allowed))}",
+                    prefer_key=True,
+                )
         if not ok:
             return None
         name = doc.get("name")
@@ -314,7 +383,9 @@ class ModelBuilder:
             else:
                 self.problem(pointer, "missing required key 'name'")
                 return None
-        f = FieldModel(name=name, kind=kind, pointer=pointer, type_name=type_name, endian=doc.get("endian", self.endian))
+        f = FieldModel(
+            name=name, kind=kind, pointer=pointer, type_name=type_name, endian=doc.get("endian", self.endian)
+        )
         if "default" in doc:
             f.default, f.has_default = doc["default"], True
         method = getattr(self, f"field_{kind}")
@@ -336,15 +407,25 @@ class ModelBuilder:
         elif "until" in doc:
             f.until_end = True
         elif f.kind in ("bytes", "string", "reserved", "bcd"):
-            self.problem(f.pointer, f"{f.type_name} needs one of size, size_from, until" if f.kind in ("bytes", "string") else f"{f.type_name} needs a size")
+            self.problem(
+                f.pointer,
+                f"{f.type_name} needs one of size, size_from, until"
+                if f.kind in ("bytes", "string")
+                else f"{f.type_name} needs a size",
+            )
             return False
         return True
 
-    def resolve_enum(self, value: Any, pointer: str, width: int, signed: bool, type_name: str) -> tuple[dict[str, int] | None, str]:
+    def resolve_enum(
+        self, value: Any, pointer: str, width: int, signed: bool, type_name: str
+    ) -> tuple[dict[str, int] | None, str]:
         if isinstance(value, str):
             if value not in self.enums:
                 known = sorted(self.enums)
-                self.problem(pointer, f"unknown enum '{value}'; enums: {', '.join(known) or '(none)'}{did_you_mean(value, known)}")
+                self.problem(
+                    pointer,
+                    f"unknown enum '{value}'; enums: {', '.join(known) or '(none)'}{did_you_mean(value, known)}",
+                )
                 return None, value
             table, name = self.enums[value], value
             base = f"/enums/{value}"
@@ -355,9 +436,13 @@ class ModelBuilder:
         seen: dict[int, str] = {}
         for label, number in table.items():
             if not lo <= number <= hi:
-                self.problem(join_pointer(base, label), f"enum value {label}={number} does not fit {type_name} ({lo}..{hi})")
+                self.problem(
+                    join_pointer(base, label), f"enum value {label}={number} does not fit {type_name} ({lo}..{hi})"
+                )
             if number in seen:
-                self.problem(join_pointer(base, label), f"enum value {number} is used by both '{seen[number]}' and '{label}'")
+                self.problem(
+                    join_pointer(base, label), f"enum value {number} is used by both '{seen[number]}' and '{label}'"
+                )
             seen[number] = label
         return dict(table), name
 
@@ -365,12 +450,16 @@ class ModelBuilder:
         f.size, f.signed = INT_TYPES[f.type_name]
         lo, hi = int_range(f.size, f.signed)
         if "enum" in doc:
-            f.enum, f.enum_name = self.resolve_enum(doc["enum"], join_pointer(f.pointer, "enum"), f.size, f.signed, f.type_name)
+            f.enum, f.enum_name = self.resolve_enum(
+                doc["enum"], join_pointer(f.pointer, "enum"), f.size, f.signed, f.type_name
+            )
             f.enum_name = f.enum_name or f.name
         if "const" in doc:
             const = doc["const"]
             if not isinstance(const, int) or isinstance(const, bool) or not lo <= const <= hi:
-                self.problem(join_pointer(f.pointer, "const"), f"const {const!r} does not fit {f.type_name} ({lo}..{hi})")
+                self.problem(
+                    join_pointer(f.pointer, "const"), f"const {const!r} does not fit {f.type_name} ({lo}..{hi})"
+                )
                 return False
             f.const, f.hidden = const, True
         for key in ("scale", "offset"):
@@ -409,7 +498,9 @@ class ModelBuilder:
                 self.problem(join_pointer(f.pointer, "const"), f"const of a bytes field must be hex, got {const!r}")
                 return False
             if f.size is None or len(raw) != f.size:
-                self.problem(join_pointer(f.pointer, "const"), f"const is {len(raw)} bytes, the field is {f.size} bytes")
+                self.problem(
+                    join_pointer(f.pointer, "const"), f"const is {len(raw)} bytes, the field is {f.size} bytes"
+                )
                 return False
             f.const, f.hidden = raw, True
         return True
@@ -432,7 +523,9 @@ class ModelBuilder:
         if "const" in doc:
             const = str(doc["const"])
             if not const.isascii() or (f.size is not None and len(const) > f.size):
-                self.problem(join_pointer(f.pointer, "const"), f"const {const!r} must be ASCII and at most {f.size} characters")
+                self.problem(
+                    join_pointer(f.pointer, "const"), f"const {const!r} must be ASCII and at most {f.size} characters"
+                )
                 return False
             f.const, f.hidden = const, True
         return True
@@ -445,7 +538,9 @@ class ModelBuilder:
         f.unit = doc.get("unit")
         digits = f.size * 2 - (1 if f.bcd_signed else 0)
         if f.decimals is not None and f.decimals > digits:
-            self.problem(join_pointer(f.pointer, "decimals"), f"decimals {f.decimals} exceeds the {digits} digits of the field")
+            self.problem(
+                join_pointer(f.pointer, "decimals"), f"decimals {f.decimals} exceeds the {digits} digits of the field"
+            )
             return False
         return True
 
@@ -500,11 +595,16 @@ class ModelBuilder:
                 used[b] = member.name or "parity"
             else:
                 if "enum" in bdoc:
-                    member.enum, _ = self.resolve_enum(bdoc["enum"], join_pointer(bptr, "enum"), 8, False, f"{width}-bit field")
+                    member.enum, _ = self.resolve_enum(
+                        bdoc["enum"], join_pointer(bptr, "enum"), 8, False, f"{width}-bit field"
+                    )
                     if member.enum:
                         for label, value in member.enum.items():
                             if value >= 1 << width:
-                                self.problem(join_pointer(bptr, "enum", label), f"enum value {label}={value} does not fit {width} bits")
+                                self.problem(
+                                    join_pointer(bptr, "enum", label),
+                                    f"enum value {label}={value} does not fit {width} bits",
+                                )
                 if member.name:
                     names.add(member.name)
                 f.bits.append(member)
@@ -515,7 +615,9 @@ class ModelBuilder:
     def field_array(self, f: FieldModel, doc: dict[str, Any]) -> bool:
         given = [k for k in ("count", "count_from", "until") if k in doc]
         if len(given) != 1:
-            self.problem(f.pointer, f"an array needs exactly one of count, count_from, until; got {', '.join(given) or 'none'}")
+            self.problem(
+                f.pointer, f"an array needs exactly one of count, count_from, until; got {', '.join(given) or 'none'}"
+            )
             return False
         if "of" not in doc:
             self.problem(f.pointer, "missing required key 'of'")
@@ -526,8 +628,9 @@ class ModelBuilder:
         of = doc["of"]
         of_doc = {"type": of} if isinstance(of, str) else dict(of)
         of_pointer = join_pointer(f.pointer, "of")
-        element = self.field(of_doc, of_pointer, [], False, 0, element=True,
-                             type_pointer=of_pointer if isinstance(of, str) else None)
+        element = self.field(
+            of_doc, of_pointer, [], False, 0, element=True, type_pointer=of_pointer if isinstance(of, str) else None
+        )
         if element is None:
             return False
         if element.hidden or element.kind in ("switch", "checksum"):
@@ -559,7 +662,10 @@ class ModelBuilder:
             ptr = join_pointer(f.pointer, "cases", key)
             if type_name not in self.type_docs:
                 known = sorted(self.type_docs)
-                self.problem(ptr, f"unknown type '{type_name}' for case {key!r}; types: {', '.join(known) or '(none)'}{did_you_mean(type_name, known)}")
+                self.problem(
+                    ptr,
+                    f"unknown type '{type_name}' for case {key!r}; types: {', '.join(known) or '(none)'}{did_you_mean(type_name, known)}",
+                )
                 continue
             model = self.struct_type(type_name, ptr)
             if model is not None:
@@ -579,8 +685,10 @@ class ModelBuilder:
         algorithm = doc.get("algorithm")
         if algorithm not in ALGORITHMS:
             known = sorted(ALGORITHMS)
-            self.problem(join_pointer(f.pointer, "algorithm"),
-                         f"expected one of {', '.join(known)}, got {algorithm!r}{did_you_mean(str(algorithm), known)}")
+            self.problem(
+                join_pointer(f.pointer, "algorithm"),
+                f"expected one of {', '.join(known)}, got {algorithm!r}{did_you_mean(str(algorithm), known)}",
+            )
             return False
         f.algorithm = algorithm
         f.size = ALGORITHMS[algorithm][1]
@@ -613,12 +721,22 @@ class ModelBuilder:
             if kind not in TEXT_TYPES:
                 self.problem(join_pointer(fptr, "type"), f"expected one of {', '.join(TEXT_TYPES)}, got {kind!r}")
                 continue
-            tf = TextFieldModel(name=fdoc["name"], kind=kind, pointer=fptr, group=fdoc.get("group"),
-                                optional=fdoc.get("optional", False), strip=fdoc.get("strip", True),
-                                width=fdoc.get("width"), pad=fdoc.get("pad", " "),
-                                align=fdoc.get("align", "right" if kind in ("int", "decimal") else "left"),
-                                prefix=fdoc.get("prefix", ""), suffix=fdoc.get("suffix", ""),
-                                null_if=fdoc.get("null_if", {}), null_fill=fdoc.get("null_fill"), match=fdoc.get("match"))
+            tf = TextFieldModel(
+                name=fdoc["name"],
+                kind=kind,
+                pointer=fptr,
+                group=fdoc.get("group"),
+                optional=fdoc.get("optional", False),
+                strip=fdoc.get("strip", True),
+                width=fdoc.get("width"),
+                pad=fdoc.get("pad", " "),
+                align=fdoc.get("align", "right" if kind in ("int", "decimal") else "left"),
+                prefix=fdoc.get("prefix", ""),
+                suffix=fdoc.get("suffix", ""),
+                null_if=fdoc.get("null_if", {}),
+                null_fill=fdoc.get("null_fill"),
+                match=fdoc.get("match"),
+            )
             if tf.name in names:
                 self.problem(join_pointer(fptr, "name"), f"duplicate field name '{tf.name}'")
                 continue
@@ -633,7 +751,10 @@ class ModelBuilder:
                     continue
                 for other_start, other_end, other in spans:
                     if start < other_end and other_start < end:
-                        self.problem(join_pointer(fptr, "columns"), f"columns {start}..{end} overlap field '{other}' ({other_start}..{other_end})")
+                        self.problem(
+                            join_pointer(fptr, "columns"),
+                            f"columns {start}..{end} overlap field '{other}' ({other_start}..{other_end})",
+                        )
                         break
                 else:
                     spans.append((start, end, tf.name))
@@ -646,8 +767,10 @@ class ModelBuilder:
                     self.problem(fptr, "missing required key 'group'")
                     continue
                 if tf.group is not None and tf.group not in groups:
-                    self.problem(join_pointer(fptr, "group"),
-                                 f"the regex has no group '{tf.group}'; groups: {', '.join(sorted(groups))}{did_you_mean(tf.group, sorted(groups))}")
+                    self.problem(
+                        join_pointer(fptr, "group"),
+                        f"the regex has no group '{tf.group}'; groups: {', '.join(sorted(groups))}{did_you_mean(tf.group, sorted(groups))}",
+                    )
                     continue
             if kind == "choice":
                 choices = fdoc.get("choices")
@@ -672,8 +795,13 @@ class ModelBuilder:
         template_names = re.findall(r"{([A-Za-z_][A-Za-z0-9_]*)}", doc["template"])
         for tname in template_names:
             if tname not in names:
-                self.problem(join_pointer(pointer, "template"), f"the template names unknown field '{tname}'{did_you_mean(tname, sorted(names))}")
-        return TextModel(regex=regex, columns=bool(columns), mode=doc.get("match", "full"), template=doc["template"], fields=fields)
+                self.problem(
+                    join_pointer(pointer, "template"),
+                    f"the template names unknown field '{tname}'{did_you_mean(tname, sorted(names))}",
+                )
+        return TextModel(
+            regex=regex, columns=bool(columns), mode=doc.get("match", "full"), template=doc["template"], fields=fields
+        )
 
     def build(self) -> SpecModel:
         for name in self.type_docs:
@@ -681,7 +809,9 @@ class ModelBuilder:
         messages: dict[str, MessageModel] = {}
         for name, mdoc in self.doc["messages"].items():
             ptr = f"/messages/{name}"
-            message = MessageModel(name=name, direction=mdoc["direction"], pointer=ptr, description=mdoc.get("description", ""))
+            message = MessageModel(
+                name=name, direction=mdoc["direction"], pointer=ptr, description=mdoc.get("description", "")
+            )
             if "fields" in mdoc:
                 message.struct = self.struct(name, mdoc["fields"], ptr + "/fields", top_level=True)
                 self.check_checksums(message.struct)
@@ -697,8 +827,15 @@ class ModelBuilder:
         if not self.problems:  # sizes of messages with broken fields would only repeat those problems
             self.check_framing(framing, messages)
         meta = self.doc["meta"]
-        return SpecModel(name=meta["name"], title=meta.get("title", ""), endian=self.endian, reserved_check=self.reserved_check,
-                         framing=framing, messages=messages, examples=list(self.doc.get("examples", []) or []))
+        return SpecModel(
+            name=meta["name"],
+            title=meta.get("title", ""),
+            endian=self.endian,
+            reserved_check=self.reserved_check,
+            framing=framing,
+            messages=messages,
+            examples=list(self.doc.get("examples", []) or []),
+        )
 
     def check_checksums(self, struct: StructModel) -> None:
         offset: int | None = 0
@@ -708,8 +845,10 @@ class ModelBuilder:
                 if offset is None:
                     self.problem(f.pointer, "a checksum must follow fixed-size fields")
                 elif end is None or end > offset or f.start >= end:
-                    self.problem(join_pointer(f.pointer, "end" if f.end is not None else "start"),
-                                 f"checksum range {f.start}..{end} must be non-empty and end at or before the checksum at offset {offset}")
+                    self.problem(
+                        join_pointer(f.pointer, "end" if f.end is not None else "start"),
+                        f"checksum range {f.start}..{end} must be non-empty and end at or before the checksum at offset {offset}",
+                    )
                 else:
                     f.end = end
             if offset is not None:
@@ -718,9 +857,11 @@ class ModelBuilder:
     def check_until_end(self, struct: StructModel) -> None:
         for i, f in enumerate(struct.fields):
             if f.until_end and i != len(struct.fields) - 1 and f.length_field is None:
-                trailing = sum((g.size or 0) for g in struct.fields[i + 1:])
-                if any(g.size is None for g in struct.fields[i + 1:]):
-                    self.problem(join_pointer(f.pointer, "until"), "only fixed-size fields may follow a field read until the end")
+                trailing = sum((g.size or 0) for g in struct.fields[i + 1 :])
+                if any(g.size is None for g in struct.fields[i + 1 :]):
+                    self.problem(
+                        join_pointer(f.pointer, "until"), "only fixed-size fields may follow a field read until the end"
+                    )
                 elif trailing:
                     f.end = trailing  # bytes to leave for the fields after it
 
@@ -732,16 +873,26 @@ class ModelBuilder:
                 if m.text is not None:
                     self.problem(m.pointer, "text messages need 'lines' framing")
                 elif m.direction == "uplink" and m.size is not None and m.size != opts["length"]:
-                    self.problem(join_pointer(ptr, "length"), f"fixed framing length {opts['length']} does not match message '{m.name}' of {m.size} bytes")
+                    self.problem(
+                        join_pointer(ptr, "length"),
+                        f"fixed framing length {opts['length']} does not match message '{m.name}' of {m.size} bytes",
+                    )
                 elif m.direction == "uplink" and m.size is None and m.struct is not None:
-                    self.problem(join_pointer(ptr, "length"), f"message '{m.name}' has a variable size: use length_field or delimited framing")
+                    self.problem(
+                        join_pointer(ptr, "length"),
+                        f"message '{m.name}' has a variable size: use length_field or delimited framing",
+                    )
         if framing.kind == "lines":
             for m in messages.values():
                 if m.struct is not None and m.direction == "uplink":
                     self.problem(m.pointer, "binary uplink messages cannot use 'lines' framing")
         for key in ("start", "end", "terminator", "strip"):
             if key in opts:
-                raw = bytes.fromhex(str(opts[key]).replace(" ", "")) if len(str(opts[key]).replace(" ", "")) % 2 == 0 else None
+                raw = (
+                    bytes.fromhex(str(opts[key]).replace(" ", ""))
+                    if len(str(opts[key]).replace(" ", "")) % 2 == 0
+                    else None
+                )
                 if raw is None or (key != "strip" and not raw):
                     self.problem(join_pointer(ptr, key), f"{key} must be hex bytes, got {opts[key]!r}")
         if framing.kind == "length_field":

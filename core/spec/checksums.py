@@ -1,8 +1,9 @@
 """Checksum algorithms a spec can name. CRC-16/CCITT here is the CCITT-FALSE variant (init 0xFFFF)."""
+
 from __future__ import annotations
 
 import zlib
-from typing import Callable
+from collections.abc import Callable
 
 
 def sum8(data: bytes) -> int:

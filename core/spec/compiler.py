@@ -1,11 +1,13 @@
 """Compile a checked ``SpecModel`` into construct structs, converters and the ``Spec`` object."""
+
 from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any
 
 import construct as cs
 
@@ -15,12 +17,29 @@ from core.spec.checks import int_range
 from core.spec.types import FieldModel, MessageModel, SpecModel, StructModel
 
 _INT_CLASSES = {
-    (1, False, "big"): cs.Int8ub, (1, True, "big"): cs.Int8sb, (1, False, "little"): cs.Int8ul, (1, True, "little"): cs.Int8sl,
-    (2, False, "big"): cs.Int16ub, (2, True, "big"): cs.Int16sb, (2, False, "little"): cs.Int16ul, (2, True, "little"): cs.Int16sl,
-    (4, False, "big"): cs.Int32ub, (4, True, "big"): cs.Int32sb, (4, False, "little"): cs.Int32ul, (4, True, "little"): cs.Int32sl,
-    (8, False, "big"): cs.Int64ub, (8, True, "big"): cs.Int64sb, (8, False, "little"): cs.Int64ul, (8, True, "little"): cs.Int64sl,
+    (1, False, "big"): cs.Int8ub,
+    (1, True, "big"): cs.Int8sb,
+    (1, False, "little"): cs.Int8ul,
+    (1, True, "little"): cs.Int8sl,
+    (2, False, "big"): cs.Int16ub,
+    (2, True, "big"): cs.Int16sb,
+    (2, False, "little"): cs.Int16ul,
+    (2, True, "little"): cs.Int16sl,
+    (4, False, "big"): cs.Int32ub,
+    (4, True, "big"): cs.Int32sb,
+    (4, False, "little"): cs.Int32ul,
+    (4, True, "little"): cs.Int32sl,
+    (8, False, "big"): cs.Int64ub,
+    (8, True, "big"): cs.Int64sb,
+    (8, False, "little"): cs.Int64ul,
+    (8, True, "little"): cs.Int64sl,
 }
-_FLOAT_CLASSES = {(4, "big"): cs.Float32b, (4, "little"): cs.Float32l, (8, "big"): cs.Float64b, (8, "little"): cs.Float64l}
+_FLOAT_CLASSES = {
+    (4, "big"): cs.Float32b,
+    (4, "little"): cs.Float32l,
+    (8, "big"): cs.Float64b,
+    (8, "little"): cs.Float64l,
+}
 
 
 def int_construct(size: int, signed: bool, endian: str) -> cs.Construct:
@@ -63,13 +82,18 @@ class ConstructBuilder:
                     target_con = self.field(target, siblings)
                     adjust = f.adjust
 
-                    def length_of(ctx: Any, _con: cs.Construct = target_con, _name: str = target_name, _adjust: int = adjust) -> int:
+                    def length_of(
+                        ctx: Any, _con: cs.Construct = target_con, _name: str = target_name, _adjust: int = adjust
+                    ) -> int:
                         return len(_con.build(ctx[_name])) + _adjust
+
                     sub = ad.BuildComputed(sub, length_of)
                 else:
+
                     def count_of(ctx: Any, _name: str = target_name, _text: bool = target.kind == "string") -> int:
                         value = ctx[_name]
                         return len(value.encode("ascii")) if _text else len(value)
+
                     sub = ad.BuildComputed(sub, count_of)
                 return sub
             if f.const is not None:
@@ -98,7 +122,9 @@ class ConstructBuilder:
         if kind == "ipv4":
             return ad.Ipv4Adapter(cs.Bytes(4))
         if kind == "bits":
-            return ad.BitsAdapter(int_construct(f.size or 1, False, f.endian), f.bits, (f.size or 1) * 8, self.model.reserved_check)
+            return ad.BitsAdapter(
+                int_construct(f.size or 1, False, f.endian), f.bits, (f.size or 1) * 8, self.model.reserved_check
+            )
         if kind == "reserved":
             return ad.ReservedAdapter(f.size or 0, f.fill, f.check)
         if kind == "array":
@@ -118,11 +144,14 @@ class ConstructBuilder:
             default = self.struct(f.default_case) if f.default_case else ad.FailCase(f.switch_on, list(f.cases))
             return ad.LayoutSwitch(cs.this[f.switch_on], cases, default)
         if kind == "checksum":
-            return ad.ChecksumField(int_construct(f.size or 1, False, f.endian), f.algorithm or "sum8", f.start, f.end or 0)
+            return ad.ChecksumField(
+                int_construct(f.size or 1, False, f.endian), f.algorithm or "sum8", f.start, f.end or 0
+            )
         raise AssertionError(f"unhandled field kind {kind}")
 
 
 # ---------------------------------------------------------------------- values <-> construct objects
+
 
 def shape_struct(struct: StructModel, obj: Any, path: list[str], flags: list[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
@@ -159,7 +188,9 @@ def shape_value(f: FieldModel, raw: Any, path: list[str], flags: list[str]) -> A
     if kind == "bits":
         result = {}
         for key, value in raw.items():
-            result[key] = _flag_unknown(value, key, path + [key], flags) if isinstance(value, ad.UnknownValue) else value
+            result[key] = (
+                _flag_unknown(value, key, path + [key], flags) if isinstance(value, ad.UnknownValue) else value
+            )
         return result
     if kind == "bytes":
         return bytes(raw)
@@ -171,9 +202,13 @@ def _fail(path: list[str], message: str, expected: Any = None, found: Any = None
     return error
 
 
-def unshape_struct(struct: StructModel, values: Any, path: list[str], allowed: set[str] | None = None) -> dict[str, Any]:
+def unshape_struct(
+    struct: StructModel, values: Any, path: list[str], allowed: set[str] | None = None
+) -> dict[str, Any]:
     if not isinstance(values, dict):
-        raise _fail(path, f"expected a mapping of values, got {type(values).__name__}", "mapping", type(values).__name__)
+        raise _fail(
+            path, f"expected a mapping of values, got {type(values).__name__}", "mapping", type(values).__name__
+        )
     obj: dict[str, Any] = {}
     names = {f.name for f in struct.fields if f.visible and f.kind != "switch"}
     for f in struct.fields:
@@ -183,8 +218,12 @@ def unshape_struct(struct: StructModel, values: Any, path: list[str], allowed: s
             key = obj[f.switch_on or ""]
             case = f.case_for(key)
             if case is None:
-                raise _fail(path + [f.switch_on or ""], f"no layout for {key!r}; expected one of {', '.join(map(str, f.cases))}",
-                            ", ".join(map(str, f.cases)), key)
+                raise _fail(
+                    path + [f.switch_on or ""],
+                    f"no layout for {key!r}; expected one of {', '.join(map(str, f.cases))}",
+                    ", ".join(map(str, f.cases)),
+                    key,
+                )
             obj[f.name] = unshape_struct(case, values, path, allowed=set())
             names |= {c.name for c in case.fields if c.visible}
             continue
@@ -198,8 +237,12 @@ def unshape_struct(struct: StructModel, values: Any, path: list[str], allowed: s
     if allowed is None:
         extra = sorted(set(values) - names)
         if extra:
-            raise _fail(path, f"unknown value name(s) {', '.join(map(str, extra))}; expected: {', '.join(sorted(names))}",
-                        sorted(names), extra)
+            raise _fail(
+                path,
+                f"unknown value name(s) {', '.join(map(str, extra))}; expected: {', '.join(sorted(names))}",
+                sorted(names),
+                extra,
+            )
     return obj
 
 
@@ -280,20 +323,35 @@ def unshape_value(f: FieldModel, value: Any, path: list[str]) -> Any:
             members = {b.name: b for b in f.bits if b.name}
             extra = sorted(set(value) - set(members))
             if extra:
-                raise _fail(path, f"unknown bit name(s) {', '.join(map(str, extra))}; expected: {', '.join(members)}", list(members), extra)
+                raise _fail(
+                    path,
+                    f"unknown bit name(s) {', '.join(map(str, extra))}; expected: {', '.join(members)}",
+                    list(members),
+                    extra,
+                )
             result = {}
             for name, member in members.items():
                 bit_value = value.get(name, False if member.width == 1 and not member.enum else 0)
                 if member.enum and isinstance(bit_value, str):
                     if bit_value not in member.enum:
-                        raise _fail(path + [name], f"expected one of {', '.join(member.enum)}, got {bit_value!r}", list(member.enum), bit_value)
+                        raise _fail(
+                            path + [name],
+                            f"expected one of {', '.join(member.enum)}, got {bit_value!r}",
+                            list(member.enum),
+                            bit_value,
+                        )
                 elif member.width == 1 and not member.enum:
                     if not isinstance(bit_value, bool):
                         raise _fail(path + [name], f"expected true or false, got {bit_value!r}", "bool", bit_value)
                 else:
                     number = _as_int(bit_value, path + [name])
                     if not 0 <= number < 1 << member.width:
-                        raise _fail(path + [name], f"{number} does not fit {member.width} bits", f"0..{(1 << member.width) - 1}", number)
+                        raise _fail(
+                            path + [name],
+                            f"{number} does not fit {member.width} bits",
+                            f"0..{(1 << member.width) - 1}",
+                            number,
+                        )
                 result[name] = bit_value
             return result
         if kind == "array":
@@ -327,7 +385,7 @@ class MessageStructs:
 class MessageInfo:
     name: str
     direction: str
-    kind: str                        # "binary" | "text"
+    kind: str  # "binary" | "text"
     size: int | None
     description: str = ""
     units: dict[str, str] = field(default_factory=dict)
@@ -349,8 +407,14 @@ def units_of(struct: StructModel | None, prefix: str = "") -> dict[str, str]:
 
 
 def message_info(message: MessageModel) -> MessageInfo:
-    return MessageInfo(name=message.name, direction=message.direction, kind="text" if message.text else "binary",
-                       size=message.size, description=message.description, units=units_of(message.struct))
+    return MessageInfo(
+        name=message.name,
+        direction=message.direction,
+        kind="text" if message.text else "binary",
+        size=message.size,
+        description=message.description,
+        units=units_of(message.struct),
+    )
 
 
 def compile_message(model: SpecModel, message: MessageModel) -> MessageStructs:

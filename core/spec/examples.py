@@ -1,4 +1,5 @@
 """Run the ``examples:`` of a spec: decode each frame and compare; build downlink values back to bytes."""
+
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
@@ -37,9 +38,17 @@ def same_value(expected: Any, actual: Any) -> bool:
     if isinstance(actual, bool) or isinstance(expected, bool):
         return type(actual) is type(expected) and actual == expected
     if isinstance(actual, dict):
-        return isinstance(expected, dict) and expected.keys() == actual.keys() and all(same_value(expected[k], actual[k]) for k in actual)
+        return (
+            isinstance(expected, dict)
+            and expected.keys() == actual.keys()
+            and all(same_value(expected[k], actual[k]) for k in actual)
+        )
     if isinstance(actual, list):
-        return isinstance(expected, list) and len(expected) == len(actual) and all(same_value(e, a) for e, a in zip(expected, actual))
+        return (
+            isinstance(expected, list)
+            and len(expected) == len(actual)
+            and all(same_value(e, a) for e, a in zip(expected, actual, strict=False))
+        )
     if isinstance(actual, float):
         return isinstance(expected, (int, float)) and float(expected) == actual
     return type(expected) is type(actual) and expected == actual
@@ -59,14 +68,14 @@ def differences(expected: Any, actual: Any, path: str = "") -> list[str]:
         return out
     if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
         out = []
-        for i, (e, a) in enumerate(zip(expected, actual)):
+        for i, (e, a) in enumerate(zip(expected, actual, strict=False)):
             if not same_value(e, a):
                 out.extend(differences(e, a, f"{path}{i}."))
         return out
     return [f"{path.rstrip('.')}: expected {expected!r}, decoded {actual!r}"]
 
 
-def run_examples(spec: "Spec", located: "Located | None" = None) -> list[Problem]:
+def run_examples(spec: Spec, located: Located | None = None) -> list[Problem]:
     """Every example problem, located at the example when ``located`` is given."""
     problems: list[Problem] = []
     file = str(spec.path) if spec.path else spec.name
@@ -82,12 +91,18 @@ def run_examples(spec: "Spec", located: "Located | None" = None) -> list[Problem
         label = example.get("name", f"#{index}")
         message = example.get("message")
         if message is not None and message not in spec.messages:
-            report(join_pointer(pointer, "message"), f"example {label!r}: unknown message {message!r}; messages: {', '.join(spec.messages)}")
+            report(
+                join_pointer(pointer, "message"),
+                f"example {label!r}: unknown message {message!r}; messages: {', '.join(spec.messages)}",
+            )
             continue
         try:
             frame = example_frame(example)
         except UnicodeEncodeError:
-            report(join_pointer(pointer, "text"), f"example {label!r}: the text must be ASCII or Latin-1, got {example.get('text')!r}")
+            report(
+                join_pointer(pointer, "text"),
+                f"example {label!r}: the text must be ASCII or Latin-1, got {example.get('text')!r}",
+            )
             continue
         except ValueError:
             report(join_pointer(pointer, "hex"), f"example {label!r}: invalid hex {example.get('hex')!r}")
@@ -96,21 +111,31 @@ def run_examples(spec: "Spec", located: "Located | None" = None) -> list[Problem
         try:
             decoded = spec.decode(frame, message=message)
         except FrameError as exc:
-            if expected_error and type(exc).__name__ == expected_error or expected_error == "FrameError":
+            if (expected_error and type(exc).__name__ == expected_error) or expected_error == "FrameError":
                 continue
             report(pointer, f"example {label!r} does not decode: {exc.path}: {exc}")
             continue
         if expected_error:
-            report(join_pointer(pointer, "error"), f"example {label!r}: expected {expected_error}, but it decoded as {decoded.message}")
+            report(
+                join_pointer(pointer, "error"),
+                f"example {label!r}: expected {expected_error}, but it decoded as {decoded.message}",
+            )
             continue
         if "values" in example:
             expected = example["values"]
             if not same_value(expected, decoded.values):
-                diffs = differences(expected, decoded.values) if isinstance(expected, dict) else [f"expected {expected!r}"]
-                report(join_pointer(pointer, "values"), f"example {label!r} ({decoded.message}): " + "; ".join(diffs[:5]))
+                diffs = (
+                    differences(expected, decoded.values) if isinstance(expected, dict) else [f"expected {expected!r}"]
+                )
+                report(
+                    join_pointer(pointer, "values"), f"example {label!r} ({decoded.message}): " + "; ".join(diffs[:5])
+                )
                 continue
         if "flags" in example and list(example["flags"]) != decoded.flags:
-            report(join_pointer(pointer, "flags"), f"example {label!r}: expected flags {example['flags']!r}, got {decoded.flags!r}")
+            report(
+                join_pointer(pointer, "flags"),
+                f"example {label!r}: expected flags {example['flags']!r}, got {decoded.flags!r}",
+            )
             continue
         if spec.messages[decoded.message].direction == "downlink" and "values" in example:
             try:
@@ -119,5 +144,8 @@ def run_examples(spec: "Spec", located: "Located | None" = None) -> list[Problem
                 report(join_pointer(pointer, "values"), f"example {label!r}: building the values fails: {exc}")
                 continue
             if built != frame:
-                report(pointer, f"example {label!r}: building the values gives {built.hex().upper()}, expected {frame.hex().upper()}")
+                report(
+                    pointer,
+                    f"example {label!r}: building the values gives {built.hex().upper()}, expected {frame.hex().upper()}",
+                )
     return problems

@@ -4,18 +4,28 @@ The generated function returns ``(values, flags)`` for a frame that decodes clea
 else (wrong size, unknown switch key, failed check); ``Spec.decode`` then runs the construct struct, which
 produces the precise error with its field path. Tests check that it agrees with the construct structs.
 """
+
 from __future__ import annotations
 
 import struct
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from core.errors import FrameError
 from core.spec import adapters as ad
 from core.spec.checksums import ALGORITHMS
 from core.spec.types import FieldModel, MessageModel, SpecModel, StructModel
 
-_FORMATS = {(1, False): "B", (1, True): "b", (2, False): "H", (2, True): "h", (4, False): "I", (4, True): "i",
-            (8, False): "Q", (8, True): "q"}
+_FORMATS = {
+    (1, False): "B",
+    (1, True): "b",
+    (2, False): "H",
+    (2, True): "h",
+    (4, False): "I",
+    (4, True): "i",
+    (8, False): "Q",
+    (8, True): "q",
+}
 
 
 class _Fallback(Exception):
@@ -70,7 +80,9 @@ def _supported(f: FieldModel, top: bool) -> bool:
     if f.size is None or f.length_field or f.computed_from or f.until_end or f.size_from or f.count_from:
         return False
     if f.kind == "switch":
-        return top and all(_struct_supported(c, False) for c in list(f.cases.values()) + ([f.default_case] if f.default_case else []))
+        return top and all(
+            _struct_supported(c, False) for c in list(f.cases.values()) + ([f.default_case] if f.default_case else [])
+        )
     if f.kind == "array":
         return f.element is not None and _supported(f.element, False)
     if f.kind == "struct":
@@ -135,8 +147,12 @@ class _Gen:
                 return None, [f"{raw} == {f.const!r}"], fmt, used
             if f.enum:
                 table = self.const({v: k for k, v in f.enum.items()})
-                return (f"({table}.get({raw}) or _unknown(flags, {raw}, {f.enum_name or f.name!r}, {self.path_expr(path)}))",
-                        checks, fmt, used)
+                return (
+                    f"({table}.get({raw}) or _unknown(flags, {raw}, {f.enum_name or f.name!r}, {self.path_expr(path)}))",
+                    checks,
+                    fmt,
+                    used,
+                )
             if f.scale is not None or f.offset is not None:
                 return f"_scale({raw}, {self.const(f.scale)}, {self.const(f.offset)})", checks, fmt, used
             return raw, checks, fmt, used
@@ -158,11 +174,22 @@ class _Gen:
         if kind == "bcd":
             return f"_call(_bcd, {s}, {f.bcd_signed}, {f.decimals!r})", checks, fmt, used
         if kind == "ipv4":
-            return f"'%d.%d.%d.%d' % t[{slot}:{slot} + 4]" if isinstance(slot, int) else f"'%d.%d.%d.%d' % t[{slot}:({slot}) + 4]", checks, fmt, used
+            return (
+                f"'%d.%d.%d.%d' % t[{slot}:{slot} + 4]"
+                if isinstance(slot, int)
+                else f"'%d.%d.%d.%d' % t[{slot}:({slot}) + 4]",
+                checks,
+                fmt,
+                used,
+            )
         if kind == "bits":
             members = self.const(f.bits)
-            return (f"_bits({self.int_expr(f, s)}, {members}, {(f.size or 1) * 8}, {self.model.reserved_check}, flags, {self.path_expr(path)})",
-                    checks, fmt, used)
+            return (
+                f"_bits({self.int_expr(f, s)}, {members}, {(f.size or 1) * 8}, {self.model.reserved_check}, flags, {self.path_expr(path)})",
+                checks,
+                fmt,
+                used,
+            )
         if kind == "reserved":
             if not f.check:
                 return None, checks, fmt, used
@@ -172,7 +199,9 @@ class _Gen:
             return None, [f"_checksum(frame, {func}, {f.start}, {f.end}, {self.int_expr(f, s)}) is None"], fmt, used
         raise AssertionError(kind)
 
-    def fields(self, fields: list[FieldModel], slot: int | str, base: int, path: list[str]) -> tuple[list[tuple[str, str]], list[str], str, int]:
+    def fields(
+        self, fields: list[FieldModel], slot: int | str, base: int, path: list[str]
+    ) -> tuple[list[tuple[str, str]], list[str], str, int]:
         """Items (name, expression), checks, format and slots for a field list starting at ``slot``."""
         items: list[tuple[str, str]] = []
         checks: list[str] = []
@@ -182,7 +211,9 @@ class _Gen:
             at = base + offset if isinstance(slot, int) else f"{slot} + {offset}"
             if f.kind == "struct":
                 assert f.struct is not None
-                sub_items, sub_checks, sub_fmt, sub_used = self.fields(f.struct.fields, at if isinstance(at, int) else at, 0 if not isinstance(at, int) else at, path + [f.name])
+                sub_items, sub_checks, sub_fmt, sub_used = self.fields(
+                    f.struct.fields, at, 0 if not isinstance(at, int) else at, path + [f.name]
+                )
                 expr = "{" + ", ".join(f"{k!r}: {v}" for k, v in sub_items) + "}"
                 items.append((f.name, expr))
                 checks.extend(sub_checks)
@@ -195,10 +226,17 @@ class _Gen:
                 self.loop += 1
                 if f.element.kind == "struct":
                     assert f.element.struct is not None
-                    sub_items, sub_checks, sub_fmt, per = self.fields(f.element.struct.fields, var, 0, path + [f.name, "{(" + var + " - " + str(at) + ") // " + "PER" + "}"])
+                    sub_items, sub_checks, sub_fmt, per = self.fields(
+                        f.element.struct.fields,
+                        var,
+                        0,
+                        path + [f.name, "{(" + var + " - " + str(at) + ") // " + "PER" + "}"],
+                    )
                     element = "{" + ", ".join(f"{k!r}: {v}" for k, v in sub_items) + "}"
                 else:
-                    value, sub_checks, sub_fmt, per = self.field(f.element, var, path + [f.name, "{(" + var + " - " + str(at) + ") // PER}"])
+                    value, sub_checks, sub_fmt, per = self.field(
+                        f.element, var, path + [f.name, "{(" + var + " - " + str(at) + ") // PER}"]
+                    )
                     element = value or "None"
                 element = element.replace("// PER}", f"// {max(per, 1)}}}")
                 sub_checks = [c.replace("// PER}", f"// {max(per, 1)}}}") for c in sub_checks]
@@ -207,7 +245,9 @@ class _Gen:
                 if isinstance(at, int):
                     items.append((f.name, f"[{element} for {var} in range({at}, {at + f.count * per}, {max(per, 1)})]"))
                 else:
-                    items.append((f.name, f"[{element} for {var} in range({at}, ({at}) + {f.count * per}, {max(per, 1)})]"))
+                    items.append(
+                        (f.name, f"[{element} for {var} in range({at}, ({at}) + {f.count * per}, {max(per, 1)})]")
+                    )
                 fmt += sub_fmt * f.count
                 offset += f.count * per
                 continue
@@ -237,10 +277,10 @@ def generate_fast_path(model: SpecModel, message: MessageModel) -> tuple[Callabl
             return None
         for key, case in switch.cases.items():
             raw = on.enum[key] if isinstance(key, str) and on.enum else key
-            layouts.append((raw, top.fields[:index] + case.fields + top.fields[index + 1:]))
+            layouts.append((raw, top.fields[:index] + case.fields + top.fields[index + 1 :]))
         if switch.default_case is not None:
-            layouts.append((None, top.fields[:index] + switch.default_case.fields + top.fields[index + 1:]))
-        on_offset = sum(f.size or 0 for f in top.fields[:top.fields.index(on)])
+            layouts.append((None, top.fields[:index] + switch.default_case.fields + top.fields[index + 1 :]))
+        on_offset = sum(f.size or 0 for f in top.fields[: top.fields.index(on)])
         on_key = f"int.from_bytes(frame[{on_offset}:{on_offset + (on.size or 1)}], {on.endian!r}, signed={on.signed})"
     else:
         layouts.append((None, top.fields))
@@ -287,8 +327,16 @@ def generate_fast_path(model: SpecModel, message: MessageModel) -> tuple[Callabl
     ]
     source = "\n".join(lines) + "\n"
     namespace: dict[str, Any] = {
-        "_Fallback": _Fallback, "_require": _require, "_unknown": _unknown, "_string": _string, "_call": _call,
-        "_bits": _bits, "_checksum": _checksum, "_scale": ad.scale_value, "_bcd": ad.bcd_decode, "_unpack": struct.unpack,
+        "_Fallback": _Fallback,
+        "_require": _require,
+        "_unknown": _unknown,
+        "_string": _string,
+        "_call": _call,
+        "_bits": _bits,
+        "_checksum": _checksum,
+        "_scale": ad.scale_value,
+        "_bcd": ad.bcd_decode,
+        "_unpack": struct.unpack,
         **gen.constants,
     }
     exec(compile(source, f"<fast path {model.name}.{message.name}>", "exec"), namespace)

@@ -3,6 +3,7 @@
 ``(0, None)`` needs more bytes; ``(n, frame)`` is one frame and ``n`` bytes are to be dropped from the
 buffer; ``(n, None)`` with ``n > 0`` means ``n`` bytes were skipped as garbage (resynchronisation).
 """
+
 from __future__ import annotations
 
 from typing import Any, Literal, Protocol
@@ -13,8 +14,7 @@ from core.spec.types import INT_TYPES, FramingModel
 class Framer(Protocol):
     max_frame_length: int
 
-    def decode(self, buffer: bytes | bytearray | memoryview) -> tuple[int, bytes | None]:
-        ...
+    def decode(self, buffer: bytes | bytearray | memoryview) -> tuple[int, bytes | None]: ...
 
 
 def _hex(value: Any, default: str = "") -> bytes:
@@ -37,12 +37,20 @@ class FixedFramer:
                 return skipped, None
         if len(data) < self.length:
             return 0, None
-        return self.length, data[:self.length]
+        return self.length, data[: self.length]
 
 
 class LengthFieldFramer:
-    def __init__(self, offset: int, type: str, max_length: int, start: str | None = None, endian: str = "big",
-                 counts: str = "after", adjust: int = 0) -> None:
+    def __init__(
+        self,
+        offset: int,
+        type: str,
+        max_length: int,
+        start: str | None = None,
+        endian: str = "big",
+        counts: str = "after",
+        adjust: int = 0,
+    ) -> None:
         self.offset = offset
         self.width = INT_TYPES[type][0]
         self.byteorder: Literal["big", "little"] = "little" if endian == "little" else "big"
@@ -66,7 +74,7 @@ class LengthFieldFramer:
         header = self.offset + self.width
         if len(data) < header:
             return 0, None
-        value = int.from_bytes(data[self.offset:header], self.byteorder)
+        value = int.from_bytes(data[self.offset : header], self.byteorder)
         total = value + self.adjust + (header if self.counts == "after" else 0)
         if total > self.max_frame_length or total < max(header, len(self.start), 1):
             return 1, None
@@ -109,8 +117,14 @@ _MASK_TABLE = bytes(b & 0x7F for b in range(256))
 
 
 class LineFramer:
-    def __init__(self, max_length: int, terminator: str = "0a", strip: str = "0d", mask_high_bit: bool = False,
-                 skip_empty: bool = True) -> None:
+    def __init__(
+        self,
+        max_length: int,
+        terminator: str = "0a",
+        strip: str = "0d",
+        mask_high_bit: bool = False,
+        skip_empty: bool = True,
+    ) -> None:
         self.terminator = _hex(terminator)
         self.strip = _hex(strip)
         self.mask = mask_high_bit

@@ -1,4 +1,5 @@
 """Read a spec's YAML while remembering where every value (and every mapping key) sits in the file."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -56,8 +57,11 @@ class _Builder:
                 if isinstance(key, bool) and isinstance(key_node, yaml.ScalarNode):
                     key = key_node.value  # YAML 1.1 reads a key like `on:` as true: keys stay text
                 if not isinstance(key, (str, int, float, bool)) or key is None:
-                    self.problems.append(Problem(self.located.file, *_mark(key_node), pointer,
-                                                 f"mapping keys must be scalars, got {key!r}"))
+                    self.problems.append(
+                        Problem(
+                            self.located.file, *_mark(key_node), pointer, f"mapping keys must be scalars, got {key!r}"
+                        )
+                    )
                     continue
                 child = join_pointer(pointer, key)
                 if key in result:

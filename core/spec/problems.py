@@ -1,4 +1,5 @@
 """A problem found in a spec file, located by file, line, column and JSON pointer."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

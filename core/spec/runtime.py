@@ -1,4 +1,5 @@
 """The compiled ``Spec``: decode frames, encode values, make framers."""
+
 from __future__ import annotations
 
 import struct
@@ -46,7 +47,9 @@ class Spec:
         self.name = model.name
         self.title = model.title
         self.messages: dict[str, MessageInfo] = {name: message_info(m) for name, m in model.messages.items()}
-        self.structs: dict[str, MessageStructs] = {name: compile_message(model, m) for name, m in model.messages.items()}
+        self.structs: dict[str, MessageStructs] = {
+            name: compile_message(model, m) for name, m in model.messages.items()
+        }
         uplink = [n for n, m in model.messages.items() if m.direction == "uplink"]
         self.decode_order = uplink + [n for n in model.messages if n not in uplink]
         self.framing = model.framing
@@ -61,8 +64,11 @@ class Spec:
 
     def _message(self, name: str) -> MessageModel:
         if name not in self.model.messages:
-            raise FrameError(f"unknown message {name!r} in spec {self.name}; messages: {', '.join(self.model.messages)}",
-                             expected=list(self.model.messages), found=name)
+            raise FrameError(
+                f"unknown message {name!r} in spec {self.name}; messages: {', '.join(self.model.messages)}",
+                expected=list(self.model.messages),
+                found=name,
+            )
         return self.model.messages[name]
 
     def parse_with(self, name: str, frame: bytes, which: str = "plain") -> Decoded:
@@ -129,8 +135,12 @@ class Spec:
             raise errors[0][1]
         shown = raw.decode("ascii", "backslashreplace") if self.model.framing.kind == "lines" else raw.hex().upper()
         reasons = "; ".join(f"{exc.path or name}: {exc}" for name, exc in errors)
-        raise FrameError(f"the frame matches none of the messages {', '.join(self.decode_order)}: {shown!r} ({reasons})",
-                         path=self.name, expected=list(self.decode_order), found=shown)
+        raise FrameError(
+            f"the frame matches none of the messages {', '.join(self.decode_order)}: {shown!r} ({reasons})",
+            path=self.name,
+            expected=list(self.decode_order),
+            found=shown,
+        )
 
     # ------------------------------------------------------------------ encode
 

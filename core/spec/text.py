@@ -3,6 +3,7 @@
 Compiled into construct as an ``Adapter`` over ``GreedyBytes`` so text messages parse and build like any
 other struct.
 """
+
 from __future__ import annotations
 
 import re
@@ -46,15 +47,14 @@ class TextCodec:
     def pieces(self, text: str) -> tuple[dict[str, str | None], str, str]:
         """The raw text of every field, the matched line and any skipped prefix."""
         if self.regex is not None:
-            if self.model.mode == "search":
-                match = self.regex.search(text)
-            else:
-                match = self.regex.fullmatch(text)
+            match = self.regex.search(text) if self.model.mode == "search" else self.regex.fullmatch(text)
             if match is None:
-                raise FrameError(f"the line {text!r} does not match the message's regex", expected=self.regex.pattern, found=text)
+                raise FrameError(
+                    f"the line {text!r} does not match the message's regex", expected=self.regex.pattern, found=text
+                )
             groups = match.groupdict()
             raw = {f.name: (groups.get(f.group) if f.group else match.group(0)) for f in self.model.fields}
-            return raw, text[match.start():], text[:match.start()]
+            return raw, text[match.start() :], text[: match.start()]
         raw = {}
         for f in self.model.fields:
             if f.columns is None:
@@ -102,7 +102,12 @@ class TextCodec:
             for label, choice_text in f.choices.items():
                 if text == choice_text:
                     return label
-            raise _fail(f.name, f"expected one of {', '.join(f.choices.values())}, found {text!r}", list(f.choices.values()), text)
+            raise _fail(
+                f.name,
+                f"expected one of {', '.join(f.choices.values())}, found {text!r}",
+                list(f.choices.values()),
+                text,
+            )
         raise AssertionError(f.kind)
 
     def parse(self, data: bytes) -> TextResult:
@@ -118,10 +123,19 @@ class TextCodec:
         if f.kind in ("bool", "line", "decimals"):
             return ""
         value = values.get(f.name)
-        if value is None and f.kind == "decimal" and f.null_fill and any(
+        if (
+            value is None
+            and f.kind == "decimal"
+            and f.null_fill
+            and any(
                 values.get(other) in texts or values.get(other) in [self.label_of(other, t) for t in texts]
-                for other, texts in f.null_if.items()):
-            decimals = next((values.get(g.name) for g in self.model.fields if g.kind == "decimals" and g.group == f.group), 0) or 0
+                for other, texts in f.null_if.items()
+            )
+        ):
+            decimals = (
+                next((values.get(g.name) for g in self.model.fields if g.kind == "decimals" and g.group == f.group), 0)
+                or 0
+            )
             digits = max((f.width or 1) - (decimals + 1 if decimals else 0), 1)
             text = f.null_fill * digits + ("." + f.null_fill * decimals if decimals else "")
         elif value is None:
@@ -145,7 +159,9 @@ class TextCodec:
                 raise _fail(f.name, f"expected a number, got {value!r}", "number", value) from None
             if not number.is_finite():
                 raise _fail(f.name, f"expected a finite number, got {value!r}", "number", value)
-            decimals = next((values.get(g.name) for g in self.model.fields if g.kind == "decimals" and g.group == f.group), None)
+            decimals = next(
+                (values.get(g.name) for g in self.model.fields if g.kind == "decimals" and g.group == f.group), None
+            )
             if isinstance(decimals, int) and not isinstance(decimals, bool) and 0 <= decimals <= 20:
                 try:
                     number = number.quantize(Decimal(1).scaleb(-decimals))

@@ -1,4 +1,5 @@
 """The compiled model of a spec: what each field is, independent of construct."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,9 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 INT_TYPES: dict[str, tuple[int, bool]] = {
-    f"{prefix}{bits}": (bits // 8, prefix == "s")
-    for prefix in ("u", "s")
-    for bits in (8, 16, 24, 32, 48, 64)
+    f"{prefix}{bits}": (bits // 8, prefix == "s") for prefix in ("u", "s") for bits in (8, 16, 24, 32, 48, 64)
 }
 FLOAT_TYPES = {"float32": 4, "float64": 8}
 OTHER_TYPES = ("bytes", "string", "bcd", "bits", "ipv4", "reserved", "array", "switch", "checksum")
@@ -16,7 +15,10 @@ PRIMITIVE_NAMES = tuple(sorted(INT_TYPES, key=lambda n: (n[0] == "s", int(n[1:])
 
 #: keys each field type accepts besides name, type, description, default
 TYPE_KEYS: dict[str, frozenset[str]] = {
-    **{name: frozenset({"endian", "enum", "const", "scale", "offset", "unit", "length_of", "adjust"}) for name in INT_TYPES},
+    **{
+        name: frozenset({"endian", "enum", "const", "scale", "offset", "unit", "length_of", "adjust"})
+        for name in INT_TYPES
+    },
     **{name: frozenset({"endian", "unit"}) for name in FLOAT_TYPES},
     "bytes": frozenset({"size", "size_from", "until", "const"}),
     "string": frozenset({"size", "size_from", "until", "pad", "align", "pattern", "const"}),
@@ -49,7 +51,7 @@ class FieldModel:
     kind: str
     pointer: str
     type_name: str = ""
-    size: int | None = None            # fixed byte size, None when variable
+    size: int | None = None  # fixed byte size, None when variable
     endian: str = "big"
     signed: bool = False
     enum: dict[str, int] | None = None
@@ -83,9 +85,9 @@ class FieldModel:
     default: Any = None
     has_default: bool = False
     hidden: bool = False
-    length_field: str | None = None     # set on the target of a length field
-    computed_from: str | None = None    # set on a count/size field: the field whose length it holds
-    computed_kind: str | None = None    # "count" | "size" | "length"
+    length_field: str | None = None  # set on the target of a length field
+    computed_from: str | None = None  # set on a count/size field: the field whose length it holds
+    computed_kind: str | None = None  # "count" | "size" | "length"
 
     @property
     def visible(self) -> bool:

@@ -7,6 +7,7 @@ The plugin owns all of it: its spec (``specs/fg150kal.yaml``), its settings and 
 variables (``options``), its listener (``listeners``), what a line means (``readings``), the CYNOW
 scale-gateway HTTP contract (``routes``) and ``specgate simulate scale`` (``commands``, ``simulator``).
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """The default scale listener, from the ``devices.fg150kal`` options (see :mod:`plugins.fg150kal.options`)."""
+
 from __future__ import annotations
 
 from typing import Any

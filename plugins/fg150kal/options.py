@@ -1,6 +1,7 @@
 """The fg150kal plugin's settings: ``devices.fg150kal`` in the configuration file, and the CYNOW scale
 gateway's ``SCALE_GATEWAY_*`` environment variables, which override it (an existing installation keeps its
 environment)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -25,16 +26,34 @@ def _scale_by_peer(value: Any, key: str) -> dict[str, str]:
 
 
 OPTIONS = [
-    DeviceOption(DEVICE_TYPE, "listen_host", as_str, "address the scale listener binds", env="SCALE_GATEWAY_LISTEN_HOST",
-                 default="0.0.0.0"),
-    DeviceOption(DEVICE_TYPE, "listen_port", _port, "port the scale listener binds", env="SCALE_GATEWAY_LISTEN_PORT",
-                 default=4001),
-    DeviceOption(DEVICE_TYPE, "idle_timeout_sec", as_float,
-                 "seconds without a line before the connection is closed and the latest reading is stale",
-                 env="SCALE_GATEWAY_IDLE_TIMEOUT_SEC", default=DEFAULT_IDLE_TIMEOUT),
+    DeviceOption(
+        DEVICE_TYPE,
+        "listen_host",
+        as_str,
+        "address the scale listener binds",
+        env="SCALE_GATEWAY_LISTEN_HOST",
+        default="0.0.0.0",
+    ),
+    DeviceOption(
+        DEVICE_TYPE,
+        "listen_port",
+        _port,
+        "port the scale listener binds",
+        env="SCALE_GATEWAY_LISTEN_PORT",
+        default=4001,
+    ),
+    DeviceOption(
+        DEVICE_TYPE,
+        "idle_timeout_sec",
+        as_float,
+        "seconds without a line before the connection is closed and the latest reading is stale",
+        env="SCALE_GATEWAY_IDLE_TIMEOUT_SEC",
+        default=DEFAULT_IDLE_TIMEOUT,
+    ),
     DeviceOption(DEVICE_TYPE, "scale_id", as_str, "the scale id readings are kept under", default=DEFAULT_SCALE_ID),
-    DeviceOption(DEVICE_TYPE, "scale_by_peer", _scale_by_peer,
-                 "scale ids by converter IP, for several converters on one port"),
+    DeviceOption(
+        DEVICE_TYPE, "scale_by_peer", _scale_by_peer, "scale ids by converter IP, for several converters on one port"
+    ),
 ]
 
 

@@ -1,4 +1,5 @@
 """What one decoded scale line means: a stable reading to keep, or a diagnostic to log and count."""
+
 from __future__ import annotations
 
 import logging
@@ -7,6 +8,7 @@ from typing import Any
 
 from core.api import Decoded, Outcome, Session, Store, count
 from plugins.fg150kal.options import DEFAULT_SCALE_ID, DEVICE_TYPE
+
 #: headers of stable values: ST stable weight, WT stable weight (other A&D setting), QT stable count
 STABLE_HEADERS = ("ST", "WT", "QT")
 
@@ -78,6 +80,10 @@ def handle_message(session: Session, message: Decoded) -> Outcome:
     count(session, kind)
     log.log(
         logging.DEBUG if kind == "unstable" else logging.INFO,
-        "scale %s from %s: %s line %r", scale_id, session.peer_host, kind, line_text(message),
+        "scale %s from %s: %s line %r",
+        scale_id,
+        session.peer_host,
+        kind,
+        line_text(message),
     )
     return Outcome()

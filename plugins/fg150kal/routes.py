@@ -3,6 +3,7 @@
 Everything is read from and written to the store, so the API answers the same in any process sharing it.
 The routes are plain Starlette routes returned by :func:`routes`, so authentication can wrap them later.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -71,16 +72,18 @@ async def latest(request: Request) -> Response:
     if reading is None:
         return error_response(404, "no_data", f"no stable reading from scale {scale_id!r} yet")
     received_at = float(reading["received_at"])
-    return JSONResponse({
-        "ok": True,
-        "scale_id": scale_id,
-        "status": reading["status"],
-        "weight": two_decimals(reading["weight"]),
-        "unit": reading.get("unit"),
-        "raw": reading.get("raw", ""),
-        "received_at": iso(received_at, state.config.tz),
-        "stale": state.clock() - received_at > stale_after(state.config),
-    })
+    return JSONResponse(
+        {
+            "ok": True,
+            "scale_id": scale_id,
+            "status": reading["status"],
+            "weight": two_decimals(reading["weight"]),
+            "unit": reading.get("unit"),
+            "raw": reading.get("raw", ""),
+            "received_at": iso(received_at, state.config.tz),
+            "stale": state.clock() - received_at > stale_after(state.config),
+        }
+    )
 
 
 async def commit(request: Request) -> Response:
@@ -109,28 +112,32 @@ async def commit(request: Request) -> Response:
                 409, "no_stable_weight", f"the latest stable reading of scale {scale_id!r} is in {unit}, not kg"
             )
         committed_at = state.clock()
-        record = await state.store.commit_weighing({
+        record = await state.store.commit_weighing(
+            {
+                "scale_id": scale_id,
+                "cylinder_no": cylinder_no,
+                "event_type": event_type,
+                "gross_kg": two_decimals(reading["weight"]),
+                "raw_line": reading.get("raw", ""),
+                "received_at": float(reading["received_at"]),
+                "committed_at": committed_at,
+                "arrival_shipping_no": arrival_shipping_no,
+                "move_report_no": move_report_no,
+            }
+        )
+    except StoreUnavailable as exc:
+        return error_response(503, "store_unavailable", f"the weighing was not stored: {exc}")
+    return JSONResponse(
+        {
+            "ok": True,
+            "id": record["id"],
             "scale_id": scale_id,
             "cylinder_no": cylinder_no,
             "event_type": event_type,
-            "gross_kg": two_decimals(reading["weight"]),
-            "raw_line": reading.get("raw", ""),
-            "received_at": float(reading["received_at"]),
-            "committed_at": committed_at,
-            "arrival_shipping_no": arrival_shipping_no,
-            "move_report_no": move_report_no,
-        })
-    except StoreUnavailable as exc:
-        return error_response(503, "store_unavailable", f"the weighing was not stored: {exc}")
-    return JSONResponse({
-        "ok": True,
-        "id": record["id"],
-        "scale_id": scale_id,
-        "cylinder_no": cylinder_no,
-        "event_type": event_type,
-        "gross_kg": two_decimals(record.get("gross_kg", reading["weight"])),
-        "committed_at": iso(committed_at, state.config.tz),
-    })
+            "gross_kg": two_decimals(record.get("gross_kg", reading["weight"])),
+            "committed_at": iso(committed_at, state.config.tz),
+        }
+    )
 
 
 def routes() -> list[Route]:

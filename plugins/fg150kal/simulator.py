@@ -5,6 +5,7 @@ unstable (``US``) readings settle to a stable (``ST``) weight, optional overload
 NUL bytes at power-up; :func:`chunk_stream` cuts the bytes across line boundaries the way TCP segments do.
 :func:`run_scale` streams it to a gateway.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -88,10 +89,17 @@ def chunk_stream(data: bytes, split: bool, rng: random.Random | None = None, lar
     return split_chunks(data, rng or random.Random(0), largest)
 
 
-async def run_scale(host: str, port: int, stream: ScaleStream, split: bool = False, pause: float = 0.0,
-                    seed: int = 1, linger: float = 0.2) -> dict[str, Any]:
+async def run_scale(
+    host: str,
+    port: int,
+    stream: ScaleStream,
+    split: bool = False,
+    pause: float = 0.0,
+    seed: int = 1,
+    linger: float = 0.2,
+) -> dict[str, Any]:
     """Send ``stream`` over one TCP connection; returns a summary (bytes, chunks, expected latest)."""
-    reader, writer = await asyncio.open_connection(host, port)
+    _reader, writer = await asyncio.open_connection(host, port)
     chunks = chunk_stream(stream.data, split, random.Random(seed))
     try:
         await write_chunks(writer, chunks, pause)

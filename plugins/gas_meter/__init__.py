@@ -4,6 +4,7 @@ The plugin owns all of it: its spec (``specs/gas_meter.yaml``), its options (``o
 means and what to reply (``handler``, ``protocol``, ``checkin``), ``specgate devices ...`` and ``specgate
 simulate gas-meter`` (``commands``, ``simulator``). Time comes from the gateway's clock (``session.now()``).
 """
+
 from __future__ import annotations
 
 import argparse

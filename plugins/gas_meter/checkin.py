@@ -11,6 +11,7 @@ told to report at the next moment of that phase at least ``min_gap`` of an inter
 The gap between two reports of a device therefore stays between ``min_gap`` and ``1 + min_gap``
 intervals (on average one interval), and the report times of many devices are spread uniformly.
 """
+
 from __future__ import annotations
 
 import hashlib

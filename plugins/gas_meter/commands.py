@@ -1,5 +1,6 @@
 """The gas meter's commands: ``specgate devices add|list`` (registering meters before any web UI, on either
 store) and ``specgate simulate gas-meter``. Device documents keep the original field names and int32 types."""
+
 from __future__ import annotations
 
 import argparse
@@ -40,6 +41,7 @@ def _ipv4(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- devices
+
 
 def device_document(args: argparse.Namespace) -> dict[str, Any]:
     """The ``device`` document of ``devices add``: original names, int32 integers, ``flag`` a bool."""
@@ -86,7 +88,16 @@ def devices_list(args: argparse.Namespace) -> int:
         for tenant in tenants:
             for device in await all_pages(functools.partial(store.list_devices, tenant), "device_uid"):
                 rows.append({"tenant": tenant, **device})
-        columns = ["tenant", "device_uid", "flag", "ref_interval", "server_ip", "server_port", "last_access", "last_count"]
+        columns = [
+            "tenant",
+            "device_uid",
+            "flag",
+            "ref_interval",
+            "server_ip",
+            "server_port",
+            "last_access",
+            "last_count",
+        ]
         print_rows(rows, columns, args.format == "json")
         return 0
 
@@ -100,8 +111,12 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:
     add = device_commands.add_parser("add", help="register a device in a tenant")
     add.add_argument("uid", type=_uid, help="8 characters from 0-9A-F")
     add.add_argument("--tenant", required=True, type=tenant_name)
-    add.add_argument("--ref-interval", required=True, type=int_range(1, INT32_MAX, "--ref-interval"),
-                     help="seconds between reports, e.g. 43200")
+    add.add_argument(
+        "--ref-interval",
+        required=True,
+        type=int_range(1, INT32_MAX, "--ref-interval"),
+        help="seconds between reports, e.g. 43200",
+    )
     add.add_argument("--server-ip", required=True, type=_ipv4, help="server IPv4 the device is told to use")
     add.add_argument("--server-port", required=True, type=int_range(1, 65535, "--server-port"))
     add.add_argument("--min", type=int_range(0, 65535, "--min"), default=0, help="rotation-event minimum")
@@ -119,9 +134,11 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:
 
 # --------------------------------------------------------------------------- simulate gas-meter
 
+
 def register_simulator(subparsers: argparse._SubParsersAction) -> None:
     meters = subparsers.add_parser(
-        "gas-meter", help="NB-IoT gas meters: one 256-byte report per connection, 32-byte reply expected",
+        "gas-meter",
+        help="NB-IoT gas meters: one 256-byte report per connection, 32-byte reply expected",
         description="Each report opens a connection, sends a real 256-byte packet built with the gas_meter "
         "spec, waits for the 32-byte reply and checks that it decodes. Unregistered meters are told to stop "
         "(RC 0xC0, TS next 0xFFFFFFFF); register them first with 'specgate devices add' for normal replies.",
@@ -129,13 +146,18 @@ def register_simulator(subparsers: argparse._SubParsersAction) -> None:
     meters.add_argument("--host", default="127.0.0.1")
     meters.add_argument("--port", type=int, default=5004)
     meters.add_argument("--meters", type=positive_int, default=10, help="simulated meters (default 10)")
-    meters.add_argument("--rate", type=float, default=0.0,
-                        help="reports per second over all meters; 0 = as fast as replies come (default)")
+    meters.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="reports per second over all meters; 0 = as fast as replies come (default)",
+    )
     amount = meters.add_mutually_exclusive_group()
     amount.add_argument("--count", type=positive_int, help="reports to send (default 100)")
     amount.add_argument("--duration", type=float, help="seconds to keep sending")
-    meters.add_argument("--mix", default="normal=90,event=5,init=5",
-                        help="report kinds and weights (default normal=90,event=5,init=5)")
+    meters.add_argument(
+        "--mix", default="normal=90,event=5,init=5", help="report kinds and weights (default normal=90,event=5,init=5)"
+    )
     meters.add_argument("--faults", default="", help="comma-separated faults to inject: split,garbage,truncate")
     meters.add_argument("--fault-rate", type=float, default=0.1, help="share of reports with a fault (default 0.1)")
     meters.add_argument("--uid-prefix", default="5A", help="hex prefix of the meters' 8-digit uids (default 5A)")
@@ -152,10 +174,18 @@ def run_gas_meter_simulator(args: argparse.Namespace) -> int:
     if args.rate < 0:
         raise ConfigError(f"--rate must not be negative, got {args.rate}")
     plan = LoadPlan(
-        host=args.host, port=args.port, meters=args.meters, rate=args.rate,
-        count=None if args.duration is not None else (args.count or 100), duration=args.duration,
-        mix=parse_mix(args.mix), faults=parse_faults(args.faults), fault_rate=args.fault_rate,
-        uid_prefix=args.uid_prefix, seed=args.seed, timeout=args.timeout,
+        host=args.host,
+        port=args.port,
+        meters=args.meters,
+        rate=args.rate,
+        count=None if args.duration is not None else (args.count or 100),
+        duration=args.duration,
+        mix=parse_mix(args.mix),
+        faults=parse_faults(args.faults),
+        fault_rate=args.fault_rate,
+        uid_prefix=args.uid_prefix,
+        seed=args.seed,
+        timeout=args.timeout,
     )
     summary = asyncio.run(run_load(plan)).as_dict()
     print(json.dumps(summary, indent=2))

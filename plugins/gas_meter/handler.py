@@ -5,6 +5,7 @@
 callable commits everything with one ``record_report`` call, so the runtime replies only after it.
 See ``docs/gas-meter.md`` for the reply table.
 """
+
 from __future__ import annotations
 
 import logging
@@ -85,8 +86,15 @@ def newest_count(counts: list[Mapping[str, Any]]) -> int:
     return best_count if 0 <= best_count <= U32_MAX else 0
 
 
-def _reply(uid: str, rc: Mapping[str, bool], now: int, ts_next: int, count: int, device: Mapping[str, Any] | None,
-           warnings: list[str] | None) -> dict[str, Any]:
+def _reply(
+    uid: str,
+    rc: Mapping[str, bool],
+    now: int,
+    ts_next: int,
+    count: int,
+    device: Mapping[str, Any] | None,
+    warnings: list[str] | None,
+) -> dict[str, Any]:
     """Reply values; min/max and host/port come from the device document when they are usable.
 
     ``warnings`` None marks a stop reply: its return code stays 0xC0 whatever the document holds.
@@ -241,12 +249,16 @@ class GasMeterHandler:
         if not is_valid_uid(uid):
             raise FrameError(
                 f"device uid {uid!r} is not 8 characters from 0-9A-F",
-                path="report -> uid", expected="8 characters 0-9A-F", found=uid,
+                path="report -> uid",
+                expected="8 characters 0-9A-F",
+                found=uid,
             )
         if values.get("eid") not in KNOWN_EIDS:
             raise FrameError(
                 f"unknown gas meter event id {values.get('eid')!r}",
-                path="report -> eid", expected=KNOWN_EIDS, found=values.get("eid"),
+                path="report -> eid",
+                expected=KNOWN_EIDS,
+                found=values.get("eid"),
             )
         now = int(session.now())
         store = session.store

@@ -1,9 +1,10 @@
 """The gas_meter plugin's options: the configuration's per-device-type options, then the listener's."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from core.api import DEFAULT_TZ_OFFSET, Config, ConfigError, DeviceOption, tz_from_offset
@@ -25,14 +26,12 @@ class GasMeterOptions:
     checkin: CheckinScheduler = field(default_factory=CheckinScheduler)
 
     @classmethod
-    def from_mapping(cls, options: Mapping[str, Any], tz: tzinfo | None = None) -> "GasMeterOptions":
+    def from_mapping(cls, options: Mapping[str, Any], tz: tzinfo | None = None) -> GasMeterOptions:
         """Build from a plain mapping (``checkin_spread``, ``checkin_min_gap``, ``default_ref_interval``,
         ``tz_offset``); ``tz`` is the configuration's zone, overridden by ``tz_offset``."""
         unknown = sorted(set(options) - set(OPTION_KEYS))
         if unknown:
-            raise ConfigError(
-                f"unknown gas_meter option(s) {', '.join(unknown)}; allowed: {', '.join(OPTION_KEYS)}"
-            )
+            raise ConfigError(f"unknown gas_meter option(s) {', '.join(unknown)}; allowed: {', '.join(OPTION_KEYS)}")
         if "tz_offset" in options:
             tz = tz_from_offset(options["tz_offset"])
         raw_interval = options.get("default_ref_interval", DEFAULT_REF_INTERVAL)

@@ -3,6 +3,7 @@
 The packet layouts themselves live in ``specs/gas_meter.yaml``; this module only holds what the server
 decides with them.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -70,9 +71,7 @@ def as_int(value: Any, low: int, high: int) -> int | None:
     """
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int):
-        number = int(value)
-    elif isinstance(value, float) and value.is_integer():
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
         number = int(value)
     elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
         number = int(value.strip())

@@ -7,14 +7,16 @@ Each meter keeps hourly cumulative counter snapshots. Its ``k``-th report is dat
 start (``advance_hours=1``), so consecutive reports' 24-slot windows overlap by 23 slots, as a real
 meter's do, and each report brings one new reading.
 """
+
 from __future__ import annotations
 
 import asyncio
 import random
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from core.api import ConfigError, Spec, load_spec, split_chunks, write_chunks
 from plugins.gas_meter.options import DEVICE_TYPE
@@ -55,7 +57,7 @@ def build_report(
 ) -> bytes:
     """One 256-byte report encoded with the spec. ``counts`` (newest first) is padded to 24 empty slots."""
     slots = [dict(slot) for slot in counts][:SLOTS]
-    slots += empty_slots()[len(slots):]
+    slots += empty_slots()[len(slots) :]
     return gas_meter_spec().encode(
         "report",
         {
@@ -223,7 +225,11 @@ class LoadSummary:
 
 
 async def exchange(
-    host: str, port: int, chunks: list[bytes], timeout: float = 10.0, close_write: bool = False,
+    host: str,
+    port: int,
+    chunks: list[bytes],
+    timeout: float = 10.0,
+    close_write: bool = False,
     chunk_pause: float = 0.0,
 ) -> bytes:
     """Connect, write ``chunks``, read until 32 bytes or EOF; returns what arrived (b"" = no reply)."""
@@ -271,8 +277,9 @@ class LoadPlan:
     keep_acknowledged: bool = False
 
 
-async def run_load(plan: LoadPlan, stop: asyncio.Event | None = None,
-                   summary: LoadSummary | None = None) -> LoadSummary:
+async def run_load(
+    plan: LoadPlan, stop: asyncio.Event | None = None, summary: LoadSummary | None = None
+) -> LoadSummary:
     """Drive ``plan.meters`` simulated meters, one connection per report, until ``count`` reports were
     sent, ``duration`` seconds passed or ``stop`` is set. ``summary`` (optional) is filled as replies
     arrive, so a caller can watch progress."""
@@ -281,11 +288,16 @@ async def run_load(plan: LoadPlan, stop: asyncio.Event | None = None,
     rng = random.Random(plan.seed)
     start = plan.start if plan.start is not None else int(time.time()) - 30 * 24 * HOUR
     meters = [
-        SimulatedMeter(meter_uid(plan.uid_prefix, i), start=start, first_count=rng.randint(0, 50000),
-                       per_hour=rng.randint(5, 60), battery=rng.randint(40, 100))
+        SimulatedMeter(
+            meter_uid(plan.uid_prefix, i),
+            start=start,
+            first_count=rng.randint(0, 50000),
+            per_hour=rng.randint(5, 60),
+            battery=rng.randint(40, 100),
+        )
         for i in range(plan.meters)
     ]
-    kinds, weights = zip(*plan.mix.items())
+    kinds, weights = zip(*plan.mix.items(), strict=False)
     summary = summary if summary is not None else LoadSummary()
     loop = asyncio.get_running_loop()
     began = loop.time()
@@ -318,8 +330,7 @@ async def run_load(plan: LoadPlan, stop: asyncio.Event | None = None,
     return summary
 
 
-async def _send_one(plan: LoadPlan, meter: SimulatedMeter, kind: str, rng: random.Random,
-                    summary: LoadSummary) -> None:
+async def _send_one(plan: LoadPlan, meter: SimulatedMeter, kind: str, rng: random.Random, summary: LoadSummary) -> None:
     fault = rng.choice(plan.faults) if plan.faults and rng.random() < plan.fault_rate else None
     packet, readings = meter.report(kind, rng)
     summary.sent += 1
@@ -337,9 +348,10 @@ async def _send_one(plan: LoadPlan, meter: SimulatedMeter, kind: str, rng: rando
     expects_reply = fault in (None, "split")
     began = time.perf_counter()
     try:
-        received = await exchange(plan.host, plan.port, chunks, plan.timeout, close_write,
-                                  chunk_pause=0.001 if fault == "split" else 0.0)
-    except (OSError, asyncio.TimeoutError, TimeoutError) as exc:
+        received = await exchange(
+            plan.host, plan.port, chunks, plan.timeout, close_write, chunk_pause=0.001 if fault == "split" else 0.0
+        )
+    except (OSError, TimeoutError) as exc:
         if not expects_reply and isinstance(exc, (ConnectionResetError, BrokenPipeError)):
             summary.faults_closed_without_reply += 1
             return
@@ -359,7 +371,7 @@ async def _send_one(plan: LoadPlan, meter: SimulatedMeter, kind: str, rng: rando
         return
     try:
         reply = decode_reply(received)
-    except Exception as exc:  # noqa: BLE001 - any undecodable reply is counted, never fatal
+    except Exception as exc:
         _error(summary, f"undecodable reply {received.hex()}: {exc}")
         return
     if reply.get("uid") != meter.uid:

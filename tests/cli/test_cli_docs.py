@@ -7,6 +7,7 @@ command's section includes its subcommands' sections). Every ``docs/*.md`` page 
 commands may be documented on the plugin's own page. Each long option, and each positional argument by name
 (its dest or metavar), must appear as a whole word in one of the command's sections.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,7 +49,7 @@ def sections(page: str, markdown: str) -> list[Section]:
             headings.append((index, len(match.group(1)), match.group(2)))
     found = []
     for position, (start, level, text) in enumerate(headings):
-        end = next((i for i, lvl, _ in headings[position + 1:] if lvl <= level), len(lines))
+        end = next((i for i, lvl, _ in headings[position + 1 :] if lvl <= level), len(lines))
         found.append(Section(page, text, level, "\n".join(lines[start:end])))
     return found
 
@@ -135,22 +136,27 @@ def test_command_has_a_section_documenting_its_options(command, parser):
 
 
 def test_sections_stop_at_the_next_heading_of_the_same_level_and_skip_code():
-    markdown = "\n".join([
-        "# The `specgate` command line",
-        "## `specgate devices`",
-        "### `specgate devices add UID`",
-        "`--tenant NAME`",
-        "```",
-        "# --not-a-heading",
-        "```",
-        "### `specgate devices list`",
-        "`--format`",
-        "## Elsewhere --active",
-    ])
+    markdown = "\n".join(
+        [
+            "# The `specgate` command line",
+            "## `specgate devices`",
+            "### `specgate devices add UID`",
+            "`--tenant NAME`",
+            "```",
+            "# --not-a-heading",
+            "```",
+            "### `specgate devices list`",
+            "`--format`",
+            "## Elsewhere --active",
+        ]
+    )
     found = {s.heading: s for s in sections("x.md", markdown)}
     assert list(found) == [
-        "The `specgate` command line", "`specgate devices`", "`specgate devices add UID`",
-        "`specgate devices list`", "Elsewhere --active",
+        "The `specgate` command line",
+        "`specgate devices`",
+        "`specgate devices add UID`",
+        "`specgate devices list`",
+        "Elsewhere --active",
     ]
     add = found["`specgate devices add UID`"]
     assert "--tenant" in add.text and "--not-a-heading" in add.text and "--format" not in add.text
@@ -158,7 +164,8 @@ def test_sections_stop_at_the_next_heading_of_the_same_level_and_skip_code():
     assert "--active" in found["The `specgate` command line"].text
     assert commands_named(add.heading, PARSER) == ["specgate devices add"]
     assert commands_named("`specgate devices`, `specgate users add LOGIN`", PARSER) == [
-        "specgate devices", "specgate users add",
+        "specgate devices",
+        "specgate users add",
     ]
     assert commands_named("Writing a specgate plugin", PARSER) == []
     assert not _appears("--min", "`--minimum`") and _appears("--min", "`--min N`")

@@ -1,5 +1,6 @@
 """The spec commands (``validate-spec``, ``decode``, ``encode``, ``specs``) through ``core.cli.main``, and
 the same invocations through ``python -m core`` and the installed ``specgate`` script."""
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,9 @@ class Result:
     err: str
 
 
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-            stdin: bytes = b"") -> Result:
+def run_cli(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, stdin: bytes = b""
+) -> Result:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
     capsys.readouterr()
     try:
@@ -65,11 +67,17 @@ def documents(out: str) -> list[dict]:
 
 REPLY_VALUES = {
     "rc": {"ts": True, "minmax": True, "io": False, "count": True, "server": False, "uid": False},
-    "uid": "D4245A98", "ts_now": T0, "ts_next": T0 + 43200, "count": 1234,
-    "min": 10, "max": 3600, "host": "192.0.2.10", "port": 5004,
+    "uid": "D4245A98",
+    "ts_now": T0,
+    "ts_next": T0 + 43200,
+    "count": 1234,
+    "min": 10,
+    "max": 3600,
+    "host": "192.0.2.10",
+    "port": 5004,
 }
 # c9 = ts|minmax|count + even parity; then uid, ts_now, ts_next, count, min, max, host, port, io_flag 0xff
-REPLY_HEX = "C9" "4434323435413938" "67C87500" "67C91DC0" "000004D2" "000A" "0E10" "C000020A" "138C" "FF"
+REPLY_HEX = "C9443432343541393867C8750067C91DC0000004D2000A0E10C000020A138CFF"
 
 
 # --------------------------------------------------------------------------- the three entry points agree
@@ -98,6 +106,7 @@ def test_main_module_and_console_script_agree(scenario, capsys, monkeypatch, tmp
 
 
 # --------------------------------------------------------------------------- validate-spec
+
 
 def test_validate_bundled_specs_pass(capsys, monkeypatch):
     paths = bundled_spec_paths()
@@ -133,8 +142,9 @@ def test_validate_reports_problems_as_text(capsys, monkeypatch, tmp_path):
     broken, line = _broken_copy(tmp_path)
     result = run_cli(["validate-spec", str(broken), str(SPECS_DIR)], capsys, monkeypatch)
     checked = 1 + len(bundled_spec_paths())
-    assert result == Result(1, f"{broken}:{line}:3: /meta/colour: {COLOUR_PROBLEM}\n",
-                            f"{checked} specs checked, 1 with problems\n")
+    assert result == Result(
+        1, f"{broken}:{line}:3: /meta/colour: {COLOUR_PROBLEM}\n", f"{checked} specs checked, 1 with problems\n"
+    )
 
 
 def test_validate_reports_problems_as_json(capsys, monkeypatch, tmp_path):
@@ -190,6 +200,7 @@ def test_validate_missing_file_json(capsys, monkeypatch, tmp_path):
 
 
 # --------------------------------------------------------------------------- decode
+
 
 def test_decode_hex_gas_meter_report(capsys, monkeypatch):
     result = run_cli(["decode", "--spec", "gas_meter", gas_report().hex()], capsys, monkeypatch)
@@ -342,20 +353,22 @@ def test_decode_bad_arguments(argv, message, capsys, monkeypatch):
 
 # --------------------------------------------------------------------------- encode
 
+
 def test_encode_gas_meter_reply(capsys, monkeypatch):
-    result = run_cli(["encode", "--spec", "gas_meter", "--message", "reply", json.dumps(REPLY_VALUES)],
-                     capsys, monkeypatch)
+    result = run_cli(
+        ["encode", "--spec", "gas_meter", "--message", "reply", json.dumps(REPLY_VALUES)], capsys, monkeypatch
+    )
     assert result == Result(0, REPLY_HEX + "\n", "")
 
 
 def test_encode_reads_json_from_stdin_and_round_trips(capsys, monkeypatch):
     values = dict(REPLY_VALUES, rc={"ts": True, "minmax": True}, ts_next=0xFFFFFFFF, io_flag=0x85)
-    encoded = run_cli(["encode", "--spec", "gas_meter", "--message", "reply", "-"], capsys, monkeypatch,
-                      json.dumps(values).encode())
+    encoded = run_cli(
+        ["encode", "--spec", "gas_meter", "--message", "reply", "-"], capsys, monkeypatch, json.dumps(values).encode()
+    )
     assert encoded.code == 0, encoded.err
     assert encoded.out.startswith("C0") and encoded.out.strip().endswith("85")
-    decoded = run_cli(["decode", "--spec", "gas_meter", "--message", "reply", encoded.out.strip()],
-                      capsys, monkeypatch)
+    decoded = run_cli(["decode", "--spec", "gas_meter", "--message", "reply", encoded.out.strip()], capsys, monkeypatch)
     assert decoded.code == 0, decoded.err
     [doc] = documents(decoded.out)
     assert doc["values"]["ts_next"] == 0xFFFFFFFF
@@ -404,6 +417,7 @@ def test_encode_requires_message(capsys, monkeypatch):
 
 
 # --------------------------------------------------------------------------- specs
+
 
 def test_specs_json_lists_bundled_specs(capsys, monkeypatch):
     monkeypatch.chdir(SPECS_DIR.parent)
@@ -500,12 +514,16 @@ def test_installed_plugin_specs_are_listed_and_usable(capsys, monkeypatch, tmp_p
     decoded = run_cli(["decode", "--spec", "tiny_meter", "02 0007"], capsys, monkeypatch)
     assert decoded.code == 0, decoded.err
     assert documents(decoded.out)[0]["values"] == {"kind": "heat", "litres": Decimal("3.5")}
-    encoded = run_cli(["encode", "--spec", "tiny_meter", "--message", "reading", '{"kind": "heat", "litres": 3.5}'],
-                      capsys, monkeypatch)
+    encoded = run_cli(
+        ["encode", "--spec", "tiny_meter", "--message", "reading", '{"kind": "heat", "litres": 3.5}'],
+        capsys,
+        monkeypatch,
+    )
     assert encoded == Result(0, "020007\n", "")
 
 
 # --------------------------------------------------------------------------- documentation
+
 
 def test_every_option_is_documented():
     from core.cli import build_parser
@@ -551,7 +569,14 @@ def test_documented_output_is_real(session):
             assert f"{status}\n" == shown, f"exit status of the command before: {status}"
             continue
         # one pipe for both streams: the CLI flushes stdout before each stderr report, so the order is the doc's
-        done = subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, timeout=60)
+        done = subprocess.run(
+            ["bash", "-c", command],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=60,
+        )
         status = done.returncode
         assert done.stdout == shown, command

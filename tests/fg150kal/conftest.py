@@ -1,4 +1,5 @@
 """A real gateway with the fg150kal plugin on loopback, and a web app on another store instance."""
+
 from __future__ import annotations
 
 import contextlib
@@ -6,9 +7,8 @@ import contextlib
 import httpx
 import pytest
 
-from core.config import Config
+from core.config import Config, ListenerConfig
 from core.gateway.runtime import Gateway
-from core.config import ListenerConfig
 from core.plugins import get_plugin_manager
 from tests.web.support import T0, Clock
 from web.app import create_app
@@ -28,6 +28,7 @@ async def scale_gateway(two_stores, scale_pm, live_clock):
     from the plugin's default scale listener.
     """
     async with contextlib.AsyncExitStack() as stack:
+
         async def start(*listeners: ListenerConfig, **fields) -> Gateway:
             chosen = list(listeners) or [ListenerConfig("fg150kal", 0, "127.0.0.1")]
             gateway = Gateway(Config(listeners=chosen, **fields), two_stores[0], scale_pm, clock=live_clock)

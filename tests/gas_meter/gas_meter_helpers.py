@@ -1,11 +1,13 @@
 """Gas-meter test helpers: packets and replies built with ``struct`` (independently of the spec), a fixed
 clock, device provisioning and a minimal Session. (A uniquely named module: test folders have no
 ``__init__.py``, so pytest puts this folder on ``sys.path``.)"""
+
 from __future__ import annotations
 
 import socket
 import struct
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from core.config import Config
 from core.gateway.types import ListenerConfig, Session
@@ -54,12 +56,29 @@ def report_bytes(
 
 
 def reply_bytes(
-    rc: int, uid: str, ts_now: int, ts_next: int, count: int, minimum: int, maximum: int, host: str, port: int,
+    rc: int,
+    uid: str,
+    ts_now: int,
+    ts_next: int,
+    count: int,
+    minimum: int,
+    maximum: int,
+    host: str,
+    port: int,
 ) -> bytes:
     """A 32-byte downstream packet, laid out by hand (IO flag 0xFF as the original server sent)."""
     return struct.pack(
-        ">B8sIIIHH4sHB", rc, uid.encode("ascii"), ts_now, ts_next, count, minimum, maximum,
-        socket.inet_aton(host), port, 0xFF,
+        ">B8sIIIHH4sHB",
+        rc,
+        uid.encode("ascii"),
+        ts_now,
+        ts_next,
+        count,
+        minimum,
+        maximum,
+        socket.inet_aton(host),
+        port,
+        0xFF,
     )
 
 
@@ -90,7 +109,14 @@ def make_config() -> Config:
 def make_session(store: Any, config: Config | None = None, spec: Any = None) -> Session:
     config = config or make_config()
     return Session(
-        device_type="gas_meter", peer_host="127.0.0.1", peer_port=40000, listen_port=5004,
-        listener=ListenerConfig("gas_meter", port=5004), spec=spec, store=store, config=config, opened_at=NOW,
+        device_type="gas_meter",
+        peer_host="127.0.0.1",
+        peer_port=40000,
+        listen_port=5004,
+        listener=ListenerConfig("gas_meter", port=5004),
+        spec=spec,
+        store=store,
+        config=config,
+        opened_at=NOW,
         clock=lambda: NOW,
     )

@@ -2,6 +2,7 @@
 
 Expected replies are laid out by hand with ``struct`` (see ``gas_meter_helpers``), never by the spec.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,12 +19,12 @@ from gas_meter_helpers import (
     report_bytes,
 )
 
-from core.simulate import write_chunks
 from core.errors import StoreUnavailable
 from core.gateway.runtime import Gateway
 from core.plugins import get_plugin_manager
-from plugins.gas_meter.simulator import gas_meter_spec
+from core.simulate import write_chunks
 from core.store import ListQuery, open_store
+from plugins.gas_meter.simulator import gas_meter_spec
 
 STOP = 0xFFFFFFFF
 
@@ -60,8 +61,10 @@ async def send(port: int, chunks: list[bytes], pause: float = 0.0) -> bytes:
 
 async def readings(store, uid):
     page = await store.list_readings(TENANT, ListQuery(filters={"device_uid": uid}, sort="timestamp", limit=1000))
-    return [(r["timestamp"], r["counter_val"], r["year"], r["month"], r["day"], r["hour"], r["wday"], r["week"])
-            for r in page.items]
+    return [
+        (r["timestamp"], r["counter_val"], r["year"], r["month"], r["day"], r["hour"], r["wday"], r["week"])
+        for r in page.items
+    ]
 
 
 SLOTS = hourly_slots(NOW, first_count=10000, n=24, per_hour=7)
@@ -102,8 +105,12 @@ async def test_each_case_gets_exactly_the_expected_bytes_and_store_contents(stor
 
     device = await store.get_device(TENANT, "A0000001")
     assert {k: device[k] for k in ("battery", "uptime", "last_access", "last_timestamp", "last_count", "flag")} == {
-        "battery": 87, "uptime": 3600, "last_access": "2025-03-06 01:00:00", "last_timestamp": NOW,
-        "last_count": NEWEST, "flag": True,
+        "battery": 87,
+        "uptime": 3600,
+        "last_access": "2025-03-06 01:00:00",
+        "last_timestamp": NOW,
+        "last_count": NEWEST,
+        "flag": True,
     }
     rows = await readings(store, "A0000001")
     assert len(rows) == 24 and rows[-3:] == NEWEST_ROWS
@@ -143,9 +150,7 @@ async def test_byte_at_a_time_and_interleaved_sessions_give_the_same_results(sto
     await provision(store, uid="B0000002")
     await provision(store, uid="B0000003")
     packets = {uid: report_bytes("normal", uid, SLOTS) for uid in ("B0000001", "B0000002", "B0000003")}
-    expected = {
-        uid: reply_bytes(0xC0, uid, NOW, NOW + 43200, NEWEST, 10, 600, "192.0.2.10", 5004) for uid in packets
-    }
+    expected = {uid: reply_bytes(0xC0, uid, NOW, NOW + 43200, NEWEST, 10, 600, "192.0.2.10", 5004) for uid in packets}
     async with gateway(store) as gw:
         port = gw.port("gas_meter")
         one_by_one = await send(port, [bytes([b]) for b in packets["B0000001"]], pause=0.0005)
@@ -161,7 +166,7 @@ async def test_byte_at_a_time_and_interleaved_sessions_give_the_same_results(sto
             for index, (_, writer, packet) in enumerate(streams):
                 if offsets[index] < 256:
                     size = rng.choice([1, 3, 5, 7, 13, 29])
-                    writer.write(packet[offsets[index]:offsets[index] + size])
+                    writer.write(packet[offsets[index] : offsets[index] + size])
                     await writer.drain()
                     offsets[index] += size
                     await asyncio.sleep(0.001)
@@ -208,8 +213,9 @@ class FailingStore:
 async def test_no_reply_when_the_store_fails(store):
     await provision(store, uid="D0000001")
     failing = FailingStore(store)
-    async with Gateway(make_config(), failing, plugin_manager(), specs={"gas_meter": gas_meter_spec()},
-                       clock=lambda: NOW) as gw:
+    async with Gateway(
+        make_config(), failing, plugin_manager(), specs={"gas_meter": gas_meter_spec()}, clock=lambda: NOW
+    ) as gw:
         received = await send(gw.port("gas_meter"), [report_bytes("normal", "D0000001", SLOTS)])
         metrics = gw.metrics()["listeners"][0]
     assert received == b""

@@ -1,28 +1,45 @@
 """The gateway pointed at a database left by the original system: it serves its meters as they are, and
 what it writes keeps the original field names and BSON types (the original C server reads them back)."""
+
 from __future__ import annotations
 
 import asyncio
 
-from gas_meter_helpers import NOW, hourly_slots, make_config, report_bytes, reply_bytes
+from gas_meter_helpers import NOW, hourly_slots, make_config, reply_bytes, report_bytes
 from pymongo import AsyncMongoClient
 
 from core.gateway.runtime import Gateway
 from core.plugins import get_plugin_manager
-from plugins.gas_meter.simulator import gas_meter_spec
 from core.store.mongo import MongoStore
+from plugins.gas_meter.simulator import gas_meter_spec
 from tests.conftest import unique_name
 
 UID = "A149490D"
 #: a legacy device document as the C server and the v2 web server wrote it (integers fit int32, so BSON int32)
 LEGACY_DEVICE = {
-    "device_uid": UID, "release_date": "2025-01-10", "installer_id": "installer1", "comment": "",
-    "flag": True, "meter_id": "202465478965", "install_date": "2025-01-12",
-    "initial_count": 2543, "ref_interval": 43200, "minimum": 10, "maximum": 7200,
-    "server_ip": "192.0.2.10", "server_port": 5004, "last_access": "2025-03-05 13:00:00",
-    "last_timestamp": NOW - 12 * 3600, "last_count": 10000 + 11 * 7, "battery": 90,
-    "uptime": 1000, "error_count": 0, "status": 0,
-    "customer_name": "이순신", "customer_no": "S12547896", "addr_city": "서울시",
+    "device_uid": UID,
+    "release_date": "2025-01-10",
+    "installer_id": "installer1",
+    "comment": "",
+    "flag": True,
+    "meter_id": "202465478965",
+    "install_date": "2025-01-12",
+    "initial_count": 2543,
+    "ref_interval": 43200,
+    "minimum": 10,
+    "maximum": 7200,
+    "server_ip": "192.0.2.10",
+    "server_port": 5004,
+    "last_access": "2025-03-05 13:00:00",
+    "last_timestamp": NOW - 12 * 3600,
+    "last_count": 10000 + 11 * 7,
+    "battery": 90,
+    "uptime": 1000,
+    "error_count": 0,
+    "status": 0,
+    "customer_name": "이순신",
+    "customer_no": "S12547896",
+    "addr_city": "서울시",
 }
 
 
@@ -36,17 +53,17 @@ async def test_a_legacy_database_is_served_and_written_compatibly(mongodb_uri):
         await common.user_route.insert_one({"ID": "hanskim", "db_name": "gas_demo"})
         await tenant.device.insert_one(dict(LEGACY_DEVICE))
         # the older half of the packet's window is already stored, as the C server left it
-        await tenant.data.insert_many([
-            {"device_uid": UID, "timestamp": ts, "counter_val": count, "year": 2025}
-            for ts, count in slots[12:]
-        ])
+        await tenant.data.insert_many(
+            [{"device_uid": UID, "timestamp": ts, "counter_val": count, "year": 2025} for ts, count in slots[12:]]
+        )
 
         store = MongoStore(mongodb_uri, db_prefix=prefix)
         await store.open()
         pm = get_plugin_manager(installed=False)
         try:
-            async with Gateway(make_config(), store, pm, specs={"gas_meter": gas_meter_spec()},
-                               clock=lambda: NOW) as gateway:
+            async with Gateway(
+                make_config(), store, pm, specs={"gas_meter": gas_meter_spec()}, clock=lambda: NOW
+            ) as gateway:
                 reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port("gas_meter"))
                 writer.write(report_bytes("normal", UID, slots, battery=77, uptime=5000))
                 reply = await asyncio.wait_for(reader.read(), 10)
@@ -61,10 +78,23 @@ async def test_a_legacy_database_is_served_and_written_compatibly(mongodb_uri):
         device = await tenant.device.find_one({"device_uid": UID})
         assert device["flag"] is True and device["customer_name"] == "이순신"
         assert (device["battery"], device["uptime"], device["last_count"], device["last_timestamp"]) == (
-            77, 5000, newest, NOW)
+            77,
+            5000,
+            newest,
+            NOW,
+        )
         assert device["last_access"] == "2025-03-06 01:00:00"
-        for name in ("battery", "uptime", "last_count", "last_timestamp", "ref_interval", "server_port",
-                     "initial_count", "minimum", "maximum"):
+        for name in (
+            "battery",
+            "uptime",
+            "last_count",
+            "last_timestamp",
+            "ref_interval",
+            "server_port",
+            "initial_count",
+            "minimum",
+            "maximum",
+        ):
             assert await tenant.device.count_documents({"device_uid": UID, name: int32}) == 1, name
         assert await tenant.device.count_documents({"device_uid": UID, "flag": {"$type": "bool"}}) == 1
 
@@ -76,13 +106,18 @@ async def test_a_legacy_database_is_served_and_written_compatibly(mongodb_uri):
         assert rows[-1]["day"] == 6 and rows[-1]["hour"] == 1 and rows[-1]["wday"] == 4 and rows[-1]["week"] == 10
         for name in ("timestamp", "counter_val", "year", "month", "day", "hour", "wday", "week"):
             assert await tenant.data.count_documents({"device_uid": UID, name: int32}) == (
-                24 if name in ("timestamp", "counter_val", "year") else 12), name
+                24 if name in ("timestamp", "counter_val", "year") else 12
+            ), name
 
         exchange = await common.misc_data.find_one({})
         assert isinstance(exchange["recv"], bytes) and exchange["recv"][1:9] == UID.encode()
         assert exchange["send"] == reply and exchange["datetime"] == "2025-03-06 01:00:00"
-        assert await common.misc_data.count_documents(
-            {"port": int32, "recv_len": int32, "send_len": int32, "recv": {"$type": "binData"}}) == 1
+        assert (
+            await common.misc_data.count_documents(
+                {"port": int32, "recv_len": int32, "send_len": int32, "recv": {"$type": "binData"}}
+            )
+            == 1
+        )
     finally:
         await raw.drop_database(prefix + "gas_common")
         await raw.drop_database(prefix + "gas_demo")

@@ -1,4 +1,5 @@
 """The handler against a real store (both backends): lookups, the Outcome, and what its commit writes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,8 +23,17 @@ class Message:
 def report(eid: str, uid: str = UID, slots=(), event_code=0, seconds=0) -> Message:
     counts = [{"ts": ts, "count": count} for ts, count in slots]
     counts += [{"ts": 0, "count": 0}] * (24 - len(counts))
-    return Message({"eid": eid, "uid": uid, "counts": counts, "battery": 61, "uptime": 999,
-                    "event_code": event_code, "seconds_per_rotation": seconds})
+    return Message(
+        {
+            "eid": eid,
+            "uid": uid,
+            "counts": counts,
+            "battery": 61,
+            "uptime": 999,
+            "event_code": event_code,
+            "seconds_per_rotation": seconds,
+        }
+    )
 
 
 async def readings(store, uid=UID):
@@ -44,13 +54,22 @@ async def test_normal_report_is_committed_only_by_the_outcome(store):
     assert await outcome.store(store) == 24
     device = await store.get_device(TENANT, UID)
     assert {k: device[k] for k in ("battery", "uptime", "last_access", "last_timestamp", "last_count")} == {
-        "battery": 61, "uptime": 999, "last_access": "2025-03-06 01:00:00", "last_timestamp": NOW,
+        "battery": 61,
+        "uptime": 999,
+        "last_access": "2025-03-06 01:00:00",
+        "last_timestamp": NOW,
         "last_count": 100 + 23 * 7,
     }
     rows = await readings(store)
     assert [r["timestamp"] for r in rows] == sorted(ts for ts, _ in slots)
     assert {k: rows[-1][k] for k in ("counter_val", "year", "month", "day", "hour", "wday", "week")} == {
-        "counter_val": 261, "year": 2025, "month": 3, "day": 6, "hour": 1, "wday": 4, "week": 10,
+        "counter_val": 261,
+        "year": 2025,
+        "month": 3,
+        "day": 6,
+        "hour": 1,
+        "wday": 4,
+        "week": 10,
     }
 
 
@@ -96,7 +115,10 @@ async def test_event_is_recorded_with_the_device_update(store):
     events = (await store.list_events(TENANT, ListQuery(filters={"device_uid": UID}))).items
     assert len(events) == 1
     assert {k: events[0][k] for k in ("event_time", "event_code", "event_type", "seconds_per_rotation")} == {
-        "event_time": NOW, "event_code": 2, "event_type": "rotation_speed_violation", "seconds_per_rotation": 12,
+        "event_time": NOW,
+        "event_code": 2,
+        "event_type": "rotation_speed_violation",
+        "seconds_per_rotation": 12,
     }
     assert (await store.get_device(TENANT, UID))["last_count"] == 50
     assert len(await readings(store)) == 1

@@ -1,4 +1,5 @@
 """The pure decision for one packet: reply values, device fields, readings and events."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,28 +16,72 @@ OPTIONS = GasMeterOptions(tz=KST)
 def values(eid: str, slots=(), battery=87, uptime=123456, event_code=0, seconds=0) -> dict:
     counts = [{"ts": ts, "count": count} for ts, count in slots]
     counts += [{"ts": 0, "count": 0}] * (24 - len(counts))
-    return {"eid": eid, "uid": UID, "counts": counts, "battery": battery, "uptime": uptime,
-            "event_code": event_code, "seconds_per_rotation": seconds}
+    return {
+        "eid": eid,
+        "uid": UID,
+        "counts": counts,
+        "battery": battery,
+        "uptime": uptime,
+        "event_code": event_code,
+        "seconds_per_rotation": seconds,
+    }
 
 
 def test_normal_report_replies_and_updates_the_device_from_the_newest_slot():
     slots = hourly_slots(NOW, first_count=10000, n=3)
     plan = plan_report(UID, values("normal", slots), DEVICE, NOW, OPTIONS)
     assert plan.reply == {
-        "rc": {"ts": True, "minmax": True}, "uid": UID, "ts_now": NOW, "ts_next": NOW + 43200,
-        "count": 10014, "min": 10, "max": 600, "host": "192.0.2.10", "port": 5004,
+        "rc": {"ts": True, "minmax": True},
+        "uid": UID,
+        "ts_now": NOW,
+        "ts_next": NOW + 43200,
+        "count": 10014,
+        "min": 10,
+        "max": 600,
+        "host": "192.0.2.10",
+        "port": 5004,
     }
     assert plan.device_fields == {
-        "battery": 87, "uptime": 123456, "last_access": "2025-03-06 01:00:00",
-        "last_timestamp": NOW, "last_count": 10014,
+        "battery": 87,
+        "uptime": 123456,
+        "last_access": "2025-03-06 01:00:00",
+        "last_timestamp": NOW,
+        "last_count": 10014,
     }
     assert plan.readings == [
-        {"device_uid": UID, "timestamp": NOW, "counter_val": 10014,
-         "year": 2025, "month": 3, "day": 6, "hour": 1, "wday": 4, "week": 10},
-        {"device_uid": UID, "timestamp": NOW - 3600, "counter_val": 10007,
-         "year": 2025, "month": 3, "day": 6, "hour": 0, "wday": 4, "week": 10},
-        {"device_uid": UID, "timestamp": NOW - 7200, "counter_val": 10000,
-         "year": 2025, "month": 3, "day": 5, "hour": 23, "wday": 3, "week": 10},
+        {
+            "device_uid": UID,
+            "timestamp": NOW,
+            "counter_val": 10014,
+            "year": 2025,
+            "month": 3,
+            "day": 6,
+            "hour": 1,
+            "wday": 4,
+            "week": 10,
+        },
+        {
+            "device_uid": UID,
+            "timestamp": NOW - 3600,
+            "counter_val": 10007,
+            "year": 2025,
+            "month": 3,
+            "day": 6,
+            "hour": 0,
+            "wday": 4,
+            "week": 10,
+        },
+        {
+            "device_uid": UID,
+            "timestamp": NOW - 7200,
+            "counter_val": 10000,
+            "year": 2025,
+            "month": 3,
+            "day": 5,
+            "hour": 23,
+            "wday": 3,
+            "week": 10,
+        },
     ]
     assert plan.event is None and plan.warnings == []
 
@@ -51,8 +96,13 @@ def test_the_slot_with_the_largest_timestamp_wins_even_out_of_order():
 
 def test_slots_that_do_not_fit_int32_are_left_out_and_reported():
     warnings: list[str] = []
-    counts = [{"ts": 2**31, "count": 5}, {"ts": NOW, "count": 2**32 - 1}, {"ts": NOW - 3600, "count": 4},
-              {"ts": NOW - 3600, "count": 4}, {"ts": 0, "count": 0}]
+    counts = [
+        {"ts": 2**31, "count": 5},
+        {"ts": NOW, "count": 2**32 - 1},
+        {"ts": NOW - 3600, "count": 4},
+        {"ts": NOW - 3600, "count": 4},
+        {"ts": 0, "count": 0},
+    ]
     assert valid_slots(counts, warnings) == [(NOW - 3600, 4)]
     assert len(warnings) == 2 and "slot 0" in warnings[0] and "slot 1" in warnings[1]
 
@@ -62,16 +112,23 @@ def test_event_report_records_the_event_and_updates_the_device_like_a_normal_one
     plan = plan_report(UID, values("event", slots, event_code="magnetic", seconds=42), DEVICE, NOW, OPTIONS)
     assert plan.reply["rc"] == {"ts": True, "minmax": True}
     assert plan.event == {
-        "device_uid": UID, "event_time": NOW, "event_code": 1, "event_type": "tamper_detected",
-        "event_level": "critical", "event_status": "active",
-        "event_message": "external magnetic field detected (tamper)", "event_value": 42,
-        "seconds_per_rotation": 42, "customer_no": "S32649713",
+        "device_uid": UID,
+        "event_time": NOW,
+        "event_code": 1,
+        "event_type": "tamper_detected",
+        "event_level": "critical",
+        "event_status": "active",
+        "event_message": "external magnetic field detected (tamper)",
+        "event_value": 42,
+        "seconds_per_rotation": 42,
+        "customer_no": "S32649713",
     }
     assert len(plan.readings) == 2 and plan.device_fields["last_timestamp"] == NOW
 
 
-@pytest.mark.parametrize("code, number, kind", [("rotation_speed", 2, "rotation_speed_violation"),
-                                                (7, 7, "unknown_event")])
+@pytest.mark.parametrize(
+    "code, number, kind", [("rotation_speed", 2, "rotation_speed_violation"), (7, 7, "unknown_event")]
+)
 def test_other_event_codes_are_kept(code, number, kind):
     plan = plan_report(UID, values("event", event_code=code), DEVICE, NOW, OPTIONS)
     assert (plan.event["event_code"], plan.event["event_type"]) == (number, kind)
@@ -81,8 +138,13 @@ def test_init_pushes_the_initial_count_and_asks_for_a_report_now():
     plan = plan_report(UID, values("init"), DEVICE, NOW, OPTIONS)
     assert plan.reply["rc"] == {"ts": True, "minmax": True, "count": True}
     assert (plan.reply["count"], plan.reply["ts_next"]) == (5000, 0)
-    assert plan.device_fields == {"battery": 87, "uptime": 123456, "last_access": "2025-03-06 01:00:00",
-                                  "initial_access": "2025-03-06 01:00:00", "last_count": 5000}
+    assert plan.device_fields == {
+        "battery": 87,
+        "uptime": 123456,
+        "last_access": "2025-03-06 01:00:00",
+        "initial_access": "2025-03-06 01:00:00",
+        "last_count": 5000,
+    }
     assert plan.readings == [] and plan.event is None
 
 
@@ -95,8 +157,17 @@ def test_timestamp_packet_gets_a_time_sync_reply_and_touches_last_access_only():
 
 def test_stop_reply_for_unknown_and_inactive_devices():
     unknown = stop_plan(UID, values("normal", [(NOW, 99)]), NOW)
-    assert unknown.reply == {"rc": {"ts": True, "minmax": True}, "uid": UID, "ts_now": NOW,
-                             "ts_next": 0xFFFFFFFF, "count": 99, "min": 0, "max": 0, "host": "0.0.0.0", "port": 0}
+    assert unknown.reply == {
+        "rc": {"ts": True, "minmax": True},
+        "uid": UID,
+        "ts_now": NOW,
+        "ts_next": 0xFFFFFFFF,
+        "count": 99,
+        "min": 0,
+        "max": 0,
+        "host": "0.0.0.0",
+        "port": 0,
+    }
     assert unknown.device_fields is None and unknown.readings == []
     inactive = stop_plan(UID, values("normal"), NOW, {**DEVICE, "flag": False, "minimum": None})
     assert inactive.reply["rc"] == {"ts": True, "minmax": True}
@@ -156,8 +227,9 @@ def test_checkin_is_off_by_default_and_options_come_from_config_then_listener():
     assert options_for(config, {"checkin_spread": "false"}).checkin.spread is False
 
 
-@pytest.mark.parametrize("bad", [{"checkin_spread": "maybe"}, {"checkin_min_gap": 2}, {"default_ref_interval": 0},
-                                 {"checkin_sprad": True}])
+@pytest.mark.parametrize(
+    "bad", [{"checkin_spread": "maybe"}, {"checkin_min_gap": 2}, {"default_ref_interval": 0}, {"checkin_sprad": True}]
+)
 def test_bad_options_name_the_key(bad):
     with pytest.raises(ConfigError) as info:
         GasMeterOptions.from_mapping(bad)
@@ -173,7 +245,11 @@ def test_the_declared_listener_and_a_bad_option_failing_at_start_up():
     gas = [entry for entry in declared_listeners(Config(), pm) if entry.device_type == "gas_meter"]
     assert [(entry.port, entry.max_frame_length) for entry in gas] == [(5004, 256)]
     assert (gas[0].on_bad_frame, gas[0].log_exchanges, gas[0].replace_same_peer, gas[0].frame_timeout) == (
-        "close", True, False, 30.0)
+        "close",
+        True,
+        False,
+        30.0,
+    )
     assert gas[0].options == {}
     with pytest.raises(ConfigError, match="checkin_spread"):
         declared_listeners(Config(devices={"gas_meter": {"checkin_spread": "often"}}), pm)

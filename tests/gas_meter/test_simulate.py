@@ -1,4 +1,5 @@
 """The simulators: packet and line generation, the load runner against a real gateway, the CLI."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,6 +15,8 @@ from core.cli import main
 from core.errors import ConfigError, FrameError
 from core.gateway.runtime import Gateway
 from core.plugins import get_plugin_manager
+from core.store import ListQuery
+from plugins.fg150kal.simulator import OVERLOAD_LINE, chunk_stream, scale_stream, weight_line
 from plugins.gas_meter.simulator import (
     LoadPlan,
     SimulatedMeter,
@@ -27,8 +30,6 @@ from plugins.gas_meter.simulator import (
     run_load,
     split_chunks,
 )
-from plugins.fg150kal.simulator import OVERLOAD_LINE, chunk_stream, scale_stream, weight_line
-from core.store import ListQuery
 
 LINE_RE = re.compile(r"^(ST|US|OL),[+-][0-9.]{8} kg$|^[ZTI]$")
 
@@ -92,7 +93,7 @@ def test_scale_stream_settles_to_stable_lines():
     for split in (False, True):
         assert b"".join(chunk_stream(stream.data, split, random.Random(2))) == stream.data
     # each weighing: settle unstable lines, then two stable ones of the same weight
-    first = stream.lines[stream.lines.index(stable[0]) - 3:stream.lines.index(stable[0]) + 2]
+    first = stream.lines[stream.lines.index(stable[0]) - 3 : stream.lines.index(stable[0]) + 2]
     assert [line[:2] for line in first] == ["US", "US", "US", "ST", "ST"] and first[3] == first[4]
 
 
@@ -108,7 +109,7 @@ def test_scale_lines_decode_with_the_scale_spec():
 
 
 def plugin_manager():
-    
+
     pm = get_plugin_manager(installed=False)
     return pm
 
@@ -116,11 +117,22 @@ def plugin_manager():
 async def test_load_with_faults_is_answered_exactly_when_it_should_be(store):
     for index in range(4):
         await provision(store, uid=meter_uid("6C", index))
-    plan = LoadPlan(host="127.0.0.1", port=0, meters=4, count=60, mix={"normal": 8, "event": 1, "init": 1},
-                    faults=["split", "garbage", "truncate"], fault_rate=0.3, uid_prefix="6C", start=NOW - 86400,
-                    keep_acknowledged=True, timeout=5.0)
-    async with Gateway(make_config(), store, plugin_manager(), specs={"gas_meter": gas_meter_spec()},
-                       clock=lambda: NOW) as gw:
+    plan = LoadPlan(
+        host="127.0.0.1",
+        port=0,
+        meters=4,
+        count=60,
+        mix={"normal": 8, "event": 1, "init": 1},
+        faults=["split", "garbage", "truncate"],
+        fault_rate=0.3,
+        uid_prefix="6C",
+        start=NOW - 86400,
+        keep_acknowledged=True,
+        timeout=5.0,
+    )
+    async with Gateway(
+        make_config(), store, plugin_manager(), specs={"gas_meter": gas_meter_spec()}, clock=lambda: NOW
+    ) as gw:
         plan.port = gw.port("gas_meter")
         summary = await run_load(plan)
     result = summary.as_dict()
@@ -141,10 +153,23 @@ async def test_load_with_faults_is_answered_exactly_when_it_should_be(store):
 
 async def test_cli_prints_a_json_summary(store, capsys):
     await provision(store, uid="6D000000")
-    async with Gateway(make_config(), store, plugin_manager(), specs={"gas_meter": gas_meter_spec()},
-                       clock=lambda: NOW) as gw:
-        argv = ["simulate", "gas-meter", "--port", str(gw.port("gas_meter")), "--meters", "1", "--count", "3",
-                "--mix", "normal=1", "--uid-prefix", "6D"]
+    async with Gateway(
+        make_config(), store, plugin_manager(), specs={"gas_meter": gas_meter_spec()}, clock=lambda: NOW
+    ) as gw:
+        argv = [
+            "simulate",
+            "gas-meter",
+            "--port",
+            str(gw.port("gas_meter")),
+            "--meters",
+            "1",
+            "--count",
+            "3",
+            "--mix",
+            "normal=1",
+            "--uid-prefix",
+            "6D",
+        ]
         status = await asyncio.to_thread(main, argv)
     summary = json.loads(capsys.readouterr().out)
     assert status == 0

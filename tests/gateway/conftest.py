@@ -1,13 +1,13 @@
 """Fixtures for runtime tests: the ``echo`` line protocol plugged into a real gateway on loopback."""
+
 from __future__ import annotations
 
 import contextlib
 
 import pytest
 
-from core.config import Config
+from core.config import Config, ListenerConfig
 from core.gateway.runtime import Gateway
-from core.config import ListenerConfig
 from core.plugins import get_plugin_manager
 from tests.gateway.doubles import DEVICE_TYPE, EchoPlugin, LineSpec
 
@@ -28,6 +28,7 @@ def echo_pm(echo_plugin):
 async def start_echo(store, echo_pm):
     """``await start_echo(**listener_fields)`` -> a started Gateway with one ``echo`` listener on port 0."""
     async with contextlib.AsyncExitStack() as stack:
+
         async def start(config: Config | None = None, **fields) -> Gateway:
             fields.setdefault("host", "127.0.0.1")
             listener = ListenerConfig(DEVICE_TYPE, 0, **fields)

@@ -6,11 +6,13 @@ Lines end with LF. ``PING n`` is answered ``PONG n``; ``KEEP text`` is stored (a
 step raise; ``REFUSE`` decodes but the plugin finds it invalid (FrameError, path ``line -> arg``); anything else is a FrameError with path ``line -> verb``. A byte ``#`` outside a line is
 garbage the framer skips, like a gas-meter byte that is no known EID.
 """
+
 from __future__ import annotations
 
 import asyncio
 import inspect
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from core.errors import FrameError, StoreUnavailable
 from core.gateway.types import Outcome
@@ -45,7 +47,7 @@ class LineFramer:
 
 class LineSpec:
     name = DEVICE_TYPE
-    messages: dict = {}
+    messages: ClassVar[dict] = {}
 
     def new_framer(self) -> LineFramer:
         return LineFramer()
@@ -99,6 +101,7 @@ class EchoPlugin:
         if message.message == "refuse":
             raise FrameError("the argument is not acceptable", path="line -> arg", found=arg)
         if message.message == "fail":
+
             async def broken(store):
                 raise StoreUnavailable("the test store is down")
 
@@ -107,14 +110,22 @@ class EchoPlugin:
         async def keep(store):
             from decimal import Decimal
 
-            await store.set_scale_latest(f"echo-{session.peer_port}", {
-                "status": "ST", "weight": Decimal("1.00"), "unit": "kg", "raw": arg, "received_at": 0.0,
-            })
+            await store.set_scale_latest(
+                f"echo-{session.peer_port}",
+                {
+                    "status": "ST",
+                    "weight": Decimal("1.00"),
+                    "unit": "kg",
+                    "raw": arg,
+                    "received_at": 0.0,
+                },
+            )
 
         return Outcome(store=keep, reply_message="line", reply={"text": "OK"})
 
 
 # --------------------------------------------------------------------------- client helpers
+
 
 async def connect(port: int, host: str = "127.0.0.1") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return await asyncio.wait_for(asyncio.open_connection(host, port), TIMEOUT)

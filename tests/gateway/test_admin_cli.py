@@ -1,4 +1,5 @@
 """Admin commands on both store backends: tenants, devices, users."""
+
 from __future__ import annotations
 
 import asyncio
@@ -40,16 +41,69 @@ def read_back(backend_url, action):
 def test_tenants_and_devices(config_file, backend_url, capsys):
     assert main(["tenants", "add", "gas_demo", "--config", config_file]) == 0
     assert main(["tenants", "add", "gas_demo", "--config", config_file]) == 0
-    assert main(["devices", "add", "D4245A98", "--tenant", "gas_demo", "--ref-interval", "43200",
-                 "--server-ip", "192.0.2.10", "--server-port", "5004", "--min", "10", "--max", "7200",
-                 "--initial-count", "1234", "--active", "--config", config_file]) == 0
-    assert main(["devices", "add", "00000001", "--tenant", "gas_demo", "--ref-interval", "3600",
-                 "--server-ip", "192.0.2.10", "--server-port", "5004", "--config", config_file]) == 0
+    assert (
+        main(
+            [
+                "devices",
+                "add",
+                "D4245A98",
+                "--tenant",
+                "gas_demo",
+                "--ref-interval",
+                "43200",
+                "--server-ip",
+                "192.0.2.10",
+                "--server-port",
+                "5004",
+                "--min",
+                "10",
+                "--max",
+                "7200",
+                "--initial-count",
+                "1234",
+                "--active",
+                "--config",
+                config_file,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "devices",
+                "add",
+                "00000001",
+                "--tenant",
+                "gas_demo",
+                "--ref-interval",
+                "3600",
+                "--server-ip",
+                "192.0.2.10",
+                "--server-port",
+                "5004",
+                "--config",
+                config_file,
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    assert "device D4245A98 added to tenant gas_demo, active" in out and "00000001 added to tenant gas_demo, inactive" in out
+    assert (
+        "device D4245A98 added to tenant gas_demo, active" in out
+        and "00000001 added to tenant gas_demo, inactive" in out
+    )
     device = read_back(backend_url, lambda s: s.get_device("gas_demo", "D4245A98"))
-    expected = {"device_uid": "D4245A98", "ref_interval": 43200, "server_ip": "192.0.2.10", "server_port": 5004,
-                "minimum": 10, "maximum": 7200, "initial_count": 1234, "flag": True}
+    expected = {
+        "device_uid": "D4245A98",
+        "ref_interval": 43200,
+        "server_ip": "192.0.2.10",
+        "server_port": 5004,
+        "minimum": 10,
+        "maximum": 7200,
+        "initial_count": 1234,
+        "flag": True,
+    }
     assert {k: device[k] for k in expected} == expected
     assert all(type(device[k]) is int for k in ("ref_interval", "server_port", "minimum", "maximum", "initial_count"))
     assert read_back(backend_url, lambda s: s.get_device("gas_demo", "00000001"))["flag"] is False
@@ -58,7 +112,9 @@ def test_tenants_and_devices(config_file, backend_url, capsys):
     assert main(["devices", "list", "--format", "json", "--config", config_file]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [(d["tenant"], d["device_uid"], d["flag"]) for d in listed] == [
-        ("gas_demo", "00000001", False), ("gas_demo", "D4245A98", True)]
+        ("gas_demo", "00000001", False),
+        ("gas_demo", "D4245A98", True),
+    ]
     assert main(["devices", "list", "--tenant", "gas_demo", "--config", config_file]) == 0
     text = capsys.readouterr().out.splitlines()
     assert text[0].split()[:3] == ["tenant", "device_uid", "flag"] and len(text) == 3
@@ -75,20 +131,54 @@ def test_device_errors(config_file, capsys):
     assert main(["devices", "add", "D4245A98", "--tenant", "gas_demo", *args]) == 1
     assert "device D4245A98 already exists (tenant gas_demo)" in capsys.readouterr().err
     good = {"uid": "D4245A99", "--server-ip": "192.0.2.10", "--server-port": "5004"}
-    for field, value, named in (("uid", "d4245a98", "device UID 'd4245a98'"), ("--server-ip", "300.1.1.1", "server IP"),
-                                ("--server-port", "70000", "--server-port")):
+    for field, value, named in (
+        ("uid", "d4245a98", "device UID 'd4245a98'"),
+        ("--server-ip", "300.1.1.1", "server IP"),
+        ("--server-port", "70000", "--server-port"),
+    ):
         chosen = {**good, field: value}
         with pytest.raises(SystemExit):
-            main(["devices", "add", chosen["uid"], "--tenant", "gas_demo", "--ref-interval", "60",
-                  "--server-ip", chosen["--server-ip"], "--server-port", chosen["--server-port"], "--config", config_file])
+            main(
+                [
+                    "devices",
+                    "add",
+                    chosen["uid"],
+                    "--tenant",
+                    "gas_demo",
+                    "--ref-interval",
+                    "60",
+                    "--server-ip",
+                    chosen["--server-ip"],
+                    "--server-port",
+                    chosen["--server-port"],
+                    "--config",
+                    config_file,
+                ]
+            )
         assert named in capsys.readouterr().err
 
 
 def test_users_add_reads_the_password_from_stdin(config_file, backend_url, monkeypatch, capsys):
     assert main(["tenants", "add", "gas_demo", "--config", config_file]) == 0
     monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))
-    assert main(["users", "add", "hanskim", "--tenant", "gas_demo", "--role", "admin", "--name", "Hans Kim",
-                 "--config", config_file]) == 0
+    assert (
+        main(
+            [
+                "users",
+                "add",
+                "hanskim",
+                "--tenant",
+                "gas_demo",
+                "--role",
+                "admin",
+                "--name",
+                "Hans Kim",
+                "--config",
+                config_file,
+            ]
+        )
+        == 0
+    )
     assert "user hanskim (admin) added to tenant gas_demo" in capsys.readouterr().out
     tenant, user = read_back(backend_url, lambda s: s.find_user("hanskim"))
     assert tenant == "gas_demo"
@@ -119,5 +209,11 @@ def test_password_hashes_are_salted_and_checked():
     assert verify_password("s3cret-pass", first) and verify_password("s3cret-pass", second)
     assert not verify_password("s3cret-pasS", first)
     assert not needs_rehash(first) and needs_rehash("scrypt$1024$8$1$AAAA$BBBB")
-    for broken in ("", "sha256$abc", "scrypt$x$8$1$AA==$AA==", "scrypt$16384$8$1$!!$AA==", first.replace("$8$", "$99$")):
+    for broken in (
+        "",
+        "sha256$abc",
+        "scrypt$x$8$1$AA==$AA==",
+        "scrypt$16384$8$1$!!$AA==",
+        first.replace("$8$", "$99$"),
+    ):
         assert not verify_password("s3cret-pass", broken)

@@ -1,4 +1,5 @@
 """Configuration: defaults, file, environment and flags in that order, and clear errors."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,7 +19,11 @@ def write(tmp_path, text: str) -> str:
 def test_defaults_without_file_or_environment():
     config = load_config(env={})
     assert (config.store_url, config.tz_offset, config.web_host, config.web_port) == (
-        "sqlite:///specgate.db", 32400, "127.0.0.1", 8000)
+        "sqlite:///specgate.db",
+        32400,
+        "127.0.0.1",
+        8000,
+    )
     assert config.listeners is None and config.web_enabled and config.log_level == "INFO"
     assert config.device_options("fg150kal")["idle_timeout_sec"] == 10.0
     assert config.device_options("gas_meter") == {}
@@ -29,13 +34,15 @@ def test_default_listeners_come_from_the_plugins():
     listeners = resolve_listeners(config, get_plugin_manager(enabled=None, disabled=[], installed=False))
     ports = {listener.device_type: listener.port for listener in listeners}
     assert ports == {"gas_meter": 5004, "fg150kal": 4001}
-    scale = next(l for l in listeners if l.device_type == "fg150kal")
+    scale = next(entry for entry in listeners if entry.device_type == "fg150kal")
     assert scale.options["scale_id"] == "default" and scale.replace_same_peer is True
     assert scale.on_bad_frame == "skip" and scale.idle_timeout == 10.0 and scale.host == "0.0.0.0"
 
 
 def test_file_then_environment_then_flags(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 store: {url: "mongodb://db.example:27017/", options: {common_db: gas_common}}
 timezone: "+01:00"
 web: {host: 0.0.0.0, port: 8080}
@@ -45,7 +52,8 @@ devices:
   fg150kal: {scale_id: dock, scale_by_peer: {"192.0.2.5": scale-05}}
 listeners:
   - {device_type: fg150kal, port: 4010, allow: ["192.0.2.0/24"], max_connections: 4}
-""")
+""",
+    )
     config = load_config(path, env={"SPECGATE_WEB_PORT": "9000", "SCALE_GATEWAY_IDLE_TIMEOUT_SEC": "3.5"})
     assert config.store_url == "mongodb://db.example:27017/" and config.store_options == {"common_db": "gas_common"}
     assert config.tz_offset == 3600 and config.log_level == "DEBUG"
@@ -55,7 +63,7 @@ listeners:
     flagged = load_config(path, env={"SPECGATE_WEB_PORT": "9000"}, web_port=7000, store_url="sqlite:///x.db")
     assert (flagged.web_port, flagged.store_url) == (7000, "sqlite:///x.db")
     listeners = resolve_listeners(config, get_plugin_manager(enabled=None, disabled=[], installed=False))
-    assert [(l.device_type, l.port) for l in listeners] == [("fg150kal", 4010)]
+    assert [(entry.device_type, entry.port) for entry in listeners] == [("fg150kal", 4010)]
     scale = listeners[0]
     assert scale.allow == ["192.0.2.0/24"] and scale.max_connections == 4
     assert scale.idle_timeout == 3.5 and scale.options["scale_id"] == "dock"
@@ -68,19 +76,24 @@ def test_specgate_config_names_the_file(tmp_path):
 
 
 def test_scale_gateway_environment_variables():
-    config = load_config(env={
-        "SCALE_GATEWAY_LISTEN_HOST": "127.0.0.1", "SCALE_GATEWAY_LISTEN_PORT": "4100",
-        "SCALE_GATEWAY_IDLE_TIMEOUT_SEC": "20",
-    })
+    config = load_config(
+        env={
+            "SCALE_GATEWAY_LISTEN_HOST": "127.0.0.1",
+            "SCALE_GATEWAY_LISTEN_PORT": "4100",
+            "SCALE_GATEWAY_IDLE_TIMEOUT_SEC": "20",
+        }
+    )
     listeners = resolve_listeners(config, get_plugin_manager(enabled=["fg150kal"], disabled=[], installed=False))
-    assert [(l.host, l.port, l.idle_timeout) for l in listeners] == [("127.0.0.1", 4100, 20.0)]
+    assert [(entry.host, entry.port, entry.idle_timeout) for entry in listeners] == [("127.0.0.1", 4100, 20.0)]
     assert config.device_options("fg150kal")["idle_timeout_sec"] == 20.0
 
 
 def test_listen_flags_add_a_scale_and_replace_by_port():
-    config = load_config(env={}, listen=["fg150kal:4002:scale_id=scale-02,max_connections=2", "gas_meter:5004:tenant=gas_demo"])
+    config = load_config(
+        env={}, listen=["fg150kal:4002:scale_id=scale-02,max_connections=2", "gas_meter:5004:tenant=gas_demo"]
+    )
     listeners = resolve_listeners(config, get_plugin_manager(enabled=None, disabled=[], installed=False))
-    by_port = {l.port: l for l in listeners}
+    by_port = {entry.port: entry for entry in listeners}
     assert sorted(by_port) == [4001, 4002, 5004]
     assert by_port[4002].options["scale_id"] == "scale-02" and by_port[4002].max_connections == 2
     assert by_port[4002].on_bad_frame == "skip" and by_port[4002].idle_timeout == 10.0
@@ -98,7 +111,7 @@ def test_no_listeners_keeps_only_the_listen_flags():
     web_only = load_config(env={}, listeners_enabled=False)
     assert resolve_listeners(web_only, pm) == [] and web_only.web_enabled
     exact = load_config(env={}, listeners_enabled=False, listen=["gas_meter:15004"])
-    assert [(l.device_type, l.port) for l in resolve_listeners(exact, pm)] == [("gas_meter", 15004)]
+    assert [(entry.device_type, entry.port) for entry in resolve_listeners(exact, pm)] == [("gas_meter", 15004)]
     with pytest.raises(ConfigError, match="nothing to serve"):
         load_config(env={}, listeners_enabled=False, web_enabled=False)
 
@@ -108,25 +121,28 @@ def test_an_empty_listener_list_disables_the_defaults(tmp_path):
     assert resolve_listeners(config, get_plugin_manager(enabled=None, disabled=[], installed=False)) == []
 
 
-@pytest.mark.parametrize(("text", "env", "named"), [
-    ("web: {port: eighty}\n", {}, "web.port"),
-    ("web: {port: 70000}\n", {}, "web.port"),
-    ("timezone: nine\n", {}, "timezone"),
-    ("colour: blue\n", {}, "colour"),
-    ("listeners: [{device_type: fg150kal}]\n", {}, "listeners[0]"),
-    ("listeners: [{device_type: fg150kal, port: 1, allow: [not-an-ip]}]\n", {}, "not-an-ip"),
-    ("listeners: [{device_type: fg150kal, port: 1, on_bad_frame: explode}]\n", {}, "on_bad_frame"),
-    ("listeners: [{device_type: gas_meter, port: 1, frame_timeout: -3}]\n", {}, "frame_timeout"),
-    ("listeners: [{device_type: gas_meter, port: 1, proxy_protocol: [lb.example]}]\n", {}, "proxy_protocol"),
-    ("listeners: [{device_type: gas_meter, port: 1, proxy_protocol: true}]\n", {}, "proxy_protocol"),
-    ("listeners: [{device_type: fg150kal, port: 1, idle_timeout: 0}]\n", {}, "idle_timeout"),
-    ("log_level: chatty\n", {}, "log_level"),
-    ("", {"SCALE_GATEWAY_LISTEN_PORT": "forty"}, "SCALE_GATEWAY_LISTEN_PORT"),
-    ("", {"SCALE_GATEWAY_IDLE_TIMEOUT_SEC": "-1"}, "SCALE_GATEWAY_IDLE_TIMEOUT_SEC"),
-    ("", {"SPECGATE_WEB_PORT": "x"}, "SPECGATE_WEB_PORT"),
-    ("- just a list\n", {}, "mapping"),
-    ("web: [\n", {}, "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("text", "env", "named"),
+    [
+        ("web: {port: eighty}\n", {}, "web.port"),
+        ("web: {port: 70000}\n", {}, "web.port"),
+        ("timezone: nine\n", {}, "timezone"),
+        ("colour: blue\n", {}, "colour"),
+        ("listeners: [{device_type: fg150kal}]\n", {}, "listeners[0]"),
+        ("listeners: [{device_type: fg150kal, port: 1, allow: [not-an-ip]}]\n", {}, "not-an-ip"),
+        ("listeners: [{device_type: fg150kal, port: 1, on_bad_frame: explode}]\n", {}, "on_bad_frame"),
+        ("listeners: [{device_type: gas_meter, port: 1, frame_timeout: -3}]\n", {}, "frame_timeout"),
+        ("listeners: [{device_type: gas_meter, port: 1, proxy_protocol: [lb.example]}]\n", {}, "proxy_protocol"),
+        ("listeners: [{device_type: gas_meter, port: 1, proxy_protocol: true}]\n", {}, "proxy_protocol"),
+        ("listeners: [{device_type: fg150kal, port: 1, idle_timeout: 0}]\n", {}, "idle_timeout"),
+        ("log_level: chatty\n", {}, "log_level"),
+        ("", {"SCALE_GATEWAY_LISTEN_PORT": "forty"}, "SCALE_GATEWAY_LISTEN_PORT"),
+        ("", {"SCALE_GATEWAY_IDLE_TIMEOUT_SEC": "-1"}, "SCALE_GATEWAY_IDLE_TIMEOUT_SEC"),
+        ("", {"SPECGATE_WEB_PORT": "x"}, "SPECGATE_WEB_PORT"),
+        ("- just a list\n", {}, "mapping"),
+        ("web: [\n", {}, "not valid YAML"),
+    ],
+)
 def test_bad_values_name_the_key(tmp_path, text, env, named):
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, text), env=env)

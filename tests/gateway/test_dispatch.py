@@ -1,5 +1,6 @@
 """Session hooks go to the device type's own plugins; listener configurations check themselves; a later
 plugin's spec of the same name wins in ``serve`` and in ``specgate decode`` alike."""
+
 from __future__ import annotations
 
 import json
@@ -77,8 +78,10 @@ def two_devices(tmp_path):
 
 async def test_each_device_plugin_sees_only_its_own_sessions(two_devices, store):
     pm, alpha, beta = two_devices
-    listeners = [ListenerConfig("alpha", 0, "127.0.0.1", on_bad_frame="skip"),
-                 ListenerConfig("beta", 0, "127.0.0.1", on_bad_frame="skip")]
+    listeners = [
+        ListenerConfig("alpha", 0, "127.0.0.1", on_bad_frame="skip"),
+        ListenerConfig("beta", 0, "127.0.0.1", on_bad_frame="skip"),
+    ]
     async with Gateway(Config(), store, pm, listeners=listeners) as gateway:
         for device_type in ("alpha", "beta", "alpha"):
             reader, writer = await connect(gateway.port(device_type))
@@ -105,18 +108,21 @@ def test_device_hooks_leave_out_other_device_types_but_keep_cross_cutting_plugin
     assert unknown == set()
 
 
-@pytest.mark.parametrize("fields, named", [
-    ({"replace_same_peer": "false"}, "replace_same_peer must be true or false"),
-    ({"log_exchanges": 1}, "log_exchanges must be true or false"),
-    ({"on_bad_frame": "explode"}, "on_bad_frame must be 'close' or 'skip'"),
-    ({"frame_timeout": -1}, "frame_timeout must be a positive number"),
-    ({"idle_timeout": "60"}, "idle_timeout must be a positive number"),
-    ({"max_connections": 0}, "max_connections must be an integer at least 1"),
-    ({"port": 70000}, "port must be an integer between 0 and 65535"),
-    ({"allow": ["not-an-ip"]}, "'not-an-ip' is not an IP address"),
-    ({"proxy_protocol": []}, "proxy_protocol must be a list"),
-    ({"options": {"on_bad_frame": "skip"}}, "on_bad_frame is a listener field, not a device option"),
-])
+@pytest.mark.parametrize(
+    "fields, named",
+    [
+        ({"replace_same_peer": "false"}, "replace_same_peer must be true or false"),
+        ({"log_exchanges": 1}, "log_exchanges must be true or false"),
+        ({"on_bad_frame": "explode"}, "on_bad_frame must be 'close' or 'skip'"),
+        ({"frame_timeout": -1}, "frame_timeout must be a positive number"),
+        ({"idle_timeout": "60"}, "idle_timeout must be a positive number"),
+        ({"max_connections": 0}, "max_connections must be an integer at least 1"),
+        ({"port": 70000}, "port must be an integer between 0 and 65535"),
+        ({"allow": ["not-an-ip"]}, "'not-an-ip' is not an IP address"),
+        ({"proxy_protocol": []}, "proxy_protocol must be a list"),
+        ({"options": {"on_bad_frame": "skip"}}, "on_bad_frame is a listener field, not a device option"),
+    ],
+)
 def test_a_listener_config_refuses_values_it_cannot_use(fields, named):
     arguments = {"device_type": "alpha", "port": 0, **fields}
     with pytest.raises(ConfigError, match=named):

@@ -4,6 +4,7 @@ These pin what the built-in implementations answer (specs, listeners, decoding, 
 routes) independently of the TCP runtime; ``test_plugins.py::test_every_hook_is_called_by_a_test`` requires
 one such call per hook.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,7 +47,8 @@ def gas_session(store, specs):
 def scale_session(store, specs, scale_id="scale-07"):
     return dataclasses.replace(
         make_session(store, spec=specs["fg150kal"]),
-        device_type="fg150kal", listen_port=4001,
+        device_type="fg150kal",
+        listen_port=4001,
         listener=ListenerConfig("fg150kal", 4001, options={"scale_id": scale_id}),
     )
 
@@ -69,7 +71,12 @@ def test_declare_listeners_gives_the_gas_meter_and_scale_listeners(pm):
     assert sorted(by_type) == ["fg150kal", "gas_meter"] and len(listeners) == 2
     gas, scale = by_type["gas_meter"], by_type["fg150kal"]
     assert (gas.host, gas.port, gas.max_frame_length) == ("0.0.0.0", 5004, 256)
-    assert (gas.on_bad_frame, gas.log_exchanges, gas.replace_same_peer, gas.frame_timeout) == ("close", True, False, 30.0)
+    assert (gas.on_bad_frame, gas.log_exchanges, gas.replace_same_peer, gas.frame_timeout) == (
+        "close",
+        True,
+        False,
+        30.0,
+    )
     assert (scale.host, scale.port, scale.idle_timeout, scale.max_connections) == ("0.0.0.0", 4001, 10.0, 64)
     assert (scale.on_bad_frame, scale.log_exchanges, scale.replace_same_peer) == ("skip", False, True)
     assert gas.options == {} and scale.options == {"scale_id": "default"}
@@ -77,9 +84,13 @@ def test_declare_listeners_gives_the_gas_meter_and_scale_listeners(pm):
 
 def test_declare_listeners_follows_the_device_options(pm):
     config = Config(devices={"fg150kal": {"listen_port": 4100, "listen_host": "127.0.0.1", "scale_id": "scale-02"}})
-    scale = next(l for l in flattened(pm.hook.specgate_declare_listeners(config=config)) if l.device_type == "fg150kal")
+    scale = next(
+        entry
+        for entry in flattened(pm.hook.specgate_declare_listeners(config=config))
+        if entry.device_type == "fg150kal"
+    )
     assert (scale.host, scale.port, scale.options["scale_id"]) == ("127.0.0.1", 4100, "scale-02")
-    with pytest.raises(ConfigError, match="unknown gas_meter option.*checkin_sprad"):
+    with pytest.raises(ConfigError, match=r"unknown gas_meter option.*checkin_sprad"):
         pm.hook.specgate_declare_listeners(config=Config(devices={"gas_meter": {"checkin_sprad": True}}))
 
 
@@ -111,12 +122,17 @@ def test_decode_frame_decodes_with_the_session_spec(pm, specs):
     assert message.message == "report"
     assert (message.values["eid"], message.values["uid"], message.values["battery"]) == ("timestamp", UID, 61)
     assert message.values["counts"][:3] == [
-        {"ts": NOW, "count": 507}, {"ts": NOW - 3600, "count": 500}, {"ts": 0, "count": 0},
+        {"ts": NOW, "count": 507},
+        {"ts": NOW - 3600, "count": 500},
+        {"ts": 0, "count": 0},
     ]
     line = scale.hook.specgate_decode_frame(session=scale_session(None, specs), frame=b"ST,-00012.34 kg")
     assert line.message == "weight"
     assert (line.values["header"], line.values["sign"], line.values["value"], line.values["unit"]) == (
-        "ST", "-", Decimal("12.34"), "kg",
+        "ST",
+        "-",
+        Decimal("12.34"),
+        "kg",
     )
     with pytest.raises(FrameError):
         gas.hook.specgate_decode_frame(session=gas_session(None, specs), frame=b"\x00" * 256)
@@ -130,7 +146,12 @@ async def test_handle_message_keeps_a_stable_scale_reading_only_when_stored(pm, 
     assert await store.get_scale_latest("scale-07") is None
     await outcome.store(store)
     latest = await store.get_scale_latest("scale-07")
-    assert (latest["status"], latest["weight"], latest["unit"], latest["raw"]) == ("ST", Decimal("-12.34"), "kg", "ST,-00012.34 kg")
+    assert (latest["status"], latest["weight"], latest["unit"], latest["raw"]) == (
+        "ST",
+        Decimal("-12.34"),
+        "kg",
+        "ST,-00012.34 kg",
+    )
 
     assert latest["received_at"] == NOW  # stamped by the session's clock
     unstable = scale.hook.specgate_decode_frame(session=session, frame=b"US,+00013.00 kg")
@@ -170,10 +191,16 @@ def test_declare_options_gives_each_plugins_settings_and_the_legacy_variables(pm
     options = flattened(pm.hook.specgate_declare_options())
     by_key = {(option.section, option.key): option for option in options}
     assert {key for section, key in by_key if section == "gas_meter"} == {
-        "checkin_spread", "checkin_min_gap", "default_ref_interval", "tz_offset"}
+        "checkin_spread",
+        "checkin_min_gap",
+        "default_ref_interval",
+        "tz_offset",
+    }
     assert {key: option.env for (section, key), option in by_key.items() if section == "fg150kal" and option.env} == {
-        "listen_host": "SCALE_GATEWAY_LISTEN_HOST", "listen_port": "SCALE_GATEWAY_LISTEN_PORT",
-        "idle_timeout_sec": "SCALE_GATEWAY_IDLE_TIMEOUT_SEC"}
+        "listen_host": "SCALE_GATEWAY_LISTEN_HOST",
+        "listen_port": "SCALE_GATEWAY_LISTEN_PORT",
+        "idle_timeout_sec": "SCALE_GATEWAY_IDLE_TIMEOUT_SEC",
+    }
     assert all(option.help for option in options)
     port = by_key[("fg150kal", "listen_port")]
     assert port.parse("4100", "x") == 4100
@@ -188,9 +215,27 @@ def test_register_commands_adds_the_gas_meter_device_commands(pm):
     subparsers = parser.add_subparsers()
     pm.hook.specgate_register_commands(subparsers=subparsers)
     assert sorted(subparsers.choices) == ["devices"]
-    args = parser.parse_args(["devices", "add", "D4245A98", "--tenant", "gas_demo", "--ref-interval", "3600",
-                              "--server-ip", "192.0.2.10", "--server-port", "5004", "--active"])
-    assert args.func.__name__ == "devices_add" and (args.uid, args.ref_interval, args.active) == ("D4245A98", 3600, True)
+    args = parser.parse_args(
+        [
+            "devices",
+            "add",
+            "D4245A98",
+            "--tenant",
+            "gas_demo",
+            "--ref-interval",
+            "3600",
+            "--server-ip",
+            "192.0.2.10",
+            "--server-port",
+            "5004",
+            "--active",
+        ]
+    )
+    assert args.func.__name__ == "devices_add" and (args.uid, args.ref_interval, args.active) == (
+        "D4245A98",
+        3600,
+        True,
+    )
 
 
 def test_register_simulators_adds_one_simulator_per_device_plugin(pm):

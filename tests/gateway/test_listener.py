@@ -1,4 +1,5 @@
 """The runtime over real loopback TCP, with the ``echo`` line protocol (tests/gateway/doubles.py)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -29,7 +30,7 @@ async def test_frames_split_or_batched_are_answered_in_order(start_echo, echo_pl
     assert (counters["accepted"], counters["frames_ok"], counters["replies"], counters["active"]) == (1, 4, 4, 0)
     assert counters["closed"] == {"done": 1}
     assert len(echo_plugin.opened) == 1
-    peer = "127.0.0.1:%d" % writer.get_extra_info("sockname")[1]
+    peer = f"127.0.0.1:{writer.get_extra_info('sockname')[1]}"
     assert f"echo:{gateway.port('echo')} accepted {peer}" in caplog.text
     assert f"closed {peer} (done) after 4 frame(s)" in caplog.text
 
@@ -70,7 +71,7 @@ async def test_store_failure_means_no_reply_and_a_closed_connection(start_echo, 
 
 
 async def test_bad_frame_closes_keeps_the_bytes_and_others_are_still_served(start_echo, store, echo_plugin, caplog):
-    gateway = await start_echo(on_bad_frame='close')
+    gateway = await start_echo(on_bad_frame="close")
     port = gateway.port("echo")
     good_reader, good_writer = await connect(port)
     bad_reader, bad_writer = await connect(port)
@@ -84,7 +85,12 @@ async def test_bad_frame_closes_keeps_the_bytes_and_others_are_still_served(star
     letters = await store.list_dead_letters(ListQuery(filters={"device_type": "echo"}))
     assert letters.total == 1
     letter = letters.items[0]
-    assert (letter["data"], letter["path"], letter["ip"], letter["port"]) == (b"HELLO there", "line -> verb", "127.0.0.1", port)
+    assert (letter["data"], letter["path"], letter["ip"], letter["port"]) == (
+        b"HELLO there",
+        "line -> verb",
+        "127.0.0.1",
+        port,
+    )
     assert "unknown verb" in letter["error"]
     assert "bad frame from 127.0.0.1" in caplog.text and "line -> verb" in caplog.text
     good_writer.close()
@@ -93,8 +99,10 @@ async def test_bad_frame_closes_keeps_the_bytes_and_others_are_still_served(star
     assert sorted(e["recv"] for e in junk_logged.items) == [b"HELLO there", b"PING 7"]
 
 
-async def test_a_message_the_plugin_refuses_is_a_bad_frame_kept_with_the_rest_of_the_buffer(start_echo, store, echo_plugin):
-    gateway = await start_echo(on_bad_frame='close')
+async def test_a_message_the_plugin_refuses_is_a_bad_frame_kept_with_the_rest_of_the_buffer(
+    start_echo, store, echo_plugin
+):
+    gateway = await start_echo(on_bad_frame="close")
     reader, writer = await connect(gateway.port("echo"))
     writer.write(b"REFUSE 42\nPING 1\n")
     assert await read_until_closed(reader) == b""
@@ -107,12 +115,17 @@ async def test_a_message_the_plugin_refuses_is_a_bad_frame_kept_with_the_rest_of
 
 
 async def test_skip_mode_keeps_reading_after_bad_frames_and_garbage(start_echo, store):
-    gateway = await start_echo(on_bad_frame='skip', log_exchanges=False)
+    gateway = await start_echo(on_bad_frame="skip", log_exchanges=False)
     reader, writer = await connect(gateway.port("echo"))
     writer.write(b"###NOPE\n##PING 1\n")
     assert await read_line(reader) == b"PONG 1\n"
     counters = gateway.metrics()["listeners"][0]
-    assert (counters["frames_bad"], counters["junk_bytes"], counters["dead_letters"], counters["active"]) == (1, 5, 3, 1)
+    assert (counters["frames_bad"], counters["junk_bytes"], counters["dead_letters"], counters["active"]) == (
+        1,
+        5,
+        3,
+        1,
+    )
     letters = await store.list_dead_letters(ListQuery(filters={"device_type": "echo"}, sort="at"))
     assert sorted(item["data"] for item in letters.items) == sorted([b"###", b"NOPE", b"##"])
     assert (await store.list_exchanges(ListQuery())).total == 0
@@ -212,11 +225,14 @@ async def test_max_connections_refuses_the_extra_one(start_echo, caplog):
         w.close()
 
 
-@pytest.mark.parametrize(("allow", "served"), [
-    (["10.0.0.0/8", "192.0.2.7"], False),
-    (["10.0.0.0/8", "127.0.0.0/8"], True),
-    (["127.0.0.1"], True),
-])
+@pytest.mark.parametrize(
+    ("allow", "served"),
+    [
+        (["10.0.0.0/8", "192.0.2.7"], False),
+        (["10.0.0.0/8", "127.0.0.0/8"], True),
+        (["127.0.0.1"], True),
+    ],
+)
 async def test_allow_list(start_echo, allow, served):
     gateway = await start_echo(allow=allow)
     reader, writer = await connect(gateway.port("echo"))

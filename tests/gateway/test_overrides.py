@@ -1,9 +1,9 @@
 """A plugin replaces the spec's default parsing of a device type's frames."""
+
 from __future__ import annotations
 
-from core.config import ListenerConfig
+from core.config import Config, ListenerConfig
 from core.gateway.runtime import Gateway
-from core.config import Config
 from core.hookspecs import hookimpl
 from tests.gateway.doubles import DEVICE_TYPE, LineSpec, connect, read_line, read_until_closed
 
@@ -20,7 +20,7 @@ class LenientDecoder:
 
 
 async def test_a_plugin_decoder_runs_before_the_spec(store, echo_pm):
-    listener = ListenerConfig(DEVICE_TYPE, 0, "127.0.0.1", on_bad_frame='close')
+    listener = ListenerConfig(DEVICE_TYPE, 0, "127.0.0.1", on_bad_frame="close")
     async with Gateway(Config(), store, echo_pm, listeners=[listener], specs={DEVICE_TYPE: LineSpec()}) as gateway:
         reader, writer = await connect(gateway.port(DEVICE_TYPE))
         writer.write(b"ping 1\n")

@@ -1,4 +1,5 @@
 """The plugin manager: built-ins, entry points, selection, misspelt hooks, and the documented hook contract."""
+
 from __future__ import annotations
 
 import ast
@@ -13,12 +14,11 @@ import pytest
 
 from core import hookspecs
 from core.cli import main
-from core.plugins import describe_plugins
-from core.errors import ConfigError
-from core.hookspecs import hookimpl
 from core.config import Config
+from core.errors import ConfigError
 from core.gateway.runtime import Gateway, resolve_listeners
-from core.plugins import ENTRY_POINT_GROUP, get_plugin_manager
+from core.hookspecs import hookimpl
+from core.plugins import ENTRY_POINT_GROUP, describe_plugins, get_plugin_manager
 from tests.gateway.doubles import connect, read_line
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,12 +64,18 @@ def test_built_ins_then_entry_points(installed):
     assert described["thirdparty"] == {
         "name": "thirdparty",
         "hooks": [
-            "specgate_build_reply", "specgate_declare_listeners", "specgate_declare_options",
-            "specgate_handle_message", "specgate_register_commands", "specgate_register_routes",
-            "specgate_register_simulators", "specgate_register_specs",
+            "specgate_build_reply",
+            "specgate_declare_listeners",
+            "specgate_declare_options",
+            "specgate_handle_message",
+            "specgate_register_commands",
+            "specgate_register_routes",
+            "specgate_register_simulators",
+            "specgate_register_specs",
         ],
         "specs": ["thirdparty_counter"],
-        "package": "specgate-thirdparty", "version": "1.2.3",
+        "package": "specgate-thirdparty",
+        "version": "1.2.3",
     }
     assert described["fg150kal"]["specs"] == ["fg150kal"] and described["gas_meter"]["specs"] == ["gas_meter"]
     assert "specgate_handle_message" in described["fg150kal"]["hooks"]
@@ -160,9 +166,11 @@ async def test_an_installed_plugin_brings_options_commands_simulators_and_routes
 
     config = load_config(env={"COUNTER_PORT": "6123"})
     assert config.device_options("thirdparty_counter") == {"greeting": "hello", "port": 6123}
-    counter = [entry for entry in resolve_listeners(config, get_plugin_manager()) if entry.device_type == "thirdparty_counter"]
+    counter = [
+        entry for entry in resolve_listeners(config, get_plugin_manager()) if entry.device_type == "thirdparty_counter"
+    ]
     assert [entry.port for entry in counter] == [6123]
-    with pytest.raises(ConfigError, match="COUNTER_PORT .*must be between 0 and 65535"):
+    with pytest.raises(ConfigError, match=r"COUNTER_PORT .*must be between 0 and 65535"):
         load_config(env={"COUNTER_PORT": "99999"})
     misspelt = tmp_path / "specgate.yaml"
     misspelt.write_text("devices: {thirdparty_counter: {colour: red}}\n")
@@ -195,19 +203,27 @@ def _hook_calls(tree: ast.AST) -> dict[str, list[set[str]]]:
         func, name = node.func, None
         keywords = {k.arg for k in node.keywords if k.arg is not None}
         if isinstance(func, ast.Attribute) and func.attr in ("call_historic", "call_extra"):
-            if isinstance(func.value, ast.Attribute) and isinstance(func.value.value, ast.Attribute):
-                if func.value.value.attr == "hook":
-                    name = func.value.attr
-                    keywords = set()
-                    # call_historic(kwargs={...}) / call_extra(methods, {...}): the keys of a literal dict
-                    for arg in [*node.args, *(k.value for k in node.keywords)]:
-                        if isinstance(arg, ast.Dict):
-                            keywords |= {k.value for k in arg.keys if isinstance(k, ast.Constant)}
+            if (
+                isinstance(func.value, ast.Attribute)
+                and isinstance(func.value.value, ast.Attribute)
+                and func.value.value.attr == "hook"
+            ):
+                name = func.value.attr
+                keywords = set()
+                # call_historic(kwargs={...}) / call_extra(methods, {...}): the keys of a literal dict
+                for arg in [*node.args, *(k.value for k in node.keywords)]:
+                    if isinstance(arg, ast.Dict):
+                        keywords |= {k.value for k in arg.keys if isinstance(k, ast.Constant)}
         elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Attribute) and func.value.attr == "hook":
             name = func.attr
-        elif (isinstance(func, ast.Call) and isinstance(func.func, ast.Attribute)
-              and func.func.attr == "subset_hook_caller" and func.args
-              and isinstance(func.args[0], ast.Constant) and isinstance(func.args[0].value, str)):
+        elif (
+            isinstance(func, ast.Call)
+            and isinstance(func.func, ast.Attribute)
+            and func.func.attr == "subset_hook_caller"
+            and func.args
+            and isinstance(func.args[0], ast.Constant)
+            and isinstance(func.args[0].value, str)
+        ):
             name = func.args[0].value
         if name is not None:
             calls.setdefault(name, []).append(keywords)
@@ -222,7 +238,8 @@ def _test_functions(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctio
         if isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
             bodies = node.body
         found.extend(
-            item for item in bodies
+            item
+            for item in bodies
             if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name.startswith("test_")
         )
     return found

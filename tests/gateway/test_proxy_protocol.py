@@ -1,4 +1,5 @@
 """PROXY protocol headers from a load balancer: the pure decoder, and listeners that trust only balancers."""
+
 from __future__ import annotations
 
 import logging
@@ -20,19 +21,27 @@ def v2(command: int, family: int, body: bytes) -> bytes:
 
 
 V2_TCP4 = v2(1, 0x11, socket.inet_aton("198.51.100.8") + socket.inet_aton("10.0.0.5") + struct.pack(">HH", 40124, 4001))
-V2_TCP6 = v2(1, 0x21, socket.inet_pton(socket.AF_INET6, "2001:db8::8") + socket.inet_pton(socket.AF_INET6, "2001:db8::1")
-             + struct.pack(">HH", 40125, 4001))
+V2_TCP6 = v2(
+    1,
+    0x21,
+    socket.inet_pton(socket.AF_INET6, "2001:db8::8")
+    + socket.inet_pton(socket.AF_INET6, "2001:db8::1")
+    + struct.pack(">HH", 40125, 4001),
+)
 V2_LOCAL = v2(0, 0x00, b"")
 
 
-@pytest.mark.parametrize(("header", "address"), [
-    (V1_TCP4, ("198.51.100.7", 40123)),
-    (V1_TCP6, ("2001:db8::7", 40123)),
-    (b"PROXY UNKNOWN\r\n", None),
-    (V2_TCP4, ("198.51.100.8", 40124)),
-    (V2_TCP6, ("2001:db8::8", 40125)),
-    (V2_LOCAL, None),
-])
+@pytest.mark.parametrize(
+    ("header", "address"),
+    [
+        (V1_TCP4, ("198.51.100.7", 40123)),
+        (V1_TCP6, ("2001:db8::7", 40123)),
+        (b"PROXY UNKNOWN\r\n", None),
+        (V2_TCP4, ("198.51.100.8", 40124)),
+        (V2_TCP6, ("2001:db8::8", 40125)),
+        (V2_LOCAL, None),
+    ],
+)
 def test_headers_decode_whole_and_split_at_every_offset(header, address):
     payload = b"ST,+00053.25 kg\r\n"
     assert decode_proxy_header(header + payload) == (len(header), address)
@@ -40,24 +49,27 @@ def test_headers_decode_whole_and_split_at_every_offset(header, address):
         assert decode_proxy_header(header[:cut]) == (0, None), cut
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (b"ST,+00053.25 kg\r\n", "did not start with a PROXY protocol header"),
-    (b"GET / HTTP/1.1\r\n", "did not start with a PROXY protocol header"),
-    (b"PROXY TCP4 198.51.100.7 10.0.0.5 40123\r\n", "malformed PROXY v1 line"),
-    (b"PROXY TCP4 2001:db8::7 10.0.0.5 40123 5004\r\n", "malformed PROXY v1 addresses"),
-    (b"PROXY TCP4 198.51.100.7 10.0.0.5 99999 5004\r\n", "malformed PROXY v1 addresses"),
-    (b"PROXY TCP4 " + b"1" * 120, "longer than 107 bytes"),
-    (V2_SIGNATURE + bytes([0x11, 0x11, 0, 0]), "unsupported PROXY protocol version 1"),
-    (v2(1, 0x31, b"x" * 216), "unsupported PROXY v2 address family 0x31"),
-    (v2(1, 0x11, b"short"), "too short"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"ST,+00053.25 kg\r\n", "did not start with a PROXY protocol header"),
+        (b"GET / HTTP/1.1\r\n", "did not start with a PROXY protocol header"),
+        (b"PROXY TCP4 198.51.100.7 10.0.0.5 40123\r\n", "malformed PROXY v1 line"),
+        (b"PROXY TCP4 2001:db8::7 10.0.0.5 40123 5004\r\n", "malformed PROXY v1 addresses"),
+        (b"PROXY TCP4 198.51.100.7 10.0.0.5 99999 5004\r\n", "malformed PROXY v1 addresses"),
+        (b"PROXY TCP4 " + b"1" * 120, "longer than 107 bytes"),
+        (V2_SIGNATURE + bytes([0x11, 0x11, 0, 0]), "unsupported PROXY protocol version 1"),
+        (v2(1, 0x31, b"x" * 216), "unsupported PROXY v2 address family 0x31"),
+        (v2(1, 0x11, b"short"), "too short"),
+    ],
+)
 def test_malformed_headers_are_refused(data, message):
     with pytest.raises(ProxyHeaderError, match=message):
         decode_proxy_header(data)
 
 
 async def test_the_header_gives_the_device_address(start_echo, store, echo_plugin, caplog):
-    gateway = await start_echo(proxy_protocol=['127.0.0.0/8'])
+    gateway = await start_echo(proxy_protocol=["127.0.0.0/8"])
     reader, writer = await connect(gateway.port("echo"))
     writer.write(V1_TCP4 + b"PING 1\n")
     assert await read_line(reader) == b"PONG 1\n"
@@ -71,7 +83,7 @@ async def test_the_header_gives_the_device_address(start_echo, store, echo_plugi
 
 
 async def test_the_allow_list_applies_to_the_device_address(start_echo):
-    gateway = await start_echo(allow=["198.51.100.0/24"], proxy_protocol=['127.0.0.1'])
+    gateway = await start_echo(allow=["198.51.100.0/24"], proxy_protocol=["127.0.0.1"])
     reader, writer = await connect(gateway.port("echo"))
     writer.write(V2_TCP4 + b"PING 2\n")
     assert await read_line(reader) == b"PONG 2\n"
@@ -83,7 +95,7 @@ async def test_the_allow_list_applies_to_the_device_address(start_echo):
 
 
 async def test_same_peer_replacement_uses_the_device_address(start_echo, echo_plugin):
-    gateway = await start_echo(proxy_protocol=['127.0.0.1'], replace_same_peer=True)
+    gateway = await start_echo(proxy_protocol=["127.0.0.1"], replace_same_peer=True)
     port = gateway.port("echo")
     first_reader, first = await connect(port)
     first.write(b"PROXY TCP4 198.51.100.1 10.0.0.5 1111 4001\r\nPING 1\n")
@@ -104,7 +116,7 @@ async def test_same_peer_replacement_uses_the_device_address(start_echo, echo_pl
 
 async def test_a_missing_header_or_an_untrusted_source_is_refused(start_echo, caplog):
     with caplog.at_level(logging.WARNING, logger="specgate.gateway"):
-        gateway = await start_echo(proxy_protocol=['127.0.0.1'])
+        gateway = await start_echo(proxy_protocol=["127.0.0.1"])
         reader, writer = await connect(gateway.port("echo"))
         writer.write(b"PING 1\n")
         assert await read_until_closed(reader) == b""
@@ -112,7 +124,7 @@ async def test_a_missing_header_or_an_untrusted_source_is_refused(start_echo, ca
         assert gateway.metrics()["listeners"][0]["rejected"] == {"bad_proxy_header": 1}
         assert "did not start with a PROXY protocol header" in caplog.text
 
-        untrusting = await start_echo(proxy_protocol=['192.0.2.0/24'])
+        untrusting = await start_echo(proxy_protocol=["192.0.2.0/24"])
         reader, writer = await connect(untrusting.port("echo"))
         writer.write(V1_TCP4 + b"PING 1\n")
         assert await read_until_closed(reader) == b""

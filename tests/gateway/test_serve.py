@@ -1,9 +1,10 @@
 """``specgate serve`` as a real subprocess: prints its endpoints, answers TCP and HTTP, stops on SIGTERM."""
+
 from __future__ import annotations
 
 import os
-import re
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -48,16 +49,24 @@ class Output:
 def test_serve_prints_endpoints_answers_and_stops_on_sigterm(backend_url, tmp_path):
     url, options = backend_url
     config = tmp_path / "serve.yaml"
-    config.write_text(yaml.safe_dump({
-        "store": {"url": url, "options": options},
-        "web": {"host": "127.0.0.1", "port": 0},
-        "listeners": [{"device_type": "gas_meter", "port": 0, "host": "127.0.0.1"}],
-        "shutdown_grace": 2,
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "store": {"url": url, "options": options},
+                "web": {"host": "127.0.0.1", "port": 0},
+                "listeners": [{"device_type": "gas_meter", "port": 0, "host": "127.0.0.1"}],
+                "shutdown_grace": 2,
+            }
+        )
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SPECGATE_", "SCALE_GATEWAY_"))}
     proc = subprocess.Popen(
         [sys.executable, "-m", "core", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
     )
     try:
         output = Output(proc)

@@ -4,6 +4,7 @@ The handler of the ``gated`` plugin blocks on an ``asyncio.Event`` the test cont
 (``Connection.busy``) for exactly as long as the test wants while ``Gateway.stop`` runs: released inside the
 grace period it must still store and reply; still blocked past the deadline it must be cut.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -49,9 +50,16 @@ class GatedPlugin:
         self.finished.append(arg)
 
         async def keep(store):
-            await store.set_scale_latest(f"gated-{session.peer_port}", {
-                "status": "ST", "weight": Decimal("2.50"), "unit": "kg", "raw": arg, "received_at": 0.0,
-            })
+            await store.set_scale_latest(
+                f"gated-{session.peer_port}",
+                {
+                    "status": "ST",
+                    "weight": Decimal("2.50"),
+                    "unit": "kg",
+                    "raw": arg,
+                    "received_at": 0.0,
+                },
+            )
 
         return Outcome(store=keep, reply_message="line", reply={"text": f"KEPT {arg}"})
 

@@ -1,6 +1,7 @@
 """A third-party plugin as an installed package would ship it (loaded through a fake entry point): its own
 spec, its own listener, message handling and reply framing, a device option read from an environment
 variable, a command, a simulator and a web route. It imports nothing from specgate but ``core.api``."""
+
 from __future__ import annotations
 
 import argparse
@@ -32,10 +33,17 @@ def specgate_register_specs():
 @hookimpl
 def specgate_declare_options():
     return [
-        DeviceOption(DEVICE_TYPE, "greeting", lambda value, key: str(value), "what the hello route says",
-                     default="hello"),
-        DeviceOption(DEVICE_TYPE, "port", lambda value, key: as_int(value, key, low=0, high=65535),
-                     "the counter listener's port", env="COUNTER_PORT", default=0),
+        DeviceOption(
+            DEVICE_TYPE, "greeting", lambda value, key: str(value), "what the hello route says", default="hello"
+        ),
+        DeviceOption(
+            DEVICE_TYPE,
+            "port",
+            lambda value, key: as_int(value, key, low=0, high=65535),
+            "the counter listener's port",
+            env="COUNTER_PORT",
+            default=0,
+        ),
     ]
 
 

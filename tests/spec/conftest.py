@@ -1,13 +1,15 @@
 """Helpers for the spec-language tests: inline specs written to tmp_path, and a construct round-trip check."""
+
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from core.spec import Spec, load_spec
+
 
 @pytest.fixture
 def make_spec(tmp_path: Path) -> Callable[..., Spec]:
@@ -32,5 +34,3 @@ def spec_file(tmp_path: Path) -> Callable[[str], Path]:
         return path
 
     return _write
-
-

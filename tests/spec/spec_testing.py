@@ -1,4 +1,5 @@
 """Helpers shared by the spec-language tests (imported by name: this folder is on sys.path under pytest)."""
+
 from __future__ import annotations
 
 import textwrap

@@ -1,15 +1,15 @@
 """The two bundled device specs: every example through every decoder form, and the documented API values."""
+
 from __future__ import annotations
 
 from decimal import Decimal
 
 import pytest
+from spec_testing import SPECS_DIR, round_trip
 
 from core.errors import ChecksumError, FrameError
 from core.spec import dumps, load_spec, run_examples, validate_spec
 from core.spec.examples import example_frame
-
-from spec_testing import SPECS_DIR, round_trip
 
 SPEC_FILES = sorted(SPECS_DIR.glob("*.yaml"))
 
@@ -50,8 +50,9 @@ def test_every_example_round_trips(path, example):
             assert (again.values, again.flags) == (decoded.values, decoded.flags)
         rebuilt = spec.decode(spec.encode(decoded.message, decoded.values), message=decoded.message)
         ignore = {"text"}
-        assert {k: v for k, v in rebuilt.values.items() if k not in ignore} == \
-               {k: v for k, v in decoded.values.items() if k not in ignore}
+        assert {k: v for k, v in rebuilt.values.items() if k not in ignore} == {
+            k: v for k, v in decoded.values.items() if k not in ignore
+        }
 
 
 def test_gas_meter_report_values_are_flat_and_typed():
@@ -71,14 +72,29 @@ def test_gas_meter_report_values_are_flat_and_typed():
 
 def test_gas_meter_reply_rc_bits_and_parity():
     spec = load_spec(SPECS_DIR / "gas_meter.yaml")
-    base = {"uid": "D4245A98", "ts_now": 1, "ts_next": 0xFFFFFFFF, "count": 0, "min": 0, "max": 0,
-            "host": "192.0.2.10", "port": 5004}
+    base = {
+        "uid": "D4245A98",
+        "ts_now": 1,
+        "ts_next": 0xFFFFFFFF,
+        "count": 0,
+        "min": 0,
+        "max": 0,
+        "host": "192.0.2.10",
+        "port": 5004,
+    }
     assert spec.encode("reply", {**base, "rc": {"ts": True, "minmax": True}})[0] == 0xC0
     built = spec.encode("reply", {**base, "rc": {"ts": True, "minmax": True, "count": True}})
     assert built[0] == 0xC9
     assert built[25:29] == bytes([192, 0, 2, 10]) and built[31] == 0xFF and len(built) == 32
     decoded = spec.decode(built, message="reply")
-    assert decoded.values["rc"] == {"ts": True, "minmax": True, "io": False, "count": True, "server": False, "uid": False}
+    assert decoded.values["rc"] == {
+        "ts": True,
+        "minmax": True,
+        "io": False,
+        "count": True,
+        "server": False,
+        "uid": False,
+    }
     assert decoded.values["host"] == "192.0.2.10" and decoded.values["ts_next"] == 0xFFFFFFFF
     broken = bytes([0xC8]) + built[1:]
     with pytest.raises(ChecksumError) as info:
@@ -93,7 +109,7 @@ def test_gas_meter_errors_carry_paths():
         spec.decode(bytes([0x55]) + bytes(frame[1:]))
     assert info.value.path == "report -> eid" and "0x55" in str(info.value)
     with pytest.raises(FrameError) as info:
-        spec.decode(bytes(frame[:9 + 3 * 8 + 2]))
+        spec.decode(bytes(frame[: 9 + 3 * 8 + 2]))
     assert info.value.path == "report -> counts -> 3 -> ts"
     assert (info.value.expected, info.value.found) == (4, 2)
     frame[3] = ord("x")

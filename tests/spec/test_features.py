@@ -1,41 +1,43 @@
 """One test per language feature, each on a small inline spec."""
+
 from __future__ import annotations
 
 import struct
 from decimal import Decimal
 
 import pytest
+from spec_testing import binary_spec, round_trip
 
 from core.errors import ChecksumError, FrameError
 from core.spec import checksums
 
-from spec_testing import binary_spec, round_trip
 
-
-
-@pytest.mark.parametrize("type_name, endian, value, packed", [
-    ("u8", "big", 200, b"\xc8"),
-    ("s8", "big", -2, b"\xfe"),
-    ("u16", "big", 0x1234, b"\x12\x34"),
-    ("u16", "little", 0x1234, b"\x34\x12"),
-    ("s16", "little", -2, b"\xfe\xff"),
-    ("u24", "big", 0x123456, b"\x12\x34\x56"),
-    ("u24", "little", 0x123456, b"\x56\x34\x12"),
-    ("s24", "big", -1, b"\xff\xff\xff"),
-    ("s24", "little", -0x800000, b"\x00\x00\x80"),
-    ("u32", "big", 0xDEADBEEF, b"\xde\xad\xbe\xef"),
-    ("s32", "little", -5, struct.pack("<i", -5)),
-    ("u48", "big", 0x0102030405FF, b"\x01\x02\x03\x04\x05\xff"),
-    ("s48", "little", -3, (-3).to_bytes(6, "little", signed=True)),
-    ("u64", "big", 2**64 - 1, b"\xff" * 8),
-    ("s64", "little", -(2**63), (-(2**63)).to_bytes(8, "little", signed=True)),
-])
+@pytest.mark.parametrize(
+    "type_name, endian, value, packed",
+    [
+        ("u8", "big", 200, b"\xc8"),
+        ("s8", "big", -2, b"\xfe"),
+        ("u16", "big", 0x1234, b"\x12\x34"),
+        ("u16", "little", 0x1234, b"\x34\x12"),
+        ("s16", "little", -2, b"\xfe\xff"),
+        ("u24", "big", 0x123456, b"\x12\x34\x56"),
+        ("u24", "little", 0x123456, b"\x56\x34\x12"),
+        ("s24", "big", -1, b"\xff\xff\xff"),
+        ("s24", "little", -0x800000, b"\x00\x00\x80"),
+        ("u32", "big", 0xDEADBEEF, b"\xde\xad\xbe\xef"),
+        ("s32", "little", -5, struct.pack("<i", -5)),
+        ("u48", "big", 0x0102030405FF, b"\x01\x02\x03\x04\x05\xff"),
+        ("s48", "little", -3, (-3).to_bytes(6, "little", signed=True)),
+        ("u64", "big", 2**64 - 1, b"\xff" * 8),
+        ("s64", "little", -(2**63), (-(2**63)).to_bytes(8, "little", signed=True)),
+    ],
+)
 def test_integers_every_width_and_byte_order(make_spec, type_name, endian, value, packed):
     spec = make_spec(binary_spec(f"- {{name: x, type: {type_name}, endian: {endian}}}\n- {{name: y, type: u8}}"))
     frame = packed + b"\x07"
     assert round_trip(spec, "m", frame).values == {"x": value, "y": 7}
     with pytest.raises(FrameError) as info:
-        spec.encode("m", {"x": value + (1 if value >= 0 else -1) * 2**(8 * len(packed)), "y": 0})
+        spec.encode("m", {"x": value + (1 if value >= 0 else -1) * 2 ** (8 * len(packed)), "y": 0})
     assert info.value.path == "m -> x"
 
 
@@ -51,11 +53,13 @@ def test_floats(make_spec):
 
 
 def test_fixed_bytes_and_magic_constants(make_spec):
-    spec = make_spec(binary_spec("""
+    spec = make_spec(
+        binary_spec("""
         - {name: magic, type: u16, const: 0x55AA}
         - {name: tag, type: bytes, size: 2, const: "4D5A"}
         - {name: key, type: bytes, size: 3}
-    """))
+    """)
+    )
     frame = b"\x55\xaa\x4d\x5a\x01\x02\x03"
     assert round_trip(spec, "m", frame).values == {"key": b"\x01\x02\x03"}
     assert spec.encode("m", {"key": "010203"}) == frame
@@ -65,10 +69,12 @@ def test_fixed_bytes_and_magic_constants(make_spec):
 
 
 def test_ascii_strings_with_padding_alignment_and_pattern(make_spec):
-    spec = make_spec(binary_spec("""
+    spec = make_spec(
+        binary_spec("""
         - {name: left, type: string, size: 6, pad: " "}
         - {name: right, type: string, size: 4, pad: "0", align: right, pattern: "[1-9][0-9]*"}
-    """))
+    """)
+    )
     assert round_trip(spec, "m", b"ab    0042").values == {"left": "ab", "right": "42"}
     with pytest.raises(FrameError) as info:
         spec.decode(b"ab    00x2")
@@ -81,10 +87,12 @@ def test_ascii_strings_with_padding_alignment_and_pattern(make_spec):
 
 
 def test_packed_bcd_with_sign_and_decimals(make_spec):
-    spec = make_spec(binary_spec("""
+    spec = make_spec(
+        binary_spec("""
         - {name: meter_no, type: bcd, size: 4}
         - {name: reading, type: bcd, size: 3, signed: true, decimals: 2}
-    """))
+    """)
+    )
     decoded = round_trip(spec, "m", b"\x12\x34\x56\x78\x01\x23\x4d")
     assert decoded.values == {"meter_no": 12345678, "reading": Decimal("-12.34")}
     assert str(decoded.values["reading"]) == "-12.34"
@@ -97,7 +105,8 @@ def test_packed_bcd_with_sign_and_decimals(make_spec):
 
 
 def test_bit_fields_flags_enum_and_parity(make_spec):
-    spec = make_spec(binary_spec("""
+    spec = make_spec(
+        binary_spec("""
         - name: status
           type: bits
           size: 2
@@ -106,7 +115,8 @@ def test_bit_fields_flags_enum_and_parity(make_spec):
             - {name: mode, bit: 8, width: 3, enum: {idle: 0, run: 1, stop: 2}}
             - {name: level, bit: 1, width: 4}
             - {bit: 0, parity: odd}
-    """))
+    """)
+    )
     value = (1 << 15) | (1 << 8) | (5 << 1)
     value |= 0 if bin(value).count("1") % 2 else 1
     frame = value.to_bytes(2, "big")
@@ -114,7 +124,7 @@ def test_bit_fields_flags_enum_and_parity(make_spec):
     with pytest.raises(ChecksumError) as info:
         spec.decode((value ^ 1).to_bytes(2, "big"))
     assert info.value.path == "m -> status"
-    unknown = (7 << 8)
+    unknown = 7 << 8
     unknown |= 0 if bin(unknown).count("1") % 2 else 1
     decoded = spec.decode(unknown.to_bytes(2, "big"))
     assert decoded.values["status"]["mode"] == 7
@@ -151,21 +161,29 @@ def test_reserved_checked_or_ignored(make_spec):
 
 
 def test_arrays_fixed_counted_and_until_end(make_spec):
-    spec = make_spec(binary_spec("""
+    spec = make_spec(
+        binary_spec(
+            """
         - {name: fixed, type: array, of: u8, count: 2}
         - {name: n, type: u8}
         - {name: counted, type: array, of: pair, count_from: n}
         - {name: rest, type: array, of: {type: u16, scale: "0.5"}, until: end}
-    """, types="""
+    """,
+            types="""
         pair:
           fields:
             - {name: a, type: u8}
             - {name: b, type: s8}
-    """))
+    """,
+        )
+    )
     frame = b"\x01\x02" + b"\x02" + b"\x03\xff\x04\x01" + b"\x00\x03\x00\x04"
     decoded = round_trip(spec, "m", frame)
-    assert decoded.values == {"fixed": [1, 2], "counted": [{"a": 3, "b": -1}, {"a": 4, "b": 1}],
-                              "rest": [Decimal("1.5"), Decimal("2.0")]}
+    assert decoded.values == {
+        "fixed": [1, 2],
+        "counted": [{"a": 3, "b": -1}, {"a": 4, "b": 1}],
+        "rest": [Decimal("1.5"), Decimal("2.0")],
+    }
     assert spec.encode("m", {"fixed": [1, 2], "counted": [], "rest": []}) == b"\x01\x02\x00"
     with pytest.raises(FrameError) as info:
         spec.decode(frame[:5])
@@ -176,73 +194,97 @@ def test_arrays_fixed_counted_and_until_end(make_spec):
 
 
 def test_nested_struct_types(make_spec):
-    spec = make_spec(binary_spec("- {name: outer, type: outer}", types="""
+    spec = make_spec(
+        binary_spec(
+            "- {name: outer, type: outer}",
+            types="""
         inner:
           fields: [{name: v, type: u8}]
         outer:
           fields:
             - {name: first, type: inner}
             - {name: second, type: inner}
-    """))
+    """,
+        )
+    )
     assert round_trip(spec, "m", b"\x01\x02").values == {"outer": {"first": {"v": 1}, "second": {"v": 2}}}
 
 
 def test_switch_selects_the_body_and_flattens_it(make_spec):
-    spec = make_spec(binary_spec("""
+    spec = make_spec(
+        binary_spec(
+            """
         - {name: cmd, type: u8, enum: {read: 1, write: 2}}
         - {name: body, type: switch, on: cmd, cases: {read: read_body, write: write_body}}
         - {name: tail, type: u8}
-    """, types="""
+    """,
+            types="""
         read_body:
           fields: [{name: address, type: u16}]
         write_body:
           fields: [{name: address, type: u16}, {name: data, type: u16}]
-    """))
+    """,
+        )
+    )
     assert round_trip(spec, "m", b"\x01\x00\x10\x09").values == {"cmd": "read", "address": 16, "tail": 9}
-    assert round_trip(spec, "m", b"\x02\x00\x10\x00\x20\x09").values == {"cmd": "write", "address": 16, "data": 32, "tail": 9}
+    assert round_trip(spec, "m", b"\x02\x00\x10\x00\x20\x09").values == {
+        "cmd": "write",
+        "address": 16,
+        "data": 32,
+        "tail": 9,
+    }
     with pytest.raises(FrameError) as info:
         spec.decode(b"\x03\x00\x10\x09")
     assert info.value.path == "m -> cmd" and info.value.found == "0x03"
 
 
 def test_length_field_computed_on_build(make_spec):
-    spec = make_spec(binary_spec("""
+    spec = make_spec(
+        binary_spec("""
         - {name: length, type: u8, length_of: payload, adjust: 1}
         - {name: payload, type: string, until: end}
         - {name: end, type: u8}
-    """))
+    """)
+    )
     frame = spec.encode("m", {"payload": "hello", "end": 3})
     assert frame == b"\x06hello\x03"
     assert round_trip(spec, "m", frame).values == {"payload": "hello", "end": 3}
 
 
 def test_count_and_size_fields_are_computed(make_spec):
-    spec = make_spec(binary_spec("""
+    spec = make_spec(
+        binary_spec("""
         - {name: n, type: u8}
         - {name: size, type: u8}
         - {name: items, type: array, of: u8, count_from: n}
         - {name: name, type: string, size_from: size}
-    """))
+    """)
+    )
     frame = spec.encode("m", {"items": [7, 8, 9], "name": "ab"})
     assert frame == b"\x03\x02\x07\x08\x09ab"
     assert round_trip(spec, "m", frame).values == {"items": [7, 8, 9], "name": "ab"}
 
 
-@pytest.mark.parametrize("algorithm, check, endian", [
-    ("sum8", sum(b"123456789") & 0xFF, "big"),
-    ("xor8", 0x31, "big"),
-    ("crc16_modbus", 0x4B37, "little"),
-    ("crc16_ccitt", 0x29B1, "big"),
-    ("crc32", 0xCBF43926, "big"),
-])
+@pytest.mark.parametrize(
+    "algorithm, check, endian",
+    [
+        ("sum8", sum(b"123456789") & 0xFF, "big"),
+        ("xor8", 0x31, "big"),
+        ("crc16_modbus", 0x4B37, "little"),
+        ("crc16_ccitt", 0x29B1, "big"),
+        ("crc32", 0xCBF43926, "big"),
+    ],
+)
 def test_checksums_verified_and_computed(make_spec, algorithm, check, endian):
     assert checksums.ALGORITHMS[algorithm][0](b"123456789") == check
     width = checksums.ALGORITHMS[algorithm][1]
-    spec = make_spec(binary_spec(f"""
+    spec = make_spec(
+        binary_spec(f"""
         - {{name: head, type: u8, const: 0x7E}}
         - {{name: data, type: string, size: 9}}
         - {{name: crc, type: checksum, algorithm: {algorithm}, start: 1, endian: {endian}}}
-    """))
+    """)
+    )
     frame = b"\x7e123456789" + check.to_bytes(width, endian)
     assert spec.encode("m", {"data": "123456789"}) == frame
     assert round_trip(spec, "m", frame).values == {"data": "123456789"}
@@ -255,7 +297,11 @@ def test_checksums_verified_and_computed(make_spec, algorithm, check, endian):
 
 
 def test_scale_offset_unit_exact_decimal(make_spec):
-    spec = make_spec(binary_spec("- {name: t, type: s16, scale: 0.1, offset: -40, unit: degC}\n- {name: p, type: u32, scale: '0.001'}"))
+    spec = make_spec(
+        binary_spec(
+            "- {name: t, type: s16, scale: 0.1, offset: -40, unit: degC}\n- {name: p, type: u32, scale: '0.001'}"
+        )
+    )
     decoded = round_trip(spec, "m", b"\x01\x90\x00\x00\x30\x39")
     assert decoded.values == {"t": Decimal("0.0"), "p": Decimal("12.345")}
     assert str(decoded.values["p"]) == "12.345"
@@ -269,7 +315,11 @@ def test_scale_offset_unit_exact_decimal(make_spec):
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("{name: v, type: s16, scale: 0.1, offset: -40}", 20.55, "20.55 is not a whole multiple of the scale 0.1 (offset -40)"),
+        (
+            "{name: v, type: s16, scale: 0.1, offset: -40}",
+            20.55,
+            "20.55 is not a whole multiple of the scale 0.1 (offset -40)",
+        ),
         ("{name: v, type: u16, scale: '0.5'}", "0.25", "0.25 is not a whole multiple of the scale 0.5"),
         ("{name: v, type: u16, offset: 2}", "3.5", "3.5 is not the offset 2 plus a whole number"),
     ],

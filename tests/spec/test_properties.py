@@ -1,15 +1,15 @@
 """Property tests: build -> parse round trips, random bytes, decoder forms agreeing, framers and splits."""
+
 from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from spec_testing import SPECS_DIR
 
 from core.errors import FrameError
 from core.spec import Spec, load_spec
 from core.spec.examples import example_frame
-
-from spec_testing import SPECS_DIR
 
 GAS = load_spec(SPECS_DIR / "gas_meter.yaml")
 SCALE = load_spec(SPECS_DIR / "fg150kal.yaml")
@@ -29,17 +29,30 @@ def reports(draw):
     else:
         code = draw(u8)
     return {
-        "eid": eid, "uid": draw(uid),
+        "eid": eid,
+        "uid": draw(uid),
         "counts": draw(st.lists(st.fixed_dictionaries({"ts": u32, "count": u32}), min_size=24, max_size=24)),
-        "battery": draw(u8), "uptime": draw(u32), "event_code": code, "seconds_per_rotation": draw(u16),
+        "battery": draw(u8),
+        "uptime": draw(u32),
+        "event_code": code,
+        "seconds_per_rotation": draw(u16),
     }
 
 
-replies = st.fixed_dictionaries({
-    "rc": st.fixed_dictionaries({k: st.booleans() for k in ("ts", "minmax", "io", "count", "server", "uid")}),
-    "uid": uid, "ts_now": u32, "ts_next": u32, "count": u32, "min": u16, "max": u16,
-    "host": st.tuples(u8, u8, u8, u8).map(lambda t: ".".join(map(str, t))), "port": u16, "io_flag": u8,
-})
+replies = st.fixed_dictionaries(
+    {
+        "rc": st.fixed_dictionaries({k: st.booleans() for k in ("ts", "minmax", "io", "count", "server", "uid")}),
+        "uid": uid,
+        "ts_now": u32,
+        "ts_next": u32,
+        "count": u32,
+        "min": u16,
+        "max": u16,
+        "host": st.tuples(u8, u8, u8, u8).map(lambda t: ".".join(map(str, t))),
+        "port": u16,
+        "io_flag": u8,
+    }
+)
 
 
 def all_forms(spec: Spec, message: str, frame: bytes):
@@ -62,7 +75,9 @@ def test_report_values_build_and_parse_back(values):
     assert decoded.values == values
     assert GAS.decode(frame).values == values
     unknown_event = values["eid"] == "event" and isinstance(values["event_code"], int)
-    expected_flags = [f"report -> event_code: unknown value {values['event_code']} for enum event_code"] if unknown_event else []
+    expected_flags = (
+        [f"report -> event_code: unknown value {values['event_code']} for enum event_code"] if unknown_event else []
+    )
     assert decoded.flags == expected_flags
 
 
@@ -91,7 +106,10 @@ def test_random_bytes_only_raise_frame_errors(data):
 
 
 @SETTINGS
-@given(st.sampled_from([e for e in GAS.model.examples if "hex" in e]), st.lists(st.tuples(st.integers(0, 255), u8), max_size=4))
+@given(
+    st.sampled_from([e for e in GAS.model.examples if "hex" in e]),
+    st.lists(st.tuples(st.integers(0, 255), u8), max_size=4),
+)
 def test_mutated_frames_decode_the_same_in_every_form(example, mutations):
     frame = bytearray(example_frame(example))
     for position, value in mutations:
@@ -112,13 +130,26 @@ def test_mutated_frames_decode_the_same_in_every_form(example, mutations):
 
 
 @SETTINGS
-@given(st.sampled_from(["ST", "US", "QT", "WT", "OL"]), st.sampled_from([None, "HI", "OK", "LO", "--"]),
-       st.sampled_from(["+", "-"]), st.integers(0, 9999999), st.integers(0, 4),
-       st.sampled_from(["kg", "lb", "oz", "PC", "g", "%", "GN", "ozt", "ct", None]))
+@given(
+    st.sampled_from(["ST", "US", "QT", "WT", "OL"]),
+    st.sampled_from([None, "HI", "OK", "LO", "--"]),
+    st.sampled_from(["+", "-"]),
+    st.integers(0, 9999999),
+    st.integers(0, 4),
+    st.sampled_from(["kg", "lb", "oz", "PC", "g", "%", "GN", "ozt", "ct", None]),
+)
 def test_weight_values_build_and_parse_back(header, comparator, sign, digits, decimals, unit):
     from decimal import Decimal
+
     value = None if header == "OL" else Decimal(digits).scaleb(-decimals)
-    values = {"header": header, "comparator": comparator, "sign": sign, "value": value, "decimals": decimals, "unit": unit}
+    values = {
+        "header": header,
+        "comparator": comparator,
+        "sign": sign,
+        "value": value,
+        "decimals": decimals,
+        "unit": unit,
+    }
     decoded = all_forms(SCALE, "weight", SCALE.encode("weight", values))
     assert {k: decoded.values[k] for k in values} == values
     assert decoded.values["stable"] == (header in ("ST", "QT", "WT"))
@@ -126,6 +157,7 @@ def test_weight_values_build_and_parse_back(header, comparator, sign, digits, de
 
 
 # ---------------------------------------------------------------------- framers
+
 
 def stream_of(spec: Spec) -> tuple[bytes, list[bytes]]:
     frames = [example_frame(e) for e in spec.model.examples if "error" not in e]
@@ -172,7 +204,7 @@ def test_framer_split_at_every_offset(spec):
 @pytest.mark.parametrize("spec", [GAS, SCALE], ids=lambda s: s.name)
 def test_framer_byte_by_byte(spec):
     stream, expected = stream_of(spec)
-    assert run_framer(spec, [stream[i:i + 1] for i in range(len(stream))])[0] == expected
+    assert run_framer(spec, [stream[i : i + 1] for i in range(len(stream))])[0] == expected
 
 
 @SETTINGS
@@ -183,7 +215,7 @@ def test_framers_random_chunking_and_leading_garbage(data):
         garbage = b"\x11\x22\x33" if spec is GAS else b"x" * 70 + b"\n"
         cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
         full = garbage + stream
-        pieces = [full[a:b] for a, b in zip([0] + cuts, cuts + [len(full)])]
+        pieces = [full[a:b] for a, b in zip([0] + cuts, cuts + [len(full)], strict=False)]
         frames, junk = run_framer(spec, pieces)
         assert frames == expected and junk == len(garbage)
 
@@ -218,6 +250,7 @@ def mixed_spec(tmp_path_factory):
 @st.composite
 def mixed_values(draw):
     from decimal import Decimal
+
     return {
         "a": draw(st.integers(0, 2**24 - 1)),
         "b": draw(st.integers(-(2**47), 2**47 - 1)),
@@ -239,7 +272,12 @@ def test_mixed_types_build_and_parse_back(mixed_spec, values):
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=12) | st.binary(max_size=6),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats()
+    | st.text(max_size=12)
+    | st.binary(max_size=6),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
     max_leaves=12,
 )
@@ -249,8 +287,15 @@ json_values = st.recursive(
 @given(st.sampled_from(sorted(GAS.messages) + sorted(SCALE.messages)), json_values, st.data())
 def test_encode_of_bad_values_only_raises_frame_errors(message, junk, data):
     spec = GAS if message in GAS.messages else SCALE
-    base = data.draw(st.sampled_from([e["values"] for e in spec.model.examples
-                                      if "values" in e and spec.decode(example_frame(e), e.get("message")).message == message]))
+    base = data.draw(
+        st.sampled_from(
+            [
+                e["values"]
+                for e in spec.model.examples
+                if "values" in e and spec.decode(example_frame(e), e.get("message")).message == message
+            ]
+        )
+    )
     values = dict(base)
     values[data.draw(st.sampled_from(sorted(values)))] = junk
     try:

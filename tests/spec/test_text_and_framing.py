@@ -1,4 +1,5 @@
 """Text/line messages (regex and fixed columns) and every framing kind."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -68,7 +69,9 @@ def test_fixed_framer_resyncs_on_unknown_first_bytes():
 
 
 def test_length_field_framer():
-    framer = LengthFieldFramer(offset=1, type="u16", max_length=16, start="68", endian="little", counts="after", adjust=1)
+    framer = LengthFieldFramer(
+        offset=1, type="u16", max_length=16, start="68", endian="little", counts="after", adjust=1
+    )
     frame = b"\x68\x02\x00ab\x16"
     assert framer.decode(frame[:4]) == (0, None)
     assert framer.decode(b"zz" + frame) == (2, None)
@@ -82,7 +85,10 @@ def test_delimited_framer():
     assert framer.decode(b"\x02ab") == (0, None)
     assert framer.decode(b"\x02ab\x03rest") == (4, b"ab")
     assert framer.decode(b"\x02abcdefg") == (1, None)
-    assert DelimitedFramer(start="02", end="03", max_length=4, include_delimiters=True).decode(b"\x02a\x03") == (3, b"\x02a\x03")
+    assert DelimitedFramer(start="02", end="03", max_length=4, include_delimiters=True).decode(b"\x02a\x03") == (
+        3,
+        b"\x02a\x03",
+    )
 
 
 def test_line_framer_strips_masks_skips_and_caps():
@@ -91,13 +97,14 @@ def test_line_framer_strips_masks_skips_and_caps():
     assert framer.decode(bytes([0xD3, 0xD4]) + b"\r\n") == (4, b"ST")
     assert framer.decode(b"\r\n\r\nAB\n") == (7, b"AB")
     assert framer.decode(b"AB") == (0, None)
-    assert framer.decode(b"0123456789") == (10, None)     # over-long: discard up to the next LF
+    assert framer.decode(b"0123456789") == (10, None)  # over-long: discard up to the next LF
     assert framer.decode(b"xx\nOK\n") == (3, None)
     assert framer.decode(b"OK\n") == (3, b"OK")
 
 
 def test_scale_stream_through_framer_and_decoder(make_spec):
     from spec_testing import SPECS_DIR
+
     from core.spec import load_spec
 
     spec = load_spec(SPECS_DIR / "fg150kal.yaml")
@@ -125,8 +132,8 @@ def _framers():
 
 
 STREAMS = [
-    (0, b"\xa0\x01\x02" b"\xa1\x03\x04" b"\xa0\xa0\xa0", [b"\xa0\x01\x02", b"\xa1\x03\x04", b"\xa0\xa0\xa0"]),
-    (1, b"\x68\x02\x00ab\x16" b"\x68\x00\x00\x16", [b"\x68\x02\x00ab\x16", b"\x68\x00\x00\x16"]),
+    (0, b"\xa0\x01\x02\xa1\x03\x04\xa0\xa0\xa0", [b"\xa0\x01\x02", b"\xa1\x03\x04", b"\xa0\xa0\xa0"]),
+    (1, b"\x68\x02\x00ab\x16\x68\x00\x00\x16", [b"\x68\x02\x00ab\x16", b"\x68\x00\x00\x16"]),
     (2, b"\x03ab\x01\x08abcdefg", [b"\x03ab", b"\x01", b"\x08abcdefg"]),
     (3, b"\x02ab\x03\x02\x03\x02abcd\x03", [b"ab", b"", b"abcd"]),
     (4, b"~~a\r\n~~\r\n", [b"~~a\r\n", b"~~\r\n"]),
@@ -155,12 +162,12 @@ def test_every_framer_split_at_every_offset(index, stream, expected):
     assert _run(_framers()[index], [stream]) == expected
     for offset in range(len(stream) + 1):
         assert _run(_framers()[index], [stream[:offset], stream[offset:]]) == expected, offset
-    assert _run(_framers()[index], [stream[i:i + 1] for i in range(len(stream))]) == expected
+    assert _run(_framers()[index], [stream[i : i + 1] for i in range(len(stream))]) == expected
 
 
 @settings(max_examples=80, deadline=None)
 @given(st.binary(max_size=80), st.integers(0, 5))
 def test_framers_never_fail_on_random_bytes(data, index):
     framer = _framers()[index]
-    frames = _run(framer, [data[:len(data) // 2], data[len(data) // 2:]])
+    frames = _run(framer, [data[: len(data) // 2], data[len(data) // 2 :]])
     assert all(len(f) <= framer.max_frame_length for f in frames)

@@ -1,13 +1,13 @@
 """The validation pipeline: YAML positions, schema messages, semantic checks, examples, SpecError."""
+
 from __future__ import annotations
 
 import pytest
+from spec_testing import SPECS_DIR
 
 from core.errors import ConfigError, SpecError
 from core.plugins import spec_registry
 from core.spec import Problem, SpecRegistry, load_spec, validate_spec
-
-from spec_testing import SPECS_DIR
 
 HEAD = "meta: {name: t}\nframing: {fixed: {length: 2}}\n"
 
@@ -24,7 +24,10 @@ def test_problem_text_format():
 
 
 def test_bad_type_name_lists_the_choices(spec_file):
-    path = spec_file(HEAD + "messages:\n  report:\n    direction: uplink\n    fields:\n      - {name: a, type: u8}\n      - {name: b, type: u17}\n")
+    path = spec_file(
+        HEAD
+        + "messages:\n  report:\n    direction: uplink\n    fields:\n      - {name: a, type: u8}\n      - {name: b, type: u17}\n"
+    )
     problem = only_problem(path)
     assert (problem.file, problem.line, problem.col) == (str(path), 8, 25)
     assert problem.pointer == "/messages/report/fields/1/type"
@@ -33,20 +36,25 @@ def test_bad_type_name_lists_the_choices(spec_file):
 
 
 def test_unknown_key_lists_allowed_keys_and_suggests(spec_file):
-    path = spec_file(HEAD + "messages:\n  report:\n    direction: uplink\n    fields:\n      - {name: b, type: bytes, sise: 1}\n")
+    path = spec_file(
+        HEAD + "messages:\n  report:\n    direction: uplink\n    fields:\n      - {name: b, type: bytes, sise: 1}\n"
+    )
     problem = only_problem(path)
     assert problem.pointer == "/messages/report/fields/0/sise"
     assert (problem.line, problem.col) == (7, 32)
-    assert problem.message == ("unknown key 'sise'; allowed keys: const, default, description, name, size, size_from, "
-                               "type, until; did you mean 'size'?")
+    assert problem.message == (
+        "unknown key 'sise'; allowed keys: const, default, description, name, size, size_from, "
+        "type, until; did you mean 'size'?"
+    )
 
 
 def test_unknown_top_level_key(spec_file):
     path = spec_file(HEAD + "mesages: {}\nmessages:\n  m: {direction: uplink, fields: [{name: a, type: u16}]}\n")
     problem = only_problem(path)
     assert problem.pointer == "/mesages"
-    assert problem.message == ("unknown key 'mesages'; allowed keys: enums, examples, framing, messages, meta, types; "
-                               "did you mean 'messages'?")
+    assert problem.message == (
+        "unknown key 'mesages'; allowed keys: enums, examples, framing, messages, meta, types; did you mean 'messages'?"
+    )
 
 
 def test_key_of_another_type(spec_file):
@@ -56,32 +64,71 @@ def test_key_of_another_type(spec_file):
     assert problem.message.startswith("key 'size' is not allowed for type u16; allowed keys: adjust, const, default,")
 
 
-@pytest.mark.parametrize("fields, pointer, message", [
-    ("[{name: a, type: u8}, {name: a, type: u8}]", "/messages/m/fields/1/name",
-     "duplicate field name 'a' (also at /messages/m/fields/0)"),
-    ("[{name: a, type: u8, enum: {x: 300}}, {name: b, type: u8}]", "/messages/m/fields/0/enum/x",
-     "enum value x=300 does not fit u8 (0..255)"),
-    ("[{name: n, type: array, of: u8, count_from: k}, {name: k, type: u8}]", "/messages/m/fields/0/count_from",
-     "'k' must be an earlier field than 'n'"),
-    ("[{name: a, type: u8}, {name: c, type: checksum, algorithm: sum8, start: 0, end: 5}]", "/messages/m/fields/1/end",
-     "checksum range 0..5 must be non-empty and end at or before the checksum at offset 1"),
-    ("[{name: a, type: u8}, {name: c, type: checksum, algorithm: crc8}]", "/messages/m/fields/1/algorithm",
-     "expected one of crc16_ccitt, crc16_modbus, crc32, sum8, xor8, got 'crc8'; did you mean 'crc32'?"),
-    ("[{name: a, type: u8, const: 256}, {name: b, type: u8}]", "/messages/m/fields/0/const",
-     "const 256 does not fit u8 (0..255)"),
-    ("[{name: f, type: bits, bits: [{name: x, bit: 8}]}, {name: b, type: u8}]", "/messages/m/fields/0/bits/0",
-     "bits 8..8 do not fit a 8-bit field"),
-    ("[{type: reserved, size: 2, fill: 256}]", "/messages/m/fields/0/fill",
-     "fill must be a byte value 0..255, got 256"),
-    ("[{name: a, type: u8, enum: {one: 1}}, {name: s, type: switch, on: a, cases: {two: b}}]",
-     "/messages/m/fields/1/cases/two", "case 'two' is not a value of enum 'a': expected one of one"),
-    ("[{name: a, type: u8}, {name: s, type: switch, on: a, cases: {300: b}}]",
-     "/messages/m/fields/1/cases/300", "case 300 does not fit u8 field 'a' (0..255)"),
-    ("[{name: l, type: u8, length_of: x}, {name: b, type: u8}]", "/messages/m/fields/0/length_of",
-     "'x' is not a field of this struct; fields: b"),
-    ("[{name: a, type: u16}, {name: b, type: u8}]", "/framing/fixed/length",
-     "fixed framing length 2 does not match message 'm' of 3 bytes"),
-])
+@pytest.mark.parametrize(
+    "fields, pointer, message",
+    [
+        (
+            "[{name: a, type: u8}, {name: a, type: u8}]",
+            "/messages/m/fields/1/name",
+            "duplicate field name 'a' (also at /messages/m/fields/0)",
+        ),
+        (
+            "[{name: a, type: u8, enum: {x: 300}}, {name: b, type: u8}]",
+            "/messages/m/fields/0/enum/x",
+            "enum value x=300 does not fit u8 (0..255)",
+        ),
+        (
+            "[{name: n, type: array, of: u8, count_from: k}, {name: k, type: u8}]",
+            "/messages/m/fields/0/count_from",
+            "'k' must be an earlier field than 'n'",
+        ),
+        (
+            "[{name: a, type: u8}, {name: c, type: checksum, algorithm: sum8, start: 0, end: 5}]",
+            "/messages/m/fields/1/end",
+            "checksum range 0..5 must be non-empty and end at or before the checksum at offset 1",
+        ),
+        (
+            "[{name: a, type: u8}, {name: c, type: checksum, algorithm: crc8}]",
+            "/messages/m/fields/1/algorithm",
+            "expected one of crc16_ccitt, crc16_modbus, crc32, sum8, xor8, got 'crc8'; did you mean 'crc32'?",
+        ),
+        (
+            "[{name: a, type: u8, const: 256}, {name: b, type: u8}]",
+            "/messages/m/fields/0/const",
+            "const 256 does not fit u8 (0..255)",
+        ),
+        (
+            "[{name: f, type: bits, bits: [{name: x, bit: 8}]}, {name: b, type: u8}]",
+            "/messages/m/fields/0/bits/0",
+            "bits 8..8 do not fit a 8-bit field",
+        ),
+        (
+            "[{type: reserved, size: 2, fill: 256}]",
+            "/messages/m/fields/0/fill",
+            "fill must be a byte value 0..255, got 256",
+        ),
+        (
+            "[{name: a, type: u8, enum: {one: 1}}, {name: s, type: switch, on: a, cases: {two: b}}]",
+            "/messages/m/fields/1/cases/two",
+            "case 'two' is not a value of enum 'a': expected one of one",
+        ),
+        (
+            "[{name: a, type: u8}, {name: s, type: switch, on: a, cases: {300: b}}]",
+            "/messages/m/fields/1/cases/300",
+            "case 300 does not fit u8 field 'a' (0..255)",
+        ),
+        (
+            "[{name: l, type: u8, length_of: x}, {name: b, type: u8}]",
+            "/messages/m/fields/0/length_of",
+            "'x' is not a field of this struct; fields: b",
+        ),
+        (
+            "[{name: a, type: u16}, {name: b, type: u8}]",
+            "/framing/fixed/length",
+            "fixed framing length 2 does not match message 'm' of 3 bytes",
+        ),
+    ],
+)
 def test_semantic_checks(spec_file, fields, pointer, message):
     types = "types:\n  b:\n    fields: [{name: z, type: u8}]\n"
     path = spec_file(HEAD + types + f"messages:\n  m:\n    direction: uplink\n    fields: {fields}\n")
@@ -103,16 +150,22 @@ def test_text_message_checks(spec_file):
               fields: [{name: a, columns: [0, 3], type: str}, {name: b, columns: [2, 4], type: str}]
     """)
     problem = only_problem(path)
-    assert (problem.pointer, problem.message) == ("/messages/m/text/fields/1/columns", "columns 2..4 overlap field 'a' (0..3)")
+    assert (problem.pointer, problem.message) == (
+        "/messages/m/text/fields/1/columns",
+        "columns 2..4 overlap field 'a' (0..3)",
+    )
 
 
 def test_examples_are_run(spec_file):
-    path = spec_file(HEAD + """messages:
+    path = spec_file(
+        HEAD
+        + """messages:
   m: {direction: downlink, fields: [{name: a, type: u8}, {name: b, type: u8, default: 1}]}
 examples:
   - {name: wrong value, hex: "0102", values: {a: 1, b: 3}}
   - {name: build differs, hex: "0101", values: {a: 1}}
-""")
+"""
+    )
     problems = validate_spec(path)
     assert [p.pointer for p in problems] == ["/examples/0/values", "/examples/1/values"]
     assert problems[0].message == "example 'wrong value' (m): b: expected 3, decoded 2"
@@ -130,7 +183,9 @@ def test_invalid_yaml_and_missing_file(spec_file, tmp_path):
 
 
 def test_yaml_duplicate_key(spec_file):
-    problem = only_problem(spec_file(HEAD + "meta: {name: u}\nmessages:\n  m: {direction: uplink, fields: [{name: a, type: u16}]}\n"))
+    problem = only_problem(
+        spec_file(HEAD + "meta: {name: u}\nmessages:\n  m: {direction: uplink, fields: [{name: a, type: u16}]}\n")
+    )
     assert (problem.pointer, problem.message, problem.line) == ("/meta", "duplicate key 'meta'", 3)
 
 
@@ -147,12 +202,15 @@ def test_registry():
 
 
 def test_unresolved_array_type_suggests_the_spec_type(spec_file):
-    path = spec_file(HEAD + """types:
+    path = spec_file(
+        HEAD
+        + """types:
   count_slot:
     fields: [{name: a, type: u8}]
 messages:
   m: {direction: uplink, fields: [{name: c, type: array, of: count_slots, count: 2}]}
-""")
+"""
+    )
     problem = only_problem(path)
     assert problem.pointer == "/messages/m/fields/0/of"
     assert problem.message.endswith("checksum, count_slot, got 'count_slots'; did you mean 'count_slot'?")

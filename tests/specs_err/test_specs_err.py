@@ -1,5 +1,6 @@
 """Golden bad specs: each ``*.yaml`` here opens with ``# <json pointer>: <message>``, the one problem that
 validating it must report; the problem's line and column must point at that spot in the file."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Fixtures for the web app: two store instances on one database, as two processes would have."""
+
 from __future__ import annotations
 
 import httpx

@@ -1,4 +1,5 @@
 """Helpers shared by the web and scale tests: a hand-moved clock."""
+
 from __future__ import annotations
 
 #: 2025-12-18 12:00:00 +09:00

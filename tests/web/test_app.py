@@ -1,4 +1,5 @@
 """The app around the plugin routes: /-/plugins, /-/metrics, and the error shape of unexpected failures."""
+
 from __future__ import annotations
 
 import logging
@@ -7,14 +8,12 @@ from decimal import Decimal
 import httpx
 from starlette.routing import Route
 
-from core.plugins import describe_plugins
-from core.config import Config
+from core.config import Config, ListenerConfig
 from core.gateway.runtime import Gateway
-from core.config import ListenerConfig
 from core.hookspecs import hookimpl
-from core.plugins import get_plugin_manager
-from tests.gateway.doubles import DEVICE_TYPE, EchoPlugin, LineSpec, connect, read_line
 from core.http import dumps
+from core.plugins import describe_plugins, get_plugin_manager
+from tests.gateway.doubles import DEVICE_TYPE, EchoPlugin, LineSpec, connect, read_line
 from web.app import create_app
 
 
@@ -34,7 +33,7 @@ async def test_plugins_endpoint_serves_what_the_cli_prints(store):
 async def test_metrics_endpoint_shows_the_in_process_gateway(store):
     pm = get_plugin_manager(enabled=[], disabled=[], installed=False)
     pm.register(EchoPlugin(), name="echo")
-    listener = ListenerConfig(DEVICE_TYPE, 0, "127.0.0.1", on_bad_frame='skip')
+    listener = ListenerConfig(DEVICE_TYPE, 0, "127.0.0.1", on_bad_frame="skip")
     async with Gateway(Config(), store, pm, listeners=[listener], specs={DEVICE_TYPE: LineSpec()}) as gateway:
         reader, writer = await connect(gateway.port(DEVICE_TYPE))
         writer.write(b"NOPE\nPING 1\n")
@@ -44,7 +43,12 @@ async def test_metrics_endpoint_shows_the_in_process_gateway(store):
             body = (await web.get("/-/metrics")).json()
     [entry] = body["listeners"]
     assert (entry["device_type"], entry["port"], entry["accepted"], entry["frames_ok"], entry["replies"]) == (
-        DEVICE_TYPE, gateway.port(DEVICE_TYPE), 1, 1, 1)
+        DEVICE_TYPE,
+        gateway.port(DEVICE_TYPE),
+        1,
+        1,
+        1,
+    )
     assert entry["frames_bad"] == 1
     async with client(create_app(Config(), store, pm)) as web:
         assert (await web.get("/-/metrics")).json() == {"listeners": []}
@@ -67,7 +71,9 @@ async def test_an_unexpected_failure_has_the_same_error_shape(store, caplog):
             response = await web.get("/broken")
     assert response.status_code == 500
     assert response.json() == {
-        "ok": False, "error": "internal_error", "message": "the server failed to handle the request; see its log",
+        "ok": False,
+        "error": "internal_error",
+        "message": "the server failed to handle the request; see its log",
     }
     assert "GET /broken failed" in caplog.text and "boom" in caplog.text
 

@@ -1,4 +1,5 @@
 """The scale-gateway contract (reference: scale-fg150kal.md), read from and written to the store."""
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -10,7 +11,13 @@ from tests.web.support import T0
 
 
 def reading(weight: str, status: str = "ST", unit: str = "kg", at: float = T0) -> dict:
-    return {"status": status, "weight": Decimal(weight), "unit": unit, "raw": f"{status},+000{weight} kg", "received_at": at}
+    return {
+        "status": status,
+        "weight": Decimal(weight),
+        "unit": unit,
+        "raw": f"{status},+000{weight} kg",
+        "received_at": at,
+    }
 
 
 async def test_latest_without_data_is_404_no_data(web):
@@ -28,8 +35,14 @@ async def test_latest_written_by_another_store_instance(web, two_stores, clock):
     assert response.status_code == 200
     assert '"weight":53.20' in response.text
     assert response.json() == {
-        "ok": True, "scale_id": "default", "status": "ST", "weight": 53.2, "unit": "kg",
-        "raw": "ST,+00053.2 kg", "received_at": "2025-12-18T12:00:00+09:00", "stale": False,
+        "ok": True,
+        "scale_id": "default",
+        "status": "ST",
+        "weight": 53.2,
+        "unit": "kg",
+        "raw": "ST,+00053.2 kg",
+        "received_at": "2025-12-18T12:00:00+09:00",
+        "stale": False,
     }
 
 
@@ -54,22 +67,36 @@ async def test_commit_stores_the_latest_weight_before_answering(web, two_stores,
     writer, _ = two_stores
     await writer.set_scale_latest("default", reading("53.26"))
     clock.now = T0 + 60
-    response = await web.post("/api/scale-gateway/commit/", json={
-        "cylinder_no": "CY123456789", "event_type": "SHIP", "arrival_shipping_no": "AS20251218-0001",
-    })
+    response = await web.post(
+        "/api/scale-gateway/commit/",
+        json={
+            "cylinder_no": "CY123456789",
+            "event_type": "SHIP",
+            "arrival_shipping_no": "AS20251218-0001",
+        },
+    )
     assert response.status_code == 200
     body = response.json()
     assert '"gross_kg":53.26' in response.text
     assert body == {
-        "ok": True, "id": body["id"], "scale_id": "default", "cylinder_no": "CY123456789", "event_type": "SHIP",
-        "gross_kg": 53.26, "committed_at": "2025-12-18T12:01:00+09:00",
+        "ok": True,
+        "id": body["id"],
+        "scale_id": "default",
+        "cylinder_no": "CY123456789",
+        "event_type": "SHIP",
+        "gross_kg": 53.26,
+        "committed_at": "2025-12-18T12:01:00+09:00",
     }
     log = await writer.search_weighings(ListQuery(filters={"cylinder_no": "CY123456789"}))
     assert log.total == 1
     record = log.items[0]
     assert record["id"] == body["id"] and record["gross_kg"] == Decimal("53.26")
     assert (record["event_type"], record["raw_line"], record["arrival_shipping_no"], record["move_report_no"]) == (
-        "SHIP", "ST,+00053.26 kg", "AS20251218-0001", None)
+        "SHIP",
+        "ST,+00053.26 kg",
+        "AS20251218-0001",
+        None,
+    )
     again = (await web.post("/api/scale-gateway/commit/", json={"cylinder_no": "CY2", "event_type": "RETURN"})).json()
     assert again["id"] > body["id"] and again["event_type"] == "RETURN"
 
@@ -83,22 +110,27 @@ async def test_commit_without_a_stable_weight(web, two_stores):
     assert (await two_stores[0].search_weighings(ListQuery())).total == 0
 
 
-@pytest.mark.parametrize(("body", "named"), [
-    ({"event_type": "SHIP"}, "cylinder_no"),
-    ({"cylinder_no": "", "event_type": "SHIP"}, "cylinder_no"),
-    ({"cylinder_no": 12, "event_type": "SHIP"}, "cylinder_no"),
-    ({"cylinder_no": {"$ne": None}, "event_type": "SHIP"}, "cylinder_no"),
-    ({"cylinder_no": "CY1", "event_type": "ship"}, "event_type"),
-    ({"cylinder_no": "CY1"}, "event_type"),
-    ({"cylinder_no": "CY1", "event_type": "SHIP", "move_report_no": 5}, "move_report_no"),
-    ({"cylinder_no": "CY1", "event_type": "SHIP", "weight": 99}, "weight"),
-    (["CY1"], "JSON object"),
-    ("not json", "JSON object"),
-])
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"event_type": "SHIP"}, "cylinder_no"),
+        ({"cylinder_no": "", "event_type": "SHIP"}, "cylinder_no"),
+        ({"cylinder_no": 12, "event_type": "SHIP"}, "cylinder_no"),
+        ({"cylinder_no": {"$ne": None}, "event_type": "SHIP"}, "cylinder_no"),
+        ({"cylinder_no": "CY1", "event_type": "ship"}, "event_type"),
+        ({"cylinder_no": "CY1"}, "event_type"),
+        ({"cylinder_no": "CY1", "event_type": "SHIP", "move_report_no": 5}, "move_report_no"),
+        ({"cylinder_no": "CY1", "event_type": "SHIP", "weight": 99}, "weight"),
+        (["CY1"], "JSON object"),
+        ("not json", "JSON object"),
+    ],
+)
 async def test_commit_body_is_validated(web, two_stores, body, named):
     await two_stores[0].set_scale_latest("default", reading("1.00"))
     if isinstance(body, str):
-        response = await web.post("/api/scale-gateway/commit/", content=body, headers={"content-type": "application/json"})
+        response = await web.post(
+            "/api/scale-gateway/commit/", content=body, headers={"content-type": "application/json"}
+        )
     else:
         response = await web.post("/api/scale-gateway/commit/", json=body)
     assert response.status_code == 400
@@ -122,19 +154,20 @@ async def test_an_oversized_commit_body_is_refused_without_reading_it_all(web, t
     assert response.status_code == 413
     assert response.json()["error"] == "too_large"
     assert sent < 1000 * 65536
-    declared = await web.post(
-        "/api/scale-gateway/commit/", content=b"{}", headers={"content-length": str(10**9)}
-    )
+    declared = await web.post("/api/scale-gateway/commit/", content=b"{}", headers={"content-length": str(10**9)})
     assert declared.status_code == 413 and "at most" in declared.json()["message"]
     assert (await two_stores[0].search_weighings(ListQuery())).total == 0
 
 
-@pytest.mark.parametrize(("method", "path", "status", "error"), [
-    ("GET", "/api/nothing-here", 404, "not_found"),
-    ("GET", "/api/scale-gateway/commit/", 405, "method_not_allowed"),
-    ("DELETE", "/api/scale-gateway/latest/", 405, "method_not_allowed"),
-    ("GET", "/api/scale-gateway/latest/", 404, "no_data"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "status", "error"),
+    [
+        ("GET", "/api/nothing-here", 404, "not_found"),
+        ("GET", "/api/scale-gateway/commit/", 405, "method_not_allowed"),
+        ("DELETE", "/api/scale-gateway/latest/", 405, "method_not_allowed"),
+        ("GET", "/api/scale-gateway/latest/", 404, "no_data"),
+    ],
+)
 async def test_one_error_shape(web, method, path, status, error):
     response = await web.request(method, path)
     assert response.status_code == status
