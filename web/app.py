@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 from starlette.applications import Starlette
@@ -25,6 +25,7 @@ from core.plugins import describe_plugins, get_plugin_manager
 
 if TYPE_CHECKING:
     from core.config import Config
+    from core.gateway.runtime import Gateway
     from core.store import Store
 
 log = logging.getLogger("specgate.web")
@@ -81,7 +82,7 @@ def create_app(
     store: Store,
     pm: pluggy.PluginManager | None = None,
     *,
-    gateway: Any = None,
+    gateway: Gateway | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Starlette:
     """The web app over an opened ``store``; ``clock`` decides what "now" is (staleness, commit times)."""

@@ -45,8 +45,10 @@ from core.gateway.proxy_protocol import ProxyHeaderError, decode_proxy_header
 from core.gateway.types import Outcome, Session
 from core.timeutil import local_string
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 if TYPE_CHECKING:
-    from core.spec import Spec
+    from core.spec import Framer, Spec
     from core.store import Store
 
 log = logging.getLogger("specgate.gateway")
@@ -66,7 +68,7 @@ def _normalise_ip(host: str) -> str:
     return str(address)
 
 
-def _in_networks(ip: str, networks: list[Any]) -> bool:
+def _in_networks(ip: str, networks: list[IPNetwork]) -> bool:
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
@@ -364,7 +366,7 @@ class Connection:
             if self.listener.closing and not self.buffer:
                 self.reason = "shutdown"
 
-    async def _drain_frames(self, framer: Any) -> bool:
+    async def _drain_frames(self, framer: Framer) -> bool:
         """Handle every complete frame in the buffer. True when the connection must close."""
         limit = self.listener.config.max_frame_length
         while self.buffer:

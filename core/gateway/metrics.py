@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.gateway.types import Session
 
 #: the key of ``Session.state`` under which the runtime keeps the listener's metrics
 STATE_KEY = "specgate.metrics"
@@ -53,7 +56,7 @@ class ListenerMetrics:
         }
 
 
-def count(session: Any, name: str, amount: int = 1) -> None:
+def count(session: Session, name: str, amount: int = 1) -> None:
     """Add ``amount`` to the plugin counter ``name`` of the listener ``session`` arrived on.
 
     Does nothing for a session the runtime did not create (a plugin unit test's hand-made session).
