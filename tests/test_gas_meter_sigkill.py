@@ -27,9 +27,7 @@ LISTENING = re.compile(r"listener gas_meter on [^:\s]+:(\d+)")
 
 
 async def provision(url: str, options: dict) -> None:
-    store = open_store(url, **options)
-    await store.open()
-    try:
+    async with open_store(url, **options) as store:
         await store.add_tenant(TENANT)
         for index in range(METERS):
             await store.add_device(
@@ -45,8 +43,6 @@ async def provision(url: str, options: dict) -> None:
                     "server_port": 5004,
                 },
             )
-    finally:
-        await store.close()
 
 
 async def wait_for_port(proc: subprocess.Popen, log: Path, timeout: float = 60.0) -> int:
@@ -115,9 +111,7 @@ async def test_every_acknowledged_reading_survives_sigkill(backend_url, tmp_path
 
     assert proc.returncode == -signal.SIGKILL
     assert summary.replied >= 150, f"too few replies before the kill: {summary.as_dict()}\n{log.read_text()}"
-    store = open_store(url, **options)
-    await store.open()
-    try:
+    async with open_store(url, **options) as store:
         stored: dict[str, dict[int, int]] = {}
         for index in range(METERS):
             uid = meter_uid(PREFIX, index)
@@ -130,7 +124,5 @@ async def test_every_acknowledged_reading_survives_sigkill(backend_url, tmp_path
             if stored[ack.uid].get(reading["ts"]) != reading["count"]
         ]
         acknowledged_readings = sum(len(ack.readings) for ack in summary.acknowledged)
-    finally:
-        await store.close()
     assert acknowledged_readings > 0
     assert missing == [], f"{len(missing)} acknowledged readings are not in the store: {missing[:10]}"

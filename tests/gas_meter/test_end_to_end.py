@@ -37,12 +37,8 @@ def plugin_manager():
 @pytest.fixture
 async def store(backend_url):
     url, options = backend_url
-    opened = open_store(url, **options)
-    await opened.open()
-    try:
+    async with open_store(url, **options) as opened:
         yield opened
-    finally:
-        await opened.close()
 
 
 def gateway(store):

@@ -57,19 +57,15 @@ async def test_a_legacy_database_is_served_and_written_compatibly(mongodb_uri):
             [{"device_uid": UID, "timestamp": ts, "counter_val": count, "year": 2025} for ts, count in slots[12:]]
         )
 
-        store = MongoStore(mongodb_uri, db_prefix=prefix)
-        await store.open()
         pm = get_plugin_manager(installed=False)
-        try:
-            async with Gateway(
-                make_config(), store, pm, specs={"gas_meter": gas_meter_spec()}, clock=lambda: NOW
-            ) as gateway:
-                reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port("gas_meter"))
-                writer.write(report_bytes("normal", UID, slots, battery=77, uptime=5000))
-                reply = await asyncio.wait_for(reader.read(), 10)
-                writer.close()
-        finally:
-            await store.close()
+        async with (
+            MongoStore(mongodb_uri, db_prefix=prefix) as store,
+            Gateway(make_config(), store, pm, specs={"gas_meter": gas_meter_spec()}, clock=lambda: NOW) as gateway,
+        ):
+            reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port("gas_meter"))
+            writer.write(report_bytes("normal", UID, slots, battery=77, uptime=5000))
+            reply = await asyncio.wait_for(reader.read(), 10)
+            writer.close()
 
         newest = 10000 + 23 * 7
         assert reply == reply_bytes(0xC0, UID, NOW, NOW + 43200, newest, 10, 7200, "192.0.2.10", 5004)

@@ -28,12 +28,8 @@ def read_back(backend_url, action):
     url, options = backend_url
 
     async def run():
-        store = open_store(url, **options)
-        await store.open()
-        try:
+        async with open_store(url, **options) as store:
             return await action(store)
-        finally:
-            await store.close()
 
     return asyncio.run(run())
 
