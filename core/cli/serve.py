@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 
@@ -45,15 +46,27 @@ def _web_server(app: Starlette, config: Config) -> uvicorn.Server:
     )
 
 
+def _bind_web(config: Config) -> socket.socket:
+    """The web app's listening socket, bound before uvicorn starts, so a busy port or an impossible host is
+    one clear error instead of uvicorn's traceback and exit."""
+    try:
+        return socket.create_server((config.web_host, config.web_port), reuse_port=False)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"cannot serve the web app on {config.web_host}:{config.web_port}: {reason}") from None
+
+
 async def _start_web(server: uvicorn.Server, config: Config) -> tuple[asyncio.Task[None], str]:
-    task = asyncio.create_task(server.serve())
+    sock = _bind_web(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
             with contextlib.suppress(BaseException):
                 task.result()
+            sock.close()
             raise ConfigError(f"cannot serve the web app on {config.web_host}:{config.web_port} (see the log above)")
         await asyncio.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
+    port = sock.getsockname()[1]
     return task, f"http://{config.web_host}:{port}/"
 
 
