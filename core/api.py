@@ -7,7 +7,8 @@ working while core's insides move (the built-in plugins are held to it by a test
 - sessions: :class:`Session` (with ``now()``), :class:`Outcome`, :class:`ListenerConfig`, :func:`count`;
 - configuration: :class:`Config`, :class:`DeviceOption` and the value checks ``as_*``;
 - errors: :class:`FrameError`, :class:`ConfigError`, :class:`StoreUnavailable`, :class:`InvalidInput`, ...;
-- specs: :func:`load_spec`, :class:`Spec`, :class:`Decoded`;
+- specs: :func:`load_spec`, :class:`Spec`, :class:`Decoded`, :func:`bundled_spec_paths` (the YAML files of
+  ``specs/``, where the built-in device types' layouts live);
 - the store plugins may use: :class:`Store` (its methods are the contract), :class:`ListQuery`, :class:`Page`;
 - time: :func:`calendar_fields`, :func:`local_string`, :func:`iso`, :func:`tz_from_offset`;
 - HTTP routes: :class:`JSONResponse`, :func:`error_response`, :func:`read_json_object`, ...;
@@ -46,6 +47,7 @@ from core.simulate import split_chunks, write_chunks
 from core.spec import Decoded, Spec, load_spec
 from core.store import ListQuery, Page, Store
 from core.timeutil import DEFAULT_TZ_OFFSET, calendar_fields, iso, local_string, tz_from_offset
+from specs import bundled_spec_paths
 
 __all__ = [
     "DEFAULT_TZ_OFFSET",
@@ -75,6 +77,7 @@ __all__ = [
     "as_int",
     "as_mapping",
     "as_str",
+    "bundled_spec_paths",
     "calendar_fields",
     "count",
     "error_response",

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 
 class Application:
-    """The store, the gateway (unless no listener is configured) and the web app (unless disabled)."""
+    """The store, the gateway (with no listener at all in a web-only process) and the web app (unless
+    disabled)."""
 
     def __init__(
         self,

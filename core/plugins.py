@@ -2,7 +2,7 @@
 
 Load order: ``core.default_plugin`` (the runtime's own defaults, ``trylast``), then the plugins the specgate
 distribution itself registers under the entry-point group ``specgate.plugins`` (the built-in device
-plugins, in the order ``pyproject.toml`` lists them), then every other installed package's entry points.
+plugins, in the order of their entry-point names), then every other installed package's entry points.
 Core names no device plugin: it finds them all through entry points.
 
 ``SPECGATE_PLUGINS`` (comma-separated names) selects which plugins load; ``SPECGATE_DISABLE_PLUGINS``

@@ -220,7 +220,7 @@ def load_config(
         from core.plugins import declared_options, get_plugin_manager
 
         options = declared_options(get_plugin_manager(config.plugins, config.disable_plugins))
-    apply_device_options(config.devices, options, env)
+    apply_device_options(config.devices, options, env, config.source or "")
     return config
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.config.listeners import ListenerConfig
 from core.errors import ConfigError
 
 #: ``parse(value, key)`` returns the converted value or raises ``ConfigError`` naming ``key``
@@ -34,7 +35,7 @@ class DeviceOption:
 
 
 def apply_device_options(
-    devices: dict[str, dict[str, Any]], declared: Iterable[DeviceOption], env: Mapping[str, str]
+    devices: dict[str, dict[str, Any]], declared: Iterable[DeviceOption], env: Mapping[str, str], source: str = ""
 ) -> None:
     """Check ``devices`` (the file's ``devices:`` mapping, changed in place) against ``declared``.
 
@@ -47,16 +48,27 @@ def apply_device_options(
         by_section.setdefault(option.section, {})[option.key] = option
     for section, options in by_section.items():
         values = devices.setdefault(section, {})
+        origin = f" (from {source})" if source else ""
         unknown = sorted(str(key) for key in values if key not in options)
         if unknown:
             raise ConfigError(
-                f"unknown key(s) {', '.join(unknown)} in devices.{section}; allowed: {', '.join(sorted(options))}"
+                f"unknown key(s) {', '.join(unknown)} in devices.{section}{origin}; allowed: {', '.join(sorted(options))}"
             )
         for key, option in options.items():
-            name = f"devices.{section}.{key}"
+            name = f"devices.{section}.{key}{origin}"
             if option.env and env.get(option.env, "").strip():
                 values[key] = option.parse(env[option.env].strip(), f"{option.env} (environment)")
             elif key in values:
                 values[key] = option.parse(values[key], name)
             elif option.default is not None:
                 values[key] = option.default
+
+
+def check_listener_options(listener: ListenerConfig, declared: Iterable[DeviceOption]) -> None:
+    """Check and convert the options of ``listener`` that its device type declares as device options
+    (``--listen fg150kal:4002:scale_id=dock`` goes through the same check as ``devices.fg150kal.scale_id``);
+    options no plugin declares are the plugin's own to read."""
+    by_key = {option.key: option for option in declared if option.section == listener.device_type}
+    for key, value in list(listener.options.items()):
+        if key in by_key:
+            listener.options[key] = by_key[key].parse(value, f"listener {listener.device_type}:{listener.port} {key}")

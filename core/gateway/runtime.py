@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from core.config import Config, ListenerConfig, with_listener_defaults
+from core.config.options import check_listener_options
 from core.errors import ConfigError
 from core.gateway.device_hooks import DeviceHooks
 from core.gateway.listener import Listener
-from core.plugins import device_owners, get_plugin_manager, load_specs
+from core.plugins import declared_options, device_owners, get_plugin_manager, load_specs
 
 if TYPE_CHECKING:
     from core.spec import Spec
@@ -52,7 +53,8 @@ def resolve_listeners(config: Config, pm: pluggy.PluginManager) -> list[Listener
     """The listeners to run: the configured ones (or the plugins' defaults), then ``--listen`` additions.
 
     Configured listeners take unset fields and missing options from the plugin-declared default of their
-    device type. An added listener replaces any listener on the same (non-zero) port.
+    device type. An added listener replaces any listener on the same (non-zero) port. A listener option that
+    its plugin declares as a device option is checked (and converted) here, at start-up.
     """
     declared = declared_listeners(config, pm)
     defaults: dict[str, ListenerConfig] = {}
@@ -68,8 +70,10 @@ def resolve_listeners(config: Config, pm: pluggy.PluginManager) -> list[Listener
         if extra.port:
             chosen = [entry for entry in chosen if entry.port != extra.port]
         chosen.append(extra)
+    options = declared_options(pm)
     seen: dict[int, str] = {}
     for entry in chosen:
+        check_listener_options(entry, options)
         if entry.port and entry.port in seen:
             raise ConfigError(f"port {entry.port} is configured twice ({seen[entry.port]} and {entry.device_type})")
         seen[entry.port] = entry.device_type

@@ -15,10 +15,9 @@ from pathlib import Path
 
 from starlette.routing import BaseRoute
 
-from core.api import Config, Decoded, DeviceOption, ListenerConfig, Outcome, Session, hookimpl
+from core.api import Config, Decoded, DeviceOption, ListenerConfig, Outcome, Session, bundled_spec_paths, hookimpl
 from plugins.fg150kal import commands, options, readings
 from plugins.fg150kal.listeners import default_listener
-from specs import bundled_spec_paths
 
 
 @hookimpl

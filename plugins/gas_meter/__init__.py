@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.api import Config, Decoded, DeviceOption, ListenerConfig, Outcome, Session, hookimpl
+from core.api import Config, Decoded, DeviceOption, ListenerConfig, Outcome, Session, bundled_spec_paths, hookimpl
 from plugins.gas_meter import commands
 from plugins.gas_meter.handler import GasMeterHandler
 from plugins.gas_meter.options import DEVICE_TYPE, OPTIONS, options_for
-from specs import bundled_spec_paths
 
 __all__ = ["DEFAULT_PORT", "default_listener"]
 

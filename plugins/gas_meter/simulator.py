@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from core.api import ConfigError, Spec, load_spec, split_chunks, write_chunks
+from core.api import ConfigError, Spec, bundled_spec_paths, load_spec, split_chunks, write_chunks
 from plugins.gas_meter.options import DEVICE_TYPE
-from specs import bundled_spec_paths
 
 SLOTS = 24
 HOUR = 3600

@@ -157,6 +157,19 @@ def test_missing_file_and_bad_listen_flags(tmp_path):
             parse_listen_flag(text)
 
 
+def test_listener_options_a_plugin_declares_are_checked_at_start_up(tmp_path):
+    pm = get_plugin_manager(enabled=None, disabled=[], installed=False)
+    bad = load_config(env={}, listen=["gas_meter:15004:checkin_spread=often"])
+    with pytest.raises(ConfigError, match="checkin_spread must be true or false"):
+        resolve_listeners(bad, pm)
+    by_peer = load_config(env={}, listeners_enabled=False, listen=["fg150kal:14002:scale_by_peer=x"])
+    with pytest.raises(ConfigError, match="listener fg150kal:14002 scale_by_peer must be a mapping"):
+        resolve_listeners(by_peer, pm)
+    misspelt = write(tmp_path, "devices: {fg150kal: {listen_port: eighty}}\n")
+    with pytest.raises(ConfigError, match=r"devices.fg150kal.listen_port \(from .*specgate.yaml\) must be an integer"):
+        load_config(misspelt, env={})
+
+
 def test_two_listeners_on_one_port_are_refused():
     config = Config(listeners=[parse_listen_flag("fg150kal:4001"), parse_listen_flag("gas_meter:4001")])
     with pytest.raises(ConfigError, match="port 4001 is configured twice"):
