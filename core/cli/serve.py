@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         listeners_enabled=False if args.no_listeners else None,
         listen=args.listen,
         log_level=args.log_level,
+        log_format=args.log_format,
     )
     configure_logging(config)
     try:
@@ -147,4 +148,7 @@ def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -
         help="add a listener, replacing any on the same port (device types: specgate specs); repeatable",
     )
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (default: INFO)")
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), help="text lines (default) or one JSON object per line"
+    )
     parser.set_defaults(func=run)

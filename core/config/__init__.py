@@ -11,13 +11,14 @@ are declared by their plugins (``specgate_declare_options``) and checked here wi
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import yaml
 
@@ -48,7 +49,20 @@ __all__ = [
     "with_listener_defaults",
 ]
 
-_TOP_KEYS = ("store", "timezone", "web", "plugins", "log_level", "shutdown_grace", "listeners", "devices")
+_TOP_KEYS = (
+    "store",
+    "timezone",
+    "web",
+    "plugins",
+    "log_level",
+    "log_format",
+    "log_summary_interval",
+    "shutdown_grace",
+    "listeners",
+    "devices",
+)
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: tuple[str, ...] = get_args(LogFormat)
 
 
 @dataclass
@@ -70,6 +84,10 @@ class Config:
     plugins: list[str] | None = None
     disable_plugins: list[str] = field(default_factory=list)
     log_level: str = "INFO"
+    #: ``text`` (one readable line per record) or ``json`` (one JSON object per line, for log shippers)
+    log_format: LogFormat = "text"
+    #: seconds between a listener's INFO activity summaries (sessions themselves are DEBUG); 0 = none
+    log_summary_interval: float = 60.0
     #: seconds in-flight device sessions get to finish on shutdown
     shutdown_grace: float = 10.0
     #: per device type options (``devices.<type>``), checked against what the plugins declare
@@ -113,6 +131,14 @@ def _tz_offset(value: Any, key: str, source: str = "") -> int:
     return int(offset.total_seconds())
 
 
+def _log_format(value: Any, key: str, source: str = "") -> LogFormat:
+    text = as_str(value, key, source).lower()
+    if text not in LOG_FORMATS:
+        origin = f" (from {source})" if source else ""
+        raise ConfigError(f"{key}{origin} must be one of {', '.join(LOG_FORMATS)}, got {value!r}")
+    return "json" if text == "json" else "text"
+
+
 def _apply_file(config: Config, data: Mapping[str, Any], source: str) -> None:
     check_keys(data, _TOP_KEYS, source)
     if "store" in data:
@@ -144,6 +170,12 @@ def _apply_file(config: Config, data: Mapping[str, Any], source: str) -> None:
             config.disable_plugins = as_names(plugins["disable"], "plugins.disable", source)
     if "log_level" in data:
         config.log_level = as_log_level(data["log_level"], "log_level", source)
+    if "log_format" in data:
+        config.log_format = _log_format(data["log_format"], "log_format", source)
+    if "log_summary_interval" in data:
+        config.log_summary_interval = as_float(
+            data["log_summary_interval"], "log_summary_interval", source, positive=False
+        )
     if "shutdown_grace" in data:
         config.shutdown_grace = as_float(data["shutdown_grace"], "shutdown_grace", source)
     if "devices" in data:
@@ -168,6 +200,8 @@ def _apply_env(config: Config, env: Mapping[str, str]) -> None:
         config.web_port = as_int(env["SPECGATE_WEB_PORT"], "SPECGATE_WEB_PORT", "environment", 0, 65535)
     if env.get("SPECGATE_LOG_LEVEL"):
         config.log_level = as_log_level(env["SPECGATE_LOG_LEVEL"], "SPECGATE_LOG_LEVEL", "environment")
+    if env.get("SPECGATE_LOG_FORMAT"):
+        config.log_format = _log_format(env["SPECGATE_LOG_FORMAT"], "SPECGATE_LOG_FORMAT", "environment")
     if env.get("SPECGATE_PLUGINS", "").strip():
         config.plugins = as_names(env["SPECGATE_PLUGINS"], "SPECGATE_PLUGINS", "environment")
     if env.get("SPECGATE_DISABLE_PLUGINS", "").strip():
@@ -184,6 +218,7 @@ def load_config(
     web_enabled: bool | None = None,
     listen: list[str] | None = None,
     log_level: str | None = None,
+    log_format: str | None = None,
     listeners_enabled: bool | None = None,
     options: Iterable[DeviceOption] | None = None,
 ) -> Config:
@@ -210,6 +245,8 @@ def load_config(
         config.web_enabled = web_enabled
     if log_level:
         config.log_level = as_log_level(log_level, "--log-level")
+    if log_format:
+        config.log_format = _log_format(log_format, "--log-format")
     if listeners_enabled is False:
         config.listeners = []
     for text in listen or []:
@@ -224,7 +261,28 @@ def load_config(
     return config
 
 
+class JSONLogFormatter(logging.Formatter):
+    """One JSON object per record: ``at`` (ISO 8601, UTC), ``level``, ``logger``, ``message``, and
+    ``exception`` with the traceback text when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "at": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
 def configure_logging(config: Config) -> None:
-    """Send ``specgate.*`` logs to stderr at the configured level."""
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Send logs to stderr at the configured level, as text lines or JSON objects."""
+    handler = logging.StreamHandler()
+    if config.log_format == "json":
+        handler.setFormatter(JSONLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=config.log_level, handlers=[handler], force=True)
     logging.getLogger("specgate").setLevel(config.log_level)

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from core.config import Config, ListenerConfig
 from core.errors import FrameError
 from core.gateway.device_hooks import DeviceHooks
-from core.gateway.metrics import STATE_KEY, ListenerMetrics
+from core.gateway.metrics import STATE_KEY, ListenerMetrics, activity_summary
 from core.gateway.proxy_protocol import ProxyHeaderError, decode_proxy_header
 from core.gateway.types import Outcome, Session
 from core.timeutil import local_string
@@ -109,6 +109,7 @@ class Listener:
         self._connections: set[Connection] = set()
         self._by_ip: dict[str, Connection] = {}
         self.closing = False
+        self._summary_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -124,6 +125,20 @@ class Listener:
         self._server = await asyncio.start_server(self._on_connect, self.config.host, self.config.port)
         self._bound_port = self._server.sockets[0].getsockname()[1]
         log.info("%s listening on %s:%d", self.config.device_type, self.config.host, self.port)
+        interval = self.app_config.log_summary_interval
+        if interval > 0:
+            self._summary_task = asyncio.create_task(self._log_summaries(interval))
+
+    async def _log_summaries(self, interval: float) -> None:
+        """Sessions are logged at DEBUG; INFO gets one line per interval saying what the listener did."""
+        before = self.metrics.as_dict()
+        while True:
+            await asyncio.sleep(interval)
+            now = self.metrics.as_dict()
+            line = activity_summary(now, before)
+            if line is not None:
+                log.info("%s in the last %gs: %s", self.name, interval, line)
+            before = now
 
     def stop_accepting(self) -> None:
         """Refuse new connections from now on (sessions already open go on)."""
@@ -152,7 +167,10 @@ class Listener:
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), _CLOSE_WAIT)
-        log.info("%s stopped", self.name)
+        if self._summary_task is not None:
+            self._summary_task.cancel()
+        total = activity_summary(self.metrics.as_dict(), {})
+        log.info("%s stopped%s", self.name, f" after {total}" if total else "")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -235,7 +253,7 @@ class Listener:
         self._by_ip[ip] = connection
         self.metrics.accepted += 1
         self.metrics.active += 1
-        log.info("%s accepted %s:%d", self.name, ip, peer_port)
+        log.debug("%s accepted %s:%d", self.name, ip, peer_port)
         try:
             try:
                 self.hooks.hook.specgate_connection_opened(session=session)
@@ -256,7 +274,7 @@ class Listener:
             del self._by_ip[session.peer_host]
         self.metrics.active -= 1
         self.metrics.closed[reason] += 1
-        log.info(
+        log.debug(
             "%s closed %s:%d (%s) after %d frame(s)",
             self.name,
             session.peer_host,
@@ -337,12 +355,12 @@ class Connection:
                     self.reason = "frame_timeout"
                     await self._leftover(f"frame not complete within {frame_timeout}s")
                     return
-                log.info("%s: %s idle for %.1fs", self.listener.name, self._peer, idle_timeout)
+                log.debug("%s: %s idle for %.1fs", self.listener.name, self._peer, idle_timeout)
                 self.reason = "idle_timeout"
                 await self._leftover(f"incomplete frame when the connection went idle for {idle_timeout}s")
                 return
             except (ConnectionError, OSError) as exc:
-                log.info("%s: %s connection error: %s", self.listener.name, self._peer, exc)
+                log.debug("%s: %s connection error: %s", self.listener.name, self._peer, exc)
                 self.reason = self.reason or "peer_closed"
                 await self._leftover(f"incomplete frame when the connection failed: {exc}")
                 return

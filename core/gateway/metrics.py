@@ -64,3 +64,36 @@ def count(session: Session, name: str, amount: int = 1) -> None:
     metrics = session.state.get(STATE_KEY)
     if isinstance(metrics, ListenerMetrics):
         metrics.plugin[name] += amount
+
+
+def activity_summary(now: dict[str, Any], before: dict[str, Any]) -> str | None:
+    """One line saying what a listener did between two ``as_dict()`` snapshots; None when it did nothing."""
+
+    def delta(key: str) -> int:
+        return int(now[key]) - int(before.get(key, 0))
+
+    def counted(key: str) -> dict[str, int]:
+        old = before.get(key, {})
+        return {name: n - old.get(name, 0) for name, n in sorted(now[key].items()) if n - old.get(name, 0)}
+
+    closed, rejected = counted("closed"), counted("rejected")
+    frames_ok, frames_bad, replies = delta("frames_ok"), delta("frames_bad"), delta("replies")
+    if not (closed or rejected or frames_ok or frames_bad or delta("accepted")):
+        return None
+    parts = [f"{sum(closed.values())} session(s) closed" + (f" ({_listing(closed)})" if closed else "")]
+    parts.append(f"{frames_ok} frame(s) ok, {frames_bad} bad, {replies} repl{'y' if replies == 1 else 'ies'}")
+    if rejected:
+        parts.append(f"{sum(rejected.values())} refused ({_listing(rejected)})")
+    for key, label in (
+        ("dead_letters", "dead letter(s)"),
+        ("store_failures", "store failure(s)"),
+        ("handler_errors", "handler error(s)"),
+    ):
+        if delta(key):
+            parts.append(f"{delta(key)} {label}")
+    parts.append(f"{now['active']} active")
+    return ", ".join(parts)
+
+
+def _listing(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {name}" for name, n in counts.items())

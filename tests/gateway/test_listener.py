@@ -13,7 +13,7 @@ from tests.gateway.doubles import connect, eventually, read_line, read_until_clo
 
 
 async def test_frames_split_or_batched_are_answered_in_order(start_echo, echo_plugin, caplog):
-    caplog.set_level(logging.INFO, logger="specgate.gateway")
+    caplog.set_level(logging.DEBUG, logger="specgate.gateway")
     gateway = await start_echo()
     reader, writer = await connect(gateway.port("echo"))
     writer.write(b"PING 1\nPI")
