@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import pluggy
 
@@ -28,10 +29,18 @@ COMMAND_MODULES = (
 )
 
 
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one sentence (exit status 1), like every other failure;
+    the usage itself is one ``--help`` away. Subcommand parsers are of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentParser:
     """The whole command line: core's commands, then every loaded plugin's."""
     pm = pm or get_plugin_manager()
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="specgate",
         description="A TCP gateway for field devices whose packet layouts are declarative YAML specs.",
     )

@@ -412,8 +412,10 @@ def test_encode_bad_json(values, message, capsys, monkeypatch):
 
 def test_encode_requires_message(capsys, monkeypatch):
     result = run_cli(["encode", "--spec", "gas_meter", "{}"], capsys, monkeypatch)
-    assert result.code == 2
-    assert "--message" in result.err
+    assert result.code == 1
+    assert result.err == (
+        "specgate encode: error: the following arguments are required: --message (see 'specgate encode --help')\n"
+    )
 
 
 # --------------------------------------------------------------------------- specs
