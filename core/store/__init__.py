@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from core.errors import ConfigError
-from core.store.base import USAGE_BUCKETS, ListQuery, Page, Store
+from core.store.base import ListQuery, Page, Store
+from core.store.usage import USAGE_BUCKETS
 
 __all__ = ["ListQuery", "Page", "Store", "USAGE_BUCKETS", "open_store", "DEFAULT_STORE_URL"]
 

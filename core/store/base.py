@@ -37,6 +37,10 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, Mapping, Sequence
 
+from core.store.usage import USAGE_BUCKETS, aggregate_usage
+
+__all__ = ["ListQuery", "Page", "Scalar", "Store", "USAGE_BUCKETS"]
+
 Scalar = str | int | float | bool | None
 
 
@@ -63,9 +67,6 @@ class Page:
 
     items: list[dict[str, Any]]
     total: int
-
-
-USAGE_BUCKETS = ("hour", "day", "week", "month", "year")
 
 
 class Store(abc.ABC):
@@ -150,8 +151,6 @@ class Store(abc.ABC):
         self, tenant: str, device_uid: str, bucket: str, start: int, end: int, tz: tzinfo
     ) -> list[dict[str, Any]]:
         """Consumption per calendar bucket, from cumulative counts. Shared by every backend."""
-        from core.store.usage import aggregate_usage
-
         readings = await self.readings_for_usage(tenant, device_uid, start, end)
         return aggregate_usage(readings, bucket, start, end, tz)
 
