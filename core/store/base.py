@@ -23,6 +23,9 @@ Rules every implementation follows (the contract suite in ``tests/store`` checks
   and any string starting with ``$`` or containing NUL, raises :class:`~core.errors.InvalidInput`.
   Filter values must be scalars (str, int, float, bool, None); a dict such as ``{"$ne": None}`` raises
   ``InvalidInput`` and is never sent to a database.
+* Each listing accepts the filter, range and sort fields of its entry in
+  :data:`core.store.listings.LISTINGS` (appended to the listing method's docstring below); any other
+  field raises ``InvalidInput``.
 * Integers of the original layout are stored as 32-bit integers, ``flag`` as a bool.
 * A write returns only after it is durably committed. A backend that cannot commit raises
   :class:`~core.errors.StoreUnavailable`.
@@ -33,40 +36,24 @@ Rules every implementation follows (the contract suite in ``tests/store`` checks
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
+from core.store.listings import LISTINGS, ListQuery, Page, Scalar
 from core.store.usage import USAGE_BUCKETS, aggregate_usage
 
 __all__ = ["ListQuery", "Page", "Scalar", "Store", "USAGE_BUCKETS"]
 
-Scalar = str | int | float | bool | None
+_Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
-@dataclass(frozen=True)
-class ListQuery:
-    """A paged, filtered listing request.
+def _listing(name: str) -> Callable[[_Method], _Method]:
+    """Append the rules of ``LISTINGS[name]`` to the method's docstring, so they are written only once."""
+    def document(method: _Method) -> _Method:
+        method.__doc__ = f"{method.__doc__ or ''}\n\n        {LISTINGS[name].describe()}"
+        return method
 
-    ``filters`` are equality matches; ``ranges`` map a field to ``(low, high)`` meaning
-    ``low <= value < high`` (either bound may be None). Each listing method names the fields it accepts;
-    any other field raises ``InvalidInput``. ``limit`` is capped at 1000.
-    """
-
-    filters: Mapping[str, Scalar] = field(default_factory=dict)
-    ranges: Mapping[str, tuple[Scalar, Scalar]] = field(default_factory=dict)
-    sort: str | None = None
-    descending: bool = False
-    limit: int = 100
-    offset: int = 0
-
-
-@dataclass
-class Page:
-    """One page of a listing: ``items`` in order and ``total`` matching items across all pages."""
-
-    items: list[dict[str, Any]]
-    total: int
+    return document
 
 
 class Store(abc.ABC):
@@ -122,10 +109,10 @@ class Store(abc.ABC):
     async def delete_device(self, tenant: str, device_uid: str) -> bool:
         """Delete the device and its route. False when there was none."""
 
+    @_listing("devices")
     @abc.abstractmethod
     async def list_devices(self, tenant: str, query: ListQuery) -> Page:
-        """Filters: device_uid, meter_id, installer_id, flag, customer_no, status. Sort: any of these,
-        ``last_timestamp`` or ``last_access``."""
+        """The tenant's devices."""
 
     # ------------------------------------------------------------------ readings (tenant ``data``)
     @abc.abstractmethod
@@ -136,9 +123,10 @@ class Store(abc.ABC):
         were new.
         """
 
+    @_listing("readings")
     @abc.abstractmethod
     async def list_readings(self, tenant: str, query: ListQuery) -> Page:
-        """Filters: device_uid. Ranges: timestamp. Sort: timestamp (default ascending)."""
+        """The tenant's readings."""
 
     @abc.abstractmethod
     async def readings_for_usage(
@@ -175,9 +163,10 @@ class Store(abc.ABC):
         """Store ``{device_uid, event_time (epoch), event_code (int), event_type, event_message, ...}``;
         returns its ``event_id`` (a string, also present in the stored document)."""
 
+    @_listing("events")
     @abc.abstractmethod
     async def list_events(self, tenant: str, query: ListQuery) -> Page:
-        """Filters: device_uid, event_type, event_status. Ranges: event_time. Sort: event_time."""
+        """The tenant's events."""
 
     # ------------------------------------------------------------------ exchange log (common ``misc_data``)
     @abc.abstractmethod
@@ -187,9 +176,10 @@ class Store(abc.ABC):
         ``exchange_retention_days`` are removed (TTL index on MongoDB, :meth:`purge_exchanges` on
         SQLite, which the store schedules itself)."""
 
+    @_listing("exchanges")
     @abc.abstractmethod
     async def list_exchanges(self, query: ListQuery) -> Page:
-        """Filters: ip, port, device_type. Ranges: at, datetime. Sort: at (default descending)."""
+        """The exchange log, newest first by default."""
 
     @abc.abstractmethod
     async def purge_exchanges(self, older_than: float) -> int:
@@ -202,9 +192,10 @@ class Store(abc.ABC):
         Returns its id. Dead letters older than the store's ``dead_letter_retention_days`` (default 30) are
         removed like the exchange log, so junk from the network cannot grow the store without bound."""
 
+    @_listing("dead_letters")
     @abc.abstractmethod
     async def list_dead_letters(self, query: ListQuery) -> Page:
-        """Filters: device_type, ip. Ranges: at. Sort: at (default descending)."""
+        """Dead letters, newest first by default."""
 
     # ------------------------------------------------------------------ scales
     @abc.abstractmethod
@@ -222,9 +213,10 @@ class Store(abc.ABC):
         raw_line, received_at, committed_at, arrival_shipping_no, move_report_no}``. Assigns ``id``, an
         integer increasing across all processes sharing the store; returns the stored record."""
 
+    @_listing("weighings")
     @abc.abstractmethod
     async def search_weighings(self, query: ListQuery) -> Page:
-        """Filters: cylinder_no, event_type, scale_id. Ranges: committed_at. Sort: id (default)."""
+        """The weighing log, in ``id`` order by default."""
 
     # ------------------------------------------------------------------ users (tenant ``users`` + ``user_route``)
     @abc.abstractmethod
@@ -248,9 +240,10 @@ class Store(abc.ABC):
     async def delete_user(self, tenant: str, login_id: str) -> bool:
         """Delete the user and its route. False when there was none."""
 
+    @_listing("users")
     @abc.abstractmethod
     async def list_users(self, tenant: str, query: ListQuery) -> Page:
-        """Filters: ID, role, flag, email. Sort: ID."""
+        """The tenant's users, ``passwd`` included (callers strip it)."""
 
     # ------------------------------------------------------------------ pending registrations (``floating_users``)
     @abc.abstractmethod
@@ -262,9 +255,10 @@ class Store(abc.ABC):
     async def get_registration(self, login_id: str) -> dict[str, Any] | None:
         """The registration, approved or not."""
 
+    @_listing("registrations")
     @abc.abstractmethod
     async def list_registrations(self, query: ListQuery) -> Page:
-        """Filters: flag (default listing is every registration), category. Sort: regdate."""
+        """Registrations, approved or not unless ``flag`` is filtered."""
 
     @abc.abstractmethod
     async def set_registration_flag(self, login_id: str, flag: bool) -> bool:
@@ -300,9 +294,10 @@ class Store(abc.ABC):
     async def delete_subscriber(self, tenant: str, customer_no: str) -> bool:
         """Delete one subscriber. False when there was none."""
 
+    @_listing("subscribers")
     @abc.abstractmethod
     async def list_subscribers(self, tenant: str, query: ListQuery) -> Page:
-        """Filters: customer_no, meter_id, subscriber_no, bind_device_id, binded. Sort: customer_no."""
+        """The tenant's subscribers."""
 
     # ------------------------------------------------------------------ admin explorer
     @abc.abstractmethod
