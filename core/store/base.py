@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import abc
 from datetime import tzinfo
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from types import TracebackType
+from typing import Any, Callable, Mapping, Self, Sequence, TypeVar
 
 from core.store.listings import LISTINGS, ListQuery, Page, Scalar
 from core.store.usage import USAGE_BUCKETS, aggregate_usage
@@ -57,10 +58,20 @@ def _listing(name: str) -> Callable[[_Method], _Method]:
 
 
 class Store(abc.ABC):
-    """Async domain storage. Open with :func:`core.store.open_store`, then ``await store.open()``."""
+    """Async domain storage: ``async with open_store(url) as store:`` opens it and closes it again
+    (or ``await store.open()`` ... ``await store.close()``)."""
 
     #: ``"sqlite"`` or ``"mongodb"``
     backend: str = ""
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.close()
 
     # ------------------------------------------------------------------ lifecycle
     @abc.abstractmethod

@@ -24,7 +24,7 @@ from decimal import Decimal
 import pytest
 
 from core.errors import Conflict, InvalidInput, NotFound, StoreError, StoreUnavailable
-from core.store import ListQuery, Page
+from core.store import ListQuery, Page, open_store
 from core.timeutil import calendar_fields, tz_from_offset
 
 KST = tz_from_offset("+09:00")
@@ -118,6 +118,21 @@ async def test_closed_store_is_unavailable_and_close_is_idempotent(store):
         await store.insert_readings(T, [reading("0000AB01", BASE_TS, 1)])
     with pytest.raises(StoreUnavailable):
         await store.ping()
+
+
+async def test_async_with_opens_and_closes_even_on_error(backend_url):
+    url, options = backend_url
+    async with open_store(url, **options) as store:
+        await store.ping()
+        await store.add_tenant(T)
+    with pytest.raises(StoreUnavailable):
+        await store.ping()
+    with pytest.raises(RuntimeError, match="leaves the block"):
+        async with open_store(url, **options) as again:
+            assert await again.list_tenants() == [T]
+            raise RuntimeError("leaves the block")
+    with pytest.raises(StoreUnavailable):
+        await again.ping()
 
 
 async def test_tenants(store):
