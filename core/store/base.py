@@ -184,17 +184,13 @@ class Store(abc.ABC):
     async def log_exchange(self, entry: Mapping[str, Any]) -> None:
         """Keep one exchange: ``{ip, port, datetime (local string), recv (bytes), recv_len, send (bytes),
         send_len, at (epoch float), device_type}``. Entries older than the store's
-        ``exchange_retention_days`` are removed (TTL index on MongoDB, :meth:`purge_exchanges` on
-        SQLite, which the store schedules itself)."""
+        ``exchange_retention_days`` are removed by the store itself (a TTL index on MongoDB, a periodic
+        purge on SQLite)."""
 
     @_listing("exchanges")
     @abc.abstractmethod
     async def list_exchanges(self, query: ListQuery) -> Page:
         """The exchange log, newest first by default."""
-
-    @abc.abstractmethod
-    async def purge_exchanges(self, older_than: float) -> int:
-        """Delete exchange log entries with ``at < older_than``; returns how many."""
 
     # ------------------------------------------------------------------ dead letters (common ``dead_letter``)
     @abc.abstractmethod

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 from bson import ObjectId
 
-from core.store.documents import check_dead_letter, check_exchange, check_number
+from core.store.documents import check_dead_letter, check_exchange
 from core.store.listings import LISTINGS, ListQuery, Page
 from core.store.mongo.backend import MongoBackend
 from core.store.mongo.codecs import epoch_date
@@ -26,12 +26,6 @@ class LogMethods(MongoBackend):
 
     async def list_exchanges(self, query: ListQuery) -> Page:
         return await self._list(LISTINGS["exchanges"], self._common["misc_data"], query, internal=("at_date",))
-
-    async def purge_exchanges(self, older_than: float) -> int:
-        check_number("older_than", older_than)
-        with driver_errors("purge exchanges"):
-            result = await self._common["misc_data"].delete_many({"at": {"$lt": older_than}})
-        return result.deleted_count
 
     # ------------------------------------------------------------------ dead letters
     async def add_dead_letter(self, entry: Mapping[str, Any]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Mapping
 
-from core.store.documents import check_dead_letter, check_exchange, check_number, to_json
+from core.store.documents import check_dead_letter, check_exchange, to_json
 from core.store.listings import LISTINGS, ListQuery, Page
 from core.store.sqlite.backend import SQLiteBackend
 
@@ -24,10 +24,6 @@ class LogMethods(SQLiteBackend):
 
     async def list_exchanges(self, query: ListQuery) -> Page:
         return await self._list(LISTINGS["exchanges"], "misc_data", None, query)
-
-    async def purge_exchanges(self, older_than: float) -> int:
-        check_number("older_than", older_than)
-        return await self._write(lambda conn: conn.execute("DELETE FROM misc_data WHERE at < ?", (older_than,)).rowcount)
 
     # ------------------------------------------------------------------ dead letters
     async def add_dead_letter(self, entry: Mapping[str, Any]) -> str:
