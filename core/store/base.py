@@ -14,6 +14,7 @@ common database (``gas_common`` by default)
     ``scale_latest``   latest stable reading per scale id                        (new)
     ``scale_weight_log`` committed weighings, with an increasing integer ``id``  (new)
     ``sessions``       server-issued login sessions                              (new)
+    ``measurement``    measurements of devices that are not gas meters           (new)
 one database per tenant (the tenant *is* the database name, e.g. ``gas_demo``)
     ``users``, ``device``, ``data`` (readings), ``subscriber``, ``event`` (new)
 
@@ -203,6 +204,21 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def list_dead_letters(self, query: ListQuery) -> Page:
         """Dead letters, newest first by default."""
+
+    # ------------------------------------------------------------------ measurements (common ``measurement``)
+    @abc.abstractmethod
+    async def record_measurements(self, measurements: Sequence[Mapping[str, Any]]) -> int:
+        """Keep measurements of devices that are not gas meters, each
+        ``{device_type: str, device_id: str, at: epoch, values: {...}, tenant: str | None}`` (``tenant``
+        optional, default None; nothing else). ``values`` is a JSON-like mapping whose leaves may also be
+        ``Decimal`` or ``bytes``; it comes back exactly (Decimal128 on MongoDB). A measurement whose
+        ``(device_type, device_id, at)`` already exists is skipped silently. The batch is one commit;
+        returns how many were new."""
+
+    @_listing("measurements")
+    @abc.abstractmethod
+    async def list_measurements(self, query: ListQuery) -> Page:
+        """Measurements ``{device_type, device_id, at, values, tenant}``, newest first by default."""
 
     # ------------------------------------------------------------------ scales
     @abc.abstractmethod

@@ -85,4 +85,5 @@ LISTINGS: dict[str, Listing] = {listing.name: listing for listing in (
     Listing("registrations", ("flag", "category"), (), ("regdate",), "regdate"),
     Listing("subscribers", ("customer_no", "meter_id", "subscriber_no", "bind_device_id", "binded"), (),
             ("customer_no",), "customer_no"),
+    Listing("measurements", ("device_type", "device_id", "tenant"), ("at",), ("at",), "at", default_descending=True),
 )}

@@ -32,7 +32,7 @@ T = "gas_demo"
 T2 = "gas_other"
 COMMON_COLLECTIONS = {
     "device_route", "user_route", "floating_users", "misc_data",
-    "dead_letter", "scale_latest", "scale_weight_log", "sessions",
+    "dead_letter", "scale_latest", "scale_weight_log", "sessions", "measurement",
 }
 TENANT_COLLECTIONS = {"users", "device", "data", "subscriber", "event"}
 BASE_TS = 1741186800  # 2025-03-06 00:00:00 +09:00 (a Thursday, ISO week 10)
@@ -424,6 +424,32 @@ async def test_weighing_log(store):
     assert [w["id"] for w in page.items] == [ids[2], ids[3], more_ids[0]] and page.total == 14
 
 
+# ---------------------------------------------------------------------------- measurements
+def measurement(device_id: str, at: float | int, values: dict | None = None, **fields) -> dict:
+    return {"device_type": "mbus", "device_id": device_id, "at": at,
+            "values": {"energy_kwh": Decimal("1.000")} if values is None else values, **fields}
+
+
+async def test_measurements_round_trip_exactly_and_skip_duplicates(store):
+    values = {"energy_kwh": Decimal("1234.560"), "raw": b"\x00\xff\x10", "flow_m3h": 0.25, "pulses": 7, "ok": True,
+              "error": None, "tariffs": [Decimal("-0.5"), {"blob": b"\x01", "n": 2}], "deep": {"list": [1, "two", None]}}
+    first = measurement("12345678", 1741219200.5, values, tenant=T)
+    second = measurement("12345678", 1741219260)
+    assert await store.record_measurements([first, second, {**second, "values": {"again": 1}}]) == 2
+    assert await store.record_measurements([first, {**second, "values": {"changed": 1}}, measurement("87654321", 1741219260)]) == 1
+    assert await store.record_measurements([]) == 0
+
+    page = await store.list_measurements(ListQuery(filters={"device_id": "12345678"}))
+    assert page.total == 2 and page.items == [{**second, "tenant": None}, first]
+    got = page.items[1]["values"]
+    assert type(got["energy_kwh"]) is Decimal and str(got["energy_kwh"]) == "1234.560"
+    assert type(got["raw"]) is bytes and type(got["tariffs"][1]["blob"]) is bytes
+    assert str(got["tariffs"][0]) == "-0.5" and type(got["pulses"]) is int and got["ok"] is True
+    assert type(page.items[0]["at"]) is int and (await store.list_measurements(ListQuery())).total == 3
+    page = await store.list_measurements(ListQuery(filters={"tenant": None}))
+    assert [m["device_id"] for m in page.items] == ["87654321", "12345678"]
+
+
 # ---------------------------------------------------------------------------- users, registrations
 async def test_users_and_routes(store):
     alice = {"ID": "alice", "code": "U24110319484920", "passwd": "a" * 64, "name": "Alice", "email": "alice@example.com",
@@ -662,6 +688,7 @@ async def seed(store) -> None:
                                  "data": b"\x00", "error": "short", "path": "report"})
     await store.set_scale_latest("S1", {"status": "ST", "weight": Decimal("1.5"), "unit": "kg", "raw": "x", "received_at": 1.0})
     await store.commit_weighing(weighing("C001", "arrival", 1000.0))
+    await store.record_measurements([measurement("12345678", 1741219200.0, tenant=T)])
 
 
 async def snapshot(store) -> dict:
@@ -723,6 +750,10 @@ def identifier_cases(store, bad):
         (f"upsert_subscriber(customer_no={bad!r})", lambda: store.upsert_subscriber(T, {"customer_no": bad, "binded": True})),
         (f"get_subscriber({bad!r})", lambda: store.get_subscriber(T, bad)),
         (f"delete_subscriber({bad!r})", lambda: store.delete_subscriber(T, bad)),
+        (f"record_measurements(device_type={bad!r})",
+         lambda: store.record_measurements([measurement("1", 5.0), {**measurement("2", 6.0), "device_type": bad}])),
+        (f"record_measurements(device_id={bad!r})",
+         lambda: store.record_measurements([measurement("1", 5.0), {**measurement("2", 6.0), "device_id": bad}])),
     ]
 
 
@@ -757,7 +788,10 @@ def tenant_cases(store, bad):
         (f"get_subscriber({bad!r})", lambda: store.get_subscriber(bad, "S1")),
         (f"delete_subscriber({bad!r})", lambda: store.delete_subscriber(bad, "S1")),
         (f"list_subscribers({bad!r})", lambda: store.list_subscribers(bad, q)),
-    ]
+    ] + ([] if bad is None else [  # a measurement without a tenant is allowed
+        (f"record_measurements(tenant={bad!r})",
+         lambda: store.record_measurements([measurement("1", 5.0), measurement("2", 6.0, tenant=bad)])),
+    ])
 
 
 async def test_bad_tenants_are_refused(store):
@@ -776,6 +810,7 @@ def listing_calls(store):
         "list_users": lambda q: store.list_users(T, q),
         "list_registrations": store.list_registrations,
         "list_subscribers": lambda q: store.list_subscribers(T, q),
+        "list_measurements": store.list_measurements,
         "browse": lambda q: store.browse(T, "device", q),
     }
 
@@ -790,6 +825,7 @@ LISTING_FIELDS = {
     "list_users": ("ID", None),
     "list_registrations": ("category", None),
     "list_subscribers": ("customer_no", None),
+    "list_measurements": ("device_id", "at"),
     "browse": ("device_uid", None),
 }
 
@@ -845,6 +881,8 @@ async def test_bad_documents_and_values_are_refused(store):
             (f"add_registration({bad!r})", lambda bad=bad: store.add_registration(bad)),
             (f"create_session({bad!r})", lambda bad=bad: store.create_session(bad)),
             (f"upsert_subscriber({bad!r})", lambda bad=bad: store.upsert_subscriber(T, bad)),
+            (f"record_measurements([{bad!r}])", lambda bad=bad: store.record_measurements([measurement("1", 5.0), bad])),
+            (f"measurement values {bad!r}", lambda bad=bad: store.record_measurements([measurement("1", 5.0, bad or 5)])),
         ]
     for bad in BAD_INTS:
         cases += [
@@ -860,6 +898,7 @@ async def test_bad_documents_and_values_are_refused(store):
             (f"event_time={bad!r}", lambda bad=bad: store.add_event(T, {"device_uid": "0000AB01", "event_time": bad, "event_code": 1})),
             (f"exchange at={bad!r}", lambda bad=bad: store.log_exchange({**exchange(1.0), "at": bad})),
             (f"get_session now={bad!r}", lambda bad=bad: store.get_session("h1", bad)),
+            (f"measurement at={bad!r}", lambda bad=bad: store.record_measurements([measurement("1", 5.0), measurement("2", bad)])),
             (f"create_session expires_at={bad!r}", lambda bad=bad: store.create_session({**session_doc("h9", "alice", 1.0), "expires_at": bad})),
         ]
     cases += [
@@ -874,6 +913,11 @@ async def test_bad_documents_and_values_are_refused(store):
         ("exchange recv operator", lambda: store.log_exchange({**exchange(1.0), "recv": {"$ne": None}})),
         ("device value not storable", lambda: store.add_device(T, {**device("0000AB09"), "when": object()})),
         ("device value a set", lambda: store.add_device(T, {**device("0000AB09"), "tags": {"a"}})),
+        ("measurement with an unknown key", lambda: store.record_measurements([{**measurement("1", 5.0), "unit": "kWh"}])),
+        ("measurement without values", lambda: store.record_measurements([{"device_type": "mbus", "device_id": "1", "at": 5.0}])),
+        ("measurement value a set", lambda: store.record_measurements([measurement("1", 5.0, {"tags": {"a"}})])),
+        ("measurement key $ inside a list", lambda: store.record_measurements([measurement("1", 5.0, {"l": [{"$bytes": "AA=="}]})])),
+        ("measurements not a list", lambda: store.record_measurements(measurement("1", 5.0))),
         ("usage unknown bucket", lambda: store.usage(T, "0000AB01", "fortnight", 0, BASE_TS, KST)),
         ("usage bucket operator", lambda: store.usage(T, "0000AB01", {"$ne": None}, 0, BASE_TS, KST)),
     ]

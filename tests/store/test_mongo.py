@@ -135,6 +135,18 @@ async def test_written_documents_keep_bson_types(mongo_store, prefix, raw):
         await mongo_store.update_device("gas_demo", UID, {"server_ip": 167772165})
 
 
+async def test_measurements_keep_bson_types_and_a_unique_key(mongo_store, prefix, raw):
+    values = {"energy_kwh": decimal.Decimal("12.340"), "frame": b"\x68\x01", "tariffs": [decimal.Decimal("0.5")]}
+    assert await mongo_store.record_measurements([{"device_type": "mbus", "device_id": "1", "at": 1766000000,
+                                                   "values": values, "tenant": "gas_demo"}]) == 1
+    collection = raw[prefix + "gas_common"].measurement
+    assert await count_typed(collection, "values.energy_kwh", "decimal") == 1
+    assert await count_typed(collection, "values.frame", "binData") == 1
+    assert await collection.count_documents({"values.tariffs": {"$elemMatch": {"$type": "decimal"}}}) == 1
+    indexes = (await collection.index_information()).values()
+    assert any(i["key"] == [("device_type", 1), ("device_id", 1), ("at", 1)] and i.get("unique") for i in indexes)
+
+
 async def test_indexes_are_created_once_and_follow_retention(mongodb_uri, prefix, raw):
     common = raw[prefix + "gas_common"]
     await common.user_route.create_index("ID", unique=True, name="login_id_unique")  # an operator's own name

@@ -64,6 +64,21 @@ async def test_older_schema_is_migrated(tmp_path):
     conn.close()
 
 
+async def test_a_version_2_file_gains_the_measurement_table(tmp_path):
+    path = str(tmp_path / "v2.db")
+    conn = connect(path)
+    assert migrate(conn, MIGRATIONS[:2]) == 2
+    conn.execute("INSERT INTO dead_letter (at, doc) VALUES (?, '{\"error\":\"junk\"}')", (time.time(),))
+    conn.close()
+    async with SQLiteStore(path) as store:
+        assert (await store.list_dead_letters(ListQuery())).items[0]["error"] == "junk"
+        assert await store.record_measurements([{"device_type": "mbus", "device_id": "1", "at": 5, "values": {"v": 1}}]) == 1
+    conn = sqlite3.connect(path)
+    indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'measurement'")}
+    assert schema_version(conn) == 3 and {"measurement_at", "measurement_tenant_at"} <= indexes
+    conn.close()
+
+
 async def test_newer_schema_is_refused(tmp_path):
     path = str(tmp_path / "new.db")
     conn = connect(path)

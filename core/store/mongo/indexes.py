@@ -84,4 +84,9 @@ async def create_common_indexes(db: AsyncDatabase, exchange_retention_days: floa
         IndexModel([("token_hash", ASCENDING)], unique=True),
         IndexModel([("login_id", ASCENDING)]),
     ])
+    await ensure_indexes(db["measurement"], [
+        IndexModel([("device_type", ASCENDING), ("device_id", ASCENDING), ("at", ASCENDING)], unique=True),
+        IndexModel([("at", DESCENDING)]),
+        IndexModel([("tenant", ASCENDING), ("at", DESCENDING)]),
+    ])
     await ensure_indexes(db[TENANTS], [IndexModel([("name", ASCENDING)], unique=True)])

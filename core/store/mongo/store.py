@@ -9,6 +9,7 @@ from core.store.mongo.accounts import AccountMethods
 from core.store.mongo.connection import driver_errors
 from core.store.mongo.devices import DeviceMethods
 from core.store.mongo.logs import LogMethods
+from core.store.mongo.measurements import MeasurementMethods
 from core.store.mongo.queries import find_page
 from core.store.mongo.scales import ScaleMethods
 from core.store.validation import check_query
@@ -16,11 +17,11 @@ from core.store.validation import check_query
 TENANT_COLLECTIONS = ("users", "device", "data", "subscriber", "event")
 COMMON_COLLECTIONS = (
     "device_route", "user_route", "floating_users", "misc_data", "dead_letter",
-    "scale_latest", "scale_weight_log", "sessions",
+    "scale_latest", "scale_weight_log", "sessions", "measurement",
 )
 
 
-class MongoStore(DeviceMethods, LogMethods, ScaleMethods, AccountMethods):
+class MongoStore(DeviceMethods, MeasurementMethods, LogMethods, ScaleMethods, AccountMethods):
     """The store on a MongoDB deployment; its options are those of
     :class:`~core.store.mongo.backend.MongoBackend`."""
 

@@ -96,8 +96,10 @@ TABLES: dict[str, Table] = {
                          "bind_device_id": _INDEXED["bind_device_id"]}),
     "event": Table("event", True, "doc", _doc, {"event_id": "event_id", "device_uid": "device_uid",
                                                 "event_time": "event_time"}),
+    "measurement": Table("measurement", False, "doc", _doc, {"device_type": "device_type", "device_id": "device_id",
+                                                            "at": "at", "tenant": "tenant"}),
 }
-COMMON_COLLECTIONS = ("dead_letter", "device_route", "floating_users", "misc_data", "scale_latest",
+COMMON_COLLECTIONS = ("dead_letter", "device_route", "floating_users", "measurement", "misc_data", "scale_latest",
                       "scale_weight_log", "sessions", "user_route")
 TENANT_COLLECTIONS = ("data", "device", "event", "subscriber", "users")
 

@@ -53,6 +53,13 @@ MIGRATIONS: list[tuple[str, ...]] = [
         " revoked INTEGER NOT NULL DEFAULT 0, doc TEXT NOT NULL)",
         "CREATE INDEX sessions_login_id ON sessions (login_id)",
     ),
+    # 3: measurements of devices that are not gas meters
+    (
+        "CREATE TABLE measurement (id INTEGER PRIMARY KEY, device_type TEXT NOT NULL, device_id TEXT NOT NULL,"
+        " at REAL NOT NULL, tenant TEXT, doc TEXT NOT NULL, UNIQUE (device_type, device_id, at))",
+        "CREATE INDEX measurement_at ON measurement (at)",
+        "CREATE INDEX measurement_tenant_at ON measurement (tenant, at)",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -8,12 +8,13 @@ from core.store.listings import ListQuery, Page, sort_order
 from core.store.sqlite.accounts import AccountMethods
 from core.store.sqlite.devices import DeviceMethods
 from core.store.sqlite.logs import LogMethods
+from core.store.sqlite.measurements import MeasurementMethods
 from core.store.sqlite.queries import COMMON_COLLECTIONS, TENANT_COLLECTIONS
 from core.store.sqlite.scales import ScaleMethods
 from core.store.validation import check_query
 
 
-class SQLiteStore(DeviceMethods, LogMethods, ScaleMethods, AccountMethods):
+class SQLiteStore(DeviceMethods, MeasurementMethods, LogMethods, ScaleMethods, AccountMethods):
     """The embedded default backend (see :mod:`core.store.sqlite`)."""
 
     async def list_collections(self) -> list[dict[str, Any]]:
