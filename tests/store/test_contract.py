@@ -10,8 +10,11 @@ Conventions the backends must share, beyond the docstrings of ``core.store.base`
 * ``revoke_user_sessions`` counts sessions it revoked now (a second call returns 0);
 * ``browse`` refuses a db/collection that ``list_collections`` does not list with ``NotFound`` (a non-string
   name is ``InvalidInput``);
-* a listing without ``sort`` uses the method's default field, descending when that default is descending
-  (exchanges, dead letters) or ``descending=True`` was asked;
+* every listing filters, ranges and sorts on exactly the fields its entry in ``core.store.listings.LISTINGS``
+  declares (``test_every_listing_*`` runs each of them on each backend) and refuses any other with
+  ``InvalidInput``;
+* a listing without ``sort`` uses the listing's default field, descending when that default is descending
+  (exchanges, dead letters, measurements) or ``descending=True`` was asked;
 * ``list_collections`` names tenants exactly as the API does (``gas_demo``), whatever the physical name;
 * a closed store raises ``StoreUnavailable``; ``close`` may be called twice;
 * bad input raises ``InvalidInput`` before anything is written (see ``test_bad_*``).
@@ -19,12 +22,14 @@ Conventions the backends must share, beyond the docstrings of ``core.store.base`
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal
 
 import pytest
 
 from core.errors import Conflict, InvalidInput, NotFound, StoreError, StoreUnavailable
 from core.store import ListQuery, Page, open_store
+from core.store.listings import LISTINGS
 from core.timeutil import calendar_fields, tz_from_offset
 
 KST = tz_from_offset("+09:00")
@@ -799,42 +804,168 @@ async def test_bad_tenants_are_refused(store):
     await expect_refused(store, [case for bad in BAD_TENANTS for case in tenant_cases(store, bad)])
 
 
-def listing_calls(store):
-    return {
-        "list_devices": lambda q: store.list_devices(T, q),
-        "list_readings": lambda q: store.list_readings(T, q),
-        "list_events": lambda q: store.list_events(T, q),
-        "list_exchanges": store.list_exchanges,
-        "list_dead_letters": store.list_dead_letters,
-        "search_weighings": store.search_weighings,
-        "list_users": lambda q: store.list_users(T, q),
-        "list_registrations": store.list_registrations,
-        "list_subscribers": lambda q: store.list_subscribers(T, q),
-        "list_measurements": store.list_measurements,
-        "browse": lambda q: store.browse(T, "device", q),
-    }
-
-
-LISTING_FIELDS = {
-    "list_devices": ("device_uid", None),
-    "list_readings": ("device_uid", "timestamp"),
-    "list_events": ("device_uid", "event_time"),
-    "list_exchanges": ("ip", "at"),
-    "list_dead_letters": ("ip", "at"),
-    "search_weighings": ("cylinder_no", "committed_at"),
-    "list_users": ("ID", None),
-    "list_registrations": ("category", None),
-    "list_subscribers": ("customer_no", None),
-    "list_measurements": ("device_id", "at"),
-    "browse": ("device_uid", None),
+# Every listing of core.store.listings.LISTINGS: how the contract writes one item and lists them, and the
+# kind of value each declared field holds. A listing or field added to the table without an entry here
+# fails the tests below.
+LISTING_WRITES = {
+    "devices": (lambda store, doc: store.add_device(T, doc), lambda store, q: store.list_devices(T, q)),
+    "readings": (lambda store, doc: store.insert_readings(T, [doc]), lambda store, q: store.list_readings(T, q)),
+    "events": (lambda store, doc: store.add_event(T, doc), lambda store, q: store.list_events(T, q)),
+    "exchanges": (lambda store, doc: store.log_exchange(doc), lambda store, q: store.list_exchanges(q)),
+    "dead_letters": (lambda store, doc: store.add_dead_letter(doc), lambda store, q: store.list_dead_letters(q)),
+    "weighings": (lambda store, doc: store.commit_weighing(doc), lambda store, q: store.search_weighings(q)),
+    "users": (lambda store, doc: store.add_user(T, doc), lambda store, q: store.list_users(T, q)),
+    "registrations": (lambda store, doc: store.add_registration(doc), lambda store, q: store.list_registrations(q)),
+    "subscribers": (lambda store, doc: store.upsert_subscriber(T, doc), lambda store, q: store.list_subscribers(T, q)),
+    "measurements": (lambda store, doc: store.record_measurements([doc]), lambda store, q: store.list_measurements(q)),
 }
+FIELD_KINDS = {
+    "devices": {"device_uid": "str", "meter_id": "str", "installer_id": "str", "flag": "bool", "customer_no": "str",
+                "status": "int", "last_timestamp": "int", "last_access": "clock"},
+    "readings": {"device_uid": "str", "timestamp": "int"},
+    "events": {"device_uid": "str", "event_type": "str", "event_status": "str", "event_time": "epoch"},
+    "exchanges": {"ip": "str", "port": "int", "device_type": "str", "at": "epoch", "datetime": "clock"},
+    "dead_letters": {"device_type": "str", "ip": "str", "at": "epoch"},
+    "weighings": {"cylinder_no": "str", "event_type": "str", "scale_id": "str", "committed_at": "epoch",
+                  "id": "assigned"},
+    "users": {"ID": "str", "role": "str", "flag": "bool", "email": "str"},
+    "registrations": {"flag": "bool", "category": "str", "regdate": "clock"},
+    "subscribers": {"customer_no": "str", "meter_id": "str", "subscriber_no": "str", "bind_device_id": "str",
+                    "binded": "bool"},
+    "measurements": {"device_type": "str", "device_id": "str", "tenant": "tenant", "at": "epoch"},
+}
+# Items are written in order 0, 1, 2. The default sort field's values rank (1, 0, 2) and every other field's
+# (0, 2, 1), so a backend that ignores a sort, falls back to its default order or to insertion order, or
+# ignores the direction, returns another order.
+DEFAULT_RANKS, OTHER_RANKS = (1, 0, 2), (0, 2, 1)
+RECENT = float(int(time.time())) - 3600  # within every retention, so no purge or TTL interferes
+
+
+def field_value(kind: str, name: str, rank: int):
+    return {
+        "str": lambda: f"{name}-{rank}", "int": lambda: 100 + rank, "bool": lambda: rank == 1,
+        "epoch": lambda: RECENT + 60 * rank, "clock": lambda: f"2025-03-06 09:0{rank}:00", "tenant": lambda: f"gas_t{rank}",
+        "assigned": lambda: rank,
+    }[kind]()
+
+
+def field_ranks(name: str, field: str) -> tuple[int, ...]:
+    if FIELD_KINDS[name][field] == "assigned":
+        return (0, 1, 2)  # weighing ids increase with each commit
+    return DEFAULT_RANKS if field == LISTINGS[name].default_sort else OTHER_RANKS
+
+
+def listing_value(name: str, field: str, index: int):
+    """The value ``field`` of item ``index`` has in listing ``name``."""
+    return field_value(FIELD_KINDS[name][field], field, field_ranks(name, field)[index])
+
+
+def listing_item(name: str, index: int) -> dict:
+    fields = {field: listing_value(name, field, index) for field, kind in FIELD_KINDS[name].items() if kind != "assigned"}
+    if name == "readings":
+        return {**fields, "counter_val": index}
+    if name == "measurements":
+        return {**fields, "values": {"n": index}}
+    if name == "registrations":
+        return {**fields, "ID": f"reg{index}", "n": index}
+    return {**fields, "n": index}
+
+
+def item_index(name: str, item: dict) -> int:
+    return {"readings": lambda: item["counter_val"], "measurements": lambda: item["values"]["n"]}.get(name, lambda: item["n"])()
+
+
+async def seed_listing(store, name: str) -> None:
+    write, _call = LISTING_WRITES[name]
+    for index in range(3):
+        await write(store, listing_item(name, index))
+
+
+async def listed(store, name: str, query: ListQuery) -> list[int]:
+    """The indexes of the items listing ``name`` returns under ``query``."""
+    _write, call = LISTING_WRITES[name]
+    page = await call(store, query)
+    indexes = [item_index(name, item) for item in page.items]
+    assert page.total == len(indexes)
+    return indexes
+
+
+def expected(name: str, field: str, descending: bool, indexes=range(3)) -> list[int]:
+    """Sorted by the field, ties in insertion order in the same direction (as both backends break them)."""
+    return sorted(indexes, key=lambda i: (listing_value(name, field, i), i), reverse=descending)
+
+
+def declared(kind: str) -> list[tuple[str, str]]:
+    return [(listing.name, field) for listing in LISTINGS.values() for field in getattr(listing, kind)]
+
+
+def test_every_declared_field_has_a_kind_here():
+    for listing in LISTINGS.values():
+        assert set(listing.filters + listing.ranges + listing.sorts) <= FIELD_KINDS[listing.name].keys(), listing.name
+        assert listing.default_sort in FIELD_KINDS[listing.name]
+    assert LISTING_WRITES.keys() == FIELD_KINDS.keys() == LISTINGS.keys()
+
+
+@pytest.mark.parametrize("descending", [False, True], ids=["ascending", "descending"])
+@pytest.mark.parametrize("name, field", declared("sorts"))
+async def test_every_listing_sorts_on_its_declared_fields(store, name, field, descending):
+    await seed_listing(store, name)
+    assert await listed(store, name, ListQuery(sort=field, descending=descending)) == expected(name, field, descending)
+
+
+@pytest.mark.parametrize("name, field", declared("filters"))
+async def test_every_listing_filters_on_its_declared_fields(store, name, field):
+    await seed_listing(store, name)
+    target = listing_value(name, field, field_ranks(name, field).index(1))
+    matching = [i for i in range(3) if listing_value(name, field, i) == target]
+    assert len(matching) < 3
+    got = await listed(store, name, ListQuery(filters={field: target}))
+    assert sorted(got) == matching
+
+
+@pytest.mark.parametrize("name, field", declared("ranges"))
+async def test_every_listing_ranges_over_its_declared_fields(store, name, field):
+    await seed_listing(store, name)
+    by_rank = sorted(range(3), key=lambda i: listing_value(name, field, i))
+    low, high = (listing_value(name, field, i) for i in by_rank[1:])
+    assert sorted(await listed(store, name, ListQuery(ranges={field: (low, high)}))) == [by_rank[1]]
+    assert sorted(await listed(store, name, ListQuery(ranges={field: (low, None)}))) == sorted(by_rank[1:])
+    assert await listed(store, name, ListQuery(ranges={field: (None, low)})) == [by_rank[0]]
+
+
+@pytest.mark.parametrize("name", LISTINGS)
+async def test_every_listing_has_its_declared_default_order(store, name):
+    listing = LISTINGS[name]
+    await seed_listing(store, name)
+    assert await listed(store, name, ListQuery()) == expected(name, listing.default_sort, listing.default_descending)
+    assert await listed(store, name, ListQuery(descending=True)) == expected(name, listing.default_sort, True)
+
+
+@pytest.mark.parametrize("name", LISTINGS)
+async def test_every_listing_refuses_fields_it_does_not_declare(store, name):
+    listing = LISTINGS[name]
+    _write, call = LISTING_WRITES[name]
+    candidates = set(FIELD_KINDS[name]) | {"n", "no_such_field", "passwd"}
+    queries = [ListQuery(filters={f: "x"}) for f in candidates - set(listing.filters)]
+    queries += [ListQuery(ranges={f: (0, 1)}) for f in candidates - set(listing.ranges)]
+    queries += [ListQuery(sort=f) for f in candidates - set(listing.sorts)]
+    for query in queries:
+        with pytest.raises(InvalidInput):
+            await call(store, query)
+
+
+def listing_calls(store):
+    calls = {name: lambda q, call=call: call(store, q) for name, (_write, call) in LISTING_WRITES.items()}
+    return {**calls, "browse": lambda q: store.browse(T, "device", q)}
 
 
 async def test_bad_queries_are_refused(store):
     await seed(store)
     cases = []
     for name, call in listing_calls(store).items():
-        field, range_field = LISTING_FIELDS[name]
+        listing = LISTINGS.get(name)
+        field = listing.filters[0] if listing else "device_uid"
+        range_field = listing.ranges[0] if listing and listing.ranges else None
         queries = [
             ListQuery(filters={field: {"$ne": None}}),
             ListQuery(filters={field: {"$gt": ""}}),
