@@ -35,14 +35,17 @@ def test_open_store_selects_sqlite_and_ignores_foreign_options(tmp_path):
     assert store.path == str(tmp_path / "a.db")
 
 
-async def test_file_uses_wal_and_full_sync(sqlite_store):
+async def test_the_writer_commits_with_wal_and_full_sync(sqlite_store):
+    def writer_settings(conn: sqlite3.Connection) -> tuple[str, int]:
+        return conn.execute("PRAGMA journal_mode").fetchone()[0], conn.execute("PRAGMA synchronous").fetchone()[0]
+
+    # run as a write unit, so it reads the writer thread's own connection, the one every commit uses
+    assert await sqlite_store._write(writer_settings) == ("wal", 2)  # 2 is FULL
     conn = sqlite3.connect(sqlite_store.path)
     try:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert schema_version(conn) == SCHEMA_VERSION
     finally:
         conn.close()
-    assert connect(sqlite_store.path).execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
 async def test_older_schema_is_migrated(tmp_path):
