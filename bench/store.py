@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator
 
-from core.store import open_store
+from core.store import Store, open_store
 from core.store.sqlite import connect, migrate
 from core.timeutil import calendar_fields, tz_from_offset
 
@@ -49,6 +49,19 @@ async def timed(work: Callable[[], Awaitable[None]], readings: int) -> float:
     started = time.perf_counter()
     await work()
     return readings / (time.perf_counter() - started)
+
+
+async def add_devices(store: Store, batches: list[list[dict[str, Any]]]) -> None:
+    """One active device per batch (its readings' device_uid)."""
+    for batch in batches:
+        await store.add_device(TENANT, {"device_uid": batch[0]["device_uid"], "flag": True})
+
+
+async def concurrent_reports(store: Store, batches: list[list[dict[str, Any]]], callers: int) -> None:
+    """One record_report per batch, ``callers`` of them at a time, as that many device sessions would."""
+    for round_start in range(0, len(batches), callers):
+        group = batches[round_start:round_start + callers]
+        await asyncio.gather(*(store.record_report(TENANT, b[0]["device_uid"], {"last_count": 23}, b) for b in group))
 
 
 def line(label: str, ours: float, raw: float) -> None:
@@ -91,17 +104,9 @@ async def bench_sqlite(workdir: Path, batches: int, callers: int, repeat: int) -
 
     data = make_batches(callers * 4, 24, "C")
     async with open_store(str(workdir / "ours_report.db")) as store:
-        for batch in data[:callers]:
-            await store.add_device(TENANT, {"device_uid": batch[0]["device_uid"], "flag": True})
-
-        async def concurrent() -> None:
-            for round_start in range(0, len(data), callers):
-                group = data[round_start:round_start + callers]
-                await asyncio.gather(*(store.record_report(TENANT, batch[0]["device_uid"], {"last_count": 23}, batch)
-                                       for batch in group))
-
+        await add_devices(store, data[:callers])
         commits_before = store.stats["commits"]
-        ours = await timed(concurrent, 24 * len(data))
+        ours = await timed(lambda: concurrent_reports(store, data, callers), 24 * len(data))
         commits = store.stats["commits"] - commits_before
     raw = raw_sqlite(str(workdir / "raw_report.db"), make_batches(callers * 4, 24, "C"))
     line(f"record_report, {callers} concurrent callers x 24", ours, raw)
@@ -192,16 +197,8 @@ async def bench_mongodb(workdir: Path, batches: int, callers: int, repeat: int) 
         prefix = f"bench{uuid.uuid4().hex[:8]}_"
         data = make_batches(callers * 2, 24, "C")
         async with open_store(uri, db_prefix=prefix) as store:
-            for batch in data[:callers]:
-                await store.add_device(TENANT, {"device_uid": batch[0]["device_uid"], "flag": True})
-
-            async def concurrent() -> None:
-                for round_start in range(0, len(data), callers):
-                    group = data[round_start:round_start + callers]
-                    await asyncio.gather(*(store.record_report(TENANT, b[0]["device_uid"], {"last_count": 23}, b)
-                                           for b in group))
-
-            ours = await timed(concurrent, 24 * len(data))
+            await add_devices(store, data[:callers])
+            ours = await timed(lambda: concurrent_reports(store, data, callers), 24 * len(data))
         raw = await raw_mongo(uri, prefix, make_batches(callers * 2, 24, "C"))
         line(f"record_report, {callers} concurrent callers x 24", ours, raw)
 

@@ -62,27 +62,11 @@ class AccountMethods(MongoBackend):
         login_id = check_identifier("ID", login_id)
         changes = original_types(check_fields(fields, "user fields", "ID", login_id), USER_INTS)
         changes.pop("ID", None)
-        db = self._tenant_db(tenant)
-        with driver_errors(f"update user {login_id!r}"):
-            if not changes:
-                return await db["users"].count_documents({"ID": {"$eq": login_id}}, limit=1) > 0
-            result = await db["users"].update_one({"ID": {"$eq": login_id}}, {"$set": changes})
-        return result.matched_count > 0
+        return await self._set_fields(tenant, "users", "ID", login_id, changes)
 
     async def delete_user(self, tenant: str, login_id: str) -> bool:
         login_id = check_identifier("ID", login_id)
-        route_name = check_tenant(tenant)
-        db = self._tenant_db(route_name)
-
-        async def work(session: AsyncClientSession | None) -> bool:
-            result = await db["users"].delete_many({"ID": {"$eq": login_id}}, session=session)
-            if result.deleted_count:
-                await self._common["user_route"].delete_one(
-                    {"ID": {"$eq": login_id}, "db_name": {"$eq": route_name}}, session=session
-                )
-            return result.deleted_count > 0
-
-        return await self._atomically(f"delete user {login_id!r}", work)
+        return await self._delete_routed(tenant, "users", "user_route", "ID", login_id)
 
     async def list_users(self, tenant: str, query: ListQuery) -> Page:
         return await self._list(LISTINGS["users"], self._tenant_db(tenant)["users"], query)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, Mapping, TypeVar
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -129,6 +129,31 @@ class MongoBackend(Store):
     async def _atomically(self, action: str, work: Callable[[AsyncClientSession | None], Awaitable[T]]) -> T:
         """``work`` in one transaction when the deployment has them, else as ordered writes."""
         return await atomically(self.client if self._use_transactions else None, action, work)
+
+    async def _set_fields(self, tenant: str, collection: str, key: str, value: str, changes: Mapping[str, Any]) -> bool:
+        """``$set`` ``changes`` on the tenant's document whose ``key`` is ``value``; False when there is none."""
+        documents = self._tenant_db(tenant)[collection]
+        with driver_errors(f"update {collection} {value!r}"):
+            if not changes:
+                return await documents.count_documents({key: {"$eq": value}}, limit=1) > 0
+            result = await documents.update_one({key: {"$eq": value}}, {"$set": changes})
+        return result.matched_count > 0
+
+    async def _delete_routed(self, tenant: str, collection: str, route: str, key: str, value: str) -> bool:
+        """Delete the tenant's documents whose ``key`` is ``value`` and, when there were some, the route
+        (``device_route``, ``user_route``) pointing there, together."""
+        route_name = check_tenant(tenant)
+        documents = self._tenant_db(route_name)[collection]
+
+        async def work(session: AsyncClientSession | None) -> bool:
+            result = await documents.delete_many({key: {"$eq": value}}, session=session)
+            if result.deleted_count:
+                await self._common[route].delete_one(
+                    {key: {"$eq": value}, "db_name": {"$eq": route_name}}, session=session
+                )
+            return result.deleted_count > 0
+
+        return await self._atomically(f"delete {collection} {value!r}", work)
 
     async def _list(self, listing: Listing, collection: AsyncCollection, query: ListQuery,
                     internal: tuple[str, ...] = ()) -> Page:

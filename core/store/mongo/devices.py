@@ -57,27 +57,11 @@ class DeviceMethods(MongoBackend):
     async def update_device(self, tenant: str, device_uid: str, fields: Mapping[str, Any]) -> bool:
         device_uid = check_identifier("device_uid", device_uid)
         changes = self._device_changes(device_uid, fields)
-        db = self._tenant_db(tenant)
-        with driver_errors(f"update device {device_uid!r}"):
-            if not changes:
-                return await db["device"].count_documents({"device_uid": {"$eq": device_uid}}, limit=1) > 0
-            result = await db["device"].update_one({"device_uid": {"$eq": device_uid}}, {"$set": changes})
-        return result.matched_count > 0
+        return await self._set_fields(tenant, "device", "device_uid", device_uid, changes)
 
     async def delete_device(self, tenant: str, device_uid: str) -> bool:
         device_uid = check_identifier("device_uid", device_uid)
-        route_name = check_tenant(tenant)
-        db = self._tenant_db(route_name)
-
-        async def work(session: AsyncClientSession | None) -> bool:
-            result = await db["device"].delete_many({"device_uid": {"$eq": device_uid}}, session=session)
-            if result.deleted_count:
-                await self._common["device_route"].delete_one(
-                    {"device_uid": {"$eq": device_uid}, "db_name": {"$eq": route_name}}, session=session
-                )
-            return result.deleted_count > 0
-
-        return await self._atomically(f"delete device {device_uid!r}", work)
+        return await self._delete_routed(tenant, "device", "device_route", "device_uid", device_uid)
 
     async def list_devices(self, tenant: str, query: ListQuery) -> Page:
         return await self._list(LISTINGS["devices"], self._tenant_db(tenant)["device"], query)

@@ -57,14 +57,7 @@ class AccountMethods(SQLiteBackend):
     async def delete_user(self, tenant: str, login_id: str) -> bool:
         self._check_tenant(tenant)
         check_identifier("ID", login_id)
-
-        def unit(conn: sqlite3.Connection) -> bool:
-            deleted = conn.execute("DELETE FROM users WHERE tenant = ? AND ID = ?", (tenant, login_id)).rowcount
-            if deleted:
-                conn.execute("DELETE FROM user_route WHERE ID = ? AND db_name = ?", (login_id, tenant))
-            return bool(deleted)
-
-        return await self._write(unit)
+        return await self._delete_routed(tenant, "users", "user_route", "ID", login_id)
 
     async def list_users(self, tenant: str, query: ListQuery) -> Page:
         self._check_tenant(tenant)

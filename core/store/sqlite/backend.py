@@ -159,6 +159,17 @@ class SQLiteBackend(Store):
         conn.execute(update_sql, (to_json(doc), *key))
         return True
 
+    async def _delete_routed(self, tenant: str, table: str, route: str, key: str, value: str) -> bool:
+        """Delete the tenant's row whose ``key`` is ``value`` and, when there was one, the route
+        (``device_route``, ``user_route``) pointing there, in one unit."""
+        def unit(conn: sqlite3.Connection) -> bool:
+            deleted = conn.execute(f"DELETE FROM {table} WHERE tenant = ? AND {key} = ?", (tenant, value)).rowcount
+            if deleted:
+                conn.execute(f"DELETE FROM {route} WHERE {key} = ? AND db_name = ?", (value, tenant))
+            return bool(deleted)
+
+        return await self._write(unit)
+
     def _register_tenant(self, conn: sqlite3.Connection, tenant: str) -> None:
         """Record ``tenant`` (inside a unit, on the writer thread)."""
         self._tenants.register(conn, tenant)

@@ -62,14 +62,7 @@ class DeviceMethods(SQLiteBackend):
     async def delete_device(self, tenant: str, device_uid: str) -> bool:
         self._check_tenant(tenant)
         check_identifier("device_uid", device_uid)
-
-        def unit(conn: sqlite3.Connection) -> bool:
-            deleted = conn.execute("DELETE FROM device WHERE tenant = ? AND device_uid = ?", (tenant, device_uid)).rowcount
-            if deleted:
-                conn.execute("DELETE FROM device_route WHERE device_uid = ? AND db_name = ?", (device_uid, tenant))
-            return bool(deleted)
-
-        return await self._write(unit)
+        return await self._delete_routed(tenant, "device", "device_route", "device_uid", device_uid)
 
     async def list_devices(self, tenant: str, query: ListQuery) -> Page:
         self._check_tenant(tenant)
