@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator
 
-from core.store import open_store
+from core.store import Store, open_store
 from core.store.sqlite import connect, migrate
 from core.timeutil import calendar_fields, tz_from_offset
 
@@ -49,6 +49,19 @@ async def timed(work: Callable[[], Awaitable[None]], readings: int) -> float:
     started = time.perf_counter()
     await work()
     return readings / (time.perf_counter() - started)
+
+
+async def add_devices(store: Store, batches: list[list[dict[str, Any]]]) -> None:
+    """One active device per batch (its readings' device_uid)."""
+    for batch in batches:
+        await store.add_device(TENANT, {"device_uid": batch[0]["device_uid"], "flag": True})
+
+
+async def concurrent_reports(store: Store, batches: list[list[dict[str, Any]]], callers: int) -> None:
+    """One record_report per batch, ``callers`` of them at a time, as that many device sessions would."""
+    for round_start in range(0, len(batches), callers):
+        group = batches[round_start:round_start + callers]
+        await asyncio.gather(*(store.record_report(TENANT, b[0]["device_uid"], {"last_count": 23}, b) for b in group))
 
 
 def line(label: str, ours: float, raw: float) -> None:
@@ -79,34 +92,22 @@ async def bench_sqlite(workdir: Path, batches: int, callers: int, repeat: int) -
         ours = raw = 0.0
         for attempt in range(repeat):
             data = make_batches(count, size, "A")
-            store = open_store(str(workdir / f"ours_{size}_{attempt}.db"))
-            await store.open()
+            async with open_store(str(workdir / f"ours_{size}_{attempt}.db")) as store:
 
-            async def sequential() -> None:
-                for batch in data:
-                    await store.insert_readings(TENANT, batch)
+                async def sequential() -> None:
+                    for batch in data:
+                        await store.insert_readings(TENANT, batch)
 
-            ours = max(ours, await timed(sequential, size * count))
-            await store.close()
+                ours = max(ours, await timed(sequential, size * count))
             raw = max(raw, raw_sqlite(str(workdir / f"raw_{size}_{attempt}.db"), make_batches(count, size, "A")))
         line(f"insert_readings, {count} sequential batches of {size}", ours, raw)
 
     data = make_batches(callers * 4, 24, "C")
-    store = open_store(str(workdir / "ours_report.db"))
-    await store.open()
-    for batch in data[:callers]:
-        await store.add_device(TENANT, {"device_uid": batch[0]["device_uid"], "flag": True})
-
-    async def concurrent() -> None:
-        for round_start in range(0, len(data), callers):
-            group = data[round_start:round_start + callers]
-            await asyncio.gather(*(store.record_report(TENANT, batch[0]["device_uid"], {"last_count": 23}, batch)
-                                   for batch in group))
-
-    commits_before = store.stats["commits"]
-    ours = await timed(concurrent, 24 * len(data))
-    commits = store.stats["commits"] - commits_before
-    await store.close()
+    async with open_store(str(workdir / "ours_report.db")) as store:
+        await add_devices(store, data[:callers])
+        commits_before = store.stats["commits"]
+        ours = await timed(lambda: concurrent_reports(store, data, callers), 24 * len(data))
+        commits = store.stats["commits"] - commits_before
     raw = raw_sqlite(str(workdir / "raw_report.db"), make_batches(callers * 4, 24, "C"))
     line(f"record_report, {callers} concurrent callers x 24", ours, raw)
     print(f"{'':<52} {len(data)} reports shared {commits} commits")
@@ -181,35 +182,23 @@ async def bench_mongodb(workdir: Path, batches: int, callers: int, repeat: int) 
             best_ours = best_raw = 0.0
             for _ in range(repeat):
                 prefix = f"bench{uuid.uuid4().hex[:8]}_"
-                store = open_store(uri, db_prefix=prefix)
-                await store.open()
-                await store.add_tenant(TENANT)  # index creation happens here, as the raw side's does untimed
-                data = make_batches(count, size, "A")
+                async with open_store(uri, db_prefix=prefix) as store:
+                    await store.add_tenant(TENANT)  # index creation happens here, as the raw side's does untimed
+                    data = make_batches(count, size, "A")
 
-                async def sequential() -> None:
-                    for batch in data:
-                        await store.insert_readings(TENANT, batch)
+                    async def sequential() -> None:
+                        for batch in data:
+                            await store.insert_readings(TENANT, batch)
 
-                best_ours = max(best_ours, await timed(sequential, size * count))
-                await store.close()
+                    best_ours = max(best_ours, await timed(sequential, size * count))
                 best_raw = max(best_raw, await raw_mongo(uri, prefix, make_batches(count, size, "A")))
             line(f"insert_readings, {count} sequential batches of {size}", best_ours, best_raw)
 
         prefix = f"bench{uuid.uuid4().hex[:8]}_"
-        store = open_store(uri, db_prefix=prefix)
-        await store.open()
         data = make_batches(callers * 2, 24, "C")
-        for batch in data[:callers]:
-            await store.add_device(TENANT, {"device_uid": batch[0]["device_uid"], "flag": True})
-
-        async def concurrent() -> None:
-            for round_start in range(0, len(data), callers):
-                group = data[round_start:round_start + callers]
-                await asyncio.gather(*(store.record_report(TENANT, b[0]["device_uid"], {"last_count": 23}, b)
-                                       for b in group))
-
-        ours = await timed(concurrent, 24 * len(data))
-        await store.close()
+        async with open_store(uri, db_prefix=prefix) as store:
+            await add_devices(store, data[:callers])
+            ours = await timed(lambda: concurrent_reports(store, data, callers), 24 * len(data))
         raw = await raw_mongo(uri, prefix, make_batches(callers * 2, 24, "C"))
         line(f"record_report, {callers} concurrent callers x 24", ours, raw)
 

@@ -100,12 +100,8 @@ async def store(request, tmp_path):
 
     backend = request.param
     uri = request.getfixturevalue("mongodb_uri") if backend == "mongodb" else None
-    s = open_store(_store_url(backend, tmp_path, uri), **store_options(backend))
-    await s.open()
-    try:
+    async with open_store(_store_url(backend, tmp_path, uri), **store_options(backend)) as s:
         yield s
-    finally:
-        await s.close()
 
 
 @pytest.fixture(params=["sqlite", "mongodb"])
@@ -128,10 +124,4 @@ async def two_stores(backend_url):
 
     url, options = backend_url
     async with contextlib.AsyncExitStack() as stack:
-        stores = []
-        for _ in range(2):
-            store = open_store(url, **options)
-            await store.open()
-            stack.push_async_callback(store.close)
-            stores.append(store)
-        yield tuple(stores)
+        yield tuple([await stack.enter_async_context(open_store(url, **options)) for _ in range(2)])

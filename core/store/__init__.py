@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Any
 
 from core.errors import ConfigError
-from core.store.base import USAGE_BUCKETS, ListQuery, Page, Store
+from core.store.base import ListQuery, Page, Store
+from core.store.usage import USAGE_BUCKETS
 
 __all__ = ["ListQuery", "Page", "Store", "USAGE_BUCKETS", "open_store", "DEFAULT_STORE_URL"]
 
@@ -12,7 +13,7 @@ DEFAULT_STORE_URL = "sqlite:///specgate.db"
 
 
 def open_store(url: str = DEFAULT_STORE_URL, **options: Any) -> Store:
-    """Make the store named by ``url`` (not yet opened: ``await store.open()``).
+    """Make the store named by ``url``, not yet opened: ``async with open_store(url) as store:``.
 
     ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or a bare file path select the
     embedded backend; ``mongodb://...`` or ``mongodb+srv://...`` select MongoDB. ``options`` are passed to

@@ -14,6 +14,7 @@ common database (``gas_common`` by default)
     ``scale_latest``   latest stable reading per scale id                        (new)
     ``scale_weight_log`` committed weighings, with an increasing integer ``id``  (new)
     ``sessions``       server-issued login sessions                              (new)
+    ``measurement``    measurements of devices that are not gas meters           (new)
 one database per tenant (the tenant *is* the database name, e.g. ``gas_demo``)
     ``users``, ``device``, ``data`` (readings), ``subscriber``, ``event`` (new)
 
@@ -23,6 +24,9 @@ Rules every implementation follows (the contract suite in ``tests/store`` checks
   and any string starting with ``$`` or containing NUL, raises :class:`~core.errors.InvalidInput`.
   Filter values must be scalars (str, int, float, bool, None); a dict such as ``{"$ne": None}`` raises
   ``InvalidInput`` and is never sent to a database.
+* Each listing accepts the filter, range and sort fields of its entry in
+  :data:`core.store.listings.LISTINGS` (appended to the listing method's docstring below); any other
+  field raises ``InvalidInput``.
 * Integers of the original layout are stored as 32-bit integers, ``flag`` as a bool.
 * A write returns only after it is durably committed. A backend that cannot commit raises
   :class:`~core.errors.StoreUnavailable`.
@@ -33,46 +37,42 @@ Rules every implementation follows (the contract suite in ``tests/store`` checks
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import Any, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Callable, Mapping, Self, Sequence, TypeVar
 
-Scalar = str | int | float | bool | None
+from core.store.listings import LISTINGS, ListQuery, Page, Scalar
+from core.store.usage import USAGE_BUCKETS, aggregate_usage
 
+__all__ = ["ListQuery", "Page", "Scalar", "Store", "USAGE_BUCKETS"]
 
-@dataclass(frozen=True)
-class ListQuery:
-    """A paged, filtered listing request.
-
-    ``filters`` are equality matches; ``ranges`` map a field to ``(low, high)`` meaning
-    ``low <= value < high`` (either bound may be None). Each listing method names the fields it accepts;
-    any other field raises ``InvalidInput``. ``limit`` is capped at 1000.
-    """
-
-    filters: Mapping[str, Scalar] = field(default_factory=dict)
-    ranges: Mapping[str, tuple[Scalar, Scalar]] = field(default_factory=dict)
-    sort: str | None = None
-    descending: bool = False
-    limit: int = 100
-    offset: int = 0
+_Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
-@dataclass
-class Page:
-    """One page of a listing: ``items`` in order and ``total`` matching items across all pages."""
+def _listing(name: str) -> Callable[[_Method], _Method]:
+    """Append the rules of ``LISTINGS[name]`` to the method's docstring, so they are written only once."""
+    def document(method: _Method) -> _Method:
+        method.__doc__ = f"{method.__doc__ or ''}\n\n        {LISTINGS[name].describe()}"
+        return method
 
-    items: list[dict[str, Any]]
-    total: int
-
-
-USAGE_BUCKETS = ("hour", "day", "week", "month", "year")
+    return document
 
 
 class Store(abc.ABC):
-    """Async domain storage. Open with :func:`core.store.open_store`, then ``await store.open()``."""
+    """Async domain storage: ``async with open_store(url) as store:`` opens it and closes it again
+    (or ``await store.open()`` ... ``await store.close()``)."""
 
     #: ``"sqlite"`` or ``"mongodb"``
     backend: str = ""
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.close()
 
     # ------------------------------------------------------------------ lifecycle
     @abc.abstractmethod
@@ -128,10 +128,10 @@ class Store(abc.ABC):
     async def delete_device(self, tenant: str, device_uid: str) -> bool:
         """Delete the device and its route. False when there was none."""
 
+    @_listing("devices")
     @abc.abstractmethod
     async def list_devices(self, tenant: str, query: ListQuery) -> Page:
-        """Filters: device_uid, meter_id, installer_id, flag, customer_no, status. Sort: any of these,
-        ``last_timestamp`` or ``last_access``."""
+        """The tenant's devices."""
 
     # ------------------------------------------------------------------ readings (tenant ``data``)
     @abc.abstractmethod
@@ -142,9 +142,10 @@ class Store(abc.ABC):
         were new.
         """
 
+    @_listing("readings")
     @abc.abstractmethod
     async def list_readings(self, tenant: str, query: ListQuery) -> Page:
-        """Filters: device_uid. Ranges: timestamp. Sort: timestamp (default ascending)."""
+        """The tenant's readings."""
 
     @abc.abstractmethod
     async def readings_for_usage(
@@ -157,8 +158,6 @@ class Store(abc.ABC):
         self, tenant: str, device_uid: str, bucket: str, start: int, end: int, tz: tzinfo
     ) -> list[dict[str, Any]]:
         """Consumption per calendar bucket, from cumulative counts. Shared by every backend."""
-        from core.store.usage import aggregate_usage
-
         readings = await self.readings_for_usage(tenant, device_uid, start, end)
         return aggregate_usage(readings, bucket, start, end, tz)
 
@@ -183,25 +182,23 @@ class Store(abc.ABC):
         """Store ``{device_uid, event_time (epoch), event_code (int), event_type, event_message, ...}``;
         returns its ``event_id`` (a string, also present in the stored document)."""
 
+    @_listing("events")
     @abc.abstractmethod
     async def list_events(self, tenant: str, query: ListQuery) -> Page:
-        """Filters: device_uid, event_type, event_status. Ranges: event_time. Sort: event_time."""
+        """The tenant's events."""
 
     # ------------------------------------------------------------------ exchange log (common ``misc_data``)
     @abc.abstractmethod
     async def log_exchange(self, entry: Mapping[str, Any]) -> None:
         """Keep one exchange: ``{ip, port, datetime (local string), recv (bytes), recv_len, send (bytes),
         send_len, at (epoch float), device_type}``. Entries older than the store's
-        ``exchange_retention_days`` are removed (TTL index on MongoDB, :meth:`purge_exchanges` on
-        SQLite, which the store schedules itself)."""
+        ``exchange_retention_days`` are removed by the store itself (a TTL index on MongoDB, a periodic
+        purge on SQLite)."""
 
+    @_listing("exchanges")
     @abc.abstractmethod
     async def list_exchanges(self, query: ListQuery) -> Page:
-        """Filters: ip, port, device_type. Ranges: at, datetime. Sort: at (default descending)."""
-
-    @abc.abstractmethod
-    async def purge_exchanges(self, older_than: float) -> int:
-        """Delete exchange log entries with ``at < older_than``; returns how many."""
+        """The exchange log, newest first by default."""
 
     # ------------------------------------------------------------------ dead letters (common ``dead_letter``)
     @abc.abstractmethod
@@ -210,9 +207,25 @@ class Store(abc.ABC):
         Returns its id. Dead letters older than the store's ``dead_letter_retention_days`` (default 30) are
         removed like the exchange log, so junk from the network cannot grow the store without bound."""
 
+    @_listing("dead_letters")
     @abc.abstractmethod
     async def list_dead_letters(self, query: ListQuery) -> Page:
-        """Filters: device_type, ip. Ranges: at. Sort: at (default descending)."""
+        """Dead letters, newest first by default."""
+
+    # ------------------------------------------------------------------ measurements (common ``measurement``)
+    @abc.abstractmethod
+    async def record_measurements(self, measurements: Sequence[Mapping[str, Any]]) -> int:
+        """Keep measurements of devices that are not gas meters, each
+        ``{device_type: str, device_id: str, at: epoch, values: {...}, tenant: str | None}`` (``tenant``
+        optional, default None; nothing else). ``values`` is a JSON-like mapping whose leaves may also be
+        ``Decimal`` or ``bytes``; it comes back exactly (Decimal128 on MongoDB). A measurement whose
+        ``(device_type, device_id, at)`` already exists is skipped silently. The batch is one commit;
+        returns how many were new."""
+
+    @_listing("measurements")
+    @abc.abstractmethod
+    async def list_measurements(self, query: ListQuery) -> Page:
+        """Measurements ``{device_type, device_id, at, values, tenant}``, newest first by default."""
 
     # ------------------------------------------------------------------ scales
     @abc.abstractmethod
@@ -230,9 +243,10 @@ class Store(abc.ABC):
         raw_line, received_at, committed_at, arrival_shipping_no, move_report_no}``. Assigns ``id``, an
         integer increasing across all processes sharing the store; returns the stored record."""
 
+    @_listing("weighings")
     @abc.abstractmethod
     async def search_weighings(self, query: ListQuery) -> Page:
-        """Filters: cylinder_no, event_type, scale_id. Ranges: committed_at. Sort: id (default)."""
+        """The weighing log, in ``id`` order by default."""
 
     # ------------------------------------------------------------------ users (tenant ``users`` + ``user_route``)
     @abc.abstractmethod
@@ -256,9 +270,10 @@ class Store(abc.ABC):
     async def delete_user(self, tenant: str, login_id: str) -> bool:
         """Delete the user and its route. False when there was none."""
 
+    @_listing("users")
     @abc.abstractmethod
     async def list_users(self, tenant: str, query: ListQuery) -> Page:
-        """Filters: ID, role, flag, email. Sort: ID."""
+        """The tenant's users, ``passwd`` included (callers strip it)."""
 
     # ------------------------------------------------------------------ pending registrations (``floating_users``)
     @abc.abstractmethod
@@ -270,9 +285,10 @@ class Store(abc.ABC):
     async def get_registration(self, login_id: str) -> dict[str, Any] | None:
         """The registration, approved or not."""
 
+    @_listing("registrations")
     @abc.abstractmethod
     async def list_registrations(self, query: ListQuery) -> Page:
-        """Filters: flag (default listing is every registration), category. Sort: regdate."""
+        """Registrations, approved or not unless ``flag`` is filtered."""
 
     @abc.abstractmethod
     async def set_registration_flag(self, login_id: str, flag: bool) -> bool:
@@ -308,9 +324,10 @@ class Store(abc.ABC):
     async def delete_subscriber(self, tenant: str, customer_no: str) -> bool:
         """Delete one subscriber. False when there was none."""
 
+    @_listing("subscribers")
     @abc.abstractmethod
     async def list_subscribers(self, tenant: str, query: ListQuery) -> Page:
-        """Filters: customer_no, meter_id, subscriber_no, bind_device_id, binded. Sort: customer_no."""
+        """The tenant's subscribers."""
 
     # ------------------------------------------------------------------ admin explorer
     @abc.abstractmethod

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.errors import InvalidInput
-from core.store.validation import check_document, check_identifier
+from core.store.validation import check_document, check_field_name, check_identifier, check_tenant
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 READING_REQUIRED = ("device_uid", "timestamp", "counter_val")
@@ -99,14 +99,7 @@ def check_reading(reading: Any) -> dict[str, Any]:
     """``{device_uid, timestamp, counter_val}`` plus optional calendar fields, all ints; nothing else."""
     if is_plain_reading(reading):
         return dict(reading)
-    if not isinstance(reading, Mapping):
-        raise InvalidInput(f"a reading must be an object, got {type(reading).__name__}: {reading!r}")
-    unknown = sorted(str(key) for key in reading if key not in READING_FIELDS)
-    if unknown:
-        raise InvalidInput(f"unknown reading fields {', '.join(unknown)}; allowed: {', '.join(READING_FIELDS)}")
-    missing = [name for name in READING_REQUIRED if name not in reading]
-    if missing:
-        raise InvalidInput(f"a reading needs {', '.join(missing)}: {reading!r}")
+    _check_keys(reading, "reading", READING_FIELDS, READING_REQUIRED)
     out: dict[str, Any] = {"device_uid": check_identifier("device_uid", reading["device_uid"])}
     for name in READING_FIELDS[1:]:
         if name in reading:
@@ -114,15 +107,62 @@ def check_reading(reading: Any) -> dict[str, Any]:
     return out
 
 
-def check_reading_list(readings: Any) -> Sequence[Any]:
-    """The container of readings: a list or tuple (a str, bytes or mapping is refused)."""
+def _check_keys(record: Any, what: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> None:
+    """A fixed-shape record: a mapping with every ``required`` key and no key outside ``allowed``."""
+    if not isinstance(record, Mapping):
+        raise InvalidInput(f"a {what} must be an object, got {type(record).__name__}: {record!r}")
+    unknown = sorted(str(key) for key in record if key not in allowed)
+    if unknown:
+        raise InvalidInput(f"unknown {what} fields {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+    missing = [name for name in required if name not in record]
+    if missing:
+        raise InvalidInput(f"a {what} needs {', '.join(missing)}: {record!r}")
+
+
+def check_reading_list(readings: Any, what: str = "readings") -> Sequence[Any]:
+    """The container of a batch (readings, measurements): a list or tuple (a str, bytes or mapping is
+    refused)."""
     if isinstance(readings, (str, bytes, Mapping)) or not isinstance(readings, Sequence):
-        raise InvalidInput(f"readings must be a list of readings, got {type(readings).__name__}")
+        raise InvalidInput(f"{what} must be a list of {what}, got {type(readings).__name__}")
     return readings
 
 
 def check_readings(readings: Any) -> list[dict[str, Any]]:
     return [check_reading(reading) for reading in check_reading_list(readings)]
+
+
+MEASUREMENT_REQUIRED = ("device_type", "device_id", "at", "values")
+MEASUREMENT_FIELDS = MEASUREMENT_REQUIRED + ("tenant",)
+
+
+def check_measurement(measurement: Any) -> dict[str, Any]:
+    """``{device_type, device_id, at, values, tenant}`` with ``tenant`` None when not given; nothing else.
+    ``values`` may nest mappings and lists; every key at every depth must be a plain field name."""
+    _check_keys(measurement, "measurement", MEASUREMENT_FIELDS, MEASUREMENT_REQUIRED)
+    values = measurement["values"]
+    if not isinstance(values, Mapping):
+        raise InvalidInput(f"measurement values must be an object, got {type(values).__name__}: {values!r}")
+    _check_nested_keys(values)
+    check_storable(values, "values")
+    tenant = measurement.get("tenant")
+    return {
+        "device_type": check_identifier("device_type", measurement["device_type"]),
+        "device_id": check_identifier("device_id", measurement["device_id"]),
+        "at": check_number("at", measurement["at"]),
+        "tenant": None if tenant is None else check_tenant(tenant),
+        "values": values,
+    }
+
+
+def _check_nested_keys(value: Any) -> None:
+    """Keys inside lists too: a ``{"$bytes": ...}`` deep in a list would otherwise read back as bytes."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            check_field_name(key)
+            _check_nested_keys(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_nested_keys(item)
 
 
 def check_fields(fields: Any, what: str, key: str, key_value: str | None = None) -> dict[str, Any]:

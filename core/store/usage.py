@@ -11,7 +11,8 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, Iterable, Mapping
 
 from core.errors import InvalidInput
-from core.store.base import USAGE_BUCKETS
+
+USAGE_BUCKETS = ("hour", "day", "week", "month", "year")
 
 _Bucket = tuple[str, datetime, datetime]
 
@@ -40,13 +41,18 @@ def bucket_of(epoch: int, bucket: str, tz: tzinfo) -> _Bucket:
         return f"{moment.year:04d}-{moment.month:02d}", _midnight(first, tz), _midnight(following, tz)
     if bucket == "year":
         return f"{moment.year:04d}", _midnight(date(moment.year, 1, 1), tz), _midnight(date(moment.year + 1, 1, 1), tz)
-    raise InvalidInput(f"unknown usage bucket {bucket!r}; expected one of {', '.join(USAGE_BUCKETS)}")
+    raise _unknown_bucket(bucket)
 
 
 def check_bucket(bucket: Any) -> str:
+    """``bucket`` when it names one of :data:`USAGE_BUCKETS`, else ``InvalidInput``."""
     if not isinstance(bucket, str) or bucket not in USAGE_BUCKETS:
-        raise InvalidInput(f"unknown usage bucket {bucket!r}; expected one of {', '.join(USAGE_BUCKETS)}")
+        raise _unknown_bucket(bucket)
     return bucket
+
+
+def _unknown_bucket(bucket: Any) -> InvalidInput:
+    return InvalidInput(f"unknown usage bucket {bucket!r}; expected one of {', '.join(USAGE_BUCKETS)}")
 
 
 def aggregate_usage(

@@ -5,7 +5,7 @@ import re
 from typing import Any, Iterable, Mapping
 
 from core.errors import InvalidInput
-from core.store.base import ListQuery
+from core.store.listings import Listing, ListQuery
 
 TENANT_RE = re.compile(r"^[A-Za-z0-9_]{1,63}$")
 MAX_LIMIT = 1000
@@ -95,3 +95,8 @@ def check_query(
     if query.limit > MAX_LIMIT:
         raise InvalidInput(f"limit may be at most {MAX_LIMIT}, got {query.limit}")
     return query
+
+
+def check_listing(query: ListQuery, listing: Listing) -> ListQuery:
+    """``query`` checked against the fields ``listing`` declares (see :data:`core.store.listings.LISTINGS`)."""
+    return check_query(query, listing.filters, listing.ranges, listing.sorts)

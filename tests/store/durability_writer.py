@@ -16,16 +16,15 @@ BASE_TS = 1741186800
 
 
 async def main(url: str, options: dict, tenant: str) -> None:
-    store = open_store(url, **options)
-    await store.open()
-    batch = 0
-    while True:
-        readings = [{"device_uid": "0000DEAD", "timestamp": BASE_TS + 3600 * (24 * batch + i), "counter_val": i}
-                    for i in range(24)]
-        await store.insert_readings(tenant, readings)
-        batch += 1
-        sys.stdout.write(f"written {batch}\n")
-        sys.stdout.flush()
+    async with open_store(url, **options) as store:
+        batch = 0
+        while True:
+            readings = [{"device_uid": "0000DEAD", "timestamp": BASE_TS + 3600 * (24 * batch + i), "counter_val": i}
+                        for i in range(24)]
+            await store.insert_readings(tenant, readings)
+            batch += 1
+            sys.stdout.write(f"written {batch}\n")
+            sys.stdout.flush()
 
 
 if __name__ == "__main__":

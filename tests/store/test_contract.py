@@ -10,8 +10,11 @@ Conventions the backends must share, beyond the docstrings of ``core.store.base`
 * ``revoke_user_sessions`` counts sessions it revoked now (a second call returns 0);
 * ``browse`` refuses a db/collection that ``list_collections`` does not list with ``NotFound`` (a non-string
   name is ``InvalidInput``);
-* a listing without ``sort`` uses the method's default field, descending when that default is descending
-  (exchanges, dead letters) or ``descending=True`` was asked;
+* every listing filters, ranges and sorts on exactly the fields its entry in ``core.store.listings.LISTINGS``
+  declares (``test_every_listing_*`` runs each of them on each backend) and refuses any other with
+  ``InvalidInput``;
+* a listing without ``sort`` uses the listing's default field, descending when that default is descending
+  (exchanges, dead letters, measurements) or ``descending=True`` was asked;
 * ``list_collections`` names tenants exactly as the API does (``gas_demo``), whatever the physical name;
 * a closed store raises ``StoreUnavailable``; ``close`` may be called twice;
 * bad input raises ``InvalidInput`` before anything is written (see ``test_bad_*``).
@@ -19,12 +22,14 @@ Conventions the backends must share, beyond the docstrings of ``core.store.base`
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal
 
 import pytest
 
 from core.errors import Conflict, InvalidInput, NotFound, StoreError, StoreUnavailable
-from core.store import ListQuery, Page
+from core.store import ListQuery, Page, open_store
+from core.store.listings import LISTINGS
 from core.timeutil import calendar_fields, tz_from_offset
 
 KST = tz_from_offset("+09:00")
@@ -32,7 +37,7 @@ T = "gas_demo"
 T2 = "gas_other"
 COMMON_COLLECTIONS = {
     "device_route", "user_route", "floating_users", "misc_data",
-    "dead_letter", "scale_latest", "scale_weight_log", "sessions",
+    "dead_letter", "scale_latest", "scale_weight_log", "sessions", "measurement",
 }
 TENANT_COLLECTIONS = {"users", "device", "data", "subscriber", "event"}
 BASE_TS = 1741186800  # 2025-03-06 00:00:00 +09:00 (a Thursday, ISO week 10)
@@ -118,6 +123,21 @@ async def test_closed_store_is_unavailable_and_close_is_idempotent(store):
         await store.insert_readings(T, [reading("0000AB01", BASE_TS, 1)])
     with pytest.raises(StoreUnavailable):
         await store.ping()
+
+
+async def test_async_with_opens_and_closes_even_on_error(backend_url):
+    url, options = backend_url
+    async with open_store(url, **options) as store:
+        await store.ping()
+        await store.add_tenant(T)
+    with pytest.raises(StoreUnavailable):
+        await store.ping()
+    with pytest.raises(RuntimeError, match="leaves the block"):
+        async with open_store(url, **options) as again:
+            assert await again.list_tenants() == [T]
+            raise RuntimeError("leaves the block")
+    with pytest.raises(StoreUnavailable):
+        await again.ping()
 
 
 async def test_tenants(store):
@@ -320,7 +340,7 @@ async def test_events(store):
 
 
 # ---------------------------------------------------------------------------- exchange log, dead letters
-async def test_exchange_log_round_trip_listing_purge(store):
+async def test_exchange_log_round_trip_and_listing(store):
     junk = b"GET / HTTP/1.1\r\n\r\n\x00\xff"
     entries = [exchange(1741219200.25 + i, ip=f"10.1.1.{i % 2}") for i in range(3)]
     entries.append(exchange(1741219210.5, ip="10.9.9.9", device_type="unknown", recv=junk))
@@ -344,9 +364,6 @@ async def test_exchange_log_round_trip_listing_purge(store):
     page = await store.list_exchanges(ListQuery(filters={"port": 5004}, limit=1, offset=1))
     assert len(page.items) == 1 and page.items[0]["at"] == entries[2]["at"] and page.total == 4
 
-    assert await store.purge_exchanges(entries[2]["at"]) == 2
-    assert [e["at"] for e in (await store.list_exchanges(ListQuery())).items] == [entries[3]["at"], entries[2]["at"]]
-    assert await store.purge_exchanges(entries[2]["at"]) == 0
 
 
 async def test_dead_letters(store):
@@ -410,6 +427,32 @@ async def test_weighing_log(store):
     assert [w["id"] for w in page.items] == ids[1:3]
     page = await store.search_weighings(ListQuery(limit=3, offset=2))
     assert [w["id"] for w in page.items] == [ids[2], ids[3], more_ids[0]] and page.total == 14
+
+
+# ---------------------------------------------------------------------------- measurements
+def measurement(device_id: str, at: float | int, values: dict | None = None, **fields) -> dict:
+    return {"device_type": "mbus", "device_id": device_id, "at": at,
+            "values": {"energy_kwh": Decimal("1.000")} if values is None else values, **fields}
+
+
+async def test_measurements_round_trip_exactly_and_skip_duplicates(store):
+    values = {"energy_kwh": Decimal("1234.560"), "raw": b"\x00\xff\x10", "flow_m3h": 0.25, "pulses": 7, "ok": True,
+              "error": None, "tariffs": [Decimal("-0.5"), {"blob": b"\x01", "n": 2}], "deep": {"list": [1, "two", None]}}
+    first = measurement("12345678", 1741219200.5, values, tenant=T)
+    second = measurement("12345678", 1741219260)
+    assert await store.record_measurements([first, second, {**second, "values": {"again": 1}}]) == 2
+    assert await store.record_measurements([first, {**second, "values": {"changed": 1}}, measurement("87654321", 1741219260)]) == 1
+    assert await store.record_measurements([]) == 0
+
+    page = await store.list_measurements(ListQuery(filters={"device_id": "12345678"}))
+    assert page.total == 2 and page.items == [{**second, "tenant": None}, first]
+    got = page.items[1]["values"]
+    assert type(got["energy_kwh"]) is Decimal and str(got["energy_kwh"]) == "1234.560"
+    assert type(got["raw"]) is bytes and type(got["tariffs"][1]["blob"]) is bytes
+    assert str(got["tariffs"][0]) == "-0.5" and type(got["pulses"]) is int and got["ok"] is True
+    assert type(page.items[0]["at"]) is int and (await store.list_measurements(ListQuery())).total == 3
+    page = await store.list_measurements(ListQuery(filters={"tenant": None}))
+    assert [m["device_id"] for m in page.items] == ["87654321", "12345678"]
 
 
 # ---------------------------------------------------------------------------- users, registrations
@@ -650,6 +693,7 @@ async def seed(store) -> None:
                                  "data": b"\x00", "error": "short", "path": "report"})
     await store.set_scale_latest("S1", {"status": "ST", "weight": Decimal("1.5"), "unit": "kg", "raw": "x", "received_at": 1.0})
     await store.commit_weighing(weighing("C001", "arrival", 1000.0))
+    await store.record_measurements([measurement("12345678", 1741219200.0, tenant=T)])
 
 
 async def snapshot(store) -> dict:
@@ -711,6 +755,10 @@ def identifier_cases(store, bad):
         (f"upsert_subscriber(customer_no={bad!r})", lambda: store.upsert_subscriber(T, {"customer_no": bad, "binded": True})),
         (f"get_subscriber({bad!r})", lambda: store.get_subscriber(T, bad)),
         (f"delete_subscriber({bad!r})", lambda: store.delete_subscriber(T, bad)),
+        (f"record_measurements(device_type={bad!r})",
+         lambda: store.record_measurements([measurement("1", 5.0), {**measurement("2", 6.0), "device_type": bad}])),
+        (f"record_measurements(device_id={bad!r})",
+         lambda: store.record_measurements([measurement("1", 5.0), {**measurement("2", 6.0), "device_id": bad}])),
     ]
 
 
@@ -745,7 +793,10 @@ def tenant_cases(store, bad):
         (f"get_subscriber({bad!r})", lambda: store.get_subscriber(bad, "S1")),
         (f"delete_subscriber({bad!r})", lambda: store.delete_subscriber(bad, "S1")),
         (f"list_subscribers({bad!r})", lambda: store.list_subscribers(bad, q)),
-    ]
+    ] + ([] if bad is None else [  # a measurement without a tenant is allowed
+        (f"record_measurements(tenant={bad!r})",
+         lambda: store.record_measurements([measurement("1", 5.0), measurement("2", 6.0, tenant=bad)])),
+    ])
 
 
 async def test_bad_tenants_are_refused(store):
@@ -753,40 +804,168 @@ async def test_bad_tenants_are_refused(store):
     await expect_refused(store, [case for bad in BAD_TENANTS for case in tenant_cases(store, bad)])
 
 
-def listing_calls(store):
-    return {
-        "list_devices": lambda q: store.list_devices(T, q),
-        "list_readings": lambda q: store.list_readings(T, q),
-        "list_events": lambda q: store.list_events(T, q),
-        "list_exchanges": store.list_exchanges,
-        "list_dead_letters": store.list_dead_letters,
-        "search_weighings": store.search_weighings,
-        "list_users": lambda q: store.list_users(T, q),
-        "list_registrations": store.list_registrations,
-        "list_subscribers": lambda q: store.list_subscribers(T, q),
-        "browse": lambda q: store.browse(T, "device", q),
-    }
-
-
-LISTING_FIELDS = {
-    "list_devices": ("device_uid", None),
-    "list_readings": ("device_uid", "timestamp"),
-    "list_events": ("device_uid", "event_time"),
-    "list_exchanges": ("ip", "at"),
-    "list_dead_letters": ("ip", "at"),
-    "search_weighings": ("cylinder_no", "committed_at"),
-    "list_users": ("ID", None),
-    "list_registrations": ("category", None),
-    "list_subscribers": ("customer_no", None),
-    "browse": ("device_uid", None),
+# Every listing of core.store.listings.LISTINGS: how the contract writes one item and lists them, and the
+# kind of value each declared field holds. A listing or field added to the table without an entry here
+# fails the tests below.
+LISTING_WRITES = {
+    "devices": (lambda store, doc: store.add_device(T, doc), lambda store, q: store.list_devices(T, q)),
+    "readings": (lambda store, doc: store.insert_readings(T, [doc]), lambda store, q: store.list_readings(T, q)),
+    "events": (lambda store, doc: store.add_event(T, doc), lambda store, q: store.list_events(T, q)),
+    "exchanges": (lambda store, doc: store.log_exchange(doc), lambda store, q: store.list_exchanges(q)),
+    "dead_letters": (lambda store, doc: store.add_dead_letter(doc), lambda store, q: store.list_dead_letters(q)),
+    "weighings": (lambda store, doc: store.commit_weighing(doc), lambda store, q: store.search_weighings(q)),
+    "users": (lambda store, doc: store.add_user(T, doc), lambda store, q: store.list_users(T, q)),
+    "registrations": (lambda store, doc: store.add_registration(doc), lambda store, q: store.list_registrations(q)),
+    "subscribers": (lambda store, doc: store.upsert_subscriber(T, doc), lambda store, q: store.list_subscribers(T, q)),
+    "measurements": (lambda store, doc: store.record_measurements([doc]), lambda store, q: store.list_measurements(q)),
 }
+FIELD_KINDS = {
+    "devices": {"device_uid": "str", "meter_id": "str", "installer_id": "str", "flag": "bool", "customer_no": "str",
+                "status": "int", "last_timestamp": "int", "last_access": "clock"},
+    "readings": {"device_uid": "str", "timestamp": "int"},
+    "events": {"device_uid": "str", "event_type": "str", "event_status": "str", "event_time": "epoch"},
+    "exchanges": {"ip": "str", "port": "int", "device_type": "str", "at": "epoch", "datetime": "clock"},
+    "dead_letters": {"device_type": "str", "ip": "str", "at": "epoch"},
+    "weighings": {"cylinder_no": "str", "event_type": "str", "scale_id": "str", "committed_at": "epoch",
+                  "id": "assigned"},
+    "users": {"ID": "str", "role": "str", "flag": "bool", "email": "str"},
+    "registrations": {"flag": "bool", "category": "str", "regdate": "clock"},
+    "subscribers": {"customer_no": "str", "meter_id": "str", "subscriber_no": "str", "bind_device_id": "str",
+                    "binded": "bool"},
+    "measurements": {"device_type": "str", "device_id": "str", "tenant": "tenant", "at": "epoch"},
+}
+# Items are written in order 0, 1, 2. The default sort field's values rank (1, 0, 2) and every other field's
+# (0, 2, 1), so a backend that ignores a sort, falls back to its default order or to insertion order, or
+# ignores the direction, returns another order.
+DEFAULT_RANKS, OTHER_RANKS = (1, 0, 2), (0, 2, 1)
+RECENT = float(int(time.time())) - 3600  # within every retention, so no purge or TTL interferes
+
+
+def field_value(kind: str, name: str, rank: int):
+    return {
+        "str": lambda: f"{name}-{rank}", "int": lambda: 100 + rank, "bool": lambda: rank == 1,
+        "epoch": lambda: RECENT + 60 * rank, "clock": lambda: f"2025-03-06 09:0{rank}:00", "tenant": lambda: f"gas_t{rank}",
+        "assigned": lambda: rank,
+    }[kind]()
+
+
+def field_ranks(name: str, field: str) -> tuple[int, ...]:
+    if FIELD_KINDS[name][field] == "assigned":
+        return (0, 1, 2)  # weighing ids increase with each commit
+    return DEFAULT_RANKS if field == LISTINGS[name].default_sort else OTHER_RANKS
+
+
+def listing_value(name: str, field: str, index: int):
+    """The value ``field`` of item ``index`` has in listing ``name``."""
+    return field_value(FIELD_KINDS[name][field], field, field_ranks(name, field)[index])
+
+
+def listing_item(name: str, index: int) -> dict:
+    fields = {field: listing_value(name, field, index) for field, kind in FIELD_KINDS[name].items() if kind != "assigned"}
+    if name == "readings":
+        return {**fields, "counter_val": index}
+    if name == "measurements":
+        return {**fields, "values": {"n": index}}
+    if name == "registrations":
+        return {**fields, "ID": f"reg{index}", "n": index}
+    return {**fields, "n": index}
+
+
+def item_index(name: str, item: dict) -> int:
+    return {"readings": lambda: item["counter_val"], "measurements": lambda: item["values"]["n"]}.get(name, lambda: item["n"])()
+
+
+async def seed_listing(store, name: str) -> None:
+    write, _call = LISTING_WRITES[name]
+    for index in range(3):
+        await write(store, listing_item(name, index))
+
+
+async def listed(store, name: str, query: ListQuery) -> list[int]:
+    """The indexes of the items listing ``name`` returns under ``query``."""
+    _write, call = LISTING_WRITES[name]
+    page = await call(store, query)
+    indexes = [item_index(name, item) for item in page.items]
+    assert page.total == len(indexes)
+    return indexes
+
+
+def expected(name: str, field: str, descending: bool, indexes=range(3)) -> list[int]:
+    """Sorted by the field, ties in insertion order in the same direction (as both backends break them)."""
+    return sorted(indexes, key=lambda i: (listing_value(name, field, i), i), reverse=descending)
+
+
+def declared(kind: str) -> list[tuple[str, str]]:
+    return [(listing.name, field) for listing in LISTINGS.values() for field in getattr(listing, kind)]
+
+
+def test_every_declared_field_has_a_kind_here():
+    for listing in LISTINGS.values():
+        assert set(listing.filters + listing.ranges + listing.sorts) <= FIELD_KINDS[listing.name].keys(), listing.name
+        assert listing.default_sort in FIELD_KINDS[listing.name]
+    assert LISTING_WRITES.keys() == FIELD_KINDS.keys() == LISTINGS.keys()
+
+
+@pytest.mark.parametrize("descending", [False, True], ids=["ascending", "descending"])
+@pytest.mark.parametrize("name, field", declared("sorts"))
+async def test_every_listing_sorts_on_its_declared_fields(store, name, field, descending):
+    await seed_listing(store, name)
+    assert await listed(store, name, ListQuery(sort=field, descending=descending)) == expected(name, field, descending)
+
+
+@pytest.mark.parametrize("name, field", declared("filters"))
+async def test_every_listing_filters_on_its_declared_fields(store, name, field):
+    await seed_listing(store, name)
+    target = listing_value(name, field, field_ranks(name, field).index(1))
+    matching = [i for i in range(3) if listing_value(name, field, i) == target]
+    assert len(matching) < 3
+    got = await listed(store, name, ListQuery(filters={field: target}))
+    assert sorted(got) == matching
+
+
+@pytest.mark.parametrize("name, field", declared("ranges"))
+async def test_every_listing_ranges_over_its_declared_fields(store, name, field):
+    await seed_listing(store, name)
+    by_rank = sorted(range(3), key=lambda i: listing_value(name, field, i))
+    low, high = (listing_value(name, field, i) for i in by_rank[1:])
+    assert sorted(await listed(store, name, ListQuery(ranges={field: (low, high)}))) == [by_rank[1]]
+    assert sorted(await listed(store, name, ListQuery(ranges={field: (low, None)}))) == sorted(by_rank[1:])
+    assert await listed(store, name, ListQuery(ranges={field: (None, low)})) == [by_rank[0]]
+
+
+@pytest.mark.parametrize("name", LISTINGS)
+async def test_every_listing_has_its_declared_default_order(store, name):
+    listing = LISTINGS[name]
+    await seed_listing(store, name)
+    assert await listed(store, name, ListQuery()) == expected(name, listing.default_sort, listing.default_descending)
+    assert await listed(store, name, ListQuery(descending=True)) == expected(name, listing.default_sort, True)
+
+
+@pytest.mark.parametrize("name", LISTINGS)
+async def test_every_listing_refuses_fields_it_does_not_declare(store, name):
+    listing = LISTINGS[name]
+    _write, call = LISTING_WRITES[name]
+    candidates = set(FIELD_KINDS[name]) | {"n", "no_such_field", "passwd"}
+    queries = [ListQuery(filters={f: "x"}) for f in candidates - set(listing.filters)]
+    queries += [ListQuery(ranges={f: (0, 1)}) for f in candidates - set(listing.ranges)]
+    queries += [ListQuery(sort=f) for f in candidates - set(listing.sorts)]
+    for query in queries:
+        with pytest.raises(InvalidInput):
+            await call(store, query)
+
+
+def listing_calls(store):
+    calls = {name: lambda q, call=call: call(store, q) for name, (_write, call) in LISTING_WRITES.items()}
+    return {**calls, "browse": lambda q: store.browse(T, "device", q)}
 
 
 async def test_bad_queries_are_refused(store):
     await seed(store)
     cases = []
     for name, call in listing_calls(store).items():
-        field, range_field = LISTING_FIELDS[name]
+        listing = LISTINGS.get(name)
+        field = listing.filters[0] if listing else "device_uid"
+        range_field = listing.ranges[0] if listing and listing.ranges else None
         queries = [
             ListQuery(filters={field: {"$ne": None}}),
             ListQuery(filters={field: {"$gt": ""}}),
@@ -833,6 +1012,8 @@ async def test_bad_documents_and_values_are_refused(store):
             (f"add_registration({bad!r})", lambda bad=bad: store.add_registration(bad)),
             (f"create_session({bad!r})", lambda bad=bad: store.create_session(bad)),
             (f"upsert_subscriber({bad!r})", lambda bad=bad: store.upsert_subscriber(T, bad)),
+            (f"record_measurements([{bad!r}])", lambda bad=bad: store.record_measurements([measurement("1", 5.0), bad])),
+            (f"measurement values {bad!r}", lambda bad=bad: store.record_measurements([measurement("1", 5.0, bad or 5)])),
         ]
     for bad in BAD_INTS:
         cases += [
@@ -847,8 +1028,8 @@ async def test_bad_documents_and_values_are_refused(store):
         cases += [
             (f"event_time={bad!r}", lambda bad=bad: store.add_event(T, {"device_uid": "0000AB01", "event_time": bad, "event_code": 1})),
             (f"exchange at={bad!r}", lambda bad=bad: store.log_exchange({**exchange(1.0), "at": bad})),
-            (f"purge_exchanges({bad!r})", lambda bad=bad: store.purge_exchanges(bad)),
             (f"get_session now={bad!r}", lambda bad=bad: store.get_session("h1", bad)),
+            (f"measurement at={bad!r}", lambda bad=bad: store.record_measurements([measurement("1", 5.0), measurement("2", bad)])),
             (f"create_session expires_at={bad!r}", lambda bad=bad: store.create_session({**session_doc("h9", "alice", 1.0), "expires_at": bad})),
         ]
     cases += [
@@ -863,6 +1044,11 @@ async def test_bad_documents_and_values_are_refused(store):
         ("exchange recv operator", lambda: store.log_exchange({**exchange(1.0), "recv": {"$ne": None}})),
         ("device value not storable", lambda: store.add_device(T, {**device("0000AB09"), "when": object()})),
         ("device value a set", lambda: store.add_device(T, {**device("0000AB09"), "tags": {"a"}})),
+        ("measurement with an unknown key", lambda: store.record_measurements([{**measurement("1", 5.0), "unit": "kWh"}])),
+        ("measurement without values", lambda: store.record_measurements([{"device_type": "mbus", "device_id": "1", "at": 5.0}])),
+        ("measurement value a set", lambda: store.record_measurements([measurement("1", 5.0, {"tags": {"a"}})])),
+        ("measurement key $ inside a list", lambda: store.record_measurements([measurement("1", 5.0, {"l": [{"$bytes": "AA=="}]})])),
+        ("measurements not a list", lambda: store.record_measurements(measurement("1", 5.0))),
         ("usage unknown bucket", lambda: store.usage(T, "0000AB01", "fortnight", 0, BASE_TS, KST)),
         ("usage bucket operator", lambda: store.usage(T, "0000AB01", {"$ne": None}, 0, BASE_TS, KST)),
     ]

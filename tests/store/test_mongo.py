@@ -3,6 +3,7 @@ transactions and their fallback, availability errors. Runs against the session's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import decimal
 import socket
 from datetime import datetime, timezone
@@ -35,12 +36,8 @@ async def raw(mongodb_uri):
 
 @pytest.fixture
 async def mongo_store(mongodb_uri, prefix):
-    s = open_store(mongodb_uri, db_prefix=prefix)
-    await s.open()
-    try:
+    async with open_store(mongodb_uri, db_prefix=prefix) as s:
         yield s
-    finally:
-        await s.close()
 
 
 async def count_typed(collection, field: str, bson_type: str, extra: dict | None = None) -> int:
@@ -74,9 +71,7 @@ async def test_existing_deployment_is_used_as_it_is(mongodb_uri, prefix, raw):
         for hour in range(3)
     ])
 
-    s = MongoStore(mongodb_uri, db_prefix=prefix)
-    await s.open()
-    try:
+    async with MongoStore(mongodb_uri, db_prefix=prefix) as s:
         assert await s.get_device_route(UID) == "gas_demo"
         assert await s.get_device_route("0000FFFF") == "none"
         device = await s.get_device("gas_demo", UID)
@@ -95,8 +90,6 @@ async def test_existing_deployment_is_used_as_it_is(mongodb_uri, prefix, raw):
                                       "year": 2025, "month": 12, "day": 18, "hour": 14 + i, "wday": 4, "week": 51}
                                      for i in range(2)])
         assert new == 2
-    finally:
-        await s.close()
 
     for field in ("battery", "uptime", "last_timestamp", "last_count", "ref_interval", "server_port"):
         assert await count_typed(demo.device, field, "int", {"device_uid": UID}) == 1, field
@@ -142,13 +135,23 @@ async def test_written_documents_keep_bson_types(mongo_store, prefix, raw):
         await mongo_store.update_device("gas_demo", UID, {"server_ip": 167772165})
 
 
+async def test_measurements_keep_bson_types_and_a_unique_key(mongo_store, prefix, raw):
+    values = {"energy_kwh": decimal.Decimal("12.340"), "frame": b"\x68\x01", "tariffs": [decimal.Decimal("0.5")]}
+    assert await mongo_store.record_measurements([{"device_type": "mbus", "device_id": "1", "at": 1766000000,
+                                                   "values": values, "tenant": "gas_demo"}]) == 1
+    collection = raw[prefix + "gas_common"].measurement
+    assert await count_typed(collection, "values.energy_kwh", "decimal") == 1
+    assert await count_typed(collection, "values.frame", "binData") == 1
+    assert await collection.count_documents({"values.tariffs": {"$elemMatch": {"$type": "decimal"}}}) == 1
+    indexes = (await collection.index_information()).values()
+    assert any(i["key"] == [("device_type", 1), ("device_id", 1), ("at", 1)] and i.get("unique") for i in indexes)
+
+
 async def test_indexes_are_created_once_and_follow_retention(mongodb_uri, prefix, raw):
     common = raw[prefix + "gas_common"]
     await common.user_route.create_index("ID", unique=True, name="login_id_unique")  # an operator's own name
-    first = MongoStore(mongodb_uri, db_prefix=prefix, exchange_retention_days=30)
-    await first.open()
-    await first.add_tenant("gas_demo")
-    await first.close()
+    async with MongoStore(mongodb_uri, db_prefix=prefix, exchange_retention_days=30) as first:
+        await first.add_tenant("gas_demo")
 
     data_indexes = await raw[prefix + "gas_demo"].data.index_information()
     assert any(info["key"] == [("device_uid", 1), ("timestamp", 1)] and info.get("unique")
@@ -165,12 +168,11 @@ async def test_indexes_are_created_once_and_follow_retention(mongodb_uri, prefix
     ttl = [i for i in (await common.dead_letter.index_information()).values() if "expireAfterSeconds" in i]
     assert [(i["key"], i["expireAfterSeconds"]) for i in ttl] == [([("at_date", 1)], 30 * 86400)]
 
-    second = MongoStore(mongodb_uri, db_prefix=prefix, exchange_retention_days=7, dead_letter_retention_days=2)
-    await second.open()  # same indexes again: idempotent; the TTL follows the new retention
-    await second.add_dead_letter({"device_type": "gas_meter", "ip": "10.0.0.1", "port": 5004, "at": 1766000000.5,
-                                  "data": b"junk", "error": "junk", "path": ""})
-    letters = await second.list_dead_letters(ListQuery())
-    await second.close()
+    # same indexes again: idempotent; the TTL follows the new retention
+    async with MongoStore(mongodb_uri, db_prefix=prefix, exchange_retention_days=7, dead_letter_retention_days=2) as second:
+        await second.add_dead_letter({"device_type": "gas_meter", "ip": "10.0.0.1", "port": 5004, "at": 1766000000.5,
+                                      "data": b"junk", "error": "junk", "path": ""})
+        letters = await second.list_dead_letters(ListQuery())
     ttl = [i for i in (await common.misc_data.index_information()).values() if "expireAfterSeconds" in i]
     assert [i["expireAfterSeconds"] for i in ttl] == [7 * 86400]
     ttl = [i for i in (await common.dead_letter.index_information()).values() if "expireAfterSeconds" in i]
@@ -190,10 +192,8 @@ async def test_bulk_insert_counts_only_new_readings(mongo_store, prefix, raw):
 
 @pytest.mark.parametrize("transactions", [True, False])
 async def test_record_report_commits_everything(mongodb_uri, prefix, raw, transactions):
-    s = MongoStore(mongodb_uri, db_prefix=prefix, transactions=transactions)
-    await s.open()
-    assert s.uses_transactions is transactions  # SecantusDB is a one-node replica set
-    try:
+    async with MongoStore(mongodb_uri, db_prefix=prefix, transactions=transactions) as s:
+        assert s.uses_transactions is transactions  # SecantusDB is a one-node replica set
         await s.add_device("gas_demo", {"device_uid": UID, "flag": True})
         slots = [{"device_uid": UID, "timestamp": 1766000000 + i * 3600, "counter_val": 10 * i} for i in range(24)]
         event = {"event_time": 1766086400, "event_code": 1, "event_type": "magnetic_field"}
@@ -203,8 +203,6 @@ async def test_record_report_commits_everything(mongodb_uri, prefix, raw, transa
         assert (await s.list_readings("gas_demo", ListQuery(filters={"device_uid": UID}))).total == 24
         events = (await s.list_events("gas_demo", ListQuery(filters={"device_uid": UID}))).items
         assert [e["event_code"] for e in events] == [1] and isinstance(events[0]["event_id"], str)
-    finally:
-        await s.close()
     stored = await raw[prefix + "gas_demo"].data.find_one({"timestamp": 1766000000}, {"_id": 0})
     assert stored == {"device_uid": UID, "timestamp": 1766000000, "counter_val": 0}
 
@@ -223,11 +221,9 @@ async def test_route_none_means_the_common_database(mongo_store, prefix, raw):
 
 async def test_weighing_ids_increase_across_processes_sharing_the_store(mongodb_uri, prefix, raw):
     counters = raw[prefix + "gas_common"].specgate_counters
-    stores = [MongoStore(mongodb_uri, db_prefix=prefix) for _ in range(2)]
-    for s in stores:
-        await s.open()
-    await counters.delete_many({})  # both stores then race to create the counter
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        stores = [await stack.enter_async_context(MongoStore(mongodb_uri, db_prefix=prefix)) for _ in range(2)]
+        await counters.delete_many({})  # both stores then race to create the counter
         records = await asyncio.gather(*(
             stores[i % 2].commit_weighing({"scale_id": "FG1", "cylinder_no": f"C{i}", "event_type": "arrival",
                                            "gross_kg": decimal.Decimal("50.0"), "committed_at": 1766000000.0 + i})
@@ -239,19 +235,12 @@ async def test_weighing_ids_increase_across_processes_sharing_the_store(mongodb_
         assert len(set(ids)) == 12 and ids[0] >= 1
         page = await stores[0].search_weighings(ListQuery(limit=5, offset=5))
         assert [r["id"] for r in page.items] == ids[5:10] and page.total == 12
-    finally:
-        for s in stores:
-            await s.close()
 
     await counters.delete_many({})  # a log restored without its counter: ids continue after the newest
-    restored = MongoStore(mongodb_uri, db_prefix=prefix)
-    await restored.open()
-    try:
+    async with MongoStore(mongodb_uri, db_prefix=prefix) as restored:
         record = await restored.commit_weighing({"scale_id": "FG1", "cylinder_no": "C99", "event_type": "shipping",
                                                  "committed_at": 1766090000.0})
         assert record["id"] == ids[-1] + 1
-    finally:
-        await restored.close()
 
 
 async def test_explorer_sees_only_this_deployments_databases(mongo_store, prefix, raw):
@@ -331,18 +320,14 @@ async def test_a_server_that_goes_away_raises_store_unavailable(mongodb_uri, pre
     port = int(mongodb_uri.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
     proxy = _Proxy(port)
     proxy_port = await proxy.start()
-    s = MongoStore(f"mongodb://127.0.0.1:{proxy_port}/?retryWrites=false&directConnection=true"
-                   "&serverSelectionTimeoutMS=500&connectTimeoutMS=500", db_prefix=prefix)
-    await s.open()
-    try:
+    async with MongoStore(f"mongodb://127.0.0.1:{proxy_port}/?retryWrites=false&directConnection=true"
+                          "&serverSelectionTimeoutMS=500&connectTimeoutMS=500", db_prefix=prefix) as s:
         await s.add_device("gas_demo", {"device_uid": UID, "flag": True})
         await proxy.cut()
         with pytest.raises(StoreUnavailable):
             await s.record_report("gas_demo", UID, {"battery": 1}, [{"device_uid": UID, "timestamp": 1766000000, "counter_val": 1}])
         with pytest.raises(StoreUnavailable):
             await s.ping()
-    finally:
-        await s.close()
 
 
 async def test_unreachable_server_and_unacknowledged_writes_are_refused_at_open():
@@ -381,18 +366,16 @@ async def test_duplicate_rows_of_an_existing_deployment_are_reported(mongo_store
 
 async def test_tenants_never_name_the_servers_own_databases(mongodb_uri, raw):
     common_db = unique_name("c")
-    s = MongoStore(mongodb_uri, common_db=common_db)  # no prefix: tenant names are physical database names
-    await s.open()
     try:
-        for name in ("admin", "local", "config", "Admin"):
-            with pytest.raises(InvalidInput, match="server's own"):
-                await s.add_tenant(name)
-            with pytest.raises(InvalidInput):
-                await s.set_device_route(UID, name)
-            with pytest.raises(InvalidInput):
-                await s.get_device(name, UID)
+        async with MongoStore(mongodb_uri, common_db=common_db) as s:  # no prefix: tenants are physical names
+            for name in ("admin", "local", "config", "Admin"):
+                with pytest.raises(InvalidInput, match="server's own"):
+                    await s.add_tenant(name)
+                with pytest.raises(InvalidInput):
+                    await s.set_device_route(UID, name)
+                with pytest.raises(InvalidInput):
+                    await s.get_device(name, UID)
     finally:
-        await s.close()
         await raw.drop_database(common_db)
 
 

@@ -25,12 +25,8 @@ def reading(uid: str, ts: int, count: int) -> dict:
 
 @pytest.fixture
 async def sqlite_store(tmp_path):
-    store = SQLiteStore(tmp_path / "specgate.db")
-    await store.open()
-    try:
+    async with SQLiteStore(tmp_path / "specgate.db") as store:
         yield store
-    finally:
-        await store.close()
 
 
 def test_open_store_selects_sqlite_and_ignores_foreign_options(tmp_path):
@@ -39,14 +35,17 @@ def test_open_store_selects_sqlite_and_ignores_foreign_options(tmp_path):
     assert store.path == str(tmp_path / "a.db")
 
 
-async def test_file_uses_wal_and_full_sync(sqlite_store):
+async def test_the_writer_commits_with_wal_and_full_sync(sqlite_store):
+    def writer_settings(conn: sqlite3.Connection) -> tuple[str, int]:
+        return conn.execute("PRAGMA journal_mode").fetchone()[0], conn.execute("PRAGMA synchronous").fetchone()[0]
+
+    # run as a write unit, so it reads the writer thread's own connection, the one every commit uses
+    assert await sqlite_store._write(writer_settings) == ("wal", 2)  # 2 is FULL
     conn = sqlite3.connect(sqlite_store.path)
     try:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert schema_version(conn) == SCHEMA_VERSION
     finally:
         conn.close()
-    assert connect(sqlite_store.path).execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
 async def test_older_schema_is_migrated(tmp_path):
@@ -59,16 +58,27 @@ async def test_older_schema_is_migrated(tmp_path):
     assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'event'").fetchone() is None
     conn.close()
 
-    store = SQLiteStore(path)
-    await store.open()
-    try:
+    async with SQLiteStore(path) as store:
         assert await store.get_device("gas_demo", "0000AB01") == {"device_uid": "0000AB01", "flag": True}
         event_id = await store.add_event("gas_demo", {"device_uid": "0000AB01", "event_time": 5, "event_code": 1})
         assert (await store.list_events("gas_demo", ListQuery())).items[0]["event_id"] == event_id
-    finally:
-        await store.close()
     conn = sqlite3.connect(path)
     assert schema_version(conn) == SCHEMA_VERSION == len(MIGRATIONS) >= 2
+    conn.close()
+
+
+async def test_a_version_2_file_gains_the_measurement_table(tmp_path):
+    path = str(tmp_path / "v2.db")
+    conn = connect(path)
+    assert migrate(conn, MIGRATIONS[:2]) == 2
+    conn.execute("INSERT INTO dead_letter (at, doc) VALUES (?, '{\"error\":\"junk\"}')", (time.time(),))
+    conn.close()
+    async with SQLiteStore(path) as store:
+        assert (await store.list_dead_letters(ListQuery())).items[0]["error"] == "junk"
+        assert await store.record_measurements([{"device_type": "mbus", "device_id": "1", "at": 5, "values": {"v": 1}}]) == 1
+    conn = sqlite3.connect(path)
+    indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'measurement'")}
+    assert schema_version(conn) == 3 and {"measurement_at", "measurement_tenant_at"} <= indexes
     conn.close()
 
 
@@ -91,10 +101,8 @@ async def test_reopen_keeps_data_and_is_idempotent(tmp_path):
         await store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS, 1)])
         await store.close()
         await store.close()
-    store = SQLiteStore(path)
-    await store.open()
-    assert (await store.list_readings("gas_demo", ListQuery())).total == 1
-    await store.close()
+    async with SQLiteStore(path) as store:
+        assert (await store.list_readings("gas_demo", ListQuery())).total == 1
 
 
 async def test_concurrent_writes_share_commits(sqlite_store):
@@ -147,11 +155,9 @@ async def test_types_round_trip_exactly(sqlite_store):
 
 
 async def test_exchanges_and_dead_letters_are_purged_periodically(tmp_path):
-    store = SQLiteStore(
+    async with SQLiteStore(
         tmp_path / "specgate.db", exchange_retention_days=1, dead_letter_retention_days=3, purge_interval=0.05
-    )
-    await store.open()
-    try:
+    ) as store:
         now = time.time()
         old = {"ip": "10.0.0.1", "port": 5004, "at": now - 2 * 86400, "recv": b"old"}
         fresh = {"ip": "10.0.0.1", "port": 5004, "at": now, "recv": b"new"}
@@ -168,8 +174,6 @@ async def test_exchanges_and_dead_letters_are_purged_periodically(tmp_path):
         assert [e["recv"] for e in page.items] == [b"new"]
         assert [d["data"] for d in (await store.list_dead_letters(ListQuery())).items] == [b"kept"]
         assert (store.stats["purged_exchanges"], store.stats["purged_dead_letters"]) == (1, 1)
-    finally:
-        await store.close()
 
 
 async def test_close_flushes_pending_writes_and_stops_threads(tmp_path):
@@ -186,10 +190,8 @@ async def test_close_flushes_pending_writes_and_stops_threads(tmp_path):
         await store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS, 1)])
     with pytest.raises(StoreUnavailable):
         await store.ping()
-    reopened = SQLiteStore(path)
-    await reopened.open()
-    assert (await reopened.list_readings("gas_demo", ListQuery())).total == 50
-    await reopened.close()
+    async with SQLiteStore(path) as reopened:
+        assert (await reopened.list_readings("gas_demo", ListQuery())).total == 50
 
 
 async def test_unusable_database_is_unavailable(tmp_path):
@@ -203,9 +205,7 @@ async def test_unusable_database_is_unavailable(tmp_path):
 
 async def test_locked_database_is_unavailable_and_others_still_commit(tmp_path):
     path = str(tmp_path / "specgate.db")
-    store = SQLiteStore(path, busy_timeout=0.2)
-    await store.open()
-    try:
+    async with SQLiteStore(path, busy_timeout=0.2) as store:
         blocker = connect(path)
         blocker.execute("BEGIN IMMEDIATE")
         try:
@@ -216,16 +216,11 @@ async def test_locked_database_is_unavailable_and_others_still_commit(tmp_path):
             blocker.close()
         assert await store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS, 1)]) == 1
         assert store.stats["failed_commits"] == 0
-    finally:
-        await store.close()
 
 
 async def test_weighing_ids_increase_across_two_stores_on_one_file(tmp_path):
     path = tmp_path / "specgate.db"
-    first, second = SQLiteStore(path), SQLiteStore(path)
-    await first.open()
-    await second.open()
-    try:
+    async with SQLiteStore(path) as first, SQLiteStore(path) as second:
         record = {"scale_id": "S1", "cylinder_no": "C1", "event_type": "arrival", "committed_at": 1.0,
                   "gross_kg": Decimal("1.000")}
         ids = [(await store.commit_weighing(record))["id"] for store in (first, second, first, second)]
@@ -233,19 +228,12 @@ async def test_weighing_ids_increase_across_two_stores_on_one_file(tmp_path):
         assert await second.get_scale_latest("S1") is None
         await first.set_scale_latest("S1", {"status": "ST", "weight": Decimal("2.50")})
         assert (await second.get_scale_latest("S1"))["weight"] == Decimal("2.50")
-    finally:
-        await first.close()
-        await second.close()
 
 
 async def test_a_deleted_database_file_is_unavailable(tmp_path):
     path = tmp_path / "specgate.db"
-    store = SQLiteStore(path)
-    await store.open()
-    try:
+    async with SQLiteStore(path) as store:
         await store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS, 1)])
         path.unlink()
         with pytest.raises(StoreUnavailable, match="gone"):
             await store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS + 1, 2)])
-    finally:
-        await store.close()

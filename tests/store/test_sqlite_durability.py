@@ -43,12 +43,8 @@ async def test_acknowledged_writes_survive_sigkill(backend_url):
         child.stderr.close()
     assert child.returncode == -signal.SIGKILL
 
-    store = open_store(url, **options)
-    await store.open()
-    try:
+    async with open_store(url, **options) as store:
         acknowledged = ListQuery(filters={"device_uid": "0000DEAD"}, ranges={"timestamp": (None, BASE_TS + 3600 * 24 * reported)}, limit=1)
         assert (await store.list_readings(TENANT, acknowledged)).total == 24 * reported
         if url.startswith("sqlite"):  # one insert_readings is one transaction there
             assert (await store.list_readings(TENANT, ListQuery(limit=1))).total % 24 == 0
-    finally:
-        await store.close()

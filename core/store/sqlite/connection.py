@@ -1,0 +1,38 @@
+"""SQLite connections as the store opens them, and sqlite errors as store errors."""
+from __future__ import annotations
+
+import os
+import sqlite3
+
+from core.errors import Conflict, InvalidInput, StoreError, StoreUnavailable
+
+
+def connect(path: str, busy_timeout: float = 5.0) -> sqlite3.Connection:
+    """A connection with the store's pragmas: WAL, ``synchronous=FULL``, autocommit (explicit BEGIN)."""
+    conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=OFF")
+    return conn
+
+
+def file_identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the database file, or None when it does not exist."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+def translate_error(exc: BaseException, path: str) -> BaseException:
+    """sqlite errors as store errors: constraint -> Conflict, bad value -> InvalidInput, else unavailable."""
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, sqlite3.IntegrityError):
+        return Conflict(f"a record with the same key already exists: {exc}")
+    if isinstance(exc, (OverflowError, sqlite3.InterfaceError, sqlite3.ProgrammingError)):
+        return InvalidInput(f"value cannot be stored: {exc}")
+    if isinstance(exc, sqlite3.Error):
+        return StoreUnavailable(f"SQLite store {path} is unusable: {exc}")
+    return exc

@@ -1,0 +1,191 @@
+"""SQLite store methods for gas meters: devices, readings, whole reports and events (tenant tables)."""
+from __future__ import annotations
+
+import operator
+import sqlite3
+import uuid
+from typing import Any, Mapping, Sequence
+
+from core.errors import Conflict
+from core.store.documents import (
+    check_event,
+    check_fields,
+    check_int,
+    check_keyed,
+    check_reading,
+    check_reading_list,
+    to_json,
+)
+from core.store.listings import LISTINGS, ListQuery, Page
+from core.store.sqlite.backend import SQLiteBackend
+from core.store.sqlite.queries import READING_COLUMNS, reading_doc
+from core.store.validation import check_identifier
+
+_reading_values = operator.itemgetter(*READING_COLUMNS)
+_ONLY_INT = {int}
+
+
+class DeviceMethods(SQLiteBackend):
+    """Devices (``device``), readings (``data``), reports and events (``event``)."""
+
+    # ------------------------------------------------------------------ devices
+    async def add_device(self, tenant: str, device: Mapping[str, Any]) -> None:
+        self._check_tenant(tenant)
+        doc = check_keyed(device, "device", "device_uid")
+        uid, encoded = doc["device_uid"], to_json(doc)
+
+        def unit(conn: sqlite3.Connection) -> None:
+            if conn.execute("SELECT 1 FROM device WHERE tenant = ? AND device_uid = ?", (tenant, uid)).fetchone():
+                raise Conflict(f"device {uid!r} already exists in tenant {tenant!r}")
+            self._register_tenant(conn, tenant)
+            conn.execute("INSERT INTO device (tenant, device_uid, doc) VALUES (?, ?, ?)", (tenant, uid, encoded))
+            conn.execute("INSERT OR REPLACE INTO device_route (device_uid, db_name) VALUES (?, ?)", (uid, tenant))
+
+        await self._write(unit)
+
+    async def get_device(self, tenant: str, device_uid: str) -> dict[str, Any] | None:
+        self._check_tenant(tenant)
+        check_identifier("device_uid", device_uid)
+        return await self._get_doc("SELECT doc FROM device WHERE tenant = ? AND device_uid = ?", (tenant, device_uid))
+
+    async def update_device(self, tenant: str, device_uid: str, fields: Mapping[str, Any]) -> bool:
+        self._check_tenant(tenant)
+        check_identifier("device_uid", device_uid)
+        doc = check_fields(fields, "device update", "device_uid", device_uid)
+        to_json(doc)
+        return await self._write(lambda conn: self._update_device(conn, tenant, device_uid, doc))
+
+    def _update_device(self, conn: sqlite3.Connection, tenant: str, device_uid: str, fields: Mapping[str, Any]) -> bool:
+        return self._merge(conn, "SELECT doc FROM device WHERE tenant = ? AND device_uid = ?",
+                           "UPDATE device SET doc = ? WHERE tenant = ? AND device_uid = ?", (tenant, device_uid), fields)
+
+    async def delete_device(self, tenant: str, device_uid: str) -> bool:
+        self._check_tenant(tenant)
+        check_identifier("device_uid", device_uid)
+        return await self._delete_routed(tenant, "device", "device_route", "device_uid", device_uid)
+
+    async def list_devices(self, tenant: str, query: ListQuery) -> Page:
+        self._check_tenant(tenant)
+        return await self._list(LISTINGS["devices"], "device", tenant, query)
+
+    # ------------------------------------------------------------------ readings
+    @staticmethod
+    def _reading_rows(tenant: str, readings: Any) -> list[tuple[Any, ...]]:
+        """Rows for ``data``. A complete reading (all nine fields, the gateway's case) is checked with
+        C-level operations, as this is the hot path; anything else goes through :func:`check_reading`,
+        which gives the precise error. An int beyond 64 bits is refused by sqlite3 when binding
+        (``InvalidInput``; the unit is rolled back)."""
+        rows = []
+        prefix = (tenant,)
+        for r in check_reading_list(readings):
+            if type(r) is dict and len(r) == len(READING_COLUMNS):
+                try:
+                    values = _reading_values(r)
+                except KeyError:
+                    values = None
+                if values is not None:
+                    uid = values[0]
+                    if (type(uid) is str and 0 < len(uid) <= 256 and uid[0] != "$" and "\x00" not in uid
+                            and set(map(type, values[1:])) == _ONLY_INT):
+                        rows.append(prefix + values)
+                        continue
+            r = check_reading(r)
+            rows.append((tenant, r["device_uid"], r["timestamp"], r["counter_val"], r.get("year"), r.get("month"),
+                         r.get("day"), r.get("hour"), r.get("wday"), r.get("week")))
+        return rows
+
+    @staticmethod
+    def _insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
+        if not rows:
+            return 0
+        cursor = conn.executemany(
+            "INSERT OR IGNORE INTO data (tenant, device_uid, timestamp, counter_val, year, month, day, hour, wday,"
+            " week) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return cursor.rowcount
+
+    async def insert_readings(self, tenant: str, readings: Sequence[Mapping[str, Any]]) -> int:
+        self._check_tenant(tenant)
+        rows = self._reading_rows(tenant, readings)
+        if not rows:
+            return 0
+
+        def unit(conn: sqlite3.Connection) -> int:
+            self._register_tenant(conn, tenant)
+            return self._insert_rows(conn, rows)
+
+        return await self._write(unit)
+
+    async def list_readings(self, tenant: str, query: ListQuery) -> Page:
+        self._check_tenant(tenant)
+        return await self._list(LISTINGS["readings"], "data", tenant, query)
+
+    async def readings_for_usage(self, tenant: str, device_uid: str, start: int, end: int) -> list[dict[str, Any]]:
+        self._check_tenant(tenant)
+        check_identifier("device_uid", device_uid)
+        check_int("start", start)
+        check_int("end", end)
+        columns = ", ".join(READING_COLUMNS)
+
+        def read(conn: sqlite3.Connection) -> list[Any]:
+            conn.execute("BEGIN")
+            try:
+                baseline = conn.execute(
+                    f"SELECT {columns} FROM data WHERE tenant = ? AND device_uid = ? AND timestamp < ?"
+                    " ORDER BY timestamp DESC LIMIT 1", (tenant, device_uid, start)).fetchall()
+                rows = conn.execute(
+                    f"SELECT {columns} FROM data WHERE tenant = ? AND device_uid = ? AND timestamp >= ?"
+                    " AND timestamp < ? ORDER BY timestamp", (tenant, device_uid, start, end)).fetchall()
+            finally:
+                conn.execute("COMMIT")
+            return baseline + rows
+
+        return [reading_doc(row) for row in await self._read(read)]
+
+    # ------------------------------------------------------------------ one report, one commit
+    async def record_report(
+        self,
+        tenant: str,
+        device_uid: str,
+        device_fields: Mapping[str, Any],
+        readings: Sequence[Mapping[str, Any]],
+        event: Mapping[str, Any] | None = None,
+    ) -> int:
+        self._check_tenant(tenant)
+        check_identifier("device_uid", device_uid)
+        fields = check_fields(device_fields, "device fields", "device_uid", device_uid)
+        to_json(fields)
+        rows = self._reading_rows(tenant, readings)
+        event_row = self._event_row(event) if event is not None else None
+
+        def unit(conn: sqlite3.Connection) -> int:
+            self._register_tenant(conn, tenant)
+            if fields:
+                self._update_device(conn, tenant, device_uid, fields)
+            new = self._insert_rows(conn, rows)
+            if event_row is not None:
+                self._insert_event(conn, tenant, event_row)
+            return new
+
+        return await self._write(unit)
+
+    # ------------------------------------------------------------------ events
+    @staticmethod
+    def _event_row(event: Mapping[str, Any]) -> tuple[str, str, float, str]:
+        doc = check_event(event)
+        doc.setdefault("event_id", uuid.uuid4().hex)
+        return doc["event_id"], doc["device_uid"], doc["event_time"], to_json(doc)
+
+    def _insert_event(self, conn: sqlite3.Connection, tenant: str, row: tuple[str, str, float, str]) -> None:
+        self._register_tenant(conn, tenant)
+        conn.execute("INSERT INTO event (tenant, event_id, device_uid, event_time, doc) VALUES (?, ?, ?, ?, ?)",
+                     (tenant, *row))
+
+    async def add_event(self, tenant: str, event: Mapping[str, Any]) -> str:
+        self._check_tenant(tenant)
+        row = self._event_row(event)
+        await self._write(lambda conn: self._insert_event(conn, tenant, row))
+        return row[0]
+
+    async def list_events(self, tenant: str, query: ListQuery) -> Page:
+        self._check_tenant(tenant)
+        return await self._list(LISTINGS["events"], "event", tenant, query)

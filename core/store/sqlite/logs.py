@@ -1,0 +1,39 @@
+"""SQLite store methods for what the listeners log: the exchange log and dead letters (common tables)."""
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Mapping
+
+from core.store.documents import check_dead_letter, check_exchange, to_json
+from core.store.listings import LISTINGS, ListQuery, Page
+from core.store.sqlite.backend import SQLiteBackend
+
+
+class LogMethods(SQLiteBackend):
+    """The exchange log (``misc_data``) and dead letters (``dead_letter``), purged by the writer."""
+
+    # ------------------------------------------------------------------ exchange log
+    async def log_exchange(self, entry: Mapping[str, Any]) -> None:
+        doc = check_exchange(entry)
+        row = (doc["at"], doc.get("ip"), doc.get("port"), doc.get("device_type"), to_json(doc))
+
+        def unit(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO misc_data (at, ip, port, device_type, doc) VALUES (?, ?, ?, ?, ?)", row)
+
+        await self._write(unit)
+
+    async def list_exchanges(self, query: ListQuery) -> Page:
+        return await self._list(LISTINGS["exchanges"], "misc_data", None, query)
+
+    # ------------------------------------------------------------------ dead letters
+    async def add_dead_letter(self, entry: Mapping[str, Any]) -> str:
+        doc = check_dead_letter(entry)
+        row = (doc["at"], to_json(doc))
+
+        def unit(conn: sqlite3.Connection) -> str:
+            return str(conn.execute("INSERT INTO dead_letter (at, doc) VALUES (?, ?)", row).lastrowid)
+
+        return await self._write(unit)
+
+    async def list_dead_letters(self, query: ListQuery) -> Page:
+        return await self._list(LISTINGS["dead_letters"], "dead_letter", None, query)

@@ -1,0 +1,142 @@
+"""How each collection is stored in SQLite (its :class:`Table`) and how one page of it is selected."""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+from core.errors import InvalidInput
+from core.store.documents import CALENDAR_FIELDS, from_json
+from core.store.listings import ListQuery, Page
+
+Row = Sequence[Any]
+
+
+def _json_field(name: str) -> str:
+    return f"json_extract(doc, '$.{name}')"
+
+
+@dataclass(frozen=True)
+class Table:
+    """How one collection is stored: its table, whether rows are per tenant, field expressions, row shape."""
+
+    name: str
+    per_tenant: bool
+    select: str
+    to_doc: Callable[[Row], dict[str, Any]]
+    columns: Mapping[str, str] = field(default_factory=dict)
+    json_doc: bool = True
+
+    def expression(self, name: str, params: list[Any]) -> str:
+        """SQL for field ``name``: a real column, a literal JSON path (index-friendly) or a bound one."""
+        if name in self.columns:
+            return self.columns[name]
+        if not self.json_doc:
+            return "NULL"
+        if '"' in name or "\\" in name:
+            raise InvalidInput(f"field name {name!r} may not contain quotes or backslashes")
+        params.append(f'$."{name}"')
+        return "json_extract(doc, ?)"
+
+
+def _doc(row: Row) -> dict[str, Any]:
+    return from_json(row[0])
+
+
+def reading_doc(row: Row) -> dict[str, Any]:
+    """A ``data`` row (the columns of :data:`READING_COLUMNS`) as a reading."""
+    out = {"device_uid": row[0], "timestamp": row[1], "counter_val": row[2]}
+    for name, value in zip(CALENDAR_FIELDS, row[3:]):
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def _with_id(row: Row) -> dict[str, Any]:
+    return {**from_json(row[0]), "id": str(row[1])}
+
+
+def _with_int_id(row: Row) -> dict[str, Any]:
+    return {**from_json(row[0]), "id": row[1]}
+
+
+def _session(row: Row) -> dict[str, Any]:
+    return {**from_json(row[0]), "revoked": bool(row[1])}
+
+
+_JSON_FIELDS = ("meter_id", "customer_no", "installer_id", "last_timestamp", "regdate", "bind_device_id")
+_INDEXED = {name: _json_field(name) for name in _JSON_FIELDS}
+READING_COLUMNS = ("device_uid", "timestamp", "counter_val") + CALENDAR_FIELDS
+
+TABLES: dict[str, Table] = {
+    "device_route": Table("device_route", False, "device_uid, db_name",
+                          lambda r: {"device_uid": r[0], "db_name": r[1]},
+                          {"device_uid": "device_uid", "db_name": "db_name"}, json_doc=False),
+    "user_route": Table("user_route", False, "ID, db_name", lambda r: {"ID": r[0], "db_name": r[1]},
+                        {"ID": "ID", "db_name": "db_name"}, json_doc=False),
+    "floating_users": Table("floating_users", False, "doc", _doc, {"ID": "ID", "regdate": _INDEXED["regdate"]}),
+    "misc_data": Table("misc_data", False, "doc", _doc,
+                       {"at": "at", "ip": "ip", "port": "port", "device_type": "device_type"}),
+    "dead_letter": Table("dead_letter", False, "doc, id", _with_id, {"at": "at", "id": "id"}),
+    "scale_latest": Table("scale_latest", False, "doc", _doc, {"scale_id": "scale_id"}),
+    "scale_weight_log": Table("scale_weight_log", False, "doc, id", _with_int_id,
+                              {"id": "id", "scale_id": "scale_id", "cylinder_no": "cylinder_no",
+                               "event_type": "event_type", "committed_at": "committed_at"}),
+    "sessions": Table("sessions", False, "doc, revoked", _session,
+                      {"token_hash": "token_hash", "login_id": "login_id", "expires_at": "expires_at",
+                       "revoked": "revoked"}),
+    "users": Table("users", True, "doc", _doc, {"ID": "ID"}),
+    "device": Table("device", True, "doc", _doc,
+                    {"device_uid": "device_uid", **{k: _INDEXED[k] for k in ("meter_id", "customer_no",
+                                                                             "installer_id", "last_timestamp")}}),
+    "data": Table("data", True, ", ".join(READING_COLUMNS), reading_doc, {c: c for c in READING_COLUMNS},
+                  json_doc=False),
+    "subscriber": Table("subscriber", True, "doc", _doc,
+                        {"customer_no": "customer_no", "meter_id": _INDEXED["meter_id"],
+                         "bind_device_id": _INDEXED["bind_device_id"]}),
+    "event": Table("event", True, "doc", _doc, {"event_id": "event_id", "device_uid": "device_uid",
+                                                "event_time": "event_time"}),
+    "measurement": Table("measurement", False, "doc", _doc, {"device_type": "device_type", "device_id": "device_id",
+                                                            "at": "at", "tenant": "tenant"}),
+}
+COMMON_COLLECTIONS = ("dead_letter", "device_route", "floating_users", "measurement", "misc_data", "scale_latest",
+                      "scale_weight_log", "sessions", "user_route")
+TENANT_COLLECTIONS = ("data", "device", "event", "subscriber", "users")
+
+
+def select_page(
+    conn: sqlite3.Connection, table: Table, tenant: str | None, query: ListQuery, order: tuple[str, bool]
+) -> Page:
+    """One page and the total of ``table`` under ``query`` (already checked) sorted by ``order``
+    (``(field, descending)``, the field may be ``rowid``), in one read snapshot."""
+    where: list[str] = []
+    params: list[Any] = []
+    if table.per_tenant:
+        where.append("tenant = ?")
+        params.append(tenant)
+    for name, value in query.filters.items():
+        where.append(f"{table.expression(name, params)} IS ?")
+        params.append(value)
+    for name, (low, high) in query.ranges.items():
+        if low is not None:
+            where.append(f"{table.expression(name, params)} >= ?")
+            params.append(low)
+        if high is not None:
+            where.append(f"{table.expression(name, params)} < ?")
+            params.append(high)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    sort_params: list[Any] = []
+    sort, descending = order
+    sort_sql = "rowid" if sort == "rowid" else table.expression(sort, sort_params)
+    direction = "DESC" if descending else "ASC"
+    conn.execute("BEGIN")
+    try:
+        total = conn.execute(f"SELECT COUNT(*) FROM {table.name}{clause}", params).fetchone()[0]
+        rows = conn.execute(
+            f"SELECT {table.select} FROM {table.name}{clause} ORDER BY {sort_sql} {direction}, rowid {direction}"
+            " LIMIT ? OFFSET ?",
+            params + sort_params + [query.limit, query.offset],
+        ).fetchall()
+    finally:
+        conn.execute("COMMIT")
+    return Page(items=[table.to_doc(row) for row in rows], total=total)
