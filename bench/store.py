@@ -10,6 +10,7 @@ temporary directory. Each figure is printed with the ratio ours/raw (target >= 0
 the same reading dicts, so the raw side also turns them into rows; SQLite sequential figures are the best of
 ``--repeat`` runs on each side (the machine is shared, single runs are noisy).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,9 +23,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any
 
 from core.store import Store, open_store
 from core.store.sqlite import connect, migrate
@@ -40,8 +42,17 @@ def make_batches(count: int, size: int, tag: str) -> list[list[dict[str, Any]]]:
     batches = []
     for b in range(count):
         uid = f"{tag}{b:06X}"[-8:]
-        batches.append([{"device_uid": uid, "timestamp": BASE_TS + 3600 * i, "counter_val": i,
-                         **calendar_fields(BASE_TS + 3600 * i, KST)} for i in range(size)])
+        batches.append(
+            [
+                {
+                    "device_uid": uid,
+                    "timestamp": BASE_TS + 3600 * i,
+                    "counter_val": i,
+                    **calendar_fields(BASE_TS + 3600 * i, KST),
+                }
+                for i in range(size)
+            ]
+        )
     return batches
 
 
@@ -60,7 +71,7 @@ async def add_devices(store: Store, batches: list[list[dict[str, Any]]]) -> None
 async def concurrent_reports(store: Store, batches: list[list[dict[str, Any]]], callers: int) -> None:
     """One record_report per batch, ``callers`` of them at a time, as that many device sessions would."""
     for round_start in range(0, len(batches), callers):
-        group = batches[round_start:round_start + callers]
+        group = batches[round_start : round_start + callers]
         await asyncio.gather(*(store.record_report(TENANT, b[0]["device_uid"], {"last_count": 23}, b) for b in group))
 
 
@@ -72,12 +83,27 @@ def line(label: str, ours: float, raw: float) -> None:
 def raw_sqlite(path: str, batches: list[list[dict[str, Any]]]) -> float:
     conn = connect(path)
     migrate(conn)
-    sql = ("INSERT OR IGNORE INTO data (tenant, device_uid, timestamp, counter_val, year, month, day, hour, wday,"
-           " week) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    sql = (
+        "INSERT OR IGNORE INTO data (tenant, device_uid, timestamp, counter_val, year, month, day, hour, wday,"
+        " week) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
     started = time.perf_counter()
     for batch in batches:
-        rows = [(TENANT, r["device_uid"], r["timestamp"], r["counter_val"], r["year"], r["month"], r["day"],
-                 r["hour"], r["wday"], r["week"]) for r in batch]
+        rows = [
+            (
+                TENANT,
+                r["device_uid"],
+                r["timestamp"],
+                r["counter_val"],
+                r["year"],
+                r["month"],
+                r["day"],
+                r["hour"],
+                r["wday"],
+                r["week"],
+            )
+            for r in batch
+        ]
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(sql, rows)
         conn.execute("COMMIT")
@@ -94,7 +120,7 @@ async def bench_sqlite(workdir: Path, batches: int, callers: int, repeat: int) -
             data = make_batches(count, size, "A")
             async with open_store(str(workdir / f"ours_{size}_{attempt}.db")) as store:
 
-                async def sequential() -> None:
+                async def sequential(store: Store = store, data: list[list[dict[str, Any]]] = data) -> None:
                     for batch in data:
                         await store.insert_readings(TENANT, batch)
 
@@ -131,9 +157,12 @@ def mongodb_server(workdir: Path) -> Iterator[str]:
     if not executable:
         raise SystemExit("secantusd-py not found and MONGODB_URI not set")
     port = _free_port()
-    log = open(workdir / "secantus.log", "wb")
-    proc = subprocess.Popen([executable, "--host", "127.0.0.1", "--port", str(port), "--storage-path",
-                             str(workdir / "secantus")], stdout=log, stderr=subprocess.STDOUT)
+    with open(workdir / "secantus.log", "wb") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [executable, "--host", "127.0.0.1", "--port", str(port), "--storage-path", str(workdir / "secantus")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -142,7 +171,7 @@ def mongodb_server(workdir: Path) -> Iterator[str]:
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"secantusd-py did not start: {(workdir / 'secantus.log').read_text()}")
+                    raise SystemExit(f"secantusd-py did not start: {(workdir / 'secantus.log').read_text()}") from None
                 time.sleep(0.2)
         yield f"mongodb://127.0.0.1:{port}/?retryWrites=false"
     finally:
@@ -151,7 +180,6 @@ def mongodb_server(workdir: Path) -> Iterator[str]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        log.close()
 
 
 async def raw_mongo(uri: str, prefix: str, batches: list[list[dict[str, Any]]]) -> float:
@@ -186,7 +214,7 @@ async def bench_mongodb(workdir: Path, batches: int, callers: int, repeat: int) 
                     await store.add_tenant(TENANT)  # index creation happens here, as the raw side's does untimed
                     data = make_batches(count, size, "A")
 
-                    async def sequential() -> None:
+                    async def sequential(store: Store = store, data: list[list[dict[str, Any]]] = data) -> None:
                         for batch in data:
                             await store.insert_readings(TENANT, batch)
 
@@ -208,7 +236,9 @@ async def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "mongodb", "both"), default="both")
     parser.add_argument("--batches", type=int, default=200, help="sequential batches of 24 (1000-batches: a tenth)")
     parser.add_argument("--callers", type=int, default=200, help="concurrent record_report callers")
-    parser.add_argument("--repeat", type=int, default=3, help="sequential runs per case; the best of each side is shown")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="sequential runs per case; the best of each side is shown"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="specgate-bench-") as tmp:
         workdir = Path(tmp)

@@ -3,6 +3,7 @@
 The MongoDB leg uses the server at ``MONGODB_URI`` when it is set; otherwise it starts SecantusDB
 (``secantusd-py``, installed with the test extras) on a free loopback port for the whole session.
 """
+
 from __future__ import annotations
 
 import contextlib

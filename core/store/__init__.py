@@ -1,4 +1,5 @@
 """Storage: one :class:`Store` interface, an embedded SQLite default and a MongoDB backend."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -7,7 +8,7 @@ from core.errors import ConfigError
 from core.store.base import ListQuery, Page, Store
 from core.store.usage import USAGE_BUCKETS
 
-__all__ = ["ListQuery", "Page", "Store", "USAGE_BUCKETS", "open_store", "DEFAULT_STORE_URL"]
+__all__ = ["DEFAULT_STORE_URL", "USAGE_BUCKETS", "ListQuery", "Page", "Store", "open_store"]
 
 DEFAULT_STORE_URL = "sqlite:///specgate.db"
 
@@ -24,7 +25,7 @@ def open_store(url: str = DEFAULT_STORE_URL, **options: Any) -> Store:
 
         return MongoStore(url, **options)
     if url.startswith("sqlite://"):
-        path = url[len("sqlite://"):]
+        path = url[len("sqlite://") :]
         if path.startswith("/"):
             path = path[1:]
         if not path:

@@ -34,23 +34,26 @@ Rules every implementation follows (the contract suite in ``tests/store`` checks
   ``bytes``; decimals stay ``decimal.Decimal``.
 * Times passed in as ``float``/``int`` are epoch seconds (UTC).
 """
+
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable, Mapping, Sequence
 from datetime import tzinfo
 from types import TracebackType
-from typing import Any, Callable, Mapping, Self, Sequence, TypeVar
+from typing import Any, Self, TypeVar
 
 from core.store.listings import LISTINGS, ListQuery, Page, Scalar
 from core.store.usage import USAGE_BUCKETS, aggregate_usage
 
-__all__ = ["ListQuery", "Page", "Scalar", "Store", "USAGE_BUCKETS"]
+__all__ = ["USAGE_BUCKETS", "ListQuery", "Page", "Scalar", "Store"]
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
 def _listing(name: str) -> Callable[[_Method], _Method]:
     """Append the rules of ``LISTINGS[name]`` to the method's docstring, so they are written only once."""
+
     def document(method: _Method) -> _Method:
         method.__doc__ = f"{method.__doc__ or ''}\n\n        {LISTINGS[name].describe()}"
         return method
@@ -82,13 +85,6 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Finish pending writes and release every resource."""
-
-    async def __aenter__(self) -> "Store":
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     @abc.abstractmethod
     async def ping(self) -> None:
@@ -148,9 +144,7 @@ class Store(abc.ABC):
         """The tenant's readings."""
 
     @abc.abstractmethod
-    async def readings_for_usage(
-        self, tenant: str, device_uid: str, start: int, end: int
-    ) -> list[dict[str, Any]]:
+    async def readings_for_usage(self, tenant: str, device_uid: str, start: int, end: int) -> list[dict[str, Any]]:
         """Readings with ``start <= timestamp < end`` in ascending order, preceded by the newest reading
         before ``start`` when there is one (the baseline of the first interval)."""
 

@@ -6,14 +6,15 @@ The JSON encoding keeps Python types exact: ``bytes`` are stored as ``{"$bytes":
 key starting with ``$`` (:func:`core.store.validation.check_document` refuses them), so a tagged object
 cannot be confused with data.
 """
+
 from __future__ import annotations
 
 import base64
 import json
 import math
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.errors import InvalidInput

@@ -5,10 +5,12 @@ Both backends check a :class:`ListQuery` against the :class:`Listing` of the met
 listing filters, ranges and sorts on are written only here. The contract suite runs every field of this
 table against every backend.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 Scalar = str | int | float | bool | None
 
@@ -57,8 +59,10 @@ class Listing:
     def describe(self) -> str:
         """The rules as one docstring paragraph."""
         direction = "descending" if self.default_descending else "ascending"
-        return (f"Listing ``{self.name}``: filters {_names(self.filters)}; ranges {_names(self.ranges)}; "
-                f"sorts {_names(self.sorts)}; default order {self.default_sort} {direction}.")
+        return (
+            f"Listing ``{self.name}``: filters {_names(self.filters)}; ranges {_names(self.ranges)}; "
+            f"sorts {_names(self.sorts)}; default order {self.default_sort} {direction}."
+        )
 
 
 def sort_order(query: ListQuery, default_sort: str, default_descending: bool = False) -> tuple[str, bool]:
@@ -74,16 +78,28 @@ def _names(fields: tuple[str, ...]) -> str:
 
 _DEVICE_FIELDS = ("device_uid", "meter_id", "installer_id", "flag", "customer_no", "status")
 
-LISTINGS: dict[str, Listing] = {listing.name: listing for listing in (
-    Listing("devices", _DEVICE_FIELDS, (), _DEVICE_FIELDS + ("last_timestamp", "last_access"), "device_uid"),
-    Listing("readings", ("device_uid",), ("timestamp",), ("timestamp",), "timestamp"),
-    Listing("events", ("device_uid", "event_type", "event_status"), ("event_time",), ("event_time",), "event_time"),
-    Listing("exchanges", ("ip", "port", "device_type"), ("at", "datetime"), ("at",), "at", default_descending=True),
-    Listing("dead_letters", ("device_type", "ip"), ("at",), ("at",), "at", default_descending=True),
-    Listing("weighings", ("cylinder_no", "event_type", "scale_id"), ("committed_at",), ("id", "committed_at"), "id"),
-    Listing("users", ("ID", "role", "flag", "email"), (), ("ID",), "ID"),
-    Listing("registrations", ("flag", "category"), (), ("regdate",), "regdate"),
-    Listing("subscribers", ("customer_no", "meter_id", "subscriber_no", "bind_device_id", "binded"), (),
-            ("customer_no",), "customer_no"),
-    Listing("measurements", ("device_type", "device_id", "tenant"), ("at",), ("at",), "at", default_descending=True),
-)}
+LISTINGS: dict[str, Listing] = {
+    listing.name: listing
+    for listing in (
+        Listing("devices", _DEVICE_FIELDS, (), _DEVICE_FIELDS + ("last_timestamp", "last_access"), "device_uid"),
+        Listing("readings", ("device_uid",), ("timestamp",), ("timestamp",), "timestamp"),
+        Listing("events", ("device_uid", "event_type", "event_status"), ("event_time",), ("event_time",), "event_time"),
+        Listing("exchanges", ("ip", "port", "device_type"), ("at", "datetime"), ("at",), "at", default_descending=True),
+        Listing("dead_letters", ("device_type", "ip"), ("at",), ("at",), "at", default_descending=True),
+        Listing(
+            "weighings", ("cylinder_no", "event_type", "scale_id"), ("committed_at",), ("id", "committed_at"), "id"
+        ),
+        Listing("users", ("ID", "role", "flag", "email"), (), ("ID",), "ID"),
+        Listing("registrations", ("flag", "category"), (), ("regdate",), "regdate"),
+        Listing(
+            "subscribers",
+            ("customer_no", "meter_id", "subscriber_no", "bind_device_id", "binded"),
+            (),
+            ("customer_no",),
+            "customer_no",
+        ),
+        Listing(
+            "measurements", ("device_type", "device_id", "tenant"), ("at",), ("at",), "at", default_descending=True
+        ),
+    )
+}

@@ -5,10 +5,12 @@ readings and belongs to the bucket of the later one. When the count goes down (t
 re-initialised) the consumption across the reset is unknown: that interval contributes 0 and the bucket
 counts one ``resets``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from core.errors import InvalidInput
 

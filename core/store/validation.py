@@ -1,8 +1,10 @@
 """Checks applied to every value before it reaches a database, shared by all backends."""
+
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from core.errors import InvalidInput
 from core.store.listings import Listing, ListQuery

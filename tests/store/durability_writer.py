@@ -4,6 +4,7 @@ Usage: python durability_writer.py STORE_URL OPTIONS_JSON TENANT
 Prints ``written N`` (N = batches committed so far) after every ``insert_readings`` returns, forever;
 the parent kills it with SIGKILL.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -19,8 +20,10 @@ async def main(url: str, options: dict, tenant: str) -> None:
     async with open_store(url, **options) as store:
         batch = 0
         while True:
-            readings = [{"device_uid": "0000DEAD", "timestamp": BASE_TS + 3600 * (24 * batch + i), "counter_val": i}
-                        for i in range(24)]
+            readings = [
+                {"device_uid": "0000DEAD", "timestamp": BASE_TS + 3600 * (24 * batch + i), "counter_val": i}
+                for i in range(24)
+            ]
             await store.insert_readings(tenant, readings)
             batch += 1
             sys.stdout.write(f"written {batch}\n")

@@ -19,6 +19,7 @@ Conventions the backends must share, beyond the docstrings of ``core.store.base`
 * a closed store raises ``StoreUnavailable``; ``close`` may be called twice;
 * bad input raises ``InvalidInput`` before anything is written (see ``test_bad_*``).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -36,8 +37,15 @@ KST = tz_from_offset("+09:00")
 T = "gas_demo"
 T2 = "gas_other"
 COMMON_COLLECTIONS = {
-    "device_route", "user_route", "floating_users", "misc_data",
-    "dead_letter", "scale_latest", "scale_weight_log", "sessions", "measurement",
+    "device_route",
+    "user_route",
+    "floating_users",
+    "misc_data",
+    "dead_letter",
+    "scale_latest",
+    "scale_weight_log",
+    "sessions",
+    "measurement",
 }
 TENANT_COLLECTIONS = {"users", "device", "data", "subscriber", "event"}
 BASE_TS = 1741186800  # 2025-03-06 00:00:00 +09:00 (a Thursday, ISO week 10)
@@ -68,7 +76,9 @@ def device(uid: str, **fields) -> dict:
     return doc
 
 
-def exchange(at: float, ip: str = "10.1.1.1", device_type: str = "gas_meter", recv: bytes = b"\xa0" + bytes(255)) -> dict:
+def exchange(
+    at: float, ip: str = "10.1.1.1", device_type: str = "gas_meter", recv: bytes = b"\xa0" + bytes(255)
+) -> dict:
     return {
         "ip": ip,
         "port": 5004,
@@ -97,8 +107,14 @@ def weighing(cylinder: str, event_type: str, committed_at: float, gross: str = "
 
 
 def session_doc(token: str, login_id: str, expires_at: float) -> dict:
-    return {"token_hash": token, "login_id": login_id, "tenant": T, "role": "admin",
-            "created_at": expires_at - 3600.0, "expires_at": expires_at}
+    return {
+        "token_hash": token,
+        "login_id": login_id,
+        "tenant": T,
+        "role": "admin",
+        "created_at": expires_at - 3600.0,
+        "expires_at": expires_at,
+    }
 
 
 def subset(item: dict, expected: dict) -> dict:
@@ -192,9 +208,17 @@ async def test_device_update_and_delete(store):
 async def test_list_devices_filters_sort_paging_totals(store):
     uids = [f"0000AB0{i}" for i in range(1, 6)]
     for i, uid in enumerate(uids):
-        await store.add_device(T, device(
-            uid, flag=i % 2 == 0, status=i % 3, installer_id=f"inst{i % 2}", last_timestamp=BASE_TS + 100 * (5 - i),
-            last_access=f"2025-03-0{i + 1} 00:00:00"))
+        await store.add_device(
+            T,
+            device(
+                uid,
+                flag=i % 2 == 0,
+                status=i % 3,
+                installer_id=f"inst{i % 2}",
+                last_timestamp=BASE_TS + 100 * (5 - i),
+                last_access=f"2025-03-0{i + 1} 00:00:00",
+            ),
+        )
     await store.add_device(T2, device("0000CD01"))
 
     page = await store.list_devices(T, ListQuery())
@@ -232,7 +256,11 @@ async def test_insert_readings_deduplicates(store):
     assert await store.insert_readings(T, first) == 24
     overlap = [reading(uid, BASE_TS + 3600 * i, 999) for i in range(20, 30)]
     assert await store.insert_readings(T, overlap) == 6
-    within = [reading(uid, BASE_TS + 3600 * 40, 5), reading(uid, BASE_TS + 3600 * 40, 6), reading("0000AB02", BASE_TS, 7)]
+    within = [
+        reading(uid, BASE_TS + 3600 * 40, 5),
+        reading(uid, BASE_TS + 3600 * 40, 6),
+        reading("0000AB02", BASE_TS, 7),
+    ]
     assert await store.insert_readings(T, within) == 2
     assert await store.insert_readings(T, []) == 0
     page = await store.list_readings(T, ListQuery(filters={"device_uid": uid}, limit=1000))
@@ -240,7 +268,9 @@ async def test_insert_readings_deduplicates(store):
     by_ts = {r["timestamp"]: r for r in page.items}
     assert by_ts[BASE_TS + 3600 * 20] == first[20]  # the first write wins
     assert by_ts[BASE_TS + 3600 * 40]["counter_val"] == 5
-    assert all(type(r["counter_val"]) is int and type(r["timestamp"]) is int and type(r["week"]) is int for r in page.items)
+    assert all(
+        type(r["counter_val"]) is int and type(r["timestamp"]) is int and type(r["week"]) is int for r in page.items
+    )
     assert (await store.list_readings(T2, ListQuery())).total == 0
 
 
@@ -257,13 +287,21 @@ async def test_list_readings_ranges_sort_paging(store):
     await store.insert_readings(T, [reading("0000AB02", BASE_TS + 3600 * 3, 1)])
     page = await store.list_readings(T, ListQuery(filters={"device_uid": uid}))
     assert page.items == rows and page.total == 10
-    page = await store.list_readings(T, ListQuery(filters={"device_uid": uid}, ranges={"timestamp": (BASE_TS + 3600 * 2, BASE_TS + 3600 * 5)}))
+    page = await store.list_readings(
+        T, ListQuery(filters={"device_uid": uid}, ranges={"timestamp": (BASE_TS + 3600 * 2, BASE_TS + 3600 * 5)})
+    )
     assert page.items == rows[2:5]
-    page = await store.list_readings(T, ListQuery(filters={"device_uid": uid}, ranges={"timestamp": (BASE_TS + 3600 * 7, None)}))
+    page = await store.list_readings(
+        T, ListQuery(filters={"device_uid": uid}, ranges={"timestamp": (BASE_TS + 3600 * 7, None)})
+    )
     assert page.items == rows[7:]
-    page = await store.list_readings(T, ListQuery(filters={"device_uid": uid}, ranges={"timestamp": (None, BASE_TS + 3600)}))
+    page = await store.list_readings(
+        T, ListQuery(filters={"device_uid": uid}, ranges={"timestamp": (None, BASE_TS + 3600)})
+    )
     assert page.items == rows[:1]
-    page = await store.list_readings(T, ListQuery(filters={"device_uid": uid}, sort="timestamp", descending=True, limit=3, offset=2))
+    page = await store.list_readings(
+        T, ListQuery(filters={"device_uid": uid}, sort="timestamp", descending=True, limit=3, offset=2)
+    )
     assert page.items == rows[7:4:-1] and page.total == 10
     page = await store.list_readings(T, ListQuery(ranges={"timestamp": (BASE_TS + 3600 * 3, BASE_TS + 3600 * 4)}))
     assert page.total == 2
@@ -288,9 +326,20 @@ async def test_record_report(store):
     await store.add_device(T, device(uid))
     await store.insert_readings(T, [reading(uid, BASE_TS + 3600 * i, i) for i in range(4)])
     readings = [reading(uid, BASE_TS + 3600 * i, i) for i in range(24)]
-    event = {"device_uid": uid, "event_time": BASE_TS + 3600 * 23, "event_code": 1, "event_type": "magnetic",
-             "event_message": "magnetic field", "event_status": "open"}
-    fields = {"last_timestamp": BASE_TS + 3600 * 23, "last_count": 23, "battery": 91, "last_access": "2025-03-06 23:00:00"}
+    event = {
+        "device_uid": uid,
+        "event_time": BASE_TS + 3600 * 23,
+        "event_code": 1,
+        "event_type": "magnetic",
+        "event_message": "magnetic field",
+        "event_status": "open",
+    }
+    fields = {
+        "last_timestamp": BASE_TS + 3600 * 23,
+        "last_count": 23,
+        "battery": 91,
+        "last_access": "2025-03-06 23:00:00",
+    }
     assert await store.record_report(T, uid, fields, readings, event) == 20
     got = await store.get_device(T, uid)
     assert got == device(uid, **fields)
@@ -307,10 +356,12 @@ async def test_concurrent_record_reports(store):
     uids = [f"0000C{i:03d}" for i in range(20)]
     for uid in uids:
         await store.add_device(T, device(uid))
-    results = await asyncio.gather(*(
-        store.record_report(T, uid, {"last_count": 24}, [reading(uid, BASE_TS + 3600 * i, i) for i in range(24)])
-        for uid in uids
-    ))
+    results = await asyncio.gather(
+        *(
+            store.record_report(T, uid, {"last_count": 24}, [reading(uid, BASE_TS + 3600 * i, i) for i in range(24)])
+            for uid in uids
+        )
+    )
     assert results == [24] * 20
     assert (await store.list_readings(T, ListQuery())).total == 480
     assert [(await store.get_device(T, uid))["last_count"] for uid in uids] == [24] * 20
@@ -319,22 +370,40 @@ async def test_concurrent_record_reports(store):
 async def test_events(store):
     ids = []
     for i in range(4):
-        ids.append(await store.add_event(T, {
-            "device_uid": "0000AB01" if i < 3 else "0000AB02", "event_time": BASE_TS + i * 60, "event_code": i,
-            "event_type": "magnetic" if i % 2 == 0 else "rotation", "event_message": f"m{i}",
-            "event_status": "open" if i < 2 else "closed"}))
+        ids.append(
+            await store.add_event(
+                T,
+                {
+                    "device_uid": "0000AB01" if i < 3 else "0000AB02",
+                    "event_time": BASE_TS + i * 60,
+                    "event_code": i,
+                    "event_type": "magnetic" if i % 2 == 0 else "rotation",
+                    "event_message": f"m{i}",
+                    "event_status": "open" if i < 2 else "closed",
+                },
+            )
+        )
     assert len(set(ids)) == 4 and all(isinstance(i, str) and i for i in ids)
     page = await store.list_events(T, ListQuery())
     assert page.total == 4
     first = next(e for e in page.items if e["event_id"] == ids[0])
-    assert first == {"device_uid": "0000AB01", "event_time": BASE_TS, "event_code": 0, "event_type": "magnetic",
-                     "event_message": "m0", "event_status": "open", "event_id": ids[0]}
+    assert first == {
+        "device_uid": "0000AB01",
+        "event_time": BASE_TS,
+        "event_code": 0,
+        "event_type": "magnetic",
+        "event_message": "m0",
+        "event_status": "open",
+        "event_id": ids[0],
+    }
     assert type(first["event_code"]) is int
     page = await store.list_events(T, ListQuery(filters={"device_uid": "0000AB01"}, sort="event_time", descending=True))
     assert [e["event_id"] for e in page.items] == [ids[2], ids[1], ids[0]]
     page = await store.list_events(T, ListQuery(filters={"event_type": "magnetic", "event_status": "closed"}))
     assert [e["event_id"] for e in page.items] == [ids[2]]
-    page = await store.list_events(T, ListQuery(ranges={"event_time": (BASE_TS + 60, BASE_TS + 180)}, sort="event_time"))
+    page = await store.list_events(
+        T, ListQuery(ranges={"event_time": (BASE_TS + 60, BASE_TS + 180)}, sort="event_time")
+    )
     assert [e["event_id"] for e in page.items] == [ids[1], ids[2]]
     assert (await store.list_events(T2, ListQuery())).total == 0
 
@@ -365,11 +434,19 @@ async def test_exchange_log_round_trip_and_listing(store):
     assert len(page.items) == 1 and page.items[0]["at"] == entries[2]["at"] and page.total == 4
 
 
-
 async def test_dead_letters(store):
-    entries = [{"device_type": "gas_meter", "ip": "10.1.1.1", "port": 5004, "at": 1741219200.0 + i,
-                "data": bytes([0xA0, i]) + b"\xff" * 3, "error": "checksum mismatch", "path": f"report -> counts -> {i}"}
-               for i in range(3)]
+    entries = [
+        {
+            "device_type": "gas_meter",
+            "ip": "10.1.1.1",
+            "port": 5004,
+            "at": 1741219200.0 + i,
+            "data": bytes([0xA0, i]) + b"\xff" * 3,
+            "error": "checksum mismatch",
+            "path": f"report -> counts -> {i}",
+        }
+        for i in range(3)
+    ]
     entries[2]["device_type"] = "scale"
     ids = [await store.add_dead_letter(e) for e in entries]
     assert len(set(ids)) == 3 and all(isinstance(i, str) for i in ids)
@@ -386,7 +463,13 @@ async def test_dead_letters(store):
 # ---------------------------------------------------------------------------- scales
 async def test_scale_latest(store):
     assert await store.get_scale_latest("S1") is None
-    first = {"status": "ST", "weight": Decimal("61.250"), "unit": "kg", "raw": "ST,GS,+0061.250kg", "received_at": 1741219200.5}
+    first = {
+        "status": "ST",
+        "weight": Decimal("61.250"),
+        "unit": "kg",
+        "raw": "ST,GS,+0061.250kg",
+        "received_at": 1741219200.5,
+    }
     await store.set_scale_latest("S1", first)
     got = await store.get_scale_latest("S1")
     assert got == {"scale_id": "S1", **first}
@@ -411,7 +494,9 @@ async def test_weighing_log(store):
     ids = [s["id"] for s in stored]
     assert all(type(i) is int for i in ids) and ids == sorted(ids) and len(set(ids)) == 4
     assert stored[2] == {**records[2], "id": ids[2]} and str(stored[2]["gross_kg"]) == "12.005"
-    more = await asyncio.gather(*(store.commit_weighing(weighing(f"D{i:03d}", "arrival", 2000.0 + i)) for i in range(10)))
+    more = await asyncio.gather(
+        *(store.commit_weighing(weighing(f"D{i:03d}", "arrival", 2000.0 + i)) for i in range(10))
+    )
     more_ids = sorted(m["id"] for m in more)
     assert len(set(more_ids)) == 10 and more_ids[0] > ids[-1]
 
@@ -431,17 +516,35 @@ async def test_weighing_log(store):
 
 # ---------------------------------------------------------------------------- measurements
 def measurement(device_id: str, at: float | int, values: dict | None = None, **fields) -> dict:
-    return {"device_type": "mbus", "device_id": device_id, "at": at,
-            "values": {"energy_kwh": Decimal("1.000")} if values is None else values, **fields}
+    return {
+        "device_type": "mbus",
+        "device_id": device_id,
+        "at": at,
+        "values": {"energy_kwh": Decimal("1.000")} if values is None else values,
+        **fields,
+    }
 
 
 async def test_measurements_round_trip_exactly_and_skip_duplicates(store):
-    values = {"energy_kwh": Decimal("1234.560"), "raw": b"\x00\xff\x10", "flow_m3h": 0.25, "pulses": 7, "ok": True,
-              "error": None, "tariffs": [Decimal("-0.5"), {"blob": b"\x01", "n": 2}], "deep": {"list": [1, "two", None]}}
+    values = {
+        "energy_kwh": Decimal("1234.560"),
+        "raw": b"\x00\xff\x10",
+        "flow_m3h": 0.25,
+        "pulses": 7,
+        "ok": True,
+        "error": None,
+        "tariffs": [Decimal("-0.5"), {"blob": b"\x01", "n": 2}],
+        "deep": {"list": [1, "two", None]},
+    }
     first = measurement("12345678", 1741219200.5, values, tenant=T)
     second = measurement("12345678", 1741219260)
     assert await store.record_measurements([first, second, {**second, "values": {"again": 1}}]) == 2
-    assert await store.record_measurements([first, {**second, "values": {"changed": 1}}, measurement("87654321", 1741219260)]) == 1
+    assert (
+        await store.record_measurements(
+            [first, {**second, "values": {"changed": 1}}, measurement("87654321", 1741219260)]
+        )
+        == 1
+    )
     assert await store.record_measurements([]) == 0
 
     page = await store.list_measurements(ListQuery(filters={"device_id": "12345678"}))
@@ -457,8 +560,17 @@ async def test_measurements_round_trip_exactly_and_skip_duplicates(store):
 
 # ---------------------------------------------------------------------------- users, registrations
 async def test_users_and_routes(store):
-    alice = {"ID": "alice", "code": "U24110319484920", "passwd": "a" * 64, "name": "Alice", "email": "alice@example.com",
-             "lang": "eng", "role": "admin", "flag": True, "level": 3}
+    alice = {
+        "ID": "alice",
+        "code": "U24110319484920",
+        "passwd": "a" * 64,
+        "name": "Alice",
+        "email": "alice@example.com",
+        "lang": "eng",
+        "role": "admin",
+        "flag": True,
+        "level": 3,
+    }
     await store.add_user(T, alice)
     assert await store.get_user(T, "alice") == alice
     assert await store.find_user("alice") == (T, alice)
@@ -497,8 +609,17 @@ async def test_users_and_routes(store):
 
 
 async def test_registrations(store):
-    reg = {"ID": "dave", "email": "dave@example.com", "name": "Dave", "passwd": "d" * 64, "lang": "kor",
-           "category": "company", "comment": "please", "regdate": "2025-03-06 10:00:00", "flag": False}
+    reg = {
+        "ID": "dave",
+        "email": "dave@example.com",
+        "name": "Dave",
+        "passwd": "d" * 64,
+        "lang": "kor",
+        "category": "company",
+        "comment": "please",
+        "regdate": "2025-03-06 10:00:00",
+        "flag": False,
+    }
     await store.add_registration(reg)
     assert await store.get_registration("dave") == reg
     assert await store.get_registration("nobody") is None
@@ -527,7 +648,11 @@ async def test_registrations(store):
 # ---------------------------------------------------------------------------- sessions
 async def test_sessions(store):
     now = 1741219200.0
-    s1, s2, s3 = session_doc("h1", "alice", now + 3600), session_doc("h2", "alice", now + 7200), session_doc("h3", "bob", now + 60)
+    s1, s2, s3 = (
+        session_doc("h1", "alice", now + 3600),
+        session_doc("h2", "alice", now + 7200),
+        session_doc("h3", "bob", now + 60),
+    )
     for s in (s1, s2, s3):
         await store.create_session(s)
     with pytest.raises(Conflict):
@@ -549,24 +674,53 @@ async def test_sessions(store):
 
 # ---------------------------------------------------------------------------- subscribers
 async def test_subscribers(store):
-    sub = {"customer_no": "S32649713", "customer_name": "Kim", "subscriber_no": "1204321613", "meter_id": "365478965162",
-           "addr_city": "Seoul", "class": "4(G2.5)", "share_house": "X", "in_outdoor": "실내", "category": "주택용",
-           "checked": False, "bind_device_id": None, "bind_date": None, "binded": False}
+    sub = {
+        "customer_no": "S32649713",
+        "customer_name": "Kim",
+        "subscriber_no": "1204321613",
+        "meter_id": "365478965162",
+        "addr_city": "Seoul",
+        "class": "4(G2.5)",
+        "share_house": "X",
+        "in_outdoor": "실내",
+        "category": "주택용",
+        "checked": False,
+        "bind_device_id": None,
+        "bind_date": None,
+        "binded": False,
+    }
     assert await store.upsert_subscriber(T, sub) is True
     assert await store.get_subscriber(T, "S32649713") == sub
-    assert await store.upsert_subscriber(T, {"customer_no": "S32649713", "bind_device_id": "0000AB01", "binded": True}) is False
+    assert (
+        await store.upsert_subscriber(T, {"customer_no": "S32649713", "bind_device_id": "0000AB01", "binded": True})
+        is False
+    )
     got = await store.get_subscriber(T, "S32649713")
     assert got == {**sub, "bind_device_id": "0000AB01", "binded": True}
     assert await store.get_subscriber(T2, "S32649713") is None
 
     await store.upsert_subscriber(T, {**sub, "customer_no": "S1", "meter_id": "m1", "subscriber_no": "n1"})
-    await store.upsert_subscriber(T, {**sub, "customer_no": "S2", "meter_id": "m2", "subscriber_no": "n2", "bind_device_id": "0000AB02", "binded": True})
+    await store.upsert_subscriber(
+        T,
+        {
+            **sub,
+            "customer_no": "S2",
+            "meter_id": "m2",
+            "subscriber_no": "n2",
+            "bind_device_id": "0000AB02",
+            "binded": True,
+        },
+    )
     page = await store.list_subscribers(T, ListQuery(sort="customer_no"))
     assert [s["customer_no"] for s in page.items] == ["S1", "S2", "S32649713"] and page.total == 3
     page = await store.list_subscribers(T, ListQuery(filters={"binded": True}, sort="customer_no", descending=True))
     assert [s["customer_no"] for s in page.items] == ["S32649713", "S2"]
-    for name, value, expected in (("meter_id", "m1", "S1"), ("subscriber_no", "n2", "S2"),
-                                  ("bind_device_id", "0000AB01", "S32649713"), ("customer_no", "S1", "S1")):
+    for name, value, expected in (
+        ("meter_id", "m1", "S1"),
+        ("subscriber_no", "n2", "S2"),
+        ("bind_device_id", "0000AB01", "S32649713"),
+        ("customer_no", "S1", "S1"),
+    ):
         page = await store.list_subscribers(T, ListQuery(filters={name: value}))
         assert [s["customer_no"] for s in page.items] == [expected], name
     assert await store.delete_subscriber(T, "S1") is True
@@ -579,43 +733,60 @@ async def test_usage_buckets_with_reset_and_baseline(store):
     uid = "0000AB01"
     # +09:00 local times; the baseline is the last reading before start.
     points = [
-        (BASE_TS - 3600, 1000),          # 2025-03-05 23:00 baseline
-        (BASE_TS, 1010),                 # 03-06 00:00  +10
-        (BASE_TS + 1800, 1015),          # 03-06 00:30  +5
-        (BASE_TS + 3600, 1030),          # 03-06 01:00  +15
-        (BASE_TS + 7200, 20),            # 03-06 02:00  reset -> 0
-        (BASE_TS + 86400, 50),           # 03-07 00:00  +30
-        (BASE_TS + 86400 * 4, 80),       # 03-10 00:00 (Monday, week 11)  +30
-        (BASE_TS + 86400 * 26, 100),     # 2025-04-01 00:00  +20
-        (BASE_TS + 86400 * 301, 150),    # 2026-01-01 00:00  +50
-        (BASE_TS + 86400 * 400, 1),      # outside the range
+        (BASE_TS - 3600, 1000),  # 2025-03-05 23:00 baseline
+        (BASE_TS, 1010),  # 03-06 00:00  +10
+        (BASE_TS + 1800, 1015),  # 03-06 00:30  +5
+        (BASE_TS + 3600, 1030),  # 03-06 01:00  +15
+        (BASE_TS + 7200, 20),  # 03-06 02:00  reset -> 0
+        (BASE_TS + 86400, 50),  # 03-07 00:00  +30
+        (BASE_TS + 86400 * 4, 80),  # 03-10 00:00 (Monday, week 11)  +30
+        (BASE_TS + 86400 * 26, 100),  # 2025-04-01 00:00  +20
+        (BASE_TS + 86400 * 301, 150),  # 2026-01-01 00:00  +50
+        (BASE_TS + 86400 * 400, 1),  # outside the range
     ]
     await store.insert_readings(T, [reading(uid, ts, count) for ts, count in points])
     start, end = BASE_TS, BASE_TS + 86400 * 302
 
     hours = await store.usage(T, uid, "hour", start, end, KST)
     assert [(h["label"], h["usage"], h["readings"], h["resets"]) for h in hours[:3]] == [
-        ("2025-03-06 00:00", 15, 2, 0), ("2025-03-06 01:00", 15, 1, 0), ("2025-03-06 02:00", 0, 1, 1)]
+        ("2025-03-06 00:00", 15, 2, 0),
+        ("2025-03-06 01:00", 15, 1, 0),
+        ("2025-03-06 02:00", 0, 1, 1),
+    ]
     assert hours[0]["start"] == BASE_TS and hours[0]["end"] == BASE_TS + 3600
     assert hours[0]["first_count"] == 1010 and hours[0]["last_count"] == 1015
 
     days = await store.usage(T, uid, "day", start, end, KST)
     assert [(d["label"], d["usage"], d["readings"], d["resets"]) for d in days] == [
-        ("2025-03-06", 30, 4, 1), ("2025-03-07", 30, 1, 0), ("2025-03-10", 30, 1, 0),
-        ("2025-04-01", 20, 1, 0), ("2026-01-01", 50, 1, 0)]
+        ("2025-03-06", 30, 4, 1),
+        ("2025-03-07", 30, 1, 0),
+        ("2025-03-10", 30, 1, 0),
+        ("2025-04-01", 20, 1, 0),
+        ("2026-01-01", 50, 1, 0),
+    ]
     assert days[0]["start"] == BASE_TS and days[0]["end"] == BASE_TS + 86400
     assert days[0]["first_count"] == 1010 and days[0]["last_count"] == 20
 
     weeks = await store.usage(T, uid, "week", start, end, KST)
     assert [(w["label"], w["usage"], w["resets"]) for w in weeks] == [
-        ("2025-W10", 60, 1), ("2025-W11", 30, 0), ("2025-W14", 20, 0), ("2026-W01", 50, 0)]
+        ("2025-W10", 60, 1),
+        ("2025-W11", 30, 0),
+        ("2025-W14", 20, 0),
+        ("2026-W01", 50, 0),
+    ]
     assert weeks[0]["start"] == BASE_TS - 3 * 86400 and weeks[0]["end"] == BASE_TS + 4 * 86400
 
     months = await store.usage(T, uid, "month", start, end, KST)
-    assert [(m["label"], m["usage"], m["readings"]) for m in months] == [("2025-03", 90, 6), ("2025-04", 20, 1), ("2026-01", 50, 1)]
+    assert [(m["label"], m["usage"], m["readings"]) for m in months] == [
+        ("2025-03", 90, 6),
+        ("2025-04", 20, 1),
+        ("2026-01", 50, 1),
+    ]
     years = await store.usage(T, uid, "year", start, end, KST)
     assert [(y["label"], y["usage"], y["resets"], y["first_count"], y["last_count"]) for y in years] == [
-        ("2025", 110, 1, 1010, 100), ("2026", 50, 0, 150, 150)]
+        ("2025", 110, 1, 1010, 100),
+        ("2026", 50, 0, 150, 150),
+    ]
     assert years[1]["start"] == BASE_TS + 86400 * 301
 
     with pytest.raises(InvalidInput):
@@ -650,11 +821,20 @@ async def test_list_collections_and_browse(store):
     assert [r["device_uid"] for r in page.items] == ["0000CD01"]
     page = await store.browse(common, "misc_data", ListQuery())
     assert subset(page.items[0], exchange(1741219200.0)) == exchange(1741219200.0)
-    page = await store.browse(T, "device", ListQuery(filters={"status": 0, "flag": True}, sort="meter_id", descending=True))
+    page = await store.browse(
+        T, "device", ListQuery(filters={"status": 0, "flag": True}, sort="meter_id", descending=True)
+    )
     assert page.total == 1
 
-    for db, collection in ((T, "nope"), ("admin", "system.users"), ("local", "startup_log"), ("gas_missing", "device"),
-                           (common, "device"), (T, "device_route"), (T, "specgate_meta")):
+    for db, collection in (
+        (T, "nope"),
+        ("admin", "system.users"),
+        ("local", "startup_log"),
+        ("gas_missing", "device"),
+        (common, "device"),
+        (T, "device_route"),
+        (T, "specgate_meta"),
+    ):
         with pytest.raises(NotFound):
             await store.browse(db, collection, ListQuery())
     for db, collection in ((T, "$where"), ("$where", "device"), (T, "$cmd")):
@@ -670,7 +850,20 @@ async def test_list_collections_and_browse(store):
 
 
 # ---------------------------------------------------------------------------- bad input: refused, never executed
-BAD_IDENTIFIERS = [None, 5, 1.5, True, b"0000AB01", ["0000AB01"], {"$ne": None}, {"$gt": ""}, "$where", "$ne", "", "a\x00b"]
+BAD_IDENTIFIERS = [
+    None,
+    5,
+    1.5,
+    True,
+    b"0000AB01",
+    ["0000AB01"],
+    {"$ne": None},
+    {"$gt": ""},
+    "$where",
+    "$ne",
+    "",
+    "a\x00b",
+]
 BAD_TENANTS = BAD_IDENTIFIERS + ["gas-demo", "gas demo", "gas.demo", "x" * 64, "gas_demo\n"]
 BAD_NUMBERS = [None, "1741219200", {"$gt": 0}, ["1"], True, 2**70, float("nan")]
 BAD_INTS = BAD_NUMBERS + [1.5]
@@ -682,16 +875,38 @@ async def seed(store) -> None:
     await store.add_tenant(T)
     await store.add_device(T, device("0000AB01"))
     await store.insert_readings(T, [reading("0000AB01", BASE_TS + 3600 * i, i) for i in range(3)])
-    await store.add_event(T, {"device_uid": "0000AB01", "event_time": BASE_TS, "event_code": 1, "event_type": "magnetic",
-                              "event_message": "m", "event_status": "open"})
+    await store.add_event(
+        T,
+        {
+            "device_uid": "0000AB01",
+            "event_time": BASE_TS,
+            "event_code": 1,
+            "event_type": "magnetic",
+            "event_message": "m",
+            "event_status": "open",
+        },
+    )
     await store.add_user(T, {"ID": "alice", "role": "admin", "flag": True, "email": "a@example.com"})
-    await store.add_registration({"ID": "dave", "email": "d@example.com", "flag": False, "regdate": "2025-03-06 10:00:00"})
+    await store.add_registration(
+        {"ID": "dave", "email": "d@example.com", "flag": False, "regdate": "2025-03-06 10:00:00"}
+    )
     await store.create_session(session_doc("h1", "alice", 2e9))
     await store.upsert_subscriber(T, {"customer_no": "S1", "meter_id": "m1", "binded": False})
     await store.log_exchange(exchange(1741219200.0))
-    await store.add_dead_letter({"device_type": "gas_meter", "ip": "10.1.1.1", "port": 5004, "at": 1741219200.0,
-                                 "data": b"\x00", "error": "short", "path": "report"})
-    await store.set_scale_latest("S1", {"status": "ST", "weight": Decimal("1.5"), "unit": "kg", "raw": "x", "received_at": 1.0})
+    await store.add_dead_letter(
+        {
+            "device_type": "gas_meter",
+            "ip": "10.1.1.1",
+            "port": 5004,
+            "at": 1741219200.0,
+            "data": b"\x00",
+            "error": "short",
+            "path": "report",
+        }
+    )
+    await store.set_scale_latest(
+        "S1", {"status": "ST", "weight": Decimal("1.5"), "unit": "kg", "raw": "x", "received_at": 1.0}
+    )
     await store.commit_weighing(weighing("C001", "arrival", 1000.0))
     await store.record_measurements([measurement("12345678", 1741219200.0, tenant=T)])
 
@@ -714,7 +929,7 @@ async def expect_refused(store, cases) -> None:
             await make_call()
         except InvalidInput:
             continue
-        except Exception as exc:  # noqa: BLE001 - reported below with the case label
+        except Exception as exc:
             failures.append(f"{label}: raised {type(exc).__name__}: {exc}")
         else:
             failures.append(f"{label}: accepted")
@@ -734,11 +949,20 @@ def identifier_cases(store, bad):
         (f"insert_readings(device_uid={bad!r})", lambda: store.insert_readings(T, [r, {**r, "device_uid": bad}])),
         (f"readings_for_usage({bad!r})", lambda: store.readings_for_usage(T, bad, 0, BASE_TS)),
         (f"record_report({bad!r})", lambda: store.record_report(T, bad, {"battery": 1}, [r])),
-        (f"add_event(device_uid={bad!r})", lambda: store.add_event(T, {"device_uid": bad, "event_time": 1, "event_code": 1})),
+        (
+            f"add_event(device_uid={bad!r})",
+            lambda: store.add_event(T, {"device_uid": bad, "event_time": 1, "event_code": 1}),
+        ),
         (f"set_scale_latest({bad!r})", lambda: store.set_scale_latest(bad, {"status": "ST", "weight": Decimal(1)})),
         (f"get_scale_latest({bad!r})", lambda: store.get_scale_latest(bad)),
-        (f"commit_weighing(scale_id={bad!r})", lambda: store.commit_weighing({**weighing("C009", "arrival", 5.0), "scale_id": bad})),
-        (f"commit_weighing(cylinder_no={bad!r})", lambda: store.commit_weighing({**weighing("C009", "arrival", 5.0), "cylinder_no": bad})),
+        (
+            f"commit_weighing(scale_id={bad!r})",
+            lambda: store.commit_weighing({**weighing("C009", "arrival", 5.0), "scale_id": bad}),
+        ),
+        (
+            f"commit_weighing(cylinder_no={bad!r})",
+            lambda: store.commit_weighing({**weighing("C009", "arrival", 5.0), "cylinder_no": bad}),
+        ),
         (f"add_user(ID={bad!r})", lambda: store.add_user(T, {"ID": bad, "flag": True})),
         (f"get_user({bad!r})", lambda: store.get_user(T, bad)),
         (f"find_user({bad!r})", lambda: store.find_user(bad)),
@@ -747,18 +971,31 @@ def identifier_cases(store, bad):
         (f"add_registration(ID={bad!r})", lambda: store.add_registration({"ID": bad, "flag": False})),
         (f"get_registration({bad!r})", lambda: store.get_registration(bad)),
         (f"set_registration_flag({bad!r})", lambda: store.set_registration_flag(bad, True)),
-        (f"create_session(token_hash={bad!r})", lambda: store.create_session({**session_doc("h9", "alice", 2e9), "token_hash": bad})),
-        (f"create_session(login_id={bad!r})", lambda: store.create_session({**session_doc("h9", "alice", 2e9), "login_id": bad})),
+        (
+            f"create_session(token_hash={bad!r})",
+            lambda: store.create_session({**session_doc("h9", "alice", 2e9), "token_hash": bad}),
+        ),
+        (
+            f"create_session(login_id={bad!r})",
+            lambda: store.create_session({**session_doc("h9", "alice", 2e9), "login_id": bad}),
+        ),
         (f"get_session({bad!r})", lambda: store.get_session(bad, 0.0)),
         (f"revoke_session({bad!r})", lambda: store.revoke_session(bad)),
         (f"revoke_user_sessions({bad!r})", lambda: store.revoke_user_sessions(bad)),
-        (f"upsert_subscriber(customer_no={bad!r})", lambda: store.upsert_subscriber(T, {"customer_no": bad, "binded": True})),
+        (
+            f"upsert_subscriber(customer_no={bad!r})",
+            lambda: store.upsert_subscriber(T, {"customer_no": bad, "binded": True}),
+        ),
         (f"get_subscriber({bad!r})", lambda: store.get_subscriber(T, bad)),
         (f"delete_subscriber({bad!r})", lambda: store.delete_subscriber(T, bad)),
-        (f"record_measurements(device_type={bad!r})",
-         lambda: store.record_measurements([measurement("1", 5.0), {**measurement("2", 6.0), "device_type": bad}])),
-        (f"record_measurements(device_id={bad!r})",
-         lambda: store.record_measurements([measurement("1", 5.0), {**measurement("2", 6.0), "device_id": bad}])),
+        (
+            f"record_measurements(device_type={bad!r})",
+            lambda: store.record_measurements([measurement("1", 5.0), {**measurement("2", 6.0), "device_type": bad}]),
+        ),
+        (
+            f"record_measurements(device_id={bad!r})",
+            lambda: store.record_measurements([measurement("1", 5.0), {**measurement("2", 6.0), "device_id": bad}]),
+        ),
     ]
 
 
@@ -782,7 +1019,10 @@ def tenant_cases(store, bad):
         (f"readings_for_usage({bad!r})", lambda: store.readings_for_usage(bad, "0000AB01", 0, BASE_TS)),
         (f"usage({bad!r})", lambda: store.usage(bad, "0000AB01", "day", 0, BASE_TS, KST)),
         (f"record_report({bad!r})", lambda: store.record_report(bad, "0000AB01", {"battery": 1}, [])),
-        (f"add_event({bad!r})", lambda: store.add_event(bad, {"device_uid": "0000AB01", "event_time": 1, "event_code": 1})),
+        (
+            f"add_event({bad!r})",
+            lambda: store.add_event(bad, {"device_uid": "0000AB01", "event_time": 1, "event_code": 1}),
+        ),
         (f"list_events({bad!r})", lambda: store.list_events(bad, q)),
         (f"add_user({bad!r})", lambda: store.add_user(bad, {"ID": "zed", "flag": True})),
         (f"get_user({bad!r})", lambda: store.get_user(bad, "alice")),
@@ -793,10 +1033,16 @@ def tenant_cases(store, bad):
         (f"get_subscriber({bad!r})", lambda: store.get_subscriber(bad, "S1")),
         (f"delete_subscriber({bad!r})", lambda: store.delete_subscriber(bad, "S1")),
         (f"list_subscribers({bad!r})", lambda: store.list_subscribers(bad, q)),
-    ] + ([] if bad is None else [  # a measurement without a tenant is allowed
-        (f"record_measurements(tenant={bad!r})",
-         lambda: store.record_measurements([measurement("1", 5.0), measurement("2", 6.0, tenant=bad)])),
-    ])
+    ] + (
+        []
+        if bad is None
+        else [  # a measurement without a tenant is allowed
+            (
+                f"record_measurements(tenant={bad!r})",
+                lambda: store.record_measurements([measurement("1", 5.0), measurement("2", 6.0, tenant=bad)]),
+            ),
+        ]
+    )
 
 
 async def test_bad_tenants_are_refused(store):
@@ -820,18 +1066,36 @@ LISTING_WRITES = {
     "measurements": (lambda store, doc: store.record_measurements([doc]), lambda store, q: store.list_measurements(q)),
 }
 FIELD_KINDS = {
-    "devices": {"device_uid": "str", "meter_id": "str", "installer_id": "str", "flag": "bool", "customer_no": "str",
-                "status": "int", "last_timestamp": "int", "last_access": "clock"},
+    "devices": {
+        "device_uid": "str",
+        "meter_id": "str",
+        "installer_id": "str",
+        "flag": "bool",
+        "customer_no": "str",
+        "status": "int",
+        "last_timestamp": "int",
+        "last_access": "clock",
+    },
     "readings": {"device_uid": "str", "timestamp": "int"},
     "events": {"device_uid": "str", "event_type": "str", "event_status": "str", "event_time": "epoch"},
     "exchanges": {"ip": "str", "port": "int", "device_type": "str", "at": "epoch", "datetime": "clock"},
     "dead_letters": {"device_type": "str", "ip": "str", "at": "epoch"},
-    "weighings": {"cylinder_no": "str", "event_type": "str", "scale_id": "str", "committed_at": "epoch",
-                  "id": "assigned"},
+    "weighings": {
+        "cylinder_no": "str",
+        "event_type": "str",
+        "scale_id": "str",
+        "committed_at": "epoch",
+        "id": "assigned",
+    },
     "users": {"ID": "str", "role": "str", "flag": "bool", "email": "str"},
     "registrations": {"flag": "bool", "category": "str", "regdate": "clock"},
-    "subscribers": {"customer_no": "str", "meter_id": "str", "subscriber_no": "str", "bind_device_id": "str",
-                    "binded": "bool"},
+    "subscribers": {
+        "customer_no": "str",
+        "meter_id": "str",
+        "subscriber_no": "str",
+        "bind_device_id": "str",
+        "binded": "bool",
+    },
     "measurements": {"device_type": "str", "device_id": "str", "tenant": "tenant", "at": "epoch"},
 }
 # Items are written in order 0, 1, 2. The default sort field's values rank (1, 0, 2) and every other field's
@@ -843,8 +1107,12 @@ RECENT = float(int(time.time())) - 3600  # within every retention, so no purge o
 
 def field_value(kind: str, name: str, rank: int):
     return {
-        "str": lambda: f"{name}-{rank}", "int": lambda: 100 + rank, "bool": lambda: rank == 1,
-        "epoch": lambda: RECENT + 60 * rank, "clock": lambda: f"2025-03-06 09:0{rank}:00", "tenant": lambda: f"gas_t{rank}",
+        "str": lambda: f"{name}-{rank}",
+        "int": lambda: 100 + rank,
+        "bool": lambda: rank == 1,
+        "epoch": lambda: RECENT + 60 * rank,
+        "clock": lambda: f"2025-03-06 09:0{rank}:00",
+        "tenant": lambda: f"gas_t{rank}",
         "assigned": lambda: rank,
     }[kind]()
 
@@ -861,7 +1129,9 @@ def listing_value(name: str, field: str, index: int):
 
 
 def listing_item(name: str, index: int) -> dict:
-    fields = {field: listing_value(name, field, index) for field, kind in FIELD_KINDS[name].items() if kind != "assigned"}
+    fields = {
+        field: listing_value(name, field, index) for field, kind in FIELD_KINDS[name].items() if kind != "assigned"
+    }
     if name == "readings":
         return {**fields, "counter_val": index}
     if name == "measurements":
@@ -872,7 +1142,9 @@ def listing_item(name: str, index: int) -> dict:
 
 
 def item_index(name: str, item: dict) -> int:
-    return {"readings": lambda: item["counter_val"], "measurements": lambda: item["values"]["n"]}.get(name, lambda: item["n"])()
+    return {"readings": lambda: item["counter_val"], "measurements": lambda: item["values"]["n"]}.get(
+        name, lambda: item["n"]
+    )()
 
 
 async def seed_listing(store, name: str) -> None:
@@ -981,11 +1253,17 @@ async def test_bad_queries_are_refused(store):
             ListQuery(limit="10"),
         ]
         if name != "browse":
-            queries += [ListQuery(filters={"passwd_or_anything": "x"}), ListQuery(sort="no_such_field"),
-                        ListQuery(ranges={"no_such_field": (0, 1)})]
+            queries += [
+                ListQuery(filters={"passwd_or_anything": "x"}),
+                ListQuery(sort="no_such_field"),
+                ListQuery(ranges={"no_such_field": (0, 1)}),
+            ]
         if range_field:
-            queries += [ListQuery(ranges={range_field: ({"$gt": 0}, None)}), ListQuery(ranges={range_field: (0,)}),
-                        ListQuery(ranges={range_field: "0-1"})]
+            queries += [
+                ListQuery(ranges={range_field: ({"$gt": 0}, None)}),
+                ListQuery(ranges={range_field: (0,)}),
+                ListQuery(ranges={range_field: "0-1"}),
+            ]
         cases += [(f"{name}({q!r})", lambda call=call, q=q: call(q)) for q in queries]
         cases.append((f"{name}(dict)", lambda call=call: call({"filters": {}})))
     await expect_refused(store, cases)
@@ -1000,7 +1278,10 @@ async def test_bad_documents_and_values_are_refused(store):
             (f"add_device({bad!r})", lambda bad=bad: store.add_device(T, bad)),
             (f"update_device({bad!r})", lambda bad=bad: store.update_device(T, "0000AB01", bad)),
             (f"record_report(fields={bad!r})", lambda bad=bad: store.record_report(T, "0000AB01", bad, [r])),
-            (f"record_report(event={bad!r})", lambda bad=bad: store.record_report(T, "0000AB01", {"battery": 1}, [r], bad or "none")),
+            (
+                f"record_report(event={bad!r})",
+                lambda bad=bad: store.record_report(T, "0000AB01", {"battery": 1}, [r], bad or "none"),
+            ),
             (f"insert_readings([{bad!r}])", lambda bad=bad: store.insert_readings(T, [r, bad])),
             (f"add_event({bad!r})", lambda bad=bad: store.add_event(T, bad)),
             (f"log_exchange({bad!r})", lambda bad=bad: store.log_exchange(bad)),
@@ -1012,29 +1293,56 @@ async def test_bad_documents_and_values_are_refused(store):
             (f"add_registration({bad!r})", lambda bad=bad: store.add_registration(bad)),
             (f"create_session({bad!r})", lambda bad=bad: store.create_session(bad)),
             (f"upsert_subscriber({bad!r})", lambda bad=bad: store.upsert_subscriber(T, bad)),
-            (f"record_measurements([{bad!r}])", lambda bad=bad: store.record_measurements([measurement("1", 5.0), bad])),
-            (f"measurement values {bad!r}", lambda bad=bad: store.record_measurements([measurement("1", 5.0, bad or 5)])),
+            (
+                f"record_measurements([{bad!r}])",
+                lambda bad=bad: store.record_measurements([measurement("1", 5.0), bad]),
+            ),
+            (
+                f"measurement values {bad!r}",
+                lambda bad=bad: store.record_measurements([measurement("1", 5.0, bad or 5)]),
+            ),
         ]
     for bad in BAD_INTS:
         cases += [
             (f"reading timestamp={bad!r}", lambda bad=bad: store.insert_readings(T, [r, {**r, "timestamp": bad}])),
             (f"reading counter_val={bad!r}", lambda bad=bad: store.insert_readings(T, [r, {**r, "counter_val": bad}])),
             (f"reading hour={bad!r}", lambda bad=bad: store.insert_readings(T, [r, {**r, "hour": bad}])),
-            (f"record_report reading timestamp={bad!r}", lambda bad=bad: store.record_report(T, "0000AB01", {"battery": 1}, [{**r, "timestamp": bad}])),
-            (f"event_code={bad!r}", lambda bad=bad: store.add_event(T, {"device_uid": "0000AB01", "event_time": 1, "event_code": bad})),
-            (f"readings_for_usage start={bad!r}", lambda bad=bad: store.readings_for_usage(T, "0000AB01", bad, BASE_TS)),
+            (
+                f"record_report reading timestamp={bad!r}",
+                lambda bad=bad: store.record_report(T, "0000AB01", {"battery": 1}, [{**r, "timestamp": bad}]),
+            ),
+            (
+                f"event_code={bad!r}",
+                lambda bad=bad: store.add_event(T, {"device_uid": "0000AB01", "event_time": 1, "event_code": bad}),
+            ),
+            (
+                f"readings_for_usage start={bad!r}",
+                lambda bad=bad: store.readings_for_usage(T, "0000AB01", bad, BASE_TS),
+            ),
         ]
     for bad in BAD_NUMBERS:
         cases += [
-            (f"event_time={bad!r}", lambda bad=bad: store.add_event(T, {"device_uid": "0000AB01", "event_time": bad, "event_code": 1})),
+            (
+                f"event_time={bad!r}",
+                lambda bad=bad: store.add_event(T, {"device_uid": "0000AB01", "event_time": bad, "event_code": 1}),
+            ),
             (f"exchange at={bad!r}", lambda bad=bad: store.log_exchange({**exchange(1.0), "at": bad})),
             (f"get_session now={bad!r}", lambda bad=bad: store.get_session("h1", bad)),
-            (f"measurement at={bad!r}", lambda bad=bad: store.record_measurements([measurement("1", 5.0), measurement("2", bad)])),
-            (f"create_session expires_at={bad!r}", lambda bad=bad: store.create_session({**session_doc("h9", "alice", 1.0), "expires_at": bad})),
+            (
+                f"measurement at={bad!r}",
+                lambda bad=bad: store.record_measurements([measurement("1", 5.0), measurement("2", bad)]),
+            ),
+            (
+                f"create_session expires_at={bad!r}",
+                lambda bad=bad: store.create_session({**session_doc("h9", "alice", 1.0), "expires_at": bad}),
+            ),
         ]
     cases += [
         ("reading with an unknown key", lambda: store.insert_readings(T, [r, {**r, "extra": 1}])),
-        ("reading without counter_val", lambda: store.insert_readings(T, [r, {"device_uid": "0000AB01", "timestamp": 5}])),
+        (
+            "reading without counter_val",
+            lambda: store.insert_readings(T, [r, {"device_uid": "0000AB01", "timestamp": 5}]),
+        ),
         ("readings not a list", lambda: store.insert_readings(T, r)),
         ("readings as a string", lambda: store.insert_readings(T, "0000AB01")),
         ("device without device_uid", lambda: store.add_device(T, {"meter_id": "1"})),
@@ -1044,10 +1352,19 @@ async def test_bad_documents_and_values_are_refused(store):
         ("exchange recv operator", lambda: store.log_exchange({**exchange(1.0), "recv": {"$ne": None}})),
         ("device value not storable", lambda: store.add_device(T, {**device("0000AB09"), "when": object()})),
         ("device value a set", lambda: store.add_device(T, {**device("0000AB09"), "tags": {"a"}})),
-        ("measurement with an unknown key", lambda: store.record_measurements([{**measurement("1", 5.0), "unit": "kWh"}])),
-        ("measurement without values", lambda: store.record_measurements([{"device_type": "mbus", "device_id": "1", "at": 5.0}])),
+        (
+            "measurement with an unknown key",
+            lambda: store.record_measurements([{**measurement("1", 5.0), "unit": "kWh"}]),
+        ),
+        (
+            "measurement without values",
+            lambda: store.record_measurements([{"device_type": "mbus", "device_id": "1", "at": 5.0}]),
+        ),
         ("measurement value a set", lambda: store.record_measurements([measurement("1", 5.0, {"tags": {"a"}})])),
-        ("measurement key $ inside a list", lambda: store.record_measurements([measurement("1", 5.0, {"l": [{"$bytes": "AA=="}]})])),
+        (
+            "measurement key $ inside a list",
+            lambda: store.record_measurements([measurement("1", 5.0, {"l": [{"$bytes": "AA=="}]})]),
+        ),
         ("measurements not a list", lambda: store.record_measurements(measurement("1", 5.0))),
         ("usage unknown bucket", lambda: store.usage(T, "0000AB01", "fortnight", 0, BASE_TS, KST)),
         ("usage bucket operator", lambda: store.usage(T, "0000AB01", {"$ne": None}, 0, BASE_TS, KST)),

@@ -1,12 +1,13 @@
 """MongoDB-specific behaviour of ``MongoStore``: the original layout and BSON types, indexes, bulk inserts,
 transactions and their fallback, availability errors. Runs against the session's real server."""
+
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import decimal
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -52,24 +53,56 @@ async def test_open_store_selects_mongodb(mongo_store):
 
 async def test_existing_deployment_is_used_as_it_is(mongodb_uri, prefix, raw):
     common, demo = raw[prefix + "gas_common"], raw[prefix + "gas_demo"]
-    await common.device_route.insert_many([
-        {"device_uid": UID, "db_name": "gas_demo"},
-        {"device_uid": "0000FFFF", "db_name": "none"},
-    ])
+    await common.device_route.insert_many(
+        [
+            {"device_uid": UID, "db_name": "gas_demo"},
+            {"device_uid": "0000FFFF", "db_name": "none"},
+        ]
+    )
     await common.user_route.create_index("ID", unique=True)  # the original's own unique index
     await common.user_route.insert_one({"ID": "admin", "db_name": "gas_demo"})
-    await demo.users.insert_one({"ID": "admin", "code": "U24110319484920", "passwd": "ab" * 32, "role": "admin",
-                                 "flag": True, "regdate": datetime(2024, 11, 3, tzinfo=timezone.utc)})
-    await demo.device.insert_one({
-        "device_uid": UID, "flag": True, "meter_id": "365478965162", "initial_count": 0, "ref_interval": 43200,
-        "minimum": 10, "maximum": 300, "server_ip": "10.0.0.5", "server_port": 5004,
-        "last_access": "2025-12-18 12:00:00", "last_timestamp": 1766026800, "last_count": 120,
-    })
-    await demo.data.insert_many([
-        {"device_uid": UID, "timestamp": 1766023200 + hour * 3600, "counter_val": 100 + hour * 10,
-         "year": 2025, "month": 12, "day": 18, "hour": 11 + hour, "wday": 4, "week": 51}
-        for hour in range(3)
-    ])
+    await demo.users.insert_one(
+        {
+            "ID": "admin",
+            "code": "U24110319484920",
+            "passwd": "ab" * 32,
+            "role": "admin",
+            "flag": True,
+            "regdate": datetime(2024, 11, 3, tzinfo=UTC),
+        }
+    )
+    await demo.device.insert_one(
+        {
+            "device_uid": UID,
+            "flag": True,
+            "meter_id": "365478965162",
+            "initial_count": 0,
+            "ref_interval": 43200,
+            "minimum": 10,
+            "maximum": 300,
+            "server_ip": "10.0.0.5",
+            "server_port": 5004,
+            "last_access": "2025-12-18 12:00:00",
+            "last_timestamp": 1766026800,
+            "last_count": 120,
+        }
+    )
+    await demo.data.insert_many(
+        [
+            {
+                "device_uid": UID,
+                "timestamp": 1766023200 + hour * 3600,
+                "counter_val": 100 + hour * 10,
+                "year": 2025,
+                "month": 12,
+                "day": 18,
+                "hour": 11 + hour,
+                "wday": 4,
+                "week": 51,
+            }
+            for hour in range(3)
+        ]
+    )
 
     async with MongoStore(mongodb_uri, db_prefix=prefix) as s:
         assert await s.get_device_route(UID) == "gas_demo"
@@ -84,11 +117,31 @@ async def test_existing_deployment_is_used_as_it_is(mongodb_uri, prefix, raw):
         with pytest.raises(Conflict):
             await s.add_user("gas_demo", {"ID": "admin"})
         # what the store writes is what the original C server reads
-        new = await s.record_report("gas_demo", UID, {"battery": 87, "uptime": 3600, "last_timestamp": 1766034000,
-                                                      "last_count": 150, "last_access": "2025-12-18 14:00:01"},
-                                    [{"device_uid": UID, "timestamp": 1766034000 + i * 3600, "counter_val": 130 + i * 10,
-                                      "year": 2025, "month": 12, "day": 18, "hour": 14 + i, "wday": 4, "week": 51}
-                                     for i in range(2)])
+        new = await s.record_report(
+            "gas_demo",
+            UID,
+            {
+                "battery": 87,
+                "uptime": 3600,
+                "last_timestamp": 1766034000,
+                "last_count": 150,
+                "last_access": "2025-12-18 14:00:01",
+            },
+            [
+                {
+                    "device_uid": UID,
+                    "timestamp": 1766034000 + i * 3600,
+                    "counter_val": 130 + i * 10,
+                    "year": 2025,
+                    "month": 12,
+                    "day": 18,
+                    "hour": 14 + i,
+                    "wday": 4,
+                    "week": 51,
+                }
+                for i in range(2)
+            ],
+        )
         assert new == 2
 
     for field in ("battery", "uptime", "last_timestamp", "last_count", "ref_interval", "server_port"):
@@ -103,15 +156,42 @@ async def test_existing_deployment_is_used_as_it_is(mongodb_uri, prefix, raw):
 
 async def test_written_documents_keep_bson_types(mongo_store, prefix, raw):
     await mongo_store.add_tenant("gas_demo")
-    await mongo_store.add_device("gas_demo", {"device_uid": UID, "flag": True, "ref_interval": 43200.0,
-                                              "server_ip": "10.0.0.5", "server_port": 5004})
-    await mongo_store.log_exchange({"ip": "10.1.2.3", "port": 5004, "datetime": "2025-12-18 12:00:00",
-                                    "recv": bytes(256), "recv_len": 256, "send": bytes(32), "send_len": 32,
-                                    "at": 1766026800.25, "device_type": "gas_meter"})
-    weighing = await mongo_store.commit_weighing({"scale_id": "FG1", "cylinder_no": "C-1", "event_type": "arrival",
-                                                  "gross_kg": decimal.Decimal("51.20"), "committed_at": 1766026800.0})
-    await mongo_store.set_scale_latest("FG1", {"status": "ST", "weight": decimal.Decimal("0.05"), "unit": "kg",
-                                               "raw": "ST,+000.05  kg", "received_at": 1766026800.5})
+    await mongo_store.add_device(
+        "gas_demo",
+        {"device_uid": UID, "flag": True, "ref_interval": 43200.0, "server_ip": "10.0.0.5", "server_port": 5004},
+    )
+    await mongo_store.log_exchange(
+        {
+            "ip": "10.1.2.3",
+            "port": 5004,
+            "datetime": "2025-12-18 12:00:00",
+            "recv": bytes(256),
+            "recv_len": 256,
+            "send": bytes(32),
+            "send_len": 32,
+            "at": 1766026800.25,
+            "device_type": "gas_meter",
+        }
+    )
+    weighing = await mongo_store.commit_weighing(
+        {
+            "scale_id": "FG1",
+            "cylinder_no": "C-1",
+            "event_type": "arrival",
+            "gross_kg": decimal.Decimal("51.20"),
+            "committed_at": 1766026800.0,
+        }
+    )
+    await mongo_store.set_scale_latest(
+        "FG1",
+        {
+            "status": "ST",
+            "weight": decimal.Decimal("0.05"),
+            "unit": "kg",
+            "raw": "ST,+000.05  kg",
+            "received_at": 1766026800.5,
+        },
+    )
 
     common, demo = raw[prefix + "gas_common"], raw[prefix + "gas_demo"]
     assert await count_typed(demo.device, "flag", "bool") == 1
@@ -137,8 +217,12 @@ async def test_written_documents_keep_bson_types(mongo_store, prefix, raw):
 
 async def test_measurements_keep_bson_types_and_a_unique_key(mongo_store, prefix, raw):
     values = {"energy_kwh": decimal.Decimal("12.340"), "frame": b"\x68\x01", "tariffs": [decimal.Decimal("0.5")]}
-    assert await mongo_store.record_measurements([{"device_type": "mbus", "device_id": "1", "at": 1766000000,
-                                                   "values": values, "tenant": "gas_demo"}]) == 1
+    assert (
+        await mongo_store.record_measurements(
+            [{"device_type": "mbus", "device_id": "1", "at": 1766000000, "values": values, "tenant": "gas_demo"}]
+        )
+        == 1
+    )
     collection = raw[prefix + "gas_common"].measurement
     assert await count_typed(collection, "values.energy_kwh", "decimal") == 1
     assert await count_typed(collection, "values.frame", "binData") == 1
@@ -154,10 +238,15 @@ async def test_indexes_are_created_once_and_follow_retention(mongodb_uri, prefix
         await first.add_tenant("gas_demo")
 
     data_indexes = await raw[prefix + "gas_demo"].data.index_information()
-    assert any(info["key"] == [("device_uid", 1), ("timestamp", 1)] and info.get("unique")
-               for info in data_indexes.values())
-    for collection, key in (("device_route", "device_uid"), ("user_route", "ID"), ("sessions", "token_hash"),
-                            ("scale_latest", "scale_id")):
+    assert any(
+        info["key"] == [("device_uid", 1), ("timestamp", 1)] and info.get("unique") for info in data_indexes.values()
+    )
+    for collection, key in (
+        ("device_route", "device_uid"),
+        ("user_route", "ID"),
+        ("sessions", "token_hash"),
+        ("scale_latest", "scale_id"),
+    ):
         info = await common[collection].index_information()
         assert any(i["key"] == [(key, 1)] and i.get("unique") for i in info.values()), collection
     route_indexes = (await common.user_route.index_information()).values()
@@ -169,16 +258,27 @@ async def test_indexes_are_created_once_and_follow_retention(mongodb_uri, prefix
     assert [(i["key"], i["expireAfterSeconds"]) for i in ttl] == [([("at_date", 1)], 30 * 86400)]
 
     # same indexes again: idempotent; the TTL follows the new retention
-    async with MongoStore(mongodb_uri, db_prefix=prefix, exchange_retention_days=7, dead_letter_retention_days=2) as second:
-        await second.add_dead_letter({"device_type": "gas_meter", "ip": "10.0.0.1", "port": 5004, "at": 1766000000.5,
-                                      "data": b"junk", "error": "junk", "path": ""})
+    async with MongoStore(
+        mongodb_uri, db_prefix=prefix, exchange_retention_days=7, dead_letter_retention_days=2
+    ) as second:
+        await second.add_dead_letter(
+            {
+                "device_type": "gas_meter",
+                "ip": "10.0.0.1",
+                "port": 5004,
+                "at": 1766000000.5,
+                "data": b"junk",
+                "error": "junk",
+                "path": "",
+            }
+        )
         letters = await second.list_dead_letters(ListQuery())
     ttl = [i for i in (await common.misc_data.index_information()).values() if "expireAfterSeconds" in i]
     assert [i["expireAfterSeconds"] for i in ttl] == [7 * 86400]
     ttl = [i for i in (await common.dead_letter.index_information()).values() if "expireAfterSeconds" in i]
     assert [i["expireAfterSeconds"] for i in ttl] == [2 * 86400]
     stored = await common.dead_letter.find_one({})
-    assert stored["at_date"] == datetime.fromtimestamp(1766000000.5, timezone.utc).replace(tzinfo=None)
+    assert stored["at_date"] == datetime.fromtimestamp(1766000000.5, UTC).replace(tzinfo=None)
     assert "at_date" not in letters.items[0] and letters.items[0]["data"] == b"junk"
 
 
@@ -210,8 +310,12 @@ async def test_record_report_commits_everything(mongodb_uri, prefix, raw, transa
 async def test_route_none_means_the_common_database(mongo_store, prefix, raw):
     await mongo_store.set_device_route(UID, "none")
     await mongo_store.add_device("none", {"device_uid": UID, "flag": True})
-    assert await mongo_store.record_report("none", UID, {"battery": 50},
-                                           [{"device_uid": UID, "timestamp": 1766000000, "counter_val": 1}]) == 1
+    assert (
+        await mongo_store.record_report(
+            "none", UID, {"battery": 50}, [{"device_uid": UID, "timestamp": 1766000000, "counter_val": 1}]
+        )
+        == 1
+    )
     common = raw[prefix + "gas_common"]
     assert await common.device.count_documents({"device_uid": UID, "battery": 50}) == 1
     assert await common.data.count_documents({"device_uid": UID}) == 1
@@ -224,11 +328,20 @@ async def test_weighing_ids_increase_across_processes_sharing_the_store(mongodb_
     async with contextlib.AsyncExitStack() as stack:
         stores = [await stack.enter_async_context(MongoStore(mongodb_uri, db_prefix=prefix)) for _ in range(2)]
         await counters.delete_many({})  # both stores then race to create the counter
-        records = await asyncio.gather(*(
-            stores[i % 2].commit_weighing({"scale_id": "FG1", "cylinder_no": f"C{i}", "event_type": "arrival",
-                                           "gross_kg": decimal.Decimal("50.0"), "committed_at": 1766000000.0 + i})
-            for i in range(12)
-        ))
+        records = await asyncio.gather(
+            *(
+                stores[i % 2].commit_weighing(
+                    {
+                        "scale_id": "FG1",
+                        "cylinder_no": f"C{i}",
+                        "event_type": "arrival",
+                        "gross_kg": decimal.Decimal("50.0"),
+                        "committed_at": 1766000000.0 + i,
+                    }
+                )
+                for i in range(12)
+            )
+        )
         ids = sorted(r["id"] for r in records)
         # unique and increasing; SecantusDB may leave a gap when two first upserts race (it answers one of
         # them with no document although it applied the increment, so that caller increments again)
@@ -238,8 +351,9 @@ async def test_weighing_ids_increase_across_processes_sharing_the_store(mongodb_
 
     await counters.delete_many({})  # a log restored without its counter: ids continue after the newest
     async with MongoStore(mongodb_uri, db_prefix=prefix) as restored:
-        record = await restored.commit_weighing({"scale_id": "FG1", "cylinder_no": "C99", "event_type": "shipping",
-                                                 "committed_at": 1766090000.0})
+        record = await restored.commit_weighing(
+            {"scale_id": "FG1", "cylinder_no": "C99", "event_type": "shipping", "committed_at": 1766090000.0}
+        )
         assert record["id"] == ids[-1] + 1
 
 
@@ -254,8 +368,12 @@ async def test_explorer_sees_only_this_deployments_databases(mongo_store, prefix
     assert "data" in listing[1]["collections"] and "device_route" in listing[0]["collections"]
     page = await mongo_store.browse("gas_demo", "data", ListQuery(filters={"device_uid": UID}))
     assert page.total == 1 and page.items == [{"device_uid": UID, "timestamp": 1766000000, "counter_val": 7}]
-    for db, collection in (("admin", "system.users"), ("local", "startup_log"), ("gas_common", "secret"),
-                           ("gas_demo", "nope")):
+    for db, collection in (
+        ("admin", "system.users"),
+        ("local", "startup_log"),
+        ("gas_common", "secret"),
+        ("gas_demo", "nope"),
+    ):
         with pytest.raises(NotFound):
             await mongo_store.browse(db, collection, ListQuery())
     with pytest.raises(InvalidInput):
@@ -320,12 +438,17 @@ async def test_a_server_that_goes_away_raises_store_unavailable(mongodb_uri, pre
     port = int(mongodb_uri.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
     proxy = _Proxy(port)
     proxy_port = await proxy.start()
-    async with MongoStore(f"mongodb://127.0.0.1:{proxy_port}/?retryWrites=false&directConnection=true"
-                          "&serverSelectionTimeoutMS=500&connectTimeoutMS=500", db_prefix=prefix) as s:
+    async with MongoStore(
+        f"mongodb://127.0.0.1:{proxy_port}/?retryWrites=false&directConnection=true"
+        "&serverSelectionTimeoutMS=500&connectTimeoutMS=500",
+        db_prefix=prefix,
+    ) as s:
         await s.add_device("gas_demo", {"device_uid": UID, "flag": True})
         await proxy.cut()
         with pytest.raises(StoreUnavailable):
-            await s.record_report("gas_demo", UID, {"battery": 1}, [{"device_uid": UID, "timestamp": 1766000000, "counter_val": 1}])
+            await s.record_report(
+                "gas_demo", UID, {"battery": 1}, [{"device_uid": UID, "timestamp": 1766000000, "counter_val": 1}]
+            )
         with pytest.raises(StoreUnavailable):
             await s.ping()
 
@@ -347,8 +470,12 @@ async def test_unreachable_server_and_unacknowledged_writes_are_refused_at_open(
 
 async def test_write_errors_other_than_duplicates_are_raised(mongo_store, prefix, raw):
     # an operator's validator on an existing deployment refuses what the C server could not read
-    await raw[prefix + "gas_demo"].create_collection("data", validator={
-        "$jsonSchema": {"bsonType": "object", "properties": {"counter_val": {"bsonType": "int", "maximum": 99999}}}})
+    await raw[prefix + "gas_demo"].create_collection(
+        "data",
+        validator={
+            "$jsonSchema": {"bsonType": "object", "properties": {"counter_val": {"bsonType": "int", "maximum": 99999}}}
+        },
+    )
     good = [{"device_uid": UID, "timestamp": 1766000000 + i * 3600, "counter_val": i} for i in range(3)]
     assert await mongo_store.insert_readings("gas_demo", good[:1]) == 1
     with pytest.raises(StoreUnavailable, match="validation"):
@@ -380,8 +507,12 @@ async def test_tenants_never_name_the_servers_own_databases(mongodb_uri, raw):
 
 
 async def test_record_report_is_all_or_nothing_in_a_transaction(mongo_store, prefix, raw):
-    await raw[prefix + "gas_demo"].create_collection("event", validator={
-        "$jsonSchema": {"bsonType": "object", "properties": {"event_code": {"bsonType": "int", "maximum": 2}}}})
+    await raw[prefix + "gas_demo"].create_collection(
+        "event",
+        validator={
+            "$jsonSchema": {"bsonType": "object", "properties": {"event_code": {"bsonType": "int", "maximum": 2}}}
+        },
+    )
     await mongo_store.add_device("gas_demo", {"device_uid": UID, "flag": True, "battery": 100})
     slots = [{"device_uid": UID, "timestamp": 1766000000 + i * 3600, "counter_val": i} for i in range(24)]
     refused_event = {"event_time": 1766086400, "event_code": 7, "event_type": "unknown"}
@@ -389,15 +520,18 @@ async def test_record_report_is_all_or_nothing_in_a_transaction(mongo_store, pre
         await mongo_store.record_report("gas_demo", UID, {"battery": 1}, slots, refused_event)
     assert (await mongo_store.get_device("gas_demo", UID))["battery"] == 100
     assert await raw[prefix + "gas_demo"].data.count_documents({}) == 0
-    assert await mongo_store.record_report("gas_demo", UID, {"battery": 1}, slots, {**refused_event, "event_code": 2}) == 24
+    assert (
+        await mongo_store.record_report("gas_demo", UID, {"battery": 1}, slots, {**refused_event, "event_code": 2})
+        == 24
+    )
 
 
 async def test_concurrent_reports_of_one_device_count_each_reading_once(mongo_store, prefix, raw):
     await mongo_store.add_device("gas_demo", {"device_uid": UID, "flag": True})
     slots = [{"device_uid": UID, "timestamp": 1766000000 + i * 3600, "counter_val": i} for i in range(30)]
-    windows = [slots[start:start + 24] for start in (0, 2, 4, 6)]  # overlapping 24-slot windows, as sent
-    new = await asyncio.gather(*(
-        mongo_store.record_report("gas_demo", UID, {"last_count": w[-1]["counter_val"]}, w) for w in windows
-    ))
+    windows = [slots[start : start + 24] for start in (0, 2, 4, 6)]  # overlapping 24-slot windows, as sent
+    new = await asyncio.gather(
+        *(mongo_store.record_report("gas_demo", UID, {"last_count": w[-1]["counter_val"]}, w) for w in windows)
+    )
     assert sum(new) == 30
     assert await raw[prefix + "gas_demo"].data.count_documents({"device_uid": UID}) == 30

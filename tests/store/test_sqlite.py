@@ -1,11 +1,12 @@
 """What only the SQLite backend promises: pragmas, migrations, group commit, purge, error mapping, types."""
+
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -53,8 +54,10 @@ async def test_older_schema_is_migrated(tmp_path):
     conn = connect(path)
     assert migrate(conn, MIGRATIONS[:1]) == 1
     conn.execute("INSERT INTO tenants (name) VALUES ('gas_demo')")
-    conn.execute("INSERT INTO device (tenant, device_uid, doc) VALUES ('gas_demo', '0000AB01',"
-                 " '{\"device_uid\":\"0000AB01\",\"flag\":true}')")
+    conn.execute(
+        "INSERT INTO device (tenant, device_uid, doc) VALUES ('gas_demo', '0000AB01',"
+        ' \'{"device_uid":"0000AB01","flag":true}\')'
+    )
     assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'event'").fetchone() is None
     conn.close()
 
@@ -71,11 +74,14 @@ async def test_a_version_2_file_gains_the_measurement_table(tmp_path):
     path = str(tmp_path / "v2.db")
     conn = connect(path)
     assert migrate(conn, MIGRATIONS[:2]) == 2
-    conn.execute("INSERT INTO dead_letter (at, doc) VALUES (?, '{\"error\":\"junk\"}')", (time.time(),))
+    conn.execute('INSERT INTO dead_letter (at, doc) VALUES (?, \'{"error":"junk"}\')', (time.time(),))
     conn.close()
     async with SQLiteStore(path) as store:
         assert (await store.list_dead_letters(ListQuery())).items[0]["error"] == "junk"
-        assert await store.record_measurements([{"device_type": "mbus", "device_id": "1", "at": 5, "values": {"v": 1}}]) == 1
+        assert (
+            await store.record_measurements([{"device_type": "mbus", "device_id": "1", "at": 5, "values": {"v": 1}}])
+            == 1
+        )
     conn = sqlite3.connect(path)
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'measurement'")}
     assert schema_version(conn) == 3 and {"measurement_at", "measurement_tenant_at"} <= indexes
@@ -108,9 +114,12 @@ async def test_reopen_keeps_data_and_is_idempotent(tmp_path):
 async def test_concurrent_writes_share_commits(sqlite_store):
     uids = [f"{i:08X}" for i in range(300)]
     commits_before = sqlite_store.stats["commits"]
-    results = await asyncio.gather(*(
-        sqlite_store.record_report("gas_demo", uid, {}, [reading(uid, BASE_TS + 3600 * h, h) for h in range(24)])
-        for uid in uids))
+    results = await asyncio.gather(
+        *(
+            sqlite_store.record_report("gas_demo", uid, {}, [reading(uid, BASE_TS + 3600 * h, h) for h in range(24)])
+            for uid in uids
+        )
+    )
     assert results == [24] * 300
     commits = sqlite_store.stats["commits"] - commits_before
     assert 1 <= commits < 300
@@ -132,9 +141,16 @@ async def test_a_failing_unit_does_not_fail_its_batch(sqlite_store):
 
 async def test_types_round_trip_exactly(sqlite_store):
     doc = {
-        "device_uid": "0000AB01", "flag": False, "count": 2**40, "ratio": 0.1, "blob": b"\x00\xffraw",
-        "price": Decimal("1.10"), "nested": {"list": [1, "two", b"\x03", Decimal("-0"), None, True]},
-        "when": datetime(2025, 3, 6, 9, 0, tzinfo=timezone.utc), "quote\"d": "it's", "unicode": "실내",
+        "device_uid": "0000AB01",
+        "flag": False,
+        "count": 2**40,
+        "ratio": 0.1,
+        "blob": b"\x00\xffraw",
+        "price": Decimal("1.10"),
+        "nested": {"list": [1, "two", b"\x03", Decimal("-0"), None, True]},
+        "when": datetime(2025, 3, 6, 9, 0, tzinfo=UTC),
+        'quote"d': "it's",
+        "unicode": "실내",
     }
     await sqlite_store.add_device("gas_demo", doc)
     got = await sqlite_store.get_device("gas_demo", "0000AB01")
@@ -144,7 +160,7 @@ async def test_types_round_trip_exactly(sqlite_store):
     page = await sqlite_store.browse("gas_demo", "device", ListQuery(filters={"unicode": "실내"}))
     assert page.total == 1
     with pytest.raises(InvalidInput):
-        await sqlite_store.browse("gas_demo", "device", ListQuery(filters={"quote\"d": "it's"}))
+        await sqlite_store.browse("gas_demo", "device", ListQuery(filters={'quote"d': "it's"}))
     with pytest.raises(InvalidInput):
         await sqlite_store.add_device("gas_demo", {"device_uid": "0000AB02", "big": 2**70})
     with pytest.raises(InvalidInput):
@@ -164,8 +180,17 @@ async def test_exchanges_and_dead_letters_are_purged_periodically(tmp_path):
         await store.log_exchange(old)
         await store.log_exchange(fresh)
         for age_days, data in ((4, b"expired"), (2, b"kept")):
-            await store.add_dead_letter({"device_type": "gas_meter", "ip": "10.0.0.1", "port": 5004,
-                                         "at": now - age_days * 86400, "data": data, "error": "junk", "path": ""})
+            await store.add_dead_letter(
+                {
+                    "device_type": "gas_meter",
+                    "ip": "10.0.0.1",
+                    "port": 5004,
+                    "at": now - age_days * 86400,
+                    "data": data,
+                    "error": "junk",
+                    "path": "",
+                }
+            )
         for _ in range(200):
             if store.stats["purged_exchanges"] and store.stats["purged_dead_letters"]:
                 break
@@ -180,8 +205,10 @@ async def test_close_flushes_pending_writes_and_stops_threads(tmp_path):
     path = tmp_path / "specgate.db"
     store = SQLiteStore(path)
     await store.open()
-    tasks = [asyncio.ensure_future(store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS + i, i)]))
-             for i in range(50)]
+    tasks = [
+        asyncio.ensure_future(store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS + i, i)]))
+        for i in range(50)
+    ]
     await asyncio.sleep(0)
     await store.close()
     assert sum(await asyncio.gather(*tasks)) == 50
@@ -221,8 +248,13 @@ async def test_locked_database_is_unavailable_and_others_still_commit(tmp_path):
 async def test_weighing_ids_increase_across_two_stores_on_one_file(tmp_path):
     path = tmp_path / "specgate.db"
     async with SQLiteStore(path) as first, SQLiteStore(path) as second:
-        record = {"scale_id": "S1", "cylinder_no": "C1", "event_type": "arrival", "committed_at": 1.0,
-                  "gross_kg": Decimal("1.000")}
+        record = {
+            "scale_id": "S1",
+            "cylinder_no": "C1",
+            "event_type": "arrival",
+            "committed_at": 1.0,
+            "gross_kg": Decimal("1.000"),
+        }
         ids = [(await store.commit_weighing(record))["id"] for store in (first, second, first, second)]
         assert ids == sorted(ids) and len(set(ids)) == 4
         assert await second.get_scale_latest("S1") is None

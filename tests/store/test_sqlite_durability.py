@@ -3,6 +3,7 @@
 A child process writes readings and prints ``written N`` after each write returns; the parent kills it with
 SIGKILL right after reading such a line, reopens the store and finds every acknowledged reading.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -24,7 +25,9 @@ async def test_acknowledged_writes_survive_sigkill(backend_url):
     url, options = backend_url
     child = subprocess.Popen(
         [sys.executable, str(WRITER), url, json.dumps(options), TENANT],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
     reported = 0
@@ -44,7 +47,9 @@ async def test_acknowledged_writes_survive_sigkill(backend_url):
     assert child.returncode == -signal.SIGKILL
 
     async with open_store(url, **options) as store:
-        acknowledged = ListQuery(filters={"device_uid": "0000DEAD"}, ranges={"timestamp": (None, BASE_TS + 3600 * 24 * reported)}, limit=1)
+        acknowledged = ListQuery(
+            filters={"device_uid": "0000DEAD"}, ranges={"timestamp": (None, BASE_TS + 3600 * 24 * reported)}, limit=1
+        )
         assert (await store.list_readings(TENANT, acknowledged)).total == 24 * reported
         if url.startswith("sqlite"):  # one insert_readings is one transaction there
             assert (await store.list_readings(TENANT, ListQuery(limit=1))).total % 24 == 0

@@ -1,4 +1,5 @@
 """aggregate_usage on its own: buckets, baselines, resets and time zones."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -24,8 +25,18 @@ def rows(*points):
 
 def test_without_start_the_first_reading_is_only_a_baseline():
     out = aggregate_usage(rows((at("2025-03-06 10:00"), 100), (at("2025-03-06 11:00"), 130)), "day", None, None, KST)
-    assert out == [{"label": "2025-03-06", "start": at("2025-03-06 00:00"), "end": at("2025-03-07 00:00"),
-                    "usage": 30, "first_count": 100, "last_count": 130, "readings": 2, "resets": 0}]
+    assert out == [
+        {
+            "label": "2025-03-06",
+            "start": at("2025-03-06 00:00"),
+            "end": at("2025-03-07 00:00"),
+            "usage": 30,
+            "first_count": 100,
+            "last_count": 130,
+            "readings": 2,
+            "resets": 0,
+        }
+    ]
 
 
 def test_baseline_before_start_and_end_is_exclusive():
@@ -35,11 +46,19 @@ def test_baseline_before_start_and_end_is_exclusive():
 
 
 def test_reset_contributes_nothing_and_is_counted():
-    points = rows((at("2025-03-06 01:00"), 500), (at("2025-03-06 02:00"), 520), (at("2025-03-06 03:00"), 4),
-                  (at("2025-03-06 04:00"), 10))
+    points = rows(
+        (at("2025-03-06 01:00"), 500),
+        (at("2025-03-06 02:00"), 520),
+        (at("2025-03-06 03:00"), 4),
+        (at("2025-03-06 04:00"), 10),
+    )
     out = aggregate_usage(points, "hour", None, None, KST)
     assert [(b["label"], b["usage"], b["resets"]) for b in out] == [
-        ("2025-03-06 01:00", 0, 0), ("2025-03-06 02:00", 20, 0), ("2025-03-06 03:00", 0, 1), ("2025-03-06 04:00", 6, 0)]
+        ("2025-03-06 01:00", 0, 0),
+        ("2025-03-06 02:00", 20, 0),
+        ("2025-03-06 03:00", 0, 1),
+        ("2025-03-06 04:00", 6, 0),
+    ]
 
 
 def test_the_same_instant_falls_in_different_days_per_zone():

@@ -11,6 +11,7 @@ weighing id), :mod:`~core.store.mongo.queries` (filters, pages, bulk inserts),
 :mod:`~core.store.mongo.backend` (client, tenant databases, lifecycle) and one mixin per domain, assembled
 in :mod:`~core.store.mongo.store`.
 """
+
 from __future__ import annotations
 
 from core.store.mongo.backend import COMMON_ROUTE
@@ -20,6 +21,14 @@ from core.store.mongo.indexes import COUNTERS, TENANTS
 from core.store.mongo.store import COMMON_COLLECTIONS, TENANT_COLLECTIONS, MongoStore
 
 __all__ = [
-    "COMMON_COLLECTIONS", "COMMON_ROUTE", "COUNTERS", "DEVICE_INTS", "DUPLICATE_KEY", "DecimalCodec", "MongoStore",
-    "TENANTS", "TENANT_COLLECTIONS", "USER_INTS",
+    "COMMON_COLLECTIONS",
+    "COMMON_ROUTE",
+    "COUNTERS",
+    "DEVICE_INTS",
+    "DUPLICATE_KEY",
+    "TENANTS",
+    "TENANT_COLLECTIONS",
+    "USER_INTS",
+    "DecimalCodec",
+    "MongoStore",
 ]

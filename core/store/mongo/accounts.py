@@ -1,8 +1,10 @@
 """MongoDB store methods for people: users and their routes, registrations, sessions and subscribers."""
+
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -100,7 +102,9 @@ class AccountMethods(MongoBackend):
         login_id = check_identifier("ID", login_id)
         check_bool("flag", flag)
         with driver_errors(f"flag registration {login_id!r}"):
-            result = await self._common["floating_users"].update_many({"ID": {"$eq": login_id}}, {"$set": {"flag": flag}})
+            result = await self._common["floating_users"].update_many(
+                {"ID": {"$eq": login_id}}, {"$set": {"flag": flag}}
+            )
         return result.matched_count > 0
 
     # ------------------------------------------------------------------ sessions

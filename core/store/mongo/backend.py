@@ -1,10 +1,12 @@
 """What every part of the MongoDB store shares: options, the client, tenant databases, open and close,
 tenants and device routes. The domain methods are in the mixins next to this module."""
+
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, Awaitable, Callable, Mapping, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -61,8 +63,10 @@ class MongoBackend(Store):
             raise ConfigError(f"common_db {common_db!r} is not a usable database name: {exc}") from exc
         if not isinstance(db_prefix, str) or (db_prefix and not TENANT_RE.fullmatch(db_prefix)):
             raise ConfigError(f"db_prefix {db_prefix!r} may hold only letters, digits and underscore")
-        for name, days in (("exchange_retention_days", exchange_retention_days),
-                           ("dead_letter_retention_days", dead_letter_retention_days)):
+        for name, days in (
+            ("exchange_retention_days", exchange_retention_days),
+            ("dead_letter_retention_days", dead_letter_retention_days),
+        ):
             if isinstance(days, bool) or not isinstance(days, (int, float)) or days <= 0:
                 raise ConfigError(f"{name} must be a positive number, got {days!r}")
         self.uri = uri
@@ -155,8 +159,9 @@ class MongoBackend(Store):
 
         return await self._atomically(f"delete {collection} {value!r}", work)
 
-    async def _list(self, listing: Listing, collection: AsyncCollection, query: ListQuery,
-                    internal: tuple[str, ...] = ()) -> Page:
+    async def _list(
+        self, listing: Listing, collection: AsyncCollection, query: ListQuery, internal: tuple[str, ...] = ()
+    ) -> Page:
         """A listing method: ``query`` checked against ``listing`` and sorted by its rules."""
         check_listing(query, listing)
         return await find_page(collection, query, listing.order(query), internal)
@@ -182,8 +187,7 @@ class MongoBackend(Store):
                 topology_has_them = bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
                 has_transactions = topology_has_them and hello.get("maxWireVersion", 0) >= TRANSACTIONS_WIRE_VERSION
                 self._use_transactions = has_transactions and self.transactions is not False
-                await create_common_indexes(self._common, self.exchange_retention_days,
-                                            self.dead_letter_retention_days)
+                await create_common_indexes(self._common, self.exchange_retention_days, self.dead_letter_retention_days)
                 await seed_weighing_counter(self._common)
         except BaseException:
             self._client = None
@@ -212,7 +216,8 @@ class MongoBackend(Store):
             names.update(await db["device_route"].distinct("db_name"))
             names.update(await db["user_route"].distinct("db_name"))
         return sorted(
-            name for name in names
+            name
+            for name in names
             if isinstance(name, str) and name not in (COMMON_ROUTE, self.common_db) and TENANT_RE.fullmatch(name)
         )
 

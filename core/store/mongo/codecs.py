@@ -1,10 +1,12 @@
 """BSON types as the original system has them: Decimal as Decimal128, the original integer fields as
 integers, epoch seconds as BSON dates where a TTL index needs them, and documents returned without ``_id``."""
+
 from __future__ import annotations
 
 import decimal
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from bson import Decimal128
 from bson.codec_options import TypeCodec, TypeRegistry
@@ -14,10 +16,21 @@ from core.store.documents import check_int
 
 #: Integer fields of the original layout (the C server read them as int32), per kind of document: kept
 #: as BSON integers, never floats or strings (a float with an integral value is converted).
-DEVICE_INTS = frozenset({
-    "initial_count", "ref_interval", "minimum", "maximum", "server_port", "last_timestamp", "last_count",
-    "battery", "uptime", "error_count", "status",
-})
+DEVICE_INTS = frozenset(
+    {
+        "initial_count",
+        "ref_interval",
+        "minimum",
+        "maximum",
+        "server_port",
+        "last_timestamp",
+        "last_count",
+        "battery",
+        "uptime",
+        "error_count",
+        "status",
+    }
+)
 USER_INTS = frozenset({"level"})
 
 
@@ -40,7 +53,7 @@ def type_registry() -> TypeRegistry:
 
 
 def epoch_date(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, timezone.utc)
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def original_types(doc: dict[str, Any], ints: frozenset[str]) -> dict[str, Any]:

@@ -1,12 +1,14 @@
 """The MongoDB client's defaults, driver errors as store errors, and writes made atomic with transactions
 when the deployment has them."""
+
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
 import random
-from typing import Any, Awaitable, Callable, Iterator, TypeVar
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from pymongo import AsyncMongoClient
@@ -109,5 +111,5 @@ async def atomically(
                         raise
                     log.info("%s: transient transaction error, retrying: %s", action, exc)
         # conflicting writers back off by different amounts, so they stop meeting again
-        await asyncio.sleep(random.uniform(0, _RETRY_BACKOFF_S * 2 ** attempt))
+        await asyncio.sleep(random.uniform(0, _RETRY_BACKOFF_S * 2**attempt))
         attempt += 1

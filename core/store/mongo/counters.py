@@ -1,4 +1,5 @@
 """The weighing log's id counter: one document in the common database's ``specgate_counters``."""
+
 from __future__ import annotations
 
 from pymongo import DESCENDING, ReturnDocument
@@ -20,7 +21,10 @@ async def next_weighing_id(common: AsyncDatabase) -> int:
     for _ in range(TRANSIENT_ATTEMPTS):
         try:
             counter = await counters.find_one_and_update(
-                _WEIGHINGS, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER,
+                _WEIGHINGS,
+                {"$inc": {"seq": 1}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
             )
         except DuplicateKeyError:
             continue

@@ -1,7 +1,9 @@
 """MongoDB store methods for gas meters: devices, readings, whole reports and events (tenant databases)."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
@@ -85,7 +87,8 @@ class DeviceMethods(MongoBackend):
         with driver_errors(f"read the readings of {device_uid!r}"):
             baseline = await data.find_one(
                 {"device_uid": {"$eq": device_uid}, "timestamp": {"$lt": start}},
-                projection, sort=[("timestamp", DESCENDING)],
+                projection,
+                sort=[("timestamp", DESCENDING)],
             )
             cursor = data.find(
                 {"device_uid": {"$eq": device_uid}, "timestamp": {"$gte": start, "$lt": end}}, projection

@@ -1,5 +1,6 @@
 """The indexes the MongoDB store creates: per tenant on the first write to it, in the common database at
 ``open()``. Creation is idempotent and keeps an operator's own index on the same keys."""
+
 from __future__ import annotations
 
 import logging
@@ -29,8 +30,12 @@ async def ensure_indexes(collection: AsyncCollection, models: list[IndexModel]) 
         except OperationFailure as exc:
             if exc.code in _INDEX_ALREADY_THERE:
                 # an operator's index on the same keys under another name or options: keep theirs
-                log.info("index %s on %s already exists in another form: %s",
-                         model.document.get("name"), collection.full_name, exc)
+                log.info(
+                    "index %s on %s already exists in another form: %s",
+                    model.document.get("name"),
+                    collection.full_name,
+                    exc,
+                )
                 continue
             if exc.code == DUPLICATE_KEY:
                 raise StoreError(
@@ -53,20 +58,27 @@ async def ensure_ttl(collection: AsyncCollection, seconds: int) -> None:
 
 
 async def create_tenant_indexes(db: AsyncDatabase) -> None:
-    await ensure_indexes(db["data"], [
-        IndexModel([("device_uid", ASCENDING), ("timestamp", ASCENDING)], unique=True),
-    ])
+    await ensure_indexes(
+        db["data"],
+        [
+            IndexModel([("device_uid", ASCENDING), ("timestamp", ASCENDING)], unique=True),
+        ],
+    )
     await ensure_indexes(db["device"], [IndexModel([("device_uid", ASCENDING)])])
     await ensure_indexes(db["users"], [IndexModel([("ID", ASCENDING)])])
     await ensure_indexes(db["subscriber"], [IndexModel([("customer_no", ASCENDING)])])
-    await ensure_indexes(db["event"], [
-        IndexModel([("device_uid", ASCENDING), ("event_time", ASCENDING)]),
-        IndexModel([("event_time", ASCENDING)]),
-    ])
+    await ensure_indexes(
+        db["event"],
+        [
+            IndexModel([("device_uid", ASCENDING), ("event_time", ASCENDING)]),
+            IndexModel([("event_time", ASCENDING)]),
+        ],
+    )
 
 
-async def create_common_indexes(db: AsyncDatabase, exchange_retention_days: float,
-                                dead_letter_retention_days: float) -> None:
+async def create_common_indexes(
+    db: AsyncDatabase, exchange_retention_days: float, dead_letter_retention_days: float
+) -> None:
     await ensure_indexes(db["device_route"], [IndexModel([("device_uid", ASCENDING)], unique=True)])
     await ensure_indexes(db["user_route"], [IndexModel([("ID", ASCENDING)], unique=True)])
     await ensure_indexes(db["floating_users"], [IndexModel([("ID", ASCENDING)])])
@@ -75,18 +87,27 @@ async def create_common_indexes(db: AsyncDatabase, exchange_retention_days: floa
     await ensure_ttl(db["dead_letter"], int(dead_letter_retention_days * 86400))
     await ensure_indexes(db["dead_letter"], [IndexModel([("at", DESCENDING)])])
     await ensure_indexes(db["scale_latest"], [IndexModel([("scale_id", ASCENDING)], unique=True)])
-    await ensure_indexes(db["scale_weight_log"], [
-        IndexModel([("id", ASCENDING)], unique=True),
-        IndexModel([("cylinder_no", ASCENDING)]),
-        IndexModel([("committed_at", ASCENDING)]),
-    ])
-    await ensure_indexes(db["sessions"], [
-        IndexModel([("token_hash", ASCENDING)], unique=True),
-        IndexModel([("login_id", ASCENDING)]),
-    ])
-    await ensure_indexes(db["measurement"], [
-        IndexModel([("device_type", ASCENDING), ("device_id", ASCENDING), ("at", ASCENDING)], unique=True),
-        IndexModel([("at", DESCENDING)]),
-        IndexModel([("tenant", ASCENDING), ("at", DESCENDING)]),
-    ])
+    await ensure_indexes(
+        db["scale_weight_log"],
+        [
+            IndexModel([("id", ASCENDING)], unique=True),
+            IndexModel([("cylinder_no", ASCENDING)]),
+            IndexModel([("committed_at", ASCENDING)]),
+        ],
+    )
+    await ensure_indexes(
+        db["sessions"],
+        [
+            IndexModel([("token_hash", ASCENDING)], unique=True),
+            IndexModel([("login_id", ASCENDING)]),
+        ],
+    )
+    await ensure_indexes(
+        db["measurement"],
+        [
+            IndexModel([("device_type", ASCENDING), ("device_id", ASCENDING), ("at", ASCENDING)], unique=True),
+            IndexModel([("at", DESCENDING)]),
+            IndexModel([("tenant", ASCENDING), ("at", DESCENDING)]),
+        ],
+    )
     await ensure_indexes(db[TENANTS], [IndexModel([("name", ASCENDING)], unique=True)])

@@ -1,8 +1,10 @@
 """MongoDB store methods for what the listeners log: the exchange log and dead letters (common database,
 expired by TTL indexes on ``at_date``)."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from bson import ObjectId
 

@@ -1,7 +1,9 @@
 """MongoDB store methods for measurements of devices that are not gas meters (common ``measurement``)."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from core.store.documents import check_measurement, check_reading_list
 from core.store.listings import LISTINGS, ListQuery, Page

@@ -1,5 +1,6 @@
 """Query building on MongoDB: filters from checked listing queries, one page of a collection, and bulk
 inserts that skip what is already stored."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -78,7 +79,8 @@ async def insert_absent_readings(
         return 0
     timestamps = [doc["timestamp"] for doc in docs]
     cursor = collection.find(
-        {"device_uid": {"$eq": device_uid}, "timestamp": {"$in": timestamps}}, {"timestamp": 1, "_id": 0},
+        {"device_uid": {"$eq": device_uid}, "timestamp": {"$in": timestamps}},
+        {"timestamp": 1, "_id": 0},
         session=session,
     )
     seen = {doc["timestamp"] async for doc in cursor}

@@ -1,7 +1,9 @@
 """MongoDB store methods for scales: the latest reading per scale and the weighing log (common database)."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from core.store.documents import check_scale_reading, check_weighing
 from core.store.listings import LISTINGS, ListQuery, Page

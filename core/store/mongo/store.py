@@ -1,4 +1,5 @@
 """``MongoStore``: the MongoDB backend assembled from its parts, plus the admin explorer."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,8 +17,15 @@ from core.store.validation import check_query
 
 TENANT_COLLECTIONS = ("users", "device", "data", "subscriber", "event")
 COMMON_COLLECTIONS = (
-    "device_route", "user_route", "floating_users", "misc_data", "dead_letter",
-    "scale_latest", "scale_weight_log", "sessions", "measurement",
+    "device_route",
+    "user_route",
+    "floating_users",
+    "misc_data",
+    "dead_letter",
+    "scale_latest",
+    "scale_weight_log",
+    "sessions",
+    "measurement",
 )
 
 

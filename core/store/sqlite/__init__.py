@@ -15,6 +15,7 @@ Parts: :mod:`~core.store.sqlite.schema` (tables and migrations), :mod:`~core.sto
 :mod:`~core.store.sqlite.queries` (table descriptions, page selection), :mod:`~core.store.sqlite.backend`
 (lifecycle, plumbing, tenants) and one mixin per domain, assembled in :mod:`~core.store.sqlite.store`.
 """
+
 from __future__ import annotations
 
 from core.store.sqlite.backend import DEFAULT_COMMON_DB, DEFAULT_PATH
@@ -25,6 +26,18 @@ from core.store.sqlite.store import SQLiteStore
 from core.store.sqlite.writer import MAX_UNITS_PER_COMMIT
 
 __all__ = [
-    "DEFAULT_COMMON_DB", "DEFAULT_PATH", "MAX_UNITS_PER_COMMIT", "MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore",
-    "TABLES", "Table", "connect", "file_identity", "migrate", "schema_version", "select_page", "translate_error",
+    "DEFAULT_COMMON_DB",
+    "DEFAULT_PATH",
+    "MAX_UNITS_PER_COMMIT",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "TABLES",
+    "SQLiteStore",
+    "Table",
+    "connect",
+    "file_identity",
+    "migrate",
+    "schema_version",
+    "select_page",
+    "translate_error",
 ]

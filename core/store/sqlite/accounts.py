@@ -1,8 +1,10 @@
 """SQLite store methods for people: users and their routes, registrations, sessions and subscribers."""
+
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from core.errors import Conflict
 from core.store.documents import check_bool, check_fields, check_keyed, check_number, check_session, from_json, to_json
@@ -39,10 +41,13 @@ class AccountMethods(SQLiteBackend):
 
     async def find_user(self, login_id: str) -> tuple[str, dict[str, Any]] | None:
         check_identifier("ID", login_id)
-        row = await self._read(lambda conn: conn.execute(
-            "SELECT users.tenant, users.doc FROM user_route JOIN users"
-            " ON users.tenant = user_route.db_name AND users.ID = user_route.ID WHERE user_route.ID = ?",
-            (login_id,)).fetchone())
+        row = await self._read(
+            lambda conn: conn.execute(
+                "SELECT users.tenant, users.doc FROM user_route JOIN users"
+                " ON users.tenant = user_route.db_name AND users.ID = user_route.ID WHERE user_route.ID = ?",
+                (login_id,),
+            ).fetchone()
+        )
         return (row[0], from_json(row[1])) if row else None
 
     async def update_user(self, tenant: str, login_id: str, fields: Mapping[str, Any]) -> bool:
@@ -50,9 +55,15 @@ class AccountMethods(SQLiteBackend):
         check_identifier("ID", login_id)
         doc = check_fields(fields, "user update", "ID", login_id)
         to_json(doc)
-        return await self._write(lambda conn: self._merge(
-            conn, "SELECT doc FROM users WHERE tenant = ? AND ID = ?",
-            "UPDATE users SET doc = ? WHERE tenant = ? AND ID = ?", (tenant, login_id), doc))
+        return await self._write(
+            lambda conn: self._merge(
+                conn,
+                "SELECT doc FROM users WHERE tenant = ? AND ID = ?",
+                "UPDATE users SET doc = ? WHERE tenant = ? AND ID = ?",
+                (tenant, login_id),
+                doc,
+            )
+        )
 
     async def delete_user(self, tenant: str, login_id: str) -> bool:
         self._check_tenant(tenant)
@@ -87,9 +98,15 @@ class AccountMethods(SQLiteBackend):
     async def set_registration_flag(self, login_id: str, flag: bool) -> bool:
         check_identifier("ID", login_id)
         check_bool("flag", flag)
-        return await self._write(lambda conn: self._merge(
-            conn, "SELECT doc FROM floating_users WHERE ID = ?", "UPDATE floating_users SET doc = ? WHERE ID = ?",
-            (login_id,), {"flag": flag}))
+        return await self._write(
+            lambda conn: self._merge(
+                conn,
+                "SELECT doc FROM floating_users WHERE ID = ?",
+                "UPDATE floating_users SET doc = ? WHERE ID = ?",
+                (login_id,),
+                {"flag": flag},
+            )
+        )
 
     # ------------------------------------------------------------------ sessions
     async def create_session(self, session: Mapping[str, Any]) -> None:
@@ -107,17 +124,24 @@ class AccountMethods(SQLiteBackend):
         check_identifier("token_hash", token_hash)
         check_number("now", now)
         return await self._get_doc(
-            "SELECT doc FROM sessions WHERE token_hash = ? AND revoked = 0 AND expires_at > ?", (token_hash, now))
+            "SELECT doc FROM sessions WHERE token_hash = ? AND revoked = 0 AND expires_at > ?", (token_hash, now)
+        )
 
     async def revoke_session(self, token_hash: str) -> bool:
         check_identifier("token_hash", token_hash)
-        return await self._write(lambda conn: conn.execute(
-            "UPDATE sessions SET revoked = 1 WHERE token_hash = ?", (token_hash,)).rowcount > 0)
+        return await self._write(
+            lambda conn: (
+                conn.execute("UPDATE sessions SET revoked = 1 WHERE token_hash = ?", (token_hash,)).rowcount > 0
+            )
+        )
 
     async def revoke_user_sessions(self, login_id: str) -> int:
         check_identifier("login_id", login_id)
-        return await self._write(lambda conn: conn.execute(
-            "UPDATE sessions SET revoked = 1 WHERE login_id = ? AND revoked = 0", (login_id,)).rowcount)
+        return await self._write(
+            lambda conn: (
+                conn.execute("UPDATE sessions SET revoked = 1 WHERE login_id = ? AND revoked = 0", (login_id,)).rowcount
+            )
+        )
 
     # ------------------------------------------------------------------ subscribers
     async def upsert_subscriber(self, tenant: str, subscriber: Mapping[str, Any]) -> bool:
@@ -127,12 +151,17 @@ class AccountMethods(SQLiteBackend):
 
         def unit(conn: sqlite3.Connection) -> bool:
             self._register_tenant(conn, tenant)
-            if self._merge(conn, "SELECT doc FROM subscriber WHERE tenant = ? AND customer_no = ?",
-                           "UPDATE subscriber SET doc = ? WHERE tenant = ? AND customer_no = ?",
-                           (tenant, customer_no), doc):
+            if self._merge(
+                conn,
+                "SELECT doc FROM subscriber WHERE tenant = ? AND customer_no = ?",
+                "UPDATE subscriber SET doc = ? WHERE tenant = ? AND customer_no = ?",
+                (tenant, customer_no),
+                doc,
+            ):
                 return False
-            conn.execute("INSERT INTO subscriber (tenant, customer_no, doc) VALUES (?, ?, ?)",
-                         (tenant, customer_no, encoded))
+            conn.execute(
+                "INSERT INTO subscriber (tenant, customer_no, doc) VALUES (?, ?, ?)", (tenant, customer_no, encoded)
+            )
             return True
 
         return await self._write(unit)
@@ -140,14 +169,21 @@ class AccountMethods(SQLiteBackend):
     async def get_subscriber(self, tenant: str, customer_no: str) -> dict[str, Any] | None:
         self._check_tenant(tenant)
         check_identifier("customer_no", customer_no)
-        return await self._get_doc("SELECT doc FROM subscriber WHERE tenant = ? AND customer_no = ?",
-                                   (tenant, customer_no))
+        return await self._get_doc(
+            "SELECT doc FROM subscriber WHERE tenant = ? AND customer_no = ?", (tenant, customer_no)
+        )
 
     async def delete_subscriber(self, tenant: str, customer_no: str) -> bool:
         self._check_tenant(tenant)
         check_identifier("customer_no", customer_no)
-        return await self._write(lambda conn: conn.execute(
-            "DELETE FROM subscriber WHERE tenant = ? AND customer_no = ?", (tenant, customer_no)).rowcount > 0)
+        return await self._write(
+            lambda conn: (
+                conn.execute(
+                    "DELETE FROM subscriber WHERE tenant = ? AND customer_no = ?", (tenant, customer_no)
+                ).rowcount
+                > 0
+            )
+        )
 
     async def list_subscribers(self, tenant: str, query: ListQuery) -> Page:
         self._check_tenant(tenant)

@@ -1,12 +1,14 @@
 """What every part of the SQLite store shares: options, open and close, the writer and the readers,
 tenants and device routes. The domain methods are in the mixins next to this module."""
+
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 import threading
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from core.errors import InvalidInput, StoreUnavailable
 from core.store.base import Store
@@ -51,7 +53,11 @@ class SQLiteBackend(Store):
         #: counters: ``commits`` (group commits), ``units`` (writes committed), ``failed_commits``,
         #: ``purged_exchanges``, ``purged_dead_letters``
         self.stats: dict[str, int] = {
-            "commits": 0, "units": 0, "failed_commits": 0, "purged_exchanges": 0, "purged_dead_letters": 0,
+            "commits": 0,
+            "units": 0,
+            "failed_commits": 0,
+            "purged_exchanges": 0,
+            "purged_dead_letters": 0,
         }
         self._writer: Writer | None = None
         self._readers: ThreadPoolExecutor | None = None
@@ -77,8 +83,10 @@ class SQLiteBackend(Store):
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open SQLite store {self.path}: {exc}") from exc
         self._readers = ThreadPoolExecutor(max_workers=self.reader_threads, thread_name_prefix="specgate-sqlite-read")
-        retention = (Retention("misc_data", self.exchange_retention_days, "purged_exchanges"),
-                     Retention("dead_letter", self.dead_letter_retention_days, "purged_dead_letters"))
+        retention = (
+            Retention("misc_data", self.exchange_retention_days, "purged_exchanges"),
+            Retention("dead_letter", self.dead_letter_retention_days, "purged_dead_letters"),
+        )
         self._writer = Writer(conn, self.path, self._tenants, self.stats, retention, self.purge_interval)
         self._writer.start()
 
@@ -124,7 +132,7 @@ class SQLiteBackend(Store):
     def _run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         try:
             return fn(self._reader_connection())
-        except Exception as exc:  # noqa: BLE001 - translated for the caller
+        except Exception as exc:
             raise translate_error(exc, self.path) from exc
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -148,8 +156,9 @@ class SQLiteBackend(Store):
         return from_json(row[0]) if row else None
 
     @staticmethod
-    def _merge(conn: sqlite3.Connection, select_sql: str, update_sql: str, key: tuple[Any, ...],
-               fields: Mapping[str, Any]) -> bool:
+    def _merge(
+        conn: sqlite3.Connection, select_sql: str, update_sql: str, key: tuple[Any, ...], fields: Mapping[str, Any]
+    ) -> bool:
         """``$set`` on one JSON document; False when there is none."""
         row = conn.execute(select_sql, key).fetchone()
         if row is None:
@@ -162,6 +171,7 @@ class SQLiteBackend(Store):
     async def _delete_routed(self, tenant: str, table: str, route: str, key: str, value: str) -> bool:
         """Delete the tenant's row whose ``key`` is ``value`` and, when there was one, the route
         (``device_route``, ``user_route``) pointing there, in one unit."""
+
         def unit(conn: sqlite3.Connection) -> bool:
             deleted = conn.execute(f"DELETE FROM {table} WHERE tenant = ? AND {key} = ?", (tenant, value)).rowcount
             if deleted:
@@ -194,12 +204,15 @@ class SQLiteBackend(Store):
         check_tenant(tenant)
 
         def unit(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT OR REPLACE INTO device_route (device_uid, db_name) VALUES (?, ?)", (device_uid, tenant))
+            conn.execute(
+                "INSERT OR REPLACE INTO device_route (device_uid, db_name) VALUES (?, ?)", (device_uid, tenant)
+            )
 
         await self._write(unit)
 
     async def get_device_route(self, device_uid: str) -> str | None:
         check_identifier("device_uid", device_uid)
-        row = await self._read(lambda conn: conn.execute(
-            "SELECT db_name FROM device_route WHERE device_uid = ?", (device_uid,)).fetchone())
+        row = await self._read(
+            lambda conn: conn.execute("SELECT db_name FROM device_route WHERE device_uid = ?", (device_uid,)).fetchone()
+        )
         return row[0] if row else None

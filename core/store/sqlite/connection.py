@@ -1,4 +1,5 @@
 """SQLite connections as the store opens them, and sqlite errors as store errors."""
+
 from __future__ import annotations
 
 import os

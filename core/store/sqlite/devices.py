@@ -1,10 +1,12 @@
 """SQLite store methods for gas meters: devices, readings, whole reports and events (tenant tables)."""
+
 from __future__ import annotations
 
 import operator
 import sqlite3
 import uuid
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from core.errors import Conflict
 from core.store.documents import (
@@ -56,8 +58,13 @@ class DeviceMethods(SQLiteBackend):
         return await self._write(lambda conn: self._update_device(conn, tenant, device_uid, doc))
 
     def _update_device(self, conn: sqlite3.Connection, tenant: str, device_uid: str, fields: Mapping[str, Any]) -> bool:
-        return self._merge(conn, "SELECT doc FROM device WHERE tenant = ? AND device_uid = ?",
-                           "UPDATE device SET doc = ? WHERE tenant = ? AND device_uid = ?", (tenant, device_uid), fields)
+        return self._merge(
+            conn,
+            "SELECT doc FROM device WHERE tenant = ? AND device_uid = ?",
+            "UPDATE device SET doc = ? WHERE tenant = ? AND device_uid = ?",
+            (tenant, device_uid),
+            fields,
+        )
 
     async def delete_device(self, tenant: str, device_uid: str) -> bool:
         self._check_tenant(tenant)
@@ -85,13 +92,30 @@ class DeviceMethods(SQLiteBackend):
                     values = None
                 if values is not None:
                     uid = values[0]
-                    if (type(uid) is str and 0 < len(uid) <= 256 and uid[0] != "$" and "\x00" not in uid
-                            and set(map(type, values[1:])) == _ONLY_INT):
+                    if (
+                        type(uid) is str
+                        and 0 < len(uid) <= 256
+                        and uid[0] != "$"
+                        and "\x00" not in uid
+                        and set(map(type, values[1:])) == _ONLY_INT
+                    ):
                         rows.append(prefix + values)
                         continue
             r = check_reading(r)
-            rows.append((tenant, r["device_uid"], r["timestamp"], r["counter_val"], r.get("year"), r.get("month"),
-                         r.get("day"), r.get("hour"), r.get("wday"), r.get("week")))
+            rows.append(
+                (
+                    tenant,
+                    r["device_uid"],
+                    r["timestamp"],
+                    r["counter_val"],
+                    r.get("year"),
+                    r.get("month"),
+                    r.get("day"),
+                    r.get("hour"),
+                    r.get("wday"),
+                    r.get("week"),
+                )
+            )
         return rows
 
     @staticmethod
@@ -100,7 +124,9 @@ class DeviceMethods(SQLiteBackend):
             return 0
         cursor = conn.executemany(
             "INSERT OR IGNORE INTO data (tenant, device_uid, timestamp, counter_val, year, month, day, hour, wday,"
-            " week) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            " week) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         return cursor.rowcount
 
     async def insert_readings(self, tenant: str, readings: Sequence[Mapping[str, Any]]) -> int:
@@ -131,10 +157,14 @@ class DeviceMethods(SQLiteBackend):
             try:
                 baseline = conn.execute(
                     f"SELECT {columns} FROM data WHERE tenant = ? AND device_uid = ? AND timestamp < ?"
-                    " ORDER BY timestamp DESC LIMIT 1", (tenant, device_uid, start)).fetchall()
+                    " ORDER BY timestamp DESC LIMIT 1",
+                    (tenant, device_uid, start),
+                ).fetchall()
                 rows = conn.execute(
                     f"SELECT {columns} FROM data WHERE tenant = ? AND device_uid = ? AND timestamp >= ?"
-                    " AND timestamp < ? ORDER BY timestamp", (tenant, device_uid, start, end)).fetchall()
+                    " AND timestamp < ? ORDER BY timestamp",
+                    (tenant, device_uid, start, end),
+                ).fetchall()
             finally:
                 conn.execute("COMMIT")
             return baseline + rows
@@ -177,8 +207,9 @@ class DeviceMethods(SQLiteBackend):
 
     def _insert_event(self, conn: sqlite3.Connection, tenant: str, row: tuple[str, str, float, str]) -> None:
         self._register_tenant(conn, tenant)
-        conn.execute("INSERT INTO event (tenant, event_id, device_uid, event_time, doc) VALUES (?, ?, ?, ?, ?)",
-                     (tenant, *row))
+        conn.execute(
+            "INSERT INTO event (tenant, event_id, device_uid, event_time, doc) VALUES (?, ?, ?, ?, ?)", (tenant, *row)
+        )
 
     async def add_event(self, tenant: str, event: Mapping[str, Any]) -> str:
         self._check_tenant(tenant)

@@ -1,8 +1,10 @@
 """SQLite store methods for what the listeners log: the exchange log and dead letters (common tables)."""
+
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from core.store.documents import check_dead_letter, check_exchange, to_json
 from core.store.listings import LISTINGS, ListQuery, Page

@@ -1,8 +1,10 @@
 """SQLite store methods for measurements of devices that are not gas meters (common ``measurement`` table)."""
+
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from core.store.documents import check_measurement, check_reading_list, to_json
 from core.store.listings import LISTINGS, ListQuery, Page
@@ -23,7 +25,8 @@ class MeasurementMethods(SQLiteBackend):
         def unit(conn: sqlite3.Connection) -> int:
             return conn.executemany(
                 "INSERT OR IGNORE INTO measurement (device_type, device_id, at, tenant, doc) VALUES (?, ?, ?, ?, ?)",
-                rows).rowcount
+                rows,
+            ).rowcount
 
         return await self._write(unit)
 

@@ -1,9 +1,11 @@
 """How each collection is stored in SQLite (its :class:`Table`) and how one page of it is selected."""
+
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from core.errors import InvalidInput
 from core.store.documents import CALENDAR_FIELDS, from_json
@@ -46,7 +48,7 @@ def _doc(row: Row) -> dict[str, Any]:
 def reading_doc(row: Row) -> dict[str, Any]:
     """A ``data`` row (the columns of :data:`READING_COLUMNS`) as a reading."""
     out = {"device_uid": row[0], "timestamp": row[1], "counter_val": row[2]}
-    for name, value in zip(CALENDAR_FIELDS, row[3:]):
+    for name, value in zip(CALENDAR_FIELDS, row[3:], strict=False):
         if value is not None:
             out[name] = value
     return out
@@ -69,38 +71,91 @@ _INDEXED = {name: _json_field(name) for name in _JSON_FIELDS}
 READING_COLUMNS = ("device_uid", "timestamp", "counter_val") + CALENDAR_FIELDS
 
 TABLES: dict[str, Table] = {
-    "device_route": Table("device_route", False, "device_uid, db_name",
-                          lambda r: {"device_uid": r[0], "db_name": r[1]},
-                          {"device_uid": "device_uid", "db_name": "db_name"}, json_doc=False),
-    "user_route": Table("user_route", False, "ID, db_name", lambda r: {"ID": r[0], "db_name": r[1]},
-                        {"ID": "ID", "db_name": "db_name"}, json_doc=False),
+    "device_route": Table(
+        "device_route",
+        False,
+        "device_uid, db_name",
+        lambda r: {"device_uid": r[0], "db_name": r[1]},
+        {"device_uid": "device_uid", "db_name": "db_name"},
+        json_doc=False,
+    ),
+    "user_route": Table(
+        "user_route",
+        False,
+        "ID, db_name",
+        lambda r: {"ID": r[0], "db_name": r[1]},
+        {"ID": "ID", "db_name": "db_name"},
+        json_doc=False,
+    ),
     "floating_users": Table("floating_users", False, "doc", _doc, {"ID": "ID", "regdate": _INDEXED["regdate"]}),
-    "misc_data": Table("misc_data", False, "doc", _doc,
-                       {"at": "at", "ip": "ip", "port": "port", "device_type": "device_type"}),
+    "misc_data": Table(
+        "misc_data", False, "doc", _doc, {"at": "at", "ip": "ip", "port": "port", "device_type": "device_type"}
+    ),
     "dead_letter": Table("dead_letter", False, "doc, id", _with_id, {"at": "at", "id": "id"}),
     "scale_latest": Table("scale_latest", False, "doc", _doc, {"scale_id": "scale_id"}),
-    "scale_weight_log": Table("scale_weight_log", False, "doc, id", _with_int_id,
-                              {"id": "id", "scale_id": "scale_id", "cylinder_no": "cylinder_no",
-                               "event_type": "event_type", "committed_at": "committed_at"}),
-    "sessions": Table("sessions", False, "doc, revoked", _session,
-                      {"token_hash": "token_hash", "login_id": "login_id", "expires_at": "expires_at",
-                       "revoked": "revoked"}),
+    "scale_weight_log": Table(
+        "scale_weight_log",
+        False,
+        "doc, id",
+        _with_int_id,
+        {
+            "id": "id",
+            "scale_id": "scale_id",
+            "cylinder_no": "cylinder_no",
+            "event_type": "event_type",
+            "committed_at": "committed_at",
+        },
+    ),
+    "sessions": Table(
+        "sessions",
+        False,
+        "doc, revoked",
+        _session,
+        {"token_hash": "token_hash", "login_id": "login_id", "expires_at": "expires_at", "revoked": "revoked"},
+    ),
     "users": Table("users", True, "doc", _doc, {"ID": "ID"}),
-    "device": Table("device", True, "doc", _doc,
-                    {"device_uid": "device_uid", **{k: _INDEXED[k] for k in ("meter_id", "customer_no",
-                                                                             "installer_id", "last_timestamp")}}),
-    "data": Table("data", True, ", ".join(READING_COLUMNS), reading_doc, {c: c for c in READING_COLUMNS},
-                  json_doc=False),
-    "subscriber": Table("subscriber", True, "doc", _doc,
-                        {"customer_no": "customer_no", "meter_id": _INDEXED["meter_id"],
-                         "bind_device_id": _INDEXED["bind_device_id"]}),
-    "event": Table("event", True, "doc", _doc, {"event_id": "event_id", "device_uid": "device_uid",
-                                                "event_time": "event_time"}),
-    "measurement": Table("measurement", False, "doc", _doc, {"device_type": "device_type", "device_id": "device_id",
-                                                            "at": "at", "tenant": "tenant"}),
+    "device": Table(
+        "device",
+        True,
+        "doc",
+        _doc,
+        {
+            "device_uid": "device_uid",
+            **{k: _INDEXED[k] for k in ("meter_id", "customer_no", "installer_id", "last_timestamp")},
+        },
+    ),
+    "data": Table(
+        "data", True, ", ".join(READING_COLUMNS), reading_doc, {c: c for c in READING_COLUMNS}, json_doc=False
+    ),
+    "subscriber": Table(
+        "subscriber",
+        True,
+        "doc",
+        _doc,
+        {"customer_no": "customer_no", "meter_id": _INDEXED["meter_id"], "bind_device_id": _INDEXED["bind_device_id"]},
+    ),
+    "event": Table(
+        "event", True, "doc", _doc, {"event_id": "event_id", "device_uid": "device_uid", "event_time": "event_time"}
+    ),
+    "measurement": Table(
+        "measurement",
+        False,
+        "doc",
+        _doc,
+        {"device_type": "device_type", "device_id": "device_id", "at": "at", "tenant": "tenant"},
+    ),
 }
-COMMON_COLLECTIONS = ("dead_letter", "device_route", "floating_users", "measurement", "misc_data", "scale_latest",
-                      "scale_weight_log", "sessions", "user_route")
+COMMON_COLLECTIONS = (
+    "dead_letter",
+    "device_route",
+    "floating_users",
+    "measurement",
+    "misc_data",
+    "scale_latest",
+    "scale_weight_log",
+    "sessions",
+    "user_route",
+)
 TENANT_COLLECTIONS = ("data", "device", "event", "subscriber", "users")
 
 

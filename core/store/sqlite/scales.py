@@ -1,8 +1,10 @@
 """SQLite store methods for scales: the latest reading per scale and the weighing log (common tables)."""
+
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from core.store.documents import check_scale_reading, check_weighing, to_json
 from core.store.listings import LISTINGS, ListQuery, Page
@@ -32,8 +34,11 @@ class ScaleMethods(SQLiteBackend):
         row = (doc["scale_id"], doc["cylinder_no"], doc["event_type"], doc["committed_at"], to_json(doc))
 
         def unit(conn: sqlite3.Connection) -> int:
-            cursor = conn.execute("INSERT INTO scale_weight_log (scale_id, cylinder_no, event_type, committed_at, doc)"
-                                  " VALUES (?, ?, ?, ?, ?)", row)
+            cursor = conn.execute(
+                "INSERT INTO scale_weight_log (scale_id, cylinder_no, event_type, committed_at, doc)"
+                " VALUES (?, ?, ?, ?, ?)",
+                row,
+            )
             assert cursor.lastrowid is not None  # an INSERT always sets it
             return cursor.lastrowid
 

@@ -1,8 +1,9 @@
 """The SQLite schema: the ordered migration steps and the function that applies them."""
+
 from __future__ import annotations
 
 import sqlite3
-from typing import Sequence
+from collections.abc import Sequence
 
 from core.errors import StoreUnavailable
 
@@ -72,12 +73,14 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[tuple[str, ...]] = MI
         version = schema_version(conn)
         if version > len(migrations):
             raise StoreUnavailable(
-                f"the database has schema version {version}, newer than this specgate knows ({len(migrations)})")
+                f"the database has schema version {version}, newer than this specgate knows ({len(migrations)})"
+            )
         for steps in migrations[version:]:
             for statement in steps:
                 conn.execute(statement)
-        conn.execute("INSERT OR REPLACE INTO specgate_meta (key, value) VALUES ('schema_version', ?)",
-                     (str(len(migrations)),))
+        conn.execute(
+            "INSERT OR REPLACE INTO specgate_meta (key, value) VALUES ('schema_version', ?)", (str(len(migrations)),)
+        )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

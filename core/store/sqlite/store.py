@@ -1,4 +1,5 @@
 """``SQLiteStore``: the SQLite backend assembled from its parts, plus the admin explorer over every table."""
+
 from __future__ import annotations
 
 from typing import Any

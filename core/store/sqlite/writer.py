@@ -5,6 +5,7 @@ queued, runs each unit inside a SAVEPOINT (a failing unit is rolled back alone),
 ``synchronous=FULL`` and only then resolves the callers' futures, so many concurrent device sessions share
 one fsync and a write returns only once it is durable.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -13,7 +14,8 @@ import queue
 import sqlite3
 import threading
 import time
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 from core.errors import StoreUnavailable
 from core.store.sqlite.connection import file_identity, translate_error
@@ -39,10 +41,15 @@ class Retention(NamedTuple):
 class _Outcome:
     """What one unit's caller gets: its result or its error, on its own event loop."""
 
-    __slots__ = ("future", "loop", "result", "error")
+    __slots__ = ("error", "future", "loop", "result")
 
-    def __init__(self, future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop,
-                 result: Any = None, error: BaseException | None = None) -> None:
+    def __init__(
+        self,
+        future: asyncio.Future[Any],
+        loop: asyncio.AbstractEventLoop,
+        result: Any = None,
+        error: BaseException | None = None,
+    ) -> None:
         self.future, self.loop, self.result, self.error = future, loop, result, error
 
 
@@ -63,8 +70,15 @@ class TenantLedger:
 class Writer(threading.Thread):
     """Runs queued units in group commits: drain, SAVEPOINT per unit, one COMMIT, resolve the futures."""
 
-    def __init__(self, conn: sqlite3.Connection, path: str, tenants: TenantLedger, stats: dict[str, int],
-                 retention: Sequence[Retention], purge_interval: float) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: str,
+        tenants: TenantLedger,
+        stats: dict[str, int],
+        retention: Sequence[Retention],
+        purge_interval: float,
+    ) -> None:
         super().__init__(name="specgate-sqlite-writer", daemon=True)
         self.conn = conn
         self.path = path
@@ -145,7 +159,7 @@ class Writer(threading.Thread):
                 result = unit(conn)
                 if isolated:
                     conn.execute("RELEASE unit")
-            except Exception as exc:  # noqa: BLE001 - every failure goes back to its caller
+            except Exception as exc:
                 outcomes.append(_Outcome(fut, loop, error=translate_error(exc, path)))
                 try:
                     conn.execute("ROLLBACK TO unit" if isolated else "ROLLBACK")
