@@ -138,3 +138,30 @@ def test_lower_layers_do_not_import_upper_ones(folder, forbidden):
         if any(module == name or module.startswith(name + ".") for name in forbidden)
     ]
     assert wrong == []
+
+
+def wall_clock_calls(source: str) -> list[str]:
+    """Calls that read the wall clock: ``time.time()``, ``datetime.now()``, ``datetime.utcnow()``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = node.func.value
+            name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", "")
+            if (name, node.func.attr) in (("time", "time"), ("datetime", "now"), ("datetime", "utcnow")):
+                found.append(f"{node.lineno}: {name}.{node.func.attr}()")
+    return found
+
+
+# a simulator plays the device, whose clock is its own
+RUNTIME_PLUGIN_SOURCES = [path for path in python_files("plugins") if path.name != "simulator.py"]
+
+
+@pytest.mark.parametrize("path", RUNTIME_PLUGIN_SOURCES, ids=relative)
+def test_plugins_take_time_from_the_session_clock(path):
+    assert wall_clock_calls(path.read_text()) == [], f"{relative(path)} reads the wall clock; use session.now()"
+
+
+def test_the_clock_check_sees_wall_clock_calls():
+    assert wall_clock_calls("import time\nx = time.time()\n") == ["2: time.time()"]
+    assert wall_clock_calls("from datetime import datetime\nd = datetime.now(tz)\n") == ["2: datetime.now()"]
+    assert wall_clock_calls("x = session.now()\n") == []
