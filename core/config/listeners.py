@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import InitVar, dataclass, field, replace
 from typing import Any, Literal, get_args
 
 from core.config.values import as_bool, as_float, as_int, as_mapping, as_str, check_keys
@@ -48,9 +48,11 @@ class ListenerConfig:
     proxy_protocol: list[str] | None = None
     #: the fields a file entry or ``--listen`` flag set; the others may come from the plugin's default
     given: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    #: how an error names this listener (a file entry, a flag); by default ``listener TYPE:PORT``
+    place: InitVar[str] = ""
 
-    def __post_init__(self) -> None:
-        self.check(f"listener {self.device_type}:{self.port}")
+    def __post_init__(self, place: str) -> None:
+        self.check(place or f"listener {self.device_type}:{self.port}")
 
     def check(self, place: str) -> None:
         """Raise ``ConfigError`` naming ``place`` for any field that cannot be used."""
@@ -153,22 +155,7 @@ def listener_from_mapping(entry: Any, place: str) -> ListenerConfig:
         if name in entry:
             kwargs[name] = _CONVERTERS[name](entry[name], f"{place}.{name}")
     kwargs["given"] = frozenset(name for name in LISTENER_FIELDS if name in entry)
-    return _build(kwargs, place)
-
-
-def _build(kwargs: dict[str, Any], place: str) -> ListenerConfig:
-    # construct without the automatic check, so the error names the file entry or flag
-    listener = ListenerConfig.__new__(ListenerConfig)
-    for f in dataclasses.fields(ListenerConfig):
-        if f.name in kwargs:
-            value = kwargs[f.name]
-        elif f.default_factory is not dataclasses.MISSING:
-            value = f.default_factory()
-        else:
-            value = f.default
-        setattr(listener, f.name, value)
-    listener.check(place)
-    return listener
+    return ListenerConfig(**kwargs, place=place)
 
 
 def parse_listen_flag(text: str) -> ListenerConfig:
