@@ -86,7 +86,9 @@ def test_core_and_web_name_no_device_type(path):
     assert device_names(path.read_text()) == [], f"{relative(path)} names a device type; it belongs to its plugin"
 
 
-PLUGIN_SOURCES = python_files("plugins") + [ROOT / "tests" / "gateway" / "thirdparty_plugin.py"]
+PLUGIN_SOURCES = python_files("plugins", "examples/nmea_gps/specgate_nmea_gps") + [
+    ROOT / "tests" / "gateway" / "thirdparty_plugin.py"
+]
 
 
 @pytest.mark.parametrize("path", PLUGIN_SOURCES, ids=relative)
