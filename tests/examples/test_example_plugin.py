@@ -84,9 +84,9 @@ def test_its_spec_is_listed_from_the_installed_package(installed):
 
 async def read_store(url: str) -> tuple[list[dict], list[dict]]:
     async with open_store(url) as store:
-        events = (await store.list_events("nmea_gps", ListQuery())).items
+        measurements = (await store.list_measurements(ListQuery(sort="at"))).items
         dead = (await store.list_dead_letters(ListQuery())).items
-    return events, dead
+    return measurements, dead
 
 
 def test_serve_keeps_the_fixes_a_tracker_streams(installed, tmp_path):
@@ -117,12 +117,12 @@ def test_serve_keeps_the_fixes_a_tracker_streams(installed, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    events, dead = asyncio.run(read_store(store_url))
-    assert [(e["device_uid"], e["device_type"], e["values"]["sentence"]) for e in events] == [
+    measurements, dead = asyncio.run(read_store(store_url))
+    assert [(m["device_id"], m["device_type"], m["values"]["sentence"]) for m in measurements] == [
         ("tracker-7", "nmea_gps", "GPGGA"),
         ("tracker-7", "nmea_gps", "GPRMC"),
     ]
-    gga, rmc = (e["values"] for e in events)
+    gga, rmc = (m["values"] for m in measurements)
     assert (gga["latitude"], gga["longitude"], gga["altitude_m"]) == (
         Decimal("48.1173000000"),
         Decimal("11.5166666667"),

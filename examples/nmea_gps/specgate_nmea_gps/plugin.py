@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from core.api import (
     Config,
@@ -26,9 +25,6 @@ from specgate_nmea_gps.nmea import DEVICE_TYPE, check_checksum, fix_values
 
 #: IANA's registered port for NMEA 0183 navigational data over TCP
 DEFAULT_PORT = 10110
-#: events of this tenant hold the fixes until the store has generic measurements
-FIX_TENANT = "nmea_gps"
-
 log = logging.getLogger("specgate.nmea_gps")
 
 
@@ -85,14 +81,6 @@ def device_id_for(session: Session) -> str:
     return str(configured or session.peer_host)
 
 
-async def keep_measurements(store: Store, measurements: list[dict[str, Any]]) -> None:
-    """Store measurements ``{device_type, device_id, at, values}``. Once ``Store.record_measurements`` exists
-    the body becomes ``await store.record_measurements(measurements)``; until then each is an event."""
-    for m in measurements:
-        event = {"device_uid": m["device_id"], "event_time": m["at"], "event_type": "measurement"}
-        await store.add_event(FIX_TENANT, {**event, "device_type": m["device_type"], "values": m["values"]})
-
-
 @hookimpl
 async def specgate_handle_message(session: Session, message: Decoded) -> Outcome:
     values = fix_values(message)
@@ -108,7 +96,7 @@ async def specgate_handle_message(session: Session, message: Decoded) -> Outcome
     }
 
     async def keep(store: Store) -> None:
-        await keep_measurements(store, [measurement])
+        await store.record_measurements([measurement])  # the same fix twice is kept once
         count(session, "fixes")
 
     return Outcome(store=keep)

@@ -86,14 +86,10 @@ async def test_a_fix_is_stored_under_the_device_id_with_the_session_clock(spec, 
         await outcome.store(store)
         skipped = await plugin.specgate_handle_message(session, spec.decode(NO_FIX))
         assert skipped.store is None
-        page = await store.list_events(plugin.FIX_TENANT, ListQuery())
-    [event] = page.items
-    assert (event["device_uid"], event["event_time"], event["device_type"]) == (
-        "tracker-7",
-        1_700_000_000.5,
-        "nmea_gps",
-    )
-    assert event["values"]["latitude"] == Decimal("48.1173000000")
+        page = await store.list_measurements(ListQuery())
+    [kept] = page.items
+    assert (kept["device_id"], kept["at"], kept["device_type"]) == ("tracker-7", 1_700_000_000.5, "nmea_gps")
+    assert kept["values"]["latitude"] == Decimal("48.1173000000")
 
 
 def test_the_default_listener_and_device_id(spec, tmp_path):
