@@ -535,3 +535,18 @@ async def test_concurrent_reports_of_one_device_count_each_reading_once(mongo_st
     )
     assert sum(new) == 30
     assert await raw[prefix + "gas_demo"].data.count_documents({"device_uid": UID}) == 30
+
+
+@pytest.mark.parametrize("transactions", [True, False])
+async def test_concurrent_resends_of_one_report_store_one_event(mongodb_uri, prefix, raw, transactions):
+    async with MongoStore(mongodb_uri, db_prefix=prefix, transactions=transactions) as s:
+        await s.add_device("gas_demo", {"device_uid": UID, "flag": True})
+        slots = [{"device_uid": UID, "timestamp": 1766000000 + i * 3600, "counter_val": i} for i in range(24)]
+        event = {"event_id": f"{UID}-E0-1-1766082800-99", "event_time": 1766086400, "event_code": 1}
+        new = await asyncio.gather(*(s.record_report("gas_demo", UID, {"battery": 7}, slots, event) for _ in range(4)))
+        assert sum(new) == 24
+    events = raw[prefix + "gas_demo"].event
+    assert await events.count_documents({}) == 1
+    assert await events.count_documents({"event_id": event["event_id"]}) == 1
+    indexes = await events.index_information()
+    assert any(ix.get("unique") and ix["key"] == [("event_id", 1)] for ix in indexes.values())

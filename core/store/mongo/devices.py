@@ -15,7 +15,7 @@ from core.store.listings import LISTINGS, ListQuery, Page
 from core.store.mongo.backend import MongoBackend
 from core.store.mongo.codecs import DEVICE_INTS, clean, original_types
 from core.store.mongo.connection import driver_errors
-from core.store.mongo.queries import insert_absent_readings, insert_new
+from core.store.mongo.queries import insert_absent_readings, insert_event, insert_new
 from core.store.validation import check_identifier, check_tenant
 
 
@@ -122,7 +122,7 @@ class DeviceMethods(MongoBackend):
             else:
                 new = await insert_absent_readings(db["data"], device_uid, docs, session)
             if event_doc is not None:
-                await db["event"].insert_one(dict(event_doc), session=session)
+                await insert_event(db["event"], event_doc, session)
             return new
 
         return await self._atomically(f"record the report of {device_uid!r}", work)
@@ -134,14 +134,14 @@ class DeviceMethods(MongoBackend):
             event = {**event, "device_uid": device_uid}
         doc = check_event(event)
         doc.pop("_id", None)
-        doc["event_id"] = str(ObjectId())
+        doc.setdefault("event_id", str(ObjectId()))
         return doc
 
     async def add_event(self, tenant: str, event: Mapping[str, Any]) -> str:
         doc = self._event(event)
         db = await self._writable_tenant(tenant)
         with driver_errors("add an event"):
-            await db["event"].insert_one(dict(doc))
+            await insert_event(db["event"], doc, None)
         return doc["event_id"]
 
     async def list_events(self, tenant: str, query: ListQuery) -> Page:
