@@ -166,12 +166,14 @@ class Store(abc.ABC):
         event: Mapping[str, Any] | None = None,
     ) -> int:
         """Everything one uplink reported, committed together before the device is answered:
-        ``$set device_fields`` on the device, insert ``readings`` (duplicates skipped) and ``event`` (when
-        given; skipped when its ``event_id`` is stored already). Returns how many readings were new.
+        insert ``readings`` (duplicates skipped) and ``event`` (when given; skipped when its ``event_id``
+        is stored already), ``$set device_fields`` on the device. Returns how many readings were new.
         Raises ``StoreUnavailable`` when it could not be committed, in which case the caller must not reply.
 
         A device whose reply was lost sends the same report again: with the event id derived from the
-        report, the resend stores nothing new."""
+        report, the resend stores nothing new. Where the backend cannot commit the three writes as one,
+        the device's ``$set`` is done last, so a failure never leaves the device claiming a report that is
+        not stored, and the resend completes it."""
 
     # ------------------------------------------------------------------ events (tenant ``event``)
     @abc.abstractmethod

@@ -550,3 +550,71 @@ async def test_concurrent_resends_of_one_report_store_one_event(mongodb_uri, pre
     assert await events.count_documents({"event_id": event["event_id"]}) == 1
     indexes = await events.index_information()
     assert any(ix.get("unique") and ix["key"] == [("event_id", 1)] for ix in indexes.values())
+
+
+class WriteFault:
+    """Fails the ``fail_at``-th write (insert_many, insert_one, update_one) to one database with a dropped
+    connection, as a crash or a network failure between two acknowledged writes would."""
+
+    def __init__(self, monkeypatch, database: str, fail_at: int) -> None:
+        from pymongo.asynchronous.collection import AsyncCollection
+        from pymongo.errors import AutoReconnect
+
+        self.writes: list[str] = []
+        for method in ("insert_many", "insert_one", "update_one"):
+            original = getattr(AsyncCollection, method)
+
+            def wrapper(collection, *args, _original=original, _method=method, **kwargs):
+                if collection.database.name == database:
+                    self.writes.append(f"{collection.name}.{_method}")
+                    if len(self.writes) == fail_at:
+                        raise AutoReconnect(f"injected failure of write {fail_at} ({self.writes[-1]})")
+                return _original(collection, *args, **kwargs)
+
+            monkeypatch.setattr(AsyncCollection, method, wrapper)
+
+
+async def report_state(s: MongoStore) -> tuple:
+    return (
+        await s.get_device("gas_demo", UID),
+        (await s.list_readings("gas_demo", ListQuery(sort="timestamp", limit=100))).items,
+        (await s.list_events("gas_demo", ListQuery())).items,
+    )
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("fail_at", [1, 2, 3])
+async def test_without_transactions_a_failed_report_never_gets_ahead_of_its_data(
+    mongodb_uri, prefix, monkeypatch, fail_at
+):
+    """No transactions: the three writes of a report commit one by one. Whichever fails, the device must
+    not claim a reading that is not stored, and the meter's resend must converge to one clean report."""
+    device = {"device_uid": UID, "flag": True, "last_count": 0, "last_timestamp": 0}
+    slots = [{"device_uid": UID, "timestamp": 1766000000 + i * 3600, "counter_val": 100 + i} for i in range(24)]
+    fields = {"last_timestamp": slots[-1]["timestamp"], "last_count": slots[-1]["counter_val"], "battery": 77}
+    event = {"event_id": f"{UID}-E0-1-{slots[-1]['timestamp']}-4242", "event_time": 1766086400, "event_code": 1}
+
+    clean_prefix = unique_name("t") + "_"
+    async with MongoStore(mongodb_uri, db_prefix=clean_prefix, transactions=False) as clean:
+        await clean.add_device("gas_demo", device)
+        await clean.record_report("gas_demo", UID, fields, slots, event)
+        expected = await report_state(clean)
+
+    async with MongoStore(mongodb_uri, db_prefix=prefix, transactions=False) as s:
+        assert s.uses_transactions is False
+        await s.add_device("gas_demo", device)
+        fault = WriteFault(monkeypatch, prefix + "gas_demo", fail_at)
+        with pytest.raises(StoreUnavailable, match="injected"):
+            await s.record_report("gas_demo", UID, fields, slots, event)
+        monkeypatch.undo()
+        assert len(fault.writes) == fail_at
+        stored, readings, events = await report_state(s)
+        stored_ts = {r["timestamp"]: r["counter_val"] for r in readings}
+        if stored["last_timestamp"]:  # the device says it reported: that reading and the event are stored
+            assert stored_ts.get(stored["last_timestamp"]) == stored["last_count"], (fault.writes, stored)
+            assert [e["event_id"] for e in events] == [event["event_id"]], fault.writes
+        else:
+            assert stored == {**device}, fault.writes
+
+        assert await s.record_report("gas_demo", UID, fields, slots, event) == 24 - len(stored_ts)
+        assert await report_state(s) == expected

@@ -115,14 +115,18 @@ class DeviceMethods(MongoBackend):
         db = await self._writable_tenant(tenant)
 
         async def work(session: AsyncClientSession | None) -> int:
-            if changes:
-                await db["device"].update_one({"device_uid": {"$eq": device_uid}}, {"$set": changes}, session=session)
+            # Without a transaction each write commits on its own, so the order matters: what the report
+            # carries (readings, the event: inserts a resend skips) first, the device's $set (last_count,
+            # last_timestamp, last_access ...) last. A failure between them leaves the device as it was,
+            # never claiming a report that is not stored, and the meter's resend completes the rest.
             if session is None:
                 new = await insert_new(db["data"], docs, "insert readings")
             else:
                 new = await insert_absent_readings(db["data"], device_uid, docs, session)
             if event_doc is not None:
                 await insert_event(db["event"], event_doc, session)
+            if changes:
+                await db["device"].update_one({"device_uid": {"$eq": device_uid}}, {"$set": changes}, session=session)
             return new
 
         return await self._atomically(f"record the report of {device_uid!r}", work)

@@ -188,12 +188,13 @@ class DeviceMethods(SQLiteBackend):
         event_row = self._event_row(event) if event is not None else None
 
         def unit(conn: sqlite3.Connection) -> int:
+            # one transaction; the order is that of the MongoDB store without transactions
             self._register_tenant(conn, tenant)
-            if fields:
-                self._update_device(conn, tenant, device_uid, fields)
             new = self._insert_rows(conn, rows)
             if event_row is not None:
                 self._insert_event(conn, tenant, event_row)
+            if fields:
+                self._update_device(conn, tenant, device_uid, fields)
             return new
 
         return await self._write(unit)
