@@ -10,7 +10,7 @@ import socket
 from datetime import UTC, datetime
 
 import pytest
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 
 from core.errors import ConfigError, Conflict, InvalidInput, NotFound, StoreError, StoreUnavailable
 from core.store import ListQuery, open_store
@@ -618,3 +618,112 @@ async def test_without_transactions_a_failed_report_never_gets_ahead_of_its_data
 
         assert await s.record_report("gas_demo", UID, fields, slots, event) == 24 - len(stored_ts)
         assert await report_state(s) == expected
+
+
+# ---------------------------------------------------------------------------- write concern
+class CommandLog(monitoring.CommandListener):
+    """A pymongo command listener keeping the write concern of every write command sent."""
+
+    WRITES = frozenset({"insert", "update", "delete", "findAndModify", "commitTransaction", "createIndexes"})
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict | None]] = []
+
+    def started(self, event) -> None:
+        if event.command_name in self.WRITES:
+            self.sent.append((event.command_name, event.command.get("writeConcern")))
+
+    def succeeded(self, event) -> None:
+        pass
+
+    def failed(self, event) -> None:
+        pass
+
+
+@pytest.fixture
+def command_log(monkeypatch):
+    """Every MongoStore client opened in the test reports its commands to the returned log."""
+    import core.store.mongo.backend as backend_module
+
+    log = CommandLog()
+    real = backend_module.AsyncMongoClient
+    monkeypatch.setattr(backend_module, "AsyncMongoClient", lambda *a, **kw: real(*a, event_listeners=[log], **kw))
+    return log
+
+
+@pytest.mark.parametrize("transactions", [True, False])
+async def test_writes_are_majority_and_journaled_by_default(mongodb_uri, prefix, command_log, transactions):
+    async with MongoStore(mongodb_uri, db_prefix=prefix, transactions=transactions) as s:
+        await s.add_device("gas_demo", {"device_uid": UID, "flag": True})
+        await s.record_report(
+            "gas_demo",
+            UID,
+            {"battery": 5},
+            [{"device_uid": UID, "timestamp": 1766000000, "counter_val": 1}],
+            {"event_id": "e1", "event_time": 1766000000, "event_code": 1},
+        )
+        expected = {"w": "majority", "j": True, "wtimeout": 10000}
+        assert s.client.write_concern.document == expected
+        collections = [s._common[name] for name in ("misc_data", "device_route", "scale_weight_log", "sessions")]
+        collections += [s._tenant_db("gas_demo")[name] for name in ("device", "data", "event", "users")]
+        assert {c.full_name: c.write_concern.document for c in collections} == {
+            c.full_name: expected for c in collections
+        }
+    # what reaches the server: every write outside a transaction, and every commit, asks for it
+    # (inside a transaction the individual writes carry none: the commit does)
+    asked = [concern for name, concern in command_log.sent if concern is not None]
+    commits = [concern for name, concern in command_log.sent if name == "commitTransaction"]
+    assert asked and all(concern == expected for concern in asked), command_log.sent
+    assert bool(commits) is transactions
+    if not transactions:
+        assert all(concern == expected for _, concern in command_log.sent)
+
+
+async def test_the_write_concern_comes_from_the_store_options(mongodb_uri, prefix, tmp_path):
+    from core.config import load_config
+
+    config_file = tmp_path / "specgate.yaml"
+    config_file.write_text(
+        f"store:\n  url: {mongodb_uri!r}\n  options:\n    db_prefix: {prefix}\n"
+        "    write_concern: {w: 1, j: false, wtimeout_ms: 2500}\n"
+    )
+    config = load_config(str(config_file), env={})
+    async with open_store(config.store_url, **config.store_options) as s:
+        assert s.client.write_concern.document == {"w": 1, "j": False, "wtimeout": 2500}
+        assert s._tenant_db("gas_demo")["data"].write_concern.document == {"w": 1, "j": False, "wtimeout": 2500}
+        await s.insert_readings("gas_demo", [{"device_uid": UID, "timestamp": 1, "counter_val": 1}])
+    # keys left out keep the default; a URI's own write concern is used when the options give none
+    async with MongoStore(mongodb_uri, db_prefix=prefix, write_concern={"wtimeout_ms": 0}) as s:
+        assert s.client.write_concern.document == {"w": "majority", "j": True, "wtimeout": 0}
+    separator = "&" if "?" in mongodb_uri else "?"
+    async with MongoStore(f"{mongodb_uri}{separator}w=1", db_prefix=prefix) as s:
+        assert s.client.write_concern.document == {"w": 1}
+    async with MongoStore(f"{mongodb_uri}{separator}w=1", db_prefix=prefix, write_concern={"j": True}) as s:
+        assert s.client.write_concern.document == {"w": "majority", "j": True, "wtimeout": 10000}
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"w": 0}, "unacknowledged"),
+        ({"w": -1}, "write_concern.w"),
+        ({"w": True}, "write_concern.w"),
+        ({"w": ""}, "write_concern.w"),
+        ({"w": 1.5}, "write_concern.w"),
+        ({"j": "yes"}, "write_concern.j"),
+        ({"wtimeout_ms": -1}, "wtimeout_ms"),
+        ({"wtimeout_ms": 1.5}, "wtimeout_ms"),
+        ({"journal": True}, "unknown key"),
+        ("majority", "must be a mapping"),
+    ],
+)
+def test_an_invalid_write_concern_is_a_config_error(mongodb_uri, bad, message):
+    with pytest.raises(ConfigError, match=message):
+        open_store(mongodb_uri, write_concern=bad)
+
+
+async def test_a_write_concern_the_deployment_cannot_satisfy_fails_instead_of_acknowledging(mongodb_uri, prefix):
+    # the test server is one node: three members can never acknowledge, and the store says so
+    with pytest.raises(StoreUnavailable, match="MongoDB"):
+        async with MongoStore(mongodb_uri, db_prefix=prefix, write_concern={"w": 3, "wtimeout_ms": 500}):
+            pass
