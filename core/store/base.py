@@ -166,15 +166,22 @@ class Store(abc.ABC):
         event: Mapping[str, Any] | None = None,
     ) -> int:
         """Everything one uplink reported, committed together before the device is answered:
-        ``$set device_fields`` on the device, insert ``readings`` (duplicates skipped) and ``event``
-        (when given). Returns how many readings were new. Raises ``StoreUnavailable`` when it could not
-        be committed, in which case the caller must not reply."""
+        insert ``readings`` (duplicates skipped) and ``event`` (when given; skipped when its ``event_id``
+        is stored already), ``$set device_fields`` on the device. Returns how many readings were new.
+        Raises ``StoreUnavailable`` when it could not be committed, in which case the caller must not reply.
+
+        A device whose reply was lost sends the same report again: with the event id derived from the
+        report, the resend stores nothing new. Where the backend cannot commit the three writes as one,
+        the device's ``$set`` is done last, so a failure never leaves the device claiming a report that is
+        not stored, and the resend completes it."""
 
     # ------------------------------------------------------------------ events (tenant ``event``)
     @abc.abstractmethod
     async def add_event(self, tenant: str, event: Mapping[str, Any]) -> str:
         """Store ``{device_uid, event_time (epoch), event_code (int), event_type, event_message, ...}``;
-        returns its ``event_id`` (a string, also present in the stored document)."""
+        returns its ``event_id`` (a string, also present in the stored document). An ``event_id`` given in
+        ``event`` is kept (one is generated otherwise); an event whose ``event_id`` the tenant already holds
+        is skipped silently (a resent report), and that id is returned."""
 
     @_listing("events")
     @abc.abstractmethod

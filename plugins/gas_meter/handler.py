@@ -160,10 +160,26 @@ def _status_fields(values: Mapping[str, Any], now: int, options: GasMeterOptions
     return fields
 
 
-def _event(uid: str, values: Mapping[str, Any], now: int, device: Mapping[str, Any]) -> dict[str, Any]:
+def event_id(uid: str, code: int, newest_ts: int, uptime: int) -> str:
+    """The id of the event an ``E0`` report carries, derived from the packet alone, so a meter that resends
+    the report after a lost reply names the same event and the store keeps it once.
+
+    The packet has no event time of its own (``event_time`` is the gateway's clock, different on a resend),
+    so the report is identified by what the meter put in it: the uid, the event code, the newest slot
+    timestamp (the hour of the count table) and the uptime (the meter's own clock in seconds, which tells
+    two events of one hour apart)."""
+    return f"{uid}-E0-{code}-{newest_ts}-{uptime}"
+
+
+def _event(
+    uid: str, values: Mapping[str, Any], now: int, device: Mapping[str, Any], slots: list[tuple[int, int]]
+) -> dict[str, Any]:
     code, event_type, level, message = describe_event(values.get("event_code"))
     seconds = as_int(values.get("seconds_per_rotation"), 0, INT32_MAX)
+    newest_ts = max(slots)[0] if slots else 0
+    uptime = as_int(values.get("uptime"), 0, U32_MAX) or 0
     event: dict[str, Any] = {
+        "event_id": event_id(uid, code, newest_ts, uptime),
         "device_uid": uid,
         "event_time": now,
         "event_code": code,
@@ -222,7 +238,7 @@ def plan_report(
         for ts, count in slots
     ]
     if eid == EID_EVENT:
-        event = _event(uid, values, now, device)
+        event = _event(uid, values, now, device, slots)
     reply = _reply(uid, RC_NORMAL, now, ts_next, newest_count(counts), device, warnings)
     return ReportPlan(reply=reply, device_fields=fields, readings=readings, event=event, warnings=warnings)
 

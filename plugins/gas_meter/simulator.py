@@ -97,6 +97,8 @@ class SimulatedMeter:
     per_hour: int = 25
     battery: int = 95
     reports_sent: int = 0
+    #: the report still waiting for its reply: ``(kind, packet, readings)``, sent again by a resending meter
+    unanswered: tuple[str, bytes, list[dict[str, int]]] | None = None
 
     def now(self, advance_hours: int = 1) -> int:
         """The meter's clock at its next report."""
@@ -181,6 +183,10 @@ class Acknowledged:
     kind: str
     readings: list[dict[str, int]]
     reply: dict[str, Any]
+    #: the 256 bytes the meter sent (the same bytes on every resend)
+    packet: bytes = b""
+    #: True when this answer came to a resend of the report
+    resent: bool = False
 
 
 @dataclass
@@ -199,6 +205,12 @@ class LoadSummary:
     elapsed_s: float = 0.0
     error_messages: dict[str, int] = field(default_factory=dict)
     acknowledged: list[Acknowledged] = field(default_factory=list)
+    #: new reports by kind (resends not counted)
+    reports: dict[str, int] = field(default_factory=dict)
+    #: reports sent again because their reply never arrived (or was lost)
+    resent: int = 0
+    #: replies the gateway sent that the meter dropped (``lose_reply_rate``)
+    lost_replies: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         ordered = sorted(self.latencies_ms)
@@ -220,6 +232,7 @@ class LoadSummary:
             "elapsed_s": round(self.elapsed_s, 3),
             "replies_per_s": round(self.replied / self.elapsed_s, 1) if self.elapsed_s > 0 else 0.0,
             "error_messages": dict(self.error_messages),
+            **({"resent": self.resent, "lost_replies": self.lost_replies} if self.resent or self.lost_replies else {}),
         }
 
 
@@ -274,6 +287,12 @@ class LoadPlan:
     seed: int = 1
     timeout: float = 10.0
     keep_acknowledged: bool = False
+    #: a meter whose report got no reply sends the very same packet again as its next report, as real
+    #: meters do, instead of a new one
+    resend: bool = False
+    #: share of replies the meter drops as if lost on the way back (they count as no reply; with
+    #: ``resend`` the same report follows): the gateway has committed a report the meter repeats
+    lose_reply_rate: float = 0.0
 
 
 async def run_load(
@@ -330,8 +349,15 @@ async def run_load(
 
 
 async def _send_one(plan: LoadPlan, meter: SimulatedMeter, kind: str, rng: random.Random, summary: LoadSummary) -> None:
-    fault = rng.choice(plan.faults) if plan.faults and rng.random() < plan.fault_rate else None
-    packet, readings = meter.report(kind, rng)
+    resent = False
+    if plan.resend and meter.unanswered is not None:
+        kind, packet, readings = meter.unanswered
+        fault, resent = None, True
+        summary.resent += 1
+    else:
+        fault = rng.choice(plan.faults) if plan.faults and rng.random() < plan.fault_rate else None
+        packet, readings = meter.report(kind, rng)
+        summary.reports[kind] = summary.reports.get(kind, 0) + 1
     summary.sent += 1
     close_write = False
     if fault == "garbage":
@@ -345,6 +371,8 @@ async def _send_one(plan: LoadPlan, meter: SimulatedMeter, kind: str, rng: rando
     if fault:
         summary.faults[fault] = summary.faults.get(fault, 0) + 1
     expects_reply = fault in (None, "split")
+    if expects_reply and plan.resend:
+        meter.unanswered = (kind, packet, readings)  # until a reply is taken
     began = time.perf_counter()
     try:
         received = await exchange(
@@ -376,12 +404,17 @@ async def _send_one(plan: LoadPlan, meter: SimulatedMeter, kind: str, rng: rando
     if reply.get("uid") != meter.uid:
         _error(summary, f"reply for {reply.get('uid')!r} to meter {meter.uid}")
         return
+    if plan.lose_reply_rate > 0 and rng.random() < plan.lose_reply_rate:
+        summary.lost_replies += 1
+        summary.no_reply += 1
+        return
+    meter.unanswered = None
     summary.replied += 1
     summary.latencies_ms.append(latency)
     rc = f"0x{received[0]:02X}"
     summary.return_codes[rc] = summary.return_codes.get(rc, 0) + 1
     if plan.keep_acknowledged:
-        summary.acknowledged.append(Acknowledged(meter.uid, kind, readings, reply))
+        summary.acknowledged.append(Acknowledged(meter.uid, kind, readings, reply, packet, resent))
 
 
 def _error(summary: LoadSummary, message: str) -> None:

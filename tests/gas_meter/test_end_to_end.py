@@ -191,6 +191,32 @@ async def test_overlapping_windows_of_consecutive_packets_store_each_reading_onc
     assert rows[-1][1] == NEWEST
 
 
+async def test_a_resent_event_report_is_stored_once(store):
+    """The reply to an E0 report was lost, so the meter sends the very same packet again (later, by the
+    gateway's clock): the event, the readings and the device end as after one report."""
+    await provision(store, uid="E0000002")
+    packet = report_bytes("event", "E0000002", SLOTS, event_code=1, uptime=7200)
+    clock = [NOW]
+    async with Gateway(
+        make_config(), store, plugin_manager(), specs={"gas_meter": gas_meter_spec()}, clock=lambda: clock[0]
+    ) as gw:
+        port = gw.port("gas_meter")
+        first = await send(port, [packet])
+        once = (await store.get_device(TENANT, "E0000002"), await readings(store, "E0000002"))
+        for _ in range(2):
+            clock[0] += 60
+            assert len(await send(port, [packet])) == 32
+    assert len(first) == 32 and first[0] == 0xC0
+    device = await store.get_device(TENANT, "E0000002")
+    assert device["last_access"] == "2025-03-06 01:02:00"  # when the meter last talked: the resend
+    assert ({**device, "last_access": None}, await readings(store, "E0000002")) == (
+        {**once[0], "last_access": None},
+        once[1],
+    )
+    events = (await store.list_events(TENANT, ListQuery(filters={"device_uid": "E0000002"}))).items
+    assert [(e["event_id"], e["event_time"]) for e in events] == [(f"E0000002-E0-1-{NOW}-7200", NOW)]
+
+
 class FailingStore:
     """The real store, except that committing a report fails as an unreachable backend does."""
 

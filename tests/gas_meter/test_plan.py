@@ -112,6 +112,7 @@ def test_event_report_records_the_event_and_updates_the_device_like_a_normal_one
     plan = plan_report(UID, values("event", slots, event_code="magnetic", seconds=42), DEVICE, NOW, OPTIONS)
     assert plan.reply["rc"] == {"ts": True, "minmax": True}
     assert plan.event == {
+        "event_id": f"{UID}-E0-1-{NOW}-123456",
         "device_uid": UID,
         "event_time": NOW,
         "event_code": 1,
@@ -124,6 +125,23 @@ def test_event_report_records_the_event_and_updates_the_device_like_a_normal_one
         "customer_no": "S32649713",
     }
     assert len(plan.readings) == 2 and plan.device_fields["last_timestamp"] == NOW
+
+
+def test_the_event_id_comes_from_the_packet_so_a_resend_names_the_same_event():
+    slots = hourly_slots(NOW, n=3)
+    packet = values("event", slots, event_code="magnetic", uptime=5000)
+    first = plan_report(UID, packet, DEVICE, NOW, OPTIONS).event
+    resent = plan_report(UID, packet, DEVICE, NOW + 90, OPTIONS).event  # the gateway's clock moved on
+    assert first["event_id"] == resent["event_id"] == f"{UID}-E0-1-{NOW}-5000"
+    assert first["event_time"] != resent["event_time"]
+    # another event of the same hour (the meter's uptime moved), another code, another hour: other ids
+    others = [
+        values("event", slots, event_code="magnetic", uptime=5060),
+        values("event", slots, event_code="rotation_speed", uptime=5000),
+        values("event", hourly_slots(NOW + 3600, n=3), event_code="magnetic", uptime=5000),
+    ]
+    ids = {plan_report(UID, other, DEVICE, NOW, OPTIONS).event["event_id"] for other in others}
+    assert len(ids) == 3 and first["event_id"] not in ids
 
 
 @pytest.mark.parametrize(

@@ -352,6 +352,31 @@ async def test_record_report(store):
     assert (await store.list_events(T, ListQuery())).total == 1
 
 
+async def test_a_resent_report_stores_nothing_new(store):
+    """A meter whose reply was lost sends the same report again: its event carries the same ``event_id``
+    and the store converges to the state of one report (device fields, readings, one event)."""
+    uid = "0000AB05"
+    await store.add_device(T, device(uid))
+    readings = [reading(uid, BASE_TS + 3600 * i, i) for i in range(24)]
+    event = {"event_id": f"{uid}-E0-1-{BASE_TS}-5000", "device_uid": uid, "event_time": BASE_TS, "event_code": 1}
+    fields = {"last_timestamp": BASE_TS + 3600 * 23, "last_count": 23, "battery": 91}
+    assert await store.record_report(T, uid, fields, readings, event) == 24
+    once = (await store.get_device(T, uid), (await store.list_readings(T, ListQuery(limit=1000))).items)
+    for _ in range(2):
+        resent = {**event, "event_time": BASE_TS + 60}  # the gateway's clock moved on; the id did not
+        assert await store.record_report(T, uid, fields, readings, resent) == 0
+    assert (await store.get_device(T, uid), (await store.list_readings(T, ListQuery(limit=1000))).items) == once
+    events = (await store.list_events(T, ListQuery())).items
+    assert [(e["event_id"], e["event_time"]) for e in events] == [(event["event_id"], BASE_TS)]
+    # add_event with a stored id is skipped the same way; another id is another event
+    assert await store.add_event(T, {**event, "event_time": BASE_TS + 120}) == event["event_id"]
+    assert await store.add_event(T, {**event, "event_id": "other"}) == "other"
+    assert (await store.list_events(T, ListQuery())).total == 2
+    # an event id is per tenant
+    await store.record_report(T2, uid, {}, [], event)
+    assert (await store.list_events(T2, ListQuery())).total == 1
+
+
 async def test_concurrent_record_reports(store):
     uids = [f"0000C{i:03d}" for i in range(20)]
     for uid in uids:

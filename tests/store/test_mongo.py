@@ -10,7 +10,7 @@ import socket
 from datetime import UTC, datetime
 
 import pytest
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 
 from core.errors import ConfigError, Conflict, InvalidInput, NotFound, StoreError, StoreUnavailable
 from core.store import ListQuery, open_store
@@ -535,3 +535,195 @@ async def test_concurrent_reports_of_one_device_count_each_reading_once(mongo_st
     )
     assert sum(new) == 30
     assert await raw[prefix + "gas_demo"].data.count_documents({"device_uid": UID}) == 30
+
+
+@pytest.mark.parametrize("transactions", [True, False])
+async def test_concurrent_resends_of_one_report_store_one_event(mongodb_uri, prefix, raw, transactions):
+    async with MongoStore(mongodb_uri, db_prefix=prefix, transactions=transactions) as s:
+        await s.add_device("gas_demo", {"device_uid": UID, "flag": True})
+        slots = [{"device_uid": UID, "timestamp": 1766000000 + i * 3600, "counter_val": i} for i in range(24)]
+        event = {"event_id": f"{UID}-E0-1-1766082800-99", "event_time": 1766086400, "event_code": 1}
+        new = await asyncio.gather(*(s.record_report("gas_demo", UID, {"battery": 7}, slots, event) for _ in range(4)))
+        assert sum(new) == 24
+    events = raw[prefix + "gas_demo"].event
+    assert await events.count_documents({}) == 1
+    assert await events.count_documents({"event_id": event["event_id"]}) == 1
+    indexes = await events.index_information()
+    assert any(ix.get("unique") and ix["key"] == [("event_id", 1)] for ix in indexes.values())
+
+
+class WriteFault:
+    """Fails the ``fail_at``-th write (insert_many, insert_one, update_one) to one database with a dropped
+    connection, as a crash or a network failure between two acknowledged writes would."""
+
+    def __init__(self, monkeypatch, database: str, fail_at: int) -> None:
+        from pymongo.asynchronous.collection import AsyncCollection
+        from pymongo.errors import AutoReconnect
+
+        self.writes: list[str] = []
+        for method in ("insert_many", "insert_one", "update_one"):
+            original = getattr(AsyncCollection, method)
+
+            def wrapper(collection, *args, _original=original, _method=method, **kwargs):
+                if collection.database.name == database:
+                    self.writes.append(f"{collection.name}.{_method}")
+                    if len(self.writes) == fail_at:
+                        raise AutoReconnect(f"injected failure of write {fail_at} ({self.writes[-1]})")
+                return _original(collection, *args, **kwargs)
+
+            monkeypatch.setattr(AsyncCollection, method, wrapper)
+
+
+async def report_state(s: MongoStore) -> tuple:
+    return (
+        await s.get_device("gas_demo", UID),
+        (await s.list_readings("gas_demo", ListQuery(sort="timestamp", limit=100))).items,
+        (await s.list_events("gas_demo", ListQuery())).items,
+    )
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("fail_at", [1, 2, 3])
+async def test_without_transactions_a_failed_report_never_gets_ahead_of_its_data(
+    mongodb_uri, prefix, monkeypatch, fail_at
+):
+    """No transactions: the three writes of a report commit one by one. Whichever fails, the device must
+    not claim a reading that is not stored, and the meter's resend must converge to one clean report."""
+    device = {"device_uid": UID, "flag": True, "last_count": 0, "last_timestamp": 0}
+    slots = [{"device_uid": UID, "timestamp": 1766000000 + i * 3600, "counter_val": 100 + i} for i in range(24)]
+    fields = {"last_timestamp": slots[-1]["timestamp"], "last_count": slots[-1]["counter_val"], "battery": 77}
+    event = {"event_id": f"{UID}-E0-1-{slots[-1]['timestamp']}-4242", "event_time": 1766086400, "event_code": 1}
+
+    clean_prefix = unique_name("t") + "_"
+    async with MongoStore(mongodb_uri, db_prefix=clean_prefix, transactions=False) as clean:
+        await clean.add_device("gas_demo", device)
+        await clean.record_report("gas_demo", UID, fields, slots, event)
+        expected = await report_state(clean)
+
+    async with MongoStore(mongodb_uri, db_prefix=prefix, transactions=False) as s:
+        assert s.uses_transactions is False
+        await s.add_device("gas_demo", device)
+        fault = WriteFault(monkeypatch, prefix + "gas_demo", fail_at)
+        with pytest.raises(StoreUnavailable, match="injected"):
+            await s.record_report("gas_demo", UID, fields, slots, event)
+        monkeypatch.undo()
+        assert len(fault.writes) == fail_at
+        stored, readings, events = await report_state(s)
+        stored_ts = {r["timestamp"]: r["counter_val"] for r in readings}
+        if stored["last_timestamp"]:  # the device says it reported: that reading and the event are stored
+            assert stored_ts.get(stored["last_timestamp"]) == stored["last_count"], (fault.writes, stored)
+            assert [e["event_id"] for e in events] == [event["event_id"]], fault.writes
+        else:
+            assert stored == {**device}, fault.writes
+
+        assert await s.record_report("gas_demo", UID, fields, slots, event) == 24 - len(stored_ts)
+        assert await report_state(s) == expected
+
+
+# ---------------------------------------------------------------------------- write concern
+class CommandLog(monitoring.CommandListener):
+    """A pymongo command listener keeping the write concern of every write command sent."""
+
+    WRITES = frozenset({"insert", "update", "delete", "findAndModify", "commitTransaction", "createIndexes"})
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict | None]] = []
+
+    def started(self, event) -> None:
+        if event.command_name in self.WRITES:
+            self.sent.append((event.command_name, event.command.get("writeConcern")))
+
+    def succeeded(self, event) -> None:
+        pass
+
+    def failed(self, event) -> None:
+        pass
+
+
+@pytest.fixture
+def command_log(monkeypatch):
+    """Every MongoStore client opened in the test reports its commands to the returned log."""
+    import core.store.mongo.backend as backend_module
+
+    log = CommandLog()
+    real = backend_module.AsyncMongoClient
+    monkeypatch.setattr(backend_module, "AsyncMongoClient", lambda *a, **kw: real(*a, event_listeners=[log], **kw))
+    return log
+
+
+@pytest.mark.parametrize("transactions", [True, False])
+async def test_writes_are_majority_and_journaled_by_default(mongodb_uri, prefix, command_log, transactions):
+    async with MongoStore(mongodb_uri, db_prefix=prefix, transactions=transactions) as s:
+        await s.add_device("gas_demo", {"device_uid": UID, "flag": True})
+        await s.record_report(
+            "gas_demo",
+            UID,
+            {"battery": 5},
+            [{"device_uid": UID, "timestamp": 1766000000, "counter_val": 1}],
+            {"event_id": "e1", "event_time": 1766000000, "event_code": 1},
+        )
+        expected = {"w": "majority", "j": True, "wtimeout": 10000}
+        assert s.client.write_concern.document == expected
+        collections = [s._common[name] for name in ("misc_data", "device_route", "scale_weight_log", "sessions")]
+        collections += [s._tenant_db("gas_demo")[name] for name in ("device", "data", "event", "users")]
+        assert {c.full_name: c.write_concern.document for c in collections} == {
+            c.full_name: expected for c in collections
+        }
+    # what reaches the server: every write outside a transaction, and every commit, asks for it
+    # (inside a transaction the individual writes carry none: the commit does)
+    asked = [concern for name, concern in command_log.sent if concern is not None]
+    commits = [concern for name, concern in command_log.sent if name == "commitTransaction"]
+    assert asked and all(concern == expected for concern in asked), command_log.sent
+    assert bool(commits) is transactions
+    if not transactions:
+        assert all(concern == expected for _, concern in command_log.sent)
+
+
+async def test_the_write_concern_comes_from_the_store_options(mongodb_uri, prefix, tmp_path):
+    from core.config import load_config
+
+    config_file = tmp_path / "specgate.yaml"
+    config_file.write_text(
+        f"store:\n  url: {mongodb_uri!r}\n  options:\n    db_prefix: {prefix}\n"
+        "    write_concern: {w: 1, j: false, wtimeout_ms: 2500}\n"
+    )
+    config = load_config(str(config_file), env={})
+    async with open_store(config.store_url, **config.store_options) as s:
+        assert s.client.write_concern.document == {"w": 1, "j": False, "wtimeout": 2500}
+        assert s._tenant_db("gas_demo")["data"].write_concern.document == {"w": 1, "j": False, "wtimeout": 2500}
+        await s.insert_readings("gas_demo", [{"device_uid": UID, "timestamp": 1, "counter_val": 1}])
+    # keys left out keep the default; a URI's own write concern is used when the options give none
+    async with MongoStore(mongodb_uri, db_prefix=prefix, write_concern={"wtimeout_ms": 0}) as s:
+        assert s.client.write_concern.document == {"w": "majority", "j": True, "wtimeout": 0}
+    separator = "&" if "?" in mongodb_uri else "?"
+    async with MongoStore(f"{mongodb_uri}{separator}w=1", db_prefix=prefix) as s:
+        assert s.client.write_concern.document == {"w": 1}
+    async with MongoStore(f"{mongodb_uri}{separator}w=1", db_prefix=prefix, write_concern={"j": True}) as s:
+        assert s.client.write_concern.document == {"w": "majority", "j": True, "wtimeout": 10000}
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"w": 0}, "unacknowledged"),
+        ({"w": -1}, "write_concern.w"),
+        ({"w": True}, "write_concern.w"),
+        ({"w": ""}, "write_concern.w"),
+        ({"w": 1.5}, "write_concern.w"),
+        ({"j": "yes"}, "write_concern.j"),
+        ({"wtimeout_ms": -1}, "wtimeout_ms"),
+        ({"wtimeout_ms": 1.5}, "wtimeout_ms"),
+        ({"journal": True}, "unknown key"),
+        ("majority", "must be a mapping"),
+    ],
+)
+def test_an_invalid_write_concern_is_a_config_error(mongodb_uri, bad, message):
+    with pytest.raises(ConfigError, match=message):
+        open_store(mongodb_uri, write_concern=bad)
+
+
+async def test_a_write_concern_the_deployment_cannot_satisfy_fails_instead_of_acknowledging(mongodb_uri, prefix):
+    # the test server is one node: three members can never acknowledge, and the store says so
+    with pytest.raises(StoreUnavailable, match="MongoDB"):
+        async with MongoStore(mongodb_uri, db_prefix=prefix, write_concern={"w": 3, "wtimeout_ms": 500}):
+            pass

@@ -18,7 +18,13 @@ from core.errors import ConfigError, InvalidInput, StoreUnavailable
 from core.store.base import Store
 from core.store.listings import Listing, ListQuery, Page
 from core.store.mongo.codecs import type_registry
-from core.store.mongo.connection import TRANSACTIONS_WIRE_VERSION, atomically, driver_errors, with_default_timeouts
+from core.store.mongo.connection import (
+    TRANSACTIONS_WIRE_VERSION,
+    atomically,
+    driver_errors,
+    with_default_timeouts,
+    write_concern_options,
+)
 from core.store.mongo.counters import seed_weighing_counter
 from core.store.mongo.indexes import TENANTS, create_common_indexes, create_tenant_indexes
 from core.store.mongo.queries import find_page
@@ -43,6 +49,9 @@ class MongoBackend(Store):
     :param dead_letter_retention_days: TTL of the ``dead_letter`` collection.
     :param transactions: None uses multi-document transactions when the deployment has them (replica set,
         sharded cluster); False always uses ordered, individually acknowledged writes.
+    :param write_concern: ``{w, j, wtimeout_ms}`` of every write and transaction; by default
+        ``{w: "majority", j: true, wtimeout_ms: 10000}`` (unless the URI sets one), see
+        :func:`~core.store.mongo.connection.write_concern_options`.
     """
 
     backend = "mongodb"
@@ -55,6 +64,7 @@ class MongoBackend(Store):
         exchange_retention_days: float = 30,
         transactions: bool | None = None,
         dead_letter_retention_days: float = 30,
+        write_concern: Mapping[str, Any] | None = None,
         **_ignored: Any,
     ) -> None:
         try:
@@ -69,6 +79,7 @@ class MongoBackend(Store):
         ):
             if isinstance(days, bool) or not isinstance(days, (int, float)) or days <= 0:
                 raise ConfigError(f"{name} must be a positive number, got {days!r}")
+        self._write_concern = write_concern_options(uri, write_concern)
         self.uri = uri
         self.common_db = common_db
         self.db_prefix = db_prefix
@@ -176,6 +187,7 @@ class MongoBackend(Store):
             tz_aware=True,
             appname="specgate",
             **with_default_timeouts(self.uri),
+            **self._write_concern,
         )
         if not client.write_concern.acknowledged:
             await client.close()

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -24,7 +24,7 @@ from pymongo.errors import (
     WTimeoutError,
 )
 
-from core.errors import Conflict, InvalidInput, StoreUnavailable
+from core.errors import ConfigError, Conflict, InvalidInput, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,45 @@ def with_default_timeouts(uri: str) -> dict[str, Any]:
     """The default timeouts ``uri`` does not set itself, as client keyword arguments."""
     given = {key.lower() for key, _ in parse_qsl(urlsplit(uri).query)}
     return {key: value for key, value in _DEFAULT_TIMEOUTS_MS.items() if key.lower() not in given}
+
+
+#: What "acknowledged" means by default: on a majority of the replica set's members, in their journals
+DEFAULT_WRITE_CONCERN: dict[str, Any] = {"w": "majority", "j": True, "wtimeout_ms": 10000}
+_WRITE_CONCERN_KEYS = {"w", "j", "wtimeout_ms"}
+_URI_WRITE_CONCERN = {"w", "journal", "wtimeoutms"}
+
+
+def write_concern_options(uri: str, write_concern: Any) -> dict[str, Any]:
+    """The client keyword arguments for the store option ``write_concern`` (``{w, j, wtimeout_ms}``).
+
+    None: :data:`DEFAULT_WRITE_CONCERN`, unless the URI sets a write concern of its own (``w``,
+    ``journal``, ``wtimeoutMS``), which is then used as it is. A mapping: its keys, over the default's
+    (``w`` a positive int or a mode name such as ``"majority"``, ``j`` a bool, ``wtimeout_ms`` an int >= 0,
+    0 meaning no limit); it wins over the URI. Anything else raises ``ConfigError``."""
+    if write_concern is None:
+        given = {key.lower() for key, _ in parse_qsl(urlsplit(uri).query)}
+        if given & _URI_WRITE_CONCERN:
+            return {}
+        write_concern = {}
+    if not isinstance(write_concern, Mapping):
+        raise ConfigError(f"write_concern must be a mapping such as {{w: majority, j: true}}, got {write_concern!r}")
+    unknown = set(write_concern) - _WRITE_CONCERN_KEYS
+    if unknown:
+        raise ConfigError(
+            f"write_concern: unknown key(s) {', '.join(sorted(map(str, unknown)))}; known: w, j, wtimeout_ms"
+        )
+    chosen = {**DEFAULT_WRITE_CONCERN, **write_concern}
+    w, j, wtimeout = chosen["w"], chosen["j"], chosen["wtimeout_ms"]
+    if isinstance(w, bool) or not ((isinstance(w, int) and w >= 1) or (isinstance(w, str) and w.strip())):
+        raise ConfigError(
+            f"write_concern.w must be a number of members >= 1 or a mode name such as 'majority', got {w!r}"
+            " (w: 0, unacknowledged writes, is refused: a device is answered only for committed data)"
+        )
+    if not isinstance(j, bool):
+        raise ConfigError(f"write_concern.j must be true or false, got {j!r}")
+    if isinstance(wtimeout, bool) or not isinstance(wtimeout, int) or wtimeout < 0:
+        raise ConfigError(f"write_concern.wtimeout_ms must be an integer >= 0 (0: no limit), got {wtimeout!r}")
+    return {"w": w, "journal": j, "wTimeoutMS": wtimeout}
 
 
 class RetryTransaction(Exception):

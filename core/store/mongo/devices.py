@@ -15,7 +15,7 @@ from core.store.listings import LISTINGS, ListQuery, Page
 from core.store.mongo.backend import MongoBackend
 from core.store.mongo.codecs import DEVICE_INTS, clean, original_types
 from core.store.mongo.connection import driver_errors
-from core.store.mongo.queries import insert_absent_readings, insert_new
+from core.store.mongo.queries import insert_absent_readings, insert_event, insert_new
 from core.store.validation import check_identifier, check_tenant
 
 
@@ -115,14 +115,18 @@ class DeviceMethods(MongoBackend):
         db = await self._writable_tenant(tenant)
 
         async def work(session: AsyncClientSession | None) -> int:
-            if changes:
-                await db["device"].update_one({"device_uid": {"$eq": device_uid}}, {"$set": changes}, session=session)
+            # Without a transaction each write commits on its own, so the order matters: what the report
+            # carries (readings, the event: inserts a resend skips) first, the device's $set (last_count,
+            # last_timestamp, last_access ...) last. A failure between them leaves the device as it was,
+            # never claiming a report that is not stored, and the meter's resend completes the rest.
             if session is None:
                 new = await insert_new(db["data"], docs, "insert readings")
             else:
                 new = await insert_absent_readings(db["data"], device_uid, docs, session)
             if event_doc is not None:
-                await db["event"].insert_one(dict(event_doc), session=session)
+                await insert_event(db["event"], event_doc, session)
+            if changes:
+                await db["device"].update_one({"device_uid": {"$eq": device_uid}}, {"$set": changes}, session=session)
             return new
 
         return await self._atomically(f"record the report of {device_uid!r}", work)
@@ -134,14 +138,14 @@ class DeviceMethods(MongoBackend):
             event = {**event, "device_uid": device_uid}
         doc = check_event(event)
         doc.pop("_id", None)
-        doc["event_id"] = str(ObjectId())
+        doc.setdefault("event_id", str(ObjectId()))
         return doc
 
     async def add_event(self, tenant: str, event: Mapping[str, Any]) -> str:
         doc = self._event(event)
         db = await self._writable_tenant(tenant)
         with driver_errors("add an event"):
-            await db["event"].insert_one(dict(doc))
+            await insert_event(db["event"], doc, None)
         return doc["event_id"]
 
     async def list_events(self, tenant: str, query: ListQuery) -> Page:

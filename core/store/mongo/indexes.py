@@ -72,6 +72,10 @@ async def create_tenant_indexes(db: AsyncDatabase) -> None:
         [
             IndexModel([("device_uid", ASCENDING), ("event_time", ASCENDING)]),
             IndexModel([("event_time", ASCENDING)]),
+            # a resent report names the same event; events written before ids existed have none
+            IndexModel(
+                [("event_id", ASCENDING)], unique=True, partialFilterExpression={"event_id": {"$type": "string"}}
+            ),
         ],
     )
 

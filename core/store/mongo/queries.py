@@ -100,3 +100,20 @@ async def insert_absent_readings(
             raise RetryTransaction(str(exc)) from exc
         raise
     return len(new)
+
+
+async def insert_event(collection: AsyncCollection, doc: dict[str, Any], session: AsyncClientSession | None) -> bool:
+    """Insert an event unless one with its ``event_id`` is stored (a resent report); True when new.
+
+    The id is looked up first: inside a transaction a duplicate-key error would abort everything, and an
+    operator's own non-unique index on ``event_id`` would not refuse the duplicate. The unique index still
+    settles a race with a concurrent insert of the same id (a retried transaction, or skipped outside one)."""
+    if await collection.find_one({"event_id": {"$eq": doc["event_id"]}}, {"_id": 1}, session=session) is not None:
+        return False
+    try:
+        await collection.insert_one(dict(doc), session=session)
+    except DuplicateKeyError as exc:
+        if session is not None:
+            raise RetryTransaction(str(exc)) from exc
+        return False
+    return True

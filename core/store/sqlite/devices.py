@@ -188,12 +188,13 @@ class DeviceMethods(SQLiteBackend):
         event_row = self._event_row(event) if event is not None else None
 
         def unit(conn: sqlite3.Connection) -> int:
+            # one transaction; the order is that of the MongoDB store without transactions
             self._register_tenant(conn, tenant)
-            if fields:
-                self._update_device(conn, tenant, device_uid, fields)
             new = self._insert_rows(conn, rows)
             if event_row is not None:
                 self._insert_event(conn, tenant, event_row)
+            if fields:
+                self._update_device(conn, tenant, device_uid, fields)
             return new
 
         return await self._write(unit)
@@ -205,11 +206,15 @@ class DeviceMethods(SQLiteBackend):
         doc.setdefault("event_id", uuid.uuid4().hex)
         return doc["event_id"], doc["device_uid"], doc["event_time"], to_json(doc)
 
-    def _insert_event(self, conn: sqlite3.Connection, tenant: str, row: tuple[str, str, float, str]) -> None:
+    def _insert_event(self, conn: sqlite3.Connection, tenant: str, row: tuple[str, str, float, str]) -> bool:
+        """Insert the event unless its ``event_id`` is stored already (a resent report); True when new."""
         self._register_tenant(conn, tenant)
-        conn.execute(
-            "INSERT INTO event (tenant, event_id, device_uid, event_time, doc) VALUES (?, ?, ?, ?, ?)", (tenant, *row)
+        cursor = conn.execute(
+            "INSERT INTO event (tenant, event_id, device_uid, event_time, doc) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (tenant, event_id) DO NOTHING",
+            (tenant, *row),
         )
+        return cursor.rowcount > 0
 
     async def add_event(self, tenant: str, event: Mapping[str, Any]) -> str:
         self._check_tenant(tenant)
