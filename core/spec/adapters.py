@@ -492,21 +492,26 @@ class ChecksumField(cs.Subconstruct):
 class FailCase(cs.Construct):
     """The default of a switch without one: an unmatched key is a FrameError."""
 
-    def __init__(self, on: str, keys: list[Any]) -> None:
+    def __init__(self, on: str, keys: list[Any], member: str | None = None) -> None:
         super().__init__()
         self.on = on
+        self.member = member
         self.keys = keys
         self.flagbuildnone = True
 
     def _parse(self, stream: Any, context: Any, path: str) -> Any:
         key = context.get(self.on)
+        segments = [self.on]
+        if self.member is not None:  # a switch on one member of a bits field
+            key = key.get(self.member) if isinstance(key, dict) else None
+            segments.append(self.member)
         shown = f"0x{key:02X}" if isinstance(key, int) else repr(key)
         error = FrameError(
-            f"no layout for {self.on} {shown}; expected one of {', '.join(map(str, self.keys))}",
+            f"no layout for {'.'.join(segments)} {shown}; expected one of {', '.join(map(str, self.keys))}",
             expected=", ".join(map(str, self.keys)),
             found=shown,
         )
-        error.segments = [self.on]  # type: ignore[attr-defined]  # the field whose value selected no case
+        error.segments = segments  # type: ignore[attr-defined]  # the field whose value selected no case
         raise error
 
     def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:

@@ -238,6 +238,66 @@ def test_switch_selects_the_body_and_flattens_it(make_spec):
     assert info.value.path == "m -> cmd" and info.value.found == "0x03"
 
 
+def test_switch_on_a_bits_member(make_spec):
+    # the smallest spec that crashed decode with "unhashable type: 'dict'" when the switch was on the whole field
+    spec = make_spec(
+        binary_spec(
+            """
+        - name: rc
+          type: bits
+          size: 2
+          endian: little
+          bits: [{name: ack, bit: 15}, {name: kind, bit: 4, width: 2, enum: {read: 1, write: 2}}]
+        - {name: body, type: switch, on: rc.kind, cases: {read: read_body, write: write_body, 3: other_body}}
+        - {name: flag, type: switch, on: rc.ack, cases: {0: no_tail, 1: tail_body}}
+    """,
+            types="""
+        read_body:
+          fields: [{name: address, type: u16}]
+        write_body:
+          fields: [{name: data, type: u16}]
+        other_body:
+          fields: [{name: raw, type: u16}]
+        no_tail:
+          fields: [{name: pad, type: u8}]
+        tail_body:
+          fields: [{name: tail, type: u8}]
+    """,
+        )
+    )
+    read = round_trip(spec, "m", b"\x10\x80\x00\x07\x09")
+    assert read.values == {"rc": {"ack": True, "kind": "read"}, "address": 7, "tail": 9}
+    write = round_trip(spec, "m", b"\x20\x00\x00\x08\x00")
+    assert write.values == {"rc": {"ack": False, "kind": "write"}, "data": 8, "pad": 0}
+    other = round_trip(spec, "m", b"\x30\x00\x00\x08\x00")
+    assert other.values == {"rc": {"ack": False, "kind": 3}, "raw": 8, "pad": 0}
+    assert spec.encode("m", {"rc": {"ack": True, "kind": "write"}, "data": 1, "tail": 2}) == b"\x20\x80\x00\x01\x02"
+    with pytest.raises(FrameError) as info:
+        spec.decode(b"\x00\x00\x00\x08\x00")
+    assert (info.value.path, info.value.found) == ("m -> rc -> kind", "0x00")
+    assert str(info.value) == "no layout for rc.kind 0x00; expected one of read, write, 3"
+
+
+def test_switch_on_a_bits_member_fixed_layout_has_a_fast_path(make_spec):
+    spec = make_spec(
+        binary_spec(
+            """
+        - {name: rc, type: bits, bits: [{name: big, bit: 7}, {name: n, bit: 0, width: 3}]}
+        - {name: body, type: switch, on: rc.big, cases: {0: small_body, 1: big_body}}
+    """,
+            types="""
+        small_body:
+          fields: [{name: a, type: u8}, {name: b, type: u8}]
+        big_body:
+          fields: [{name: c, type: u16}]
+    """,
+        )
+    )
+    assert spec.structs["m"].fast is not None
+    assert round_trip(spec, "m", b"\x05\x01\x02").values == {"rc": {"big": False, "n": 5}, "a": 1, "b": 2}
+    assert round_trip(spec, "m", b"\x83\x01\x02").values == {"rc": {"big": True, "n": 3}, "c": 258}
+
+
 def test_length_field_computed_on_build(make_spec):
     spec = make_spec(
         binary_spec("""
