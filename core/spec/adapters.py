@@ -168,6 +168,42 @@ class UntilEnd(cs.Construct):
         raise cs.SizeofError("variable size", path=path)
 
 
+class ExactSized(cs.Subconstruct):
+    """The target of a length field: read from exactly the bytes the length gives, all of which it must use."""
+
+    def __init__(self, subcon: cs.Construct, length_name: str, adjust: int) -> None:
+        super().__init__(subcon)
+        self.length_name, self.adjust = length_name, adjust
+
+    def _parse(self, stream: Any, context: Any, path: str) -> Any:
+        raw = context[self.length_name]
+        size = raw - self.adjust
+        if size < 0:
+            raise FrameError(
+                f"the length field '{self.length_name}' is {raw}, less than its adjust {self.adjust}",
+                expected=f">= {self.adjust}",
+                found=raw,
+            )
+        data = cs.stream_read(stream, size, path)
+        substream = io.BytesIO(data)
+        obj = self.subcon._parsereport(substream, context, path)
+        used = substream.tell()
+        if used != size:
+            raise FrameError(
+                f"{size - used} bytes left over: the length field '{self.length_name}' gives {size} bytes,"
+                f" the field uses {used}",
+                expected=size,
+                found=used,
+            )
+        return obj
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        return self.subcon._build(obj, stream, context, path)  # the length field is computed from these bytes
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        return self.subcon._sizeof(context, path)
+
+
 class BuildComputed(cs.Subconstruct):
     """A value that is read normally but computed from the context on build (lengths, counts)."""
 

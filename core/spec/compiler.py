@@ -65,7 +65,7 @@ class ConstructBuilder:
             sub = self.field(f, by_name)
             if f.length_field is not None:
                 length = by_name[f.length_field]
-                sub = cs.FixedSized(cs.this[length.name] - length.adjust, sub)
+                sub = ad.ExactSized(sub, length.name, length.adjust)
             members.append(ad.Field(f.name, sub, field_label(f)))
         if top_level:
             members.append(ad.Field("_end", ad.FrameEnd(), ""))

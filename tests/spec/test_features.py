@@ -311,6 +311,34 @@ def test_length_field_computed_on_build(make_spec):
     assert round_trip(spec, "m", frame).values == {"payload": "hello", "end": 3}
 
 
+def test_length_field_of_a_struct_must_be_used_exactly(make_spec):
+    spec = make_spec(
+        binary_spec(
+            """
+        - {name: length, type: u8, length_of: body, adjust: 1}
+        - {name: body, type: inner}
+        - {name: end, type: u8}
+    """,
+            types="""
+        inner:
+          fields: [{name: v, type: u16}]
+    """,
+        )
+    )
+    frame = spec.encode("m", {"body": {"v": 7}, "end": 9})
+    assert frame == b"\x03\x00\x07\x09"
+    assert round_trip(spec, "m", frame).values == {"body": {"v": 7}, "end": 9}
+    # the length says 4 bytes (5 - adjust), the struct uses 2: the 2 others are not silently dropped
+    with pytest.raises(FrameError) as info:
+        spec.decode(b"\x05\x00\x07\xaa\xbb\x09")
+    assert (info.value.path, info.value.expected, info.value.found) == ("m -> body", 4, 2)
+    assert str(info.value) == "2 bytes left over: the length field 'length' gives 4 bytes, the field uses 2"
+    with pytest.raises(FrameError) as info:
+        spec.decode(b"\x00\x09")
+    assert info.value.path == "m -> body"
+    assert str(info.value) == "the length field 'length' is 0, less than its adjust 1"
+
+
 def test_count_and_size_fields_are_computed(make_spec):
     spec = make_spec(
         binary_spec("""
