@@ -53,22 +53,30 @@ class Field(cs.Renamed):
         self.label = label
 
     @contextlib.contextmanager
-    def _labelled_errors(self) -> Iterator[None]:
-        """Errors raised below this field come out as FrameErrors whose path starts with its label."""
+    def _labelled_errors(self, start: int | None = None) -> Iterator[None]:
+        """Errors raised below this field come out as FrameErrors whose path starts with its label.
+
+        On parse, ``start`` is where the field begins: the innermost field that fails records it as the
+        error's ``offset`` (how far the message got), which ranks the candidates of a frame no message fits.
+        """
         try:
             yield
         except FrameError as exc:
+            if start is not None and getattr(exc, "offset", None) is None:
+                exc.offset = start  # type: ignore[attr-defined]
             if self.label:
                 prefix_path(exc, self.label)
             raise
         except cs.ConstructError as exc:
             error = from_construct(exc)
+            if start is not None:
+                error.offset = start  # type: ignore[attr-defined]
             if self.label:
                 prefix_path(error, self.label)
             raise error from exc
 
     def _parse(self, stream: Any, context: Any, path: str) -> Any:
-        with self._labelled_errors():
+        with self._labelled_errors(stream.tell()):
             return self.subcon._parsereport(stream, context, path)
 
     def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
@@ -184,9 +192,15 @@ class ExactSized(cs.Subconstruct):
                 expected=f">= {self.adjust}",
                 found=raw,
             )
+        base = stream.tell()
         data = cs.stream_read(stream, size, path)
         substream = io.BytesIO(data)
-        obj = self.subcon._parsereport(substream, context, path)
+        try:
+            obj = self.subcon._parsereport(substream, context, path)
+        except FrameError as exc:
+            if getattr(exc, "offset", None) is not None:  # measured in the substream: make it a frame offset
+                exc.offset += base  # type: ignore[attr-defined]
+            raise
         used = substream.tell()
         if used != size:
             raise FrameError(

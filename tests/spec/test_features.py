@@ -451,3 +451,49 @@ def test_uplink_and_downlink_in_one_spec(make_spec):
     assert spec.decode(b"\x01\x02").message == "up"
     assert spec.decode(b"\x01\x02", message="down").values == {"b": 1, "c": 2}
     assert spec.encode("up", {"a": 258}) == b"\x01\x02"
+
+
+def _many_messages_spec(count: int) -> str:
+    messages = "".join(
+        f"  m{i}:\n"
+        "    direction: uplink\n"
+        "    fields:\n"
+        f"      - {{name: tag, type: u16, const: {i}}}\n"
+        "      - {name: value, type: u32}\n"
+        "      - {name: crc, type: checksum, algorithm: sum8}\n"
+        for i in range(count)
+    )
+    return (
+        "meta: {name: many}\nframing: {length_field: {offset: 0, type: u8, max_length: 255}}\n"
+        f"messages:\n{messages}"
+    )
+
+
+def test_no_matching_message_error_is_short_and_keeps_the_checksum_class(make_spec):
+    spec = make_spec(_many_messages_spec(300))
+    assert spec.decode(b"\x00\x96\x00\x00\x00\x01\x97").message == "m150"
+    with pytest.raises(ChecksumError) as info:  # m150's tag matches, its checksum does not
+        spec.decode(b"\x00\x96\x00\x00\x00\x01\x00")
+    assert str(info.value) == (
+        "the frame matches none of the messages (300 tried): '00960000000100'; closest: "
+        "m150 -> crc: sum8 mismatch over bytes 0..6: expected 0x97, found 0x00; "
+        "m0 -> tag: expected constant 0x0000, found 0x0096; m1 -> tag: expected constant 0x0001, found 0x0096; "
+        "and 297 more"
+    )
+    assert (info.value.path, info.value.expected, info.value.found) == ("m150 -> crc", "0x97", "0x00")
+    # no tag matches: a plain FrameError naming the spec and the closest candidates, still short
+    with pytest.raises(FrameError) as info:
+        spec.decode(b"\x01\x96\x00\x00\x00\x01\x00")
+    assert type(info.value) is FrameError
+    assert (info.value.path, info.value.expected) == ("many", ["m0", "m1", "m2"])
+    assert str(info.value).endswith("and 297 more") and len(str(info.value)) < 400
+    # a long frame is cut in the message
+    with pytest.raises(FrameError) as info:
+        spec.decode(bytes(range(100)))
+    assert "'000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F... (100 bytes)'" in str(info.value)
+    assert len(str(info.value)) < 500
+    # the closest candidate is the one whose failing field starts furthest into the frame
+    with pytest.raises(FrameError) as info:
+        spec.decode(b"\x00\x96\x00\x00\x00\x01\x97\x00")
+    assert type(info.value) is FrameError
+    assert "closest: m150: 1 bytes after the end of the message; m0 -> tag" in str(info.value)
