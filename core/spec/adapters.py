@@ -581,7 +581,9 @@ class LayoutSwitch(cs.Switch):
             sizes = set()
             for case in self.cases.values():
                 sizes.add(case._sizeof(context, path))
-            if len(sizes) == 1 and isinstance(self.default, FailCase):
+            if not isinstance(self.default, FailCase):
+                sizes.add(self.default._sizeof(context, path))
+            if len(sizes) == 1:
                 return sizes.pop()
             raise
 

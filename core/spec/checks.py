@@ -125,6 +125,8 @@ def _schema_problems(located: Located, error: jsonschema.ValidationError, root: 
     if validator == "minProperties" and pointer == "/framing":
         kinds = ", ".join(sorted(error.schema.get("properties", {})))
         return [located.problem(pointer, f"one framing kind is required: {kinds}")]
+    if validator == "maxItems" and error.validator_value == 0 and "/cases/" in pointer:
+        return [located.problem(pointer, f"a case is a type name or [] (no fields), got {error.instance!r}")]
     if validator == "pattern" and error.validator_value == "^[0-9A-Fa-f\\s]*$":
         return [located.problem(pointer, f"expected hex digits, got {error.instance!r}")]
     if validator == "pattern":
@@ -695,6 +697,9 @@ class ModelBuilder:
         cases: dict[Any, tuple[StructModel, str]] = {}
         for key, type_name in doc["cases"].items():
             ptr = join_pointer(f.pointer, "cases", key)
+            if type_name == []:  # an empty case: nothing more follows for this key
+                cases[key] = (StructModel(name="(no fields)", fields=[], pointer=ptr), ptr)
+                continue
             if type_name not in self.type_docs:
                 known = sorted(self.type_docs)
                 self.problem(
@@ -708,7 +713,14 @@ class ModelBuilder:
         self.raw_cases[id(f)] = cases
         if "default" in doc:
             name = doc["default"]
-            if name not in self.type_docs:
+            if name == []:
+                f.default_case = StructModel(name="(no fields)", fields=[], pointer=join_pointer(f.pointer, "default"))
+            elif not isinstance(name, str):
+                self.problem(
+                    join_pointer(f.pointer, "default"),
+                    f"the default case is a type name or [] (no fields), got {name!r}",
+                )
+            elif name not in self.type_docs:
                 self.problem(join_pointer(f.pointer, "default"), f"unknown type {name!r} for the default case")
             else:
                 f.default_case = self.struct_type(name, join_pointer(f.pointer, "default"))

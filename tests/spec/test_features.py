@@ -298,6 +298,42 @@ def test_switch_on_a_bits_member_fixed_layout_has_a_fast_path(make_spec):
     assert round_trip(spec, "m", b"\x83\x01\x02").values == {"rc": {"big": True, "n": 3}, "c": 258}
 
 
+def test_switch_case_without_fields(make_spec):
+    spec = make_spec(
+        binary_spec(
+            """
+        - {name: kind, type: u8, enum: {ping: 0, data: 1, other: 2}}
+        - {name: body, type: switch, on: kind, cases: {ping: [], data: data_body}}
+        - {name: end, type: u8}
+    """,
+            types="""
+        data_body:
+          fields: [{name: v, type: u16}]
+    """,
+        )
+    )
+    assert round_trip(spec, "m", b"\x00\x09").values == {"kind": "ping", "end": 9}
+    assert round_trip(spec, "m", b"\x01\x00\x05\x09").values == {"kind": "data", "v": 5, "end": 9}
+    assert spec.encode("m", {"kind": "ping", "end": 9}) == b"\x00\x09"
+    with pytest.raises(FrameError) as info:  # a value of the empty case is unknown there
+        spec.encode("m", {"kind": "ping", "v": 5, "end": 9})
+    assert info.value.path == "m"
+    with pytest.raises(FrameError) as info:
+        spec.decode(b"\x02\x09")
+    assert info.value.path == "m -> kind"
+    # an empty default, and a fixed layout (every case empty) that has a fast path
+    spec = make_spec(
+        binary_spec("""
+        - {name: rc, type: bits, bits: [{name: ack, bit: 7}, {name: code, bit: 0, width: 4}]}
+        - {name: body, type: switch, on: rc.code, cases: {1: []}, default: []}
+        - {name: end, type: u8}
+    """)
+    )
+    assert spec.structs["m"].fast is not None and spec.messages["m"].size == 2
+    assert round_trip(spec, "m", b"\x81\x09").values == {"rc": {"ack": True, "code": 1}, "end": 9}
+    assert round_trip(spec, "m", b"\x07\x09").values == {"rc": {"ack": False, "code": 7}, "end": 9}
+
+
 def test_length_field_computed_on_build(make_spec):
     spec = make_spec(
         binary_spec("""
