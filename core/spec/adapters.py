@@ -53,22 +53,30 @@ class Field(cs.Renamed):
         self.label = label
 
     @contextlib.contextmanager
-    def _labelled_errors(self) -> Iterator[None]:
-        """Errors raised below this field come out as FrameErrors whose path starts with its label."""
+    def _labelled_errors(self, start: int | None = None) -> Iterator[None]:
+        """Errors raised below this field come out as FrameErrors whose path starts with its label.
+
+        On parse, ``start`` is where the field begins: the innermost field that fails records it as the
+        error's ``offset`` (how far the message got), which ranks the candidates of a frame no message fits.
+        """
         try:
             yield
         except FrameError as exc:
+            if start is not None and getattr(exc, "offset", None) is None:
+                exc.offset = start  # type: ignore[attr-defined]
             if self.label:
                 prefix_path(exc, self.label)
             raise
         except cs.ConstructError as exc:
             error = from_construct(exc)
+            if start is not None:
+                error.offset = start  # type: ignore[attr-defined]
             if self.label:
                 prefix_path(error, self.label)
             raise error from exc
 
     def _parse(self, stream: Any, context: Any, path: str) -> Any:
-        with self._labelled_errors():
+        with self._labelled_errors(stream.tell()):
             return self.subcon._parsereport(stream, context, path)
 
     def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
@@ -166,6 +174,48 @@ class UntilEnd(cs.Construct):
 
     def _sizeof(self, context: Any, path: str) -> int:
         raise cs.SizeofError("variable size", path=path)
+
+
+class ExactSized(cs.Subconstruct):
+    """The target of a length field: read from exactly the bytes the length gives, all of which it must use."""
+
+    def __init__(self, subcon: cs.Construct, length_name: str, adjust: int) -> None:
+        super().__init__(subcon)
+        self.length_name, self.adjust = length_name, adjust
+
+    def _parse(self, stream: Any, context: Any, path: str) -> Any:
+        raw = context[self.length_name]
+        size = raw - self.adjust
+        if size < 0:
+            raise FrameError(
+                f"the length field '{self.length_name}' is {raw}, less than its adjust {self.adjust}",
+                expected=f">= {self.adjust}",
+                found=raw,
+            )
+        base = stream.tell()
+        data = cs.stream_read(stream, size, path)
+        substream = io.BytesIO(data)
+        try:
+            obj = self.subcon._parsereport(substream, context, path)
+        except FrameError as exc:
+            if getattr(exc, "offset", None) is not None:  # measured in the substream: make it a frame offset
+                exc.offset += base  # type: ignore[attr-defined]
+            raise
+        used = substream.tell()
+        if used != size:
+            raise FrameError(
+                f"{size - used} bytes left over: the length field '{self.length_name}' gives {size} bytes,"
+                f" the field uses {used}",
+                expected=size,
+                found=used,
+            )
+        return obj
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        return self.subcon._build(obj, stream, context, path)  # the length field is computed from these bytes
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        return self.subcon._sizeof(context, path)
 
 
 class BuildComputed(cs.Subconstruct):
@@ -492,21 +542,26 @@ class ChecksumField(cs.Subconstruct):
 class FailCase(cs.Construct):
     """The default of a switch without one: an unmatched key is a FrameError."""
 
-    def __init__(self, on: str, keys: list[Any]) -> None:
+    def __init__(self, on: str, keys: list[Any], member: str | None = None) -> None:
         super().__init__()
         self.on = on
+        self.member = member
         self.keys = keys
         self.flagbuildnone = True
 
     def _parse(self, stream: Any, context: Any, path: str) -> Any:
         key = context.get(self.on)
+        segments = [self.on]
+        if self.member is not None:  # a switch on one member of a bits field
+            key = key.get(self.member) if isinstance(key, dict) else None
+            segments.append(self.member)
         shown = f"0x{key:02X}" if isinstance(key, int) else repr(key)
         error = FrameError(
-            f"no layout for {self.on} {shown}; expected one of {', '.join(map(str, self.keys))}",
+            f"no layout for {'.'.join(segments)} {shown}; expected one of {', '.join(map(str, self.keys))}",
             expected=", ".join(map(str, self.keys)),
             found=shown,
         )
-        error.segments = [self.on]  # type: ignore[attr-defined]  # the field whose value selected no case
+        error.segments = segments  # type: ignore[attr-defined]  # the field whose value selected no case
         raise error
 
     def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
@@ -526,7 +581,9 @@ class LayoutSwitch(cs.Switch):
             sizes = set()
             for case in self.cases.values():
                 sizes.add(case._sizeof(context, path))
-            if len(sizes) == 1 and isinstance(self.default, FailCase):
+            if not isinstance(self.default, FailCase):
+                sizes.add(self.default._sizeof(context, path))
+            if len(sizes) == 1:
                 return sizes.pop()
             raise
 

@@ -125,6 +125,8 @@ def _schema_problems(located: Located, error: jsonschema.ValidationError, root: 
     if validator == "minProperties" and pointer == "/framing":
         kinds = ", ".join(sorted(error.schema.get("properties", {})))
         return [located.problem(pointer, f"one framing kind is required: {kinds}")]
+    if validator == "maxItems" and error.validator_value == 0 and "/cases/" in pointer:
+        return [located.problem(pointer, f"a case is a type name or [] (no fields), got {error.instance!r}")]
     if validator == "pattern" and error.validator_value == "^[0-9A-Fa-f\\s]*$":
         return [located.problem(pointer, f"expected hex digits, got {error.instance!r}")]
     if validator == "pattern":
@@ -269,10 +271,7 @@ class ModelBuilder:
                     self.problem(ptr, f"'{ref}' must be an earlier field than '{f.name}'")
                     continue
                 if key == "on":
-                    if target.kind not in ("int", "bits") or target.hidden:
-                        self.problem(ptr, f"a switch needs an integer field, '{ref}' is {target.type_name}")
-                        continue
-                    self.check_cases(f, target)
+                    self.check_switch_on(f, target, ptr)
                     continue
                 if (
                     target.kind != "int"
@@ -293,25 +292,62 @@ class ModelBuilder:
                 target.computed_from = f.name
                 target.computed_kind = "count" if key == "count_from" else "size"
 
-    def check_cases(self, switch: FieldModel, on: FieldModel) -> None:
+    def check_switch_on(self, switch: FieldModel, target: FieldModel, ptr: str) -> None:
+        """A switch is on an integer field or on one named member of a bits field (``on: flags.kind``)."""
+        ref = target.name
+        members = [b for b in target.bits if b.name]
+        if switch.switch_member is not None:
+            if target.kind != "bits":
+                self.problem(
+                    ptr, f"'{ref}' is {target.type_name}, not bits: only a bits field has members to switch on"
+                )
+                return
+            names = [b.name or "" for b in members]
+            member = next((b for b in members if b.name == switch.switch_member), None)
+            if member is None:
+                self.problem(
+                    ptr,
+                    f"'{ref}' has no bit named '{switch.switch_member}'; bits: {', '.join(names)}"
+                    f"{did_you_mean(switch.switch_member, names)}",
+                )
+                return
+            self.check_cases(
+                switch, member.enum, 0, (1 << member.width) - 1, f"{member.width}-bit", f"{ref}.{member.name}"
+            )
+            return
+        if target.kind == "bits":
+            choices = ", ".join(f"{ref}.{b.name}" for b in members) or "(it has none)"
+            self.problem(
+                ptr, f"'{ref}' is a bits field: switch on one of its members ({choices}), not on the whole field"
+            )
+            return
+        if target.kind != "int" or target.hidden:
+            self.problem(ptr, f"a switch needs an integer field, '{ref}' is {target.type_name}")
+            return
+        lo, hi = int_range(target.size or 1, target.signed)
+        self.check_cases(switch, target.enum, lo, hi, target.type_name, ref)
+
+    def check_cases(
+        self, switch: FieldModel, enum: dict[str, int] | None, lo: int, hi: int, type_name: str, on_name: str
+    ) -> None:
+        """Turn the case keys into the values the switched-on field decodes to (enum labels or ints)."""
         raw_cases = self.raw_cases.pop(id(switch), {})
-        lo, hi = int_range(on.size or 1, on.signed)
         for key, (model, ptr) in raw_cases.items():
-            if on.enum:
+            if enum:
                 if isinstance(key, int) and not isinstance(key, bool):
-                    labels = [label for label, value in on.enum.items() if value == key]
+                    labels = [label for label, value in enum.items() if value == key]
                     if labels:
                         switch.cases[labels[0]] = model
                     elif lo <= key <= hi:
                         switch.cases[key] = model
                     else:
-                        self.problem(ptr, f"case {key} does not fit {on.type_name} field '{on.name}'")
+                        self.problem(ptr, f"case {key} does not fit {type_name} field '{on_name}'")
                     continue
-                if str(key) not in on.enum:
-                    labels = sorted(on.enum)
+                if str(key) not in enum:
+                    labels = sorted(enum)
                     self.problem(
                         ptr,
-                        f"case '{key}' is not a value of enum '{on.name}': expected one of {', '.join(labels)}{did_you_mean(str(key), labels)}",
+                        f"case '{key}' is not a value of enum '{on_name}': expected one of {', '.join(labels)}{did_you_mean(str(key), labels)}",
                         prefer_key=True,
                     )
                     continue
@@ -321,14 +357,14 @@ class ModelBuilder:
                     if not lo <= key <= hi:
                         self.problem(
                             ptr,
-                            f"case {key} does not fit {on.type_name} field '{on.name}' ({lo}..{hi})",
+                            f"case {key} does not fit {type_name} field '{on_name}' ({lo}..{hi})",
                             prefer_key=True,
                         )
                         continue
                     switch.cases[key] = model
                 else:
                     self.problem(
-                        ptr, f"case {key!r} must be an integer: field '{on.name}' has no enum", prefer_key=True
+                        ptr, f"case {key!r} must be an integer: field '{on_name}' has no enum", prefer_key=True
                     )
 
     # ------------------------------------------------------------------ fields
@@ -656,10 +692,14 @@ class ModelBuilder:
         if "on" not in doc or "cases" not in doc:
             self.problem(f.pointer, "a switch needs 'on' and 'cases'")
             return False
-        f.switch_on = doc["on"]
+        f.switch_on, _, member = str(doc["on"]).partition(".")
+        f.switch_member = member or None
         cases: dict[Any, tuple[StructModel, str]] = {}
         for key, type_name in doc["cases"].items():
             ptr = join_pointer(f.pointer, "cases", key)
+            if type_name == []:  # an empty case: nothing more follows for this key
+                cases[key] = (StructModel(name="(no fields)", fields=[], pointer=ptr), ptr)
+                continue
             if type_name not in self.type_docs:
                 known = sorted(self.type_docs)
                 self.problem(
@@ -673,7 +713,14 @@ class ModelBuilder:
         self.raw_cases[id(f)] = cases
         if "default" in doc:
             name = doc["default"]
-            if name not in self.type_docs:
+            if name == []:
+                f.default_case = StructModel(name="(no fields)", fields=[], pointer=join_pointer(f.pointer, "default"))
+            elif not isinstance(name, str):
+                self.problem(
+                    join_pointer(f.pointer, "default"),
+                    f"the default case is a type name or [] (no fields), got {name!r}",
+                )
+            elif name not in self.type_docs:
                 self.problem(join_pointer(f.pointer, "default"), f"unknown type {name!r} for the default case")
             else:
                 f.default_case = self.struct_type(name, join_pointer(f.pointer, "default"))

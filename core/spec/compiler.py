@@ -65,7 +65,7 @@ class ConstructBuilder:
             sub = self.field(f, by_name)
             if f.length_field is not None:
                 length = by_name[f.length_field]
-                sub = cs.FixedSized(cs.this[length.name] - length.adjust, sub)
+                sub = ad.ExactSized(sub, length.name, length.adjust)
             members.append(ad.Field(f.name, sub, field_label(f)))
         if top_level:
             members.append(ad.Field("_end", ad.FrameEnd(), ""))
@@ -141,8 +141,13 @@ class ConstructBuilder:
         if kind == "switch":
             assert f.switch_on is not None
             cases = {key: self.struct(case) for key, case in f.cases.items()}
-            default = self.struct(f.default_case) if f.default_case else ad.FailCase(f.switch_on, list(f.cases))
-            return ad.LayoutSwitch(cs.this[f.switch_on], cases, default)
+            default = (
+                self.struct(f.default_case)
+                if f.default_case
+                else ad.FailCase(f.switch_on, list(f.cases), f.switch_member)
+            )
+            key = cs.this[f.switch_on] if f.switch_member is None else cs.this[f.switch_on][f.switch_member]
+            return ad.LayoutSwitch(key, cases, default)
         if kind == "checksum":
             return ad.ChecksumField(
                 int_construct(f.size or 1, False, f.endian), f.algorithm or "sum8", f.start, f.end or 0
@@ -160,7 +165,7 @@ def shape_struct(struct: StructModel, obj: Any, path: list[str], flags: list[str
             continue
         raw = obj[f.name]
         if f.kind == "switch":
-            case = f.case_for(obj[f.switch_on])
+            case = f.case_for(f.switch_key(obj))
             if case is not None:
                 values.update(shape_struct(case, raw, path, flags))
             continue
@@ -215,11 +220,11 @@ def unshape_struct(
         if f.hidden:
             continue
         if f.kind == "switch":
-            key = obj[f.switch_on or ""]
+            key = f.switch_key(obj)
             case = f.case_for(key)
             if case is None:
                 raise _fail(
-                    path + [f.switch_on or ""],
+                    path + [f.switch_on or ""] + ([f.switch_member] if f.switch_member else []),
                     f"no layout for {key!r}; expected one of {', '.join(map(str, f.cases))}",
                     ", ".join(map(str, f.cases)),
                     key,

@@ -273,15 +273,19 @@ def generate_fast_path(model: SpecModel, message: MessageModel) -> tuple[Callabl
         switch = switches[0]
         index = top.fields.index(switch)
         on = next(f for f in top.fields if f.name == switch.switch_on)
-        if on.kind != "int" or on.const is not None:
+        member = next((b for b in on.bits if b.name == switch.switch_member), None)
+        if on.const is not None or not (on.kind == "int" or (on.kind == "bits" and member is not None)):
             return None
+        enum = member.enum if member is not None else on.enum
         for key, case in switch.cases.items():
-            raw = on.enum[key] if isinstance(key, str) and on.enum else key
+            raw = enum[key] if isinstance(key, str) and enum else key
             layouts.append((raw, top.fields[:index] + case.fields + top.fields[index + 1 :]))
         if switch.default_case is not None:
             layouts.append((None, top.fields[:index] + switch.default_case.fields + top.fields[index + 1 :]))
         on_offset = sum(f.size or 0 for f in top.fields[: top.fields.index(on)])
         on_key = f"int.from_bytes(frame[{on_offset}:{on_offset + (on.size or 1)}], {on.endian!r}, signed={on.signed})"
+        if member is not None:  # the key is the member's raw bits
+            on_key = f"(({on_key}) >> {member.bit}) & {(1 << member.width) - 1}"
     else:
         layouts.append((None, top.fields))
         on_key = "None"
@@ -290,7 +294,7 @@ def generate_fast_path(model: SpecModel, message: MessageModel) -> tuple[Callabl
     default_name = "None"
     for number, (key, fields) in enumerate(layouts):
         items, checks, fmt, _ = gen.fields(fields, 0, 0, [message.name])
-        if key is not None:  # the dispatch already knows the value switched on
+        if key is not None and on.kind == "int":  # the dispatch already knows the value switched on
             label = next((k for k, v in (on.enum or {}).items() if v == key), key)
             items = [(name, repr(label) if name == on.name else expr) for name, expr in items]
         packer = struct.Struct(gen.order + fmt)

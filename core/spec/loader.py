@@ -37,6 +37,9 @@ class Located:
         return Problem(self.file, line, col, pointer, message)
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 def _mark(node: yaml.Node) -> tuple[int, int]:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
@@ -47,25 +50,67 @@ class _Builder:
         self.constructor = yaml.SafeLoader("")
         self.problems: list[Problem] = []
 
+    def key(self, key_node: yaml.Node, pointer: str) -> Any:
+        """The key of a mapping entry, or None (reported) when it is not a scalar."""
+        key = self.constructor.construct_object(key_node, deep=True)
+        if isinstance(key, bool) and isinstance(key_node, yaml.ScalarNode):
+            key = key_node.value  # YAML 1.1 reads a key like `on:` as true: keys stay text
+        if not isinstance(key, (str, int, float, bool)) or key is None:
+            self.problems.append(
+                Problem(self.located.file, *_mark(key_node), pointer, f"mapping keys must be scalars, got {key!r}")
+            )
+            return None
+        return key
+
+    def merged(self, node: yaml.Node, pointer: str, seen: tuple[int, ...] = ()) -> list[tuple[yaml.Node, yaml.Node]]:
+        """The entries a ``<<`` merge key brings in, in YAML 1.1 order of precedence (the first one wins).
+
+        The value is a mapping (an alias or inline) or a list of them; earlier mappings of a list win over
+        later ones, and each mapping's own keys win over what it merges itself.
+        """
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        entries: list[tuple[yaml.Node, yaml.Node]] = []
+        for source in sources:
+            if not isinstance(source, yaml.MappingNode):
+                self.problems.append(
+                    Problem(
+                        self.located.file, *_mark(source), pointer, "a merge key '<<' needs a mapping or a list of them"
+                    )
+                )
+                continue
+            if id(source) in seen:
+                continue  # a mapping cannot merge itself
+            explicit = [(k, v) for k, v in source.value if k.tag != _MERGE_TAG]
+            entries.extend(explicit)
+            for key_node, value_node in source.value:
+                if key_node.tag == _MERGE_TAG:
+                    entries.extend(self.merged(value_node, pointer, (*seen, id(source))))
+        return entries
+
     def build(self, node: yaml.Node, pointer: str) -> Any:
         self.located.values[pointer] = _mark(node)
         if isinstance(node, yaml.MappingNode):
-            self.constructor.flatten_mapping(node)
-            result: dict[Any, Any] = {}
+            # explicit keys override merged ones (YAML 1.1): that is no duplicate, two explicit ones are
+            explicit: dict[Any, tuple[yaml.Node, yaml.Node]] = {}
+            merged: dict[Any, tuple[yaml.Node, yaml.Node]] = {}
             for key_node, value_node in node.value:
-                key = self.constructor.construct_object(key_node, deep=True)
-                if isinstance(key, bool) and isinstance(key_node, yaml.ScalarNode):
-                    key = key_node.value  # YAML 1.1 reads a key like `on:` as true: keys stay text
-                if not isinstance(key, (str, int, float, bool)) or key is None:
-                    self.problems.append(
-                        Problem(
-                            self.located.file, *_mark(key_node), pointer, f"mapping keys must be scalars, got {key!r}"
-                        )
-                    )
+                if key_node.tag == _MERGE_TAG:
+                    for merged_key, merged_value in self.merged(value_node, pointer, (id(node),)):
+                        key = self.key(merged_key, pointer)
+                        if key is not None:
+                            merged.setdefault(key, (merged_key, merged_value))  # the first mapping wins
                     continue
-                child = join_pointer(pointer, key)
-                if key in result:
+                key = self.key(key_node, pointer)
+                if key is None:
+                    continue
+                if key in explicit:
+                    child = join_pointer(pointer, key)
                     self.problems.append(Problem(self.located.file, *_mark(key_node), child, f"duplicate key {key!r}"))
+                explicit[key] = (key_node, value_node)
+            result: dict[Any, Any] = {}
+            entries = {**merged, **explicit}  # as PyYAML orders them: merged keys first, explicit values win
+            for key, (key_node, value_node) in entries.items():
+                child = join_pointer(pointer, key)
                 self.located.keys[child] = _mark(key_node)
                 result[key] = self.build(value_node, child)
             return result

@@ -10,7 +10,7 @@ from typing import Any
 import construct as cs
 
 from core import jsonutil
-from core.errors import FrameError
+from core.errors import ChecksumError, FrameError
 from core.spec import adapters as ad
 from core.spec.compiler import MessageInfo, MessageStructs, compile_message, message_info, shape_struct, unshape_struct
 from core.spec.framing import Framer, make_framer
@@ -29,6 +29,15 @@ class Decoded:
 
     def as_dict(self) -> dict[str, Any]:
         return {"message": self.message, "values": self.values, "flags": self.flags, "raw": self.raw}
+
+
+_CLOSEST = 3  # candidates a no-match error describes
+_SHOWN = 64  # characters of the frame it shows
+_REASON = 160  # characters of each candidate's reason
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _REASON else text[: _REASON - 3] + "..."
 
 
 def _finish_error(exc: FrameError, message: str) -> FrameError:
@@ -133,14 +142,31 @@ class Spec:
         uplink = [n for n in self.decode_order if self.model.messages[n].direction == "uplink"]
         if len(uplink) == 1:
             raise errors[0][1]
+        raise self._no_match(raw, errors)
+
+    def _no_match(self, raw: bytes, errors: list[tuple[str, FrameError]]) -> FrameError:
+        """One short error for a frame no message fits: the closest candidates and a count of the rest.
+
+        The candidates that got furthest into the frame come first (a checksum failure before another
+        failure at the same offset); when the closest one failed on its checksum the error is a
+        ``ChecksumError`` carrying that candidate's path, expected and found.
+        """
+        ranked = sorted(
+            errors,
+            key=lambda item: (getattr(item[1], "offset", None) or 0, isinstance(item[1], ChecksumError)),
+            reverse=True,
+        )  # sorted() is stable: among equals the decode order stays
+        closest = ranked[:_CLOSEST]
         shown = raw.decode("ascii", "backslashreplace") if self.model.framing.kind == "lines" else raw.hex().upper()
-        reasons = "; ".join(f"{exc.path or name}: {exc}" for name, exc in errors)
-        raise FrameError(
-            f"the frame matches none of the messages {', '.join(self.decode_order)}: {shown!r} ({reasons})",
-            path=self.name,
-            expected=list(self.decode_order),
-            found=shown,
-        )
+        if len(shown) > _SHOWN:
+            shown = f"{shown[:_SHOWN]}... ({len(raw)} bytes)"
+        reasons = "; ".join(_shorten(f"{exc.path or name}: {exc}") for name, exc in closest)
+        rest = f"; and {len(ranked) - len(closest)} more" if len(ranked) > len(closest) else ""
+        text = f"the frame matches none of the messages ({len(errors)} tried): {shown!r}; closest: {reasons}{rest}"
+        best = closest[0][1]
+        if isinstance(best, ChecksumError):
+            return ChecksumError(text, path=best.path, expected=best.expected, found=best.found)
+        return FrameError(text, path=self.name, expected=[name for name, _ in closest], found=shown)
 
     # ------------------------------------------------------------------ encode
 

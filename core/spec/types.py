@@ -76,7 +76,8 @@ class FieldModel:
     check: bool = True
     element: FieldModel | None = None
     struct: StructModel | None = None
-    switch_on: str | None = None
+    switch_on: str | None = None  # the field switched on
+    switch_member: str | None = None  # with ``on: field.member``: the bits member switched on
     cases: dict[Any, StructModel] = field(default_factory=dict)
     default_case: StructModel | None = None
     algorithm: str | None = None
@@ -92,6 +93,11 @@ class FieldModel:
     @property
     def visible(self) -> bool:
         return not self.hidden
+
+    def switch_key(self, obj: Any) -> Any:
+        """The key a switch selects its case by: the value of the field (or bits member) it is on."""
+        key = obj[self.switch_on or ""]
+        return key[self.switch_member] if self.switch_member is not None else key
 
     def case_for(self, key: Any) -> StructModel | None:
         if key in self.cases:

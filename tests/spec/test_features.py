@@ -238,6 +238,102 @@ def test_switch_selects_the_body_and_flattens_it(make_spec):
     assert info.value.path == "m -> cmd" and info.value.found == "0x03"
 
 
+def test_switch_on_a_bits_member(make_spec):
+    # the smallest spec that crashed decode with "unhashable type: 'dict'" when the switch was on the whole field
+    spec = make_spec(
+        binary_spec(
+            """
+        - name: rc
+          type: bits
+          size: 2
+          endian: little
+          bits: [{name: ack, bit: 15}, {name: kind, bit: 4, width: 2, enum: {read: 1, write: 2}}]
+        - {name: body, type: switch, on: rc.kind, cases: {read: read_body, write: write_body, 3: other_body}}
+        - {name: flag, type: switch, on: rc.ack, cases: {0: no_tail, 1: tail_body}}
+    """,
+            types="""
+        read_body:
+          fields: [{name: address, type: u16}]
+        write_body:
+          fields: [{name: data, type: u16}]
+        other_body:
+          fields: [{name: raw, type: u16}]
+        no_tail:
+          fields: [{name: pad, type: u8}]
+        tail_body:
+          fields: [{name: tail, type: u8}]
+    """,
+        )
+    )
+    read = round_trip(spec, "m", b"\x10\x80\x00\x07\x09")
+    assert read.values == {"rc": {"ack": True, "kind": "read"}, "address": 7, "tail": 9}
+    write = round_trip(spec, "m", b"\x20\x00\x00\x08\x00")
+    assert write.values == {"rc": {"ack": False, "kind": "write"}, "data": 8, "pad": 0}
+    other = round_trip(spec, "m", b"\x30\x00\x00\x08\x00")
+    assert other.values == {"rc": {"ack": False, "kind": 3}, "raw": 8, "pad": 0}
+    assert spec.encode("m", {"rc": {"ack": True, "kind": "write"}, "data": 1, "tail": 2}) == b"\x20\x80\x00\x01\x02"
+    with pytest.raises(FrameError) as info:
+        spec.decode(b"\x00\x00\x00\x08\x00")
+    assert (info.value.path, info.value.found) == ("m -> rc -> kind", "0x00")
+    assert str(info.value) == "no layout for rc.kind 0x00; expected one of read, write, 3"
+
+
+def test_switch_on_a_bits_member_fixed_layout_has_a_fast_path(make_spec):
+    spec = make_spec(
+        binary_spec(
+            """
+        - {name: rc, type: bits, bits: [{name: big, bit: 7}, {name: n, bit: 0, width: 3}]}
+        - {name: body, type: switch, on: rc.big, cases: {0: small_body, 1: big_body}}
+    """,
+            types="""
+        small_body:
+          fields: [{name: a, type: u8}, {name: b, type: u8}]
+        big_body:
+          fields: [{name: c, type: u16}]
+    """,
+        )
+    )
+    assert spec.structs["m"].fast is not None
+    assert round_trip(spec, "m", b"\x05\x01\x02").values == {"rc": {"big": False, "n": 5}, "a": 1, "b": 2}
+    assert round_trip(spec, "m", b"\x83\x01\x02").values == {"rc": {"big": True, "n": 3}, "c": 258}
+
+
+def test_switch_case_without_fields(make_spec):
+    spec = make_spec(
+        binary_spec(
+            """
+        - {name: kind, type: u8, enum: {ping: 0, data: 1, other: 2}}
+        - {name: body, type: switch, on: kind, cases: {ping: [], data: data_body}}
+        - {name: end, type: u8}
+    """,
+            types="""
+        data_body:
+          fields: [{name: v, type: u16}]
+    """,
+        )
+    )
+    assert round_trip(spec, "m", b"\x00\x09").values == {"kind": "ping", "end": 9}
+    assert round_trip(spec, "m", b"\x01\x00\x05\x09").values == {"kind": "data", "v": 5, "end": 9}
+    assert spec.encode("m", {"kind": "ping", "end": 9}) == b"\x00\x09"
+    with pytest.raises(FrameError) as info:  # a value of the empty case is unknown there
+        spec.encode("m", {"kind": "ping", "v": 5, "end": 9})
+    assert info.value.path == "m"
+    with pytest.raises(FrameError) as info:
+        spec.decode(b"\x02\x09")
+    assert info.value.path == "m -> kind"
+    # an empty default, and a fixed layout (every case empty) that has a fast path
+    spec = make_spec(
+        binary_spec("""
+        - {name: rc, type: bits, bits: [{name: ack, bit: 7}, {name: code, bit: 0, width: 4}]}
+        - {name: body, type: switch, on: rc.code, cases: {1: []}, default: []}
+        - {name: end, type: u8}
+    """)
+    )
+    assert spec.structs["m"].fast is not None and spec.messages["m"].size == 2
+    assert round_trip(spec, "m", b"\x81\x09").values == {"rc": {"ack": True, "code": 1}, "end": 9}
+    assert round_trip(spec, "m", b"\x07\x09").values == {"rc": {"ack": False, "code": 7}, "end": 9}
+
+
 def test_length_field_computed_on_build(make_spec):
     spec = make_spec(
         binary_spec("""
@@ -249,6 +345,34 @@ def test_length_field_computed_on_build(make_spec):
     frame = spec.encode("m", {"payload": "hello", "end": 3})
     assert frame == b"\x06hello\x03"
     assert round_trip(spec, "m", frame).values == {"payload": "hello", "end": 3}
+
+
+def test_length_field_of_a_struct_must_be_used_exactly(make_spec):
+    spec = make_spec(
+        binary_spec(
+            """
+        - {name: length, type: u8, length_of: body, adjust: 1}
+        - {name: body, type: inner}
+        - {name: end, type: u8}
+    """,
+            types="""
+        inner:
+          fields: [{name: v, type: u16}]
+    """,
+        )
+    )
+    frame = spec.encode("m", {"body": {"v": 7}, "end": 9})
+    assert frame == b"\x03\x00\x07\x09"
+    assert round_trip(spec, "m", frame).values == {"body": {"v": 7}, "end": 9}
+    # the length says 4 bytes (5 - adjust), the struct uses 2: the 2 others are not silently dropped
+    with pytest.raises(FrameError) as info:
+        spec.decode(b"\x05\x00\x07\xaa\xbb\x09")
+    assert (info.value.path, info.value.expected, info.value.found) == ("m -> body", 4, 2)
+    assert str(info.value) == "2 bytes left over: the length field 'length' gives 4 bytes, the field uses 2"
+    with pytest.raises(FrameError) as info:
+        spec.decode(b"\x00\x09")
+    assert info.value.path == "m -> body"
+    assert str(info.value) == "the length field 'length' is 0, less than its adjust 1"
 
 
 def test_count_and_size_fields_are_computed(make_spec):
@@ -363,3 +487,49 @@ def test_uplink_and_downlink_in_one_spec(make_spec):
     assert spec.decode(b"\x01\x02").message == "up"
     assert spec.decode(b"\x01\x02", message="down").values == {"b": 1, "c": 2}
     assert spec.encode("up", {"a": 258}) == b"\x01\x02"
+
+
+def _many_messages_spec(count: int) -> str:
+    messages = "".join(
+        f"  m{i}:\n"
+        "    direction: uplink\n"
+        "    fields:\n"
+        f"      - {{name: tag, type: u16, const: {i}}}\n"
+        "      - {name: value, type: u32}\n"
+        "      - {name: crc, type: checksum, algorithm: sum8}\n"
+        for i in range(count)
+    )
+    return (
+        "meta: {name: many}\nframing: {length_field: {offset: 0, type: u8, max_length: 255}}\n"
+        f"messages:\n{messages}"
+    )
+
+
+def test_no_matching_message_error_is_short_and_keeps_the_checksum_class(make_spec):
+    spec = make_spec(_many_messages_spec(300))
+    assert spec.decode(b"\x00\x96\x00\x00\x00\x01\x97").message == "m150"
+    with pytest.raises(ChecksumError) as info:  # m150's tag matches, its checksum does not
+        spec.decode(b"\x00\x96\x00\x00\x00\x01\x00")
+    assert str(info.value) == (
+        "the frame matches none of the messages (300 tried): '00960000000100'; closest: "
+        "m150 -> crc: sum8 mismatch over bytes 0..6: expected 0x97, found 0x00; "
+        "m0 -> tag: expected constant 0x0000, found 0x0096; m1 -> tag: expected constant 0x0001, found 0x0096; "
+        "and 297 more"
+    )
+    assert (info.value.path, info.value.expected, info.value.found) == ("m150 -> crc", "0x97", "0x00")
+    # no tag matches: a plain FrameError naming the spec and the closest candidates, still short
+    with pytest.raises(FrameError) as info:
+        spec.decode(b"\x01\x96\x00\x00\x00\x01\x00")
+    assert type(info.value) is FrameError
+    assert (info.value.path, info.value.expected) == ("many", ["m0", "m1", "m2"])
+    assert str(info.value).endswith("and 297 more") and len(str(info.value)) < 400
+    # a long frame is cut in the message
+    with pytest.raises(FrameError) as info:
+        spec.decode(bytes(range(100)))
+    assert "'000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F... (100 bytes)'" in str(info.value)
+    assert len(str(info.value)) < 500
+    # the closest candidate is the one whose failing field starts furthest into the frame
+    with pytest.raises(FrameError) as info:
+        spec.decode(b"\x00\x96\x00\x00\x00\x01\x97\x00")
+    assert type(info.value) is FrameError
+    assert "closest: m150: 1 bytes after the end of the message; m0 -> tag" in str(info.value)

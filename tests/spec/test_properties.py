@@ -330,3 +330,90 @@ def test_validate_spec_reports_problems_for_mangled_specs(tmp_path_factory, data
     path.write_text(yaml.safe_dump(doc))
     problems = validate_spec(path)
     assert all(not p.message.startswith("cannot check the spec") for p in problems), [str(p) for p in problems]
+
+
+# switch on a bits member, an empty case and a length field over a struct (variable size: construct only)
+SWITCHY_FIELDS = """
+- {name: rc, type: bits, bits: [{name: ack, bit: 7}, {name: kind, bit: 0, width: 2, enum: {none: 0, pair: 1, blob: 2}}]}
+- {name: body, type: switch, on: rc.kind, cases: {none: [], pair: pair_body, blob: blob_body}}
+- {name: tail, type: u8}
+"""
+SWITCHY_TYPES = """
+pair_body:
+  fields: [{name: a, type: u8}, {name: b, type: u16}]
+blob_body:
+  fields: [{name: n, type: u8, length_of: inner, adjust: 1}, {name: inner, type: inner_t}]
+inner_t:
+  fields: [{name: x, type: u16}, {name: y, type: s8}]
+"""
+# a fixed layout switched on a one-bit member: the fast path must agree with construct
+FIXED_SWITCHY_FIELDS = """
+- {name: rc, type: bits, size: 2, endian: little, bits: [{name: wide, bit: 12}, {name: n, bit: 0, width: 3}]}
+- {name: body, type: switch, on: rc.wide, cases: {0: two_bytes, 1: one_word}}
+- {name: tail, type: u8}
+"""
+FIXED_SWITCHY_TYPES = """
+two_bytes:
+  fields: [{name: a, type: u8}, {name: b, type: u8}]
+one_word:
+  fields: [{name: w, type: u16, enum: {zero: 0}}]
+"""
+
+
+@pytest.fixture(scope="module")
+def switchy_specs(tmp_path_factory):
+    from spec_testing import binary_spec
+
+    folder = tmp_path_factory.mktemp("switchy")
+    specs = []
+    for name, (fields, types) in {
+        "switchy": (SWITCHY_FIELDS, SWITCHY_TYPES),
+        "fixed": (FIXED_SWITCHY_FIELDS, FIXED_SWITCHY_TYPES),
+    }.items():
+        path = folder / f"{name}.yaml"
+        path.write_text(binary_spec(fields, types=types))
+        specs.append(load_spec(path))
+    assert specs[0].structs["m"].fast is None and specs[1].structs["m"].fast is not None
+    return specs
+
+
+@st.composite
+def switchy_values(draw):
+    kind = draw(st.sampled_from(["none", "pair", "blob"]))
+    values = {"rc": {"ack": draw(st.booleans()), "kind": kind}, "tail": draw(u8)}
+    if kind == "pair":
+        values.update(a=draw(u8), b=draw(u16))
+    if kind == "blob":
+        values["inner"] = {"x": draw(u16), "y": draw(st.integers(-128, 127))}
+    return values
+
+
+@SETTINGS
+@given(values=switchy_values())
+def test_bits_switch_empty_case_and_length_build_and_parse_back(switchy_specs, values):
+    spec = switchy_specs[0]
+    frame = spec.encode("m", values)
+    assert all_forms(spec, "m", frame).values == values
+    assert spec.encode("m", spec.decode(frame).values) == frame
+
+
+fixed_switchy_frames = st.builds(  # a valid rc (unused bits clear) and random bytes after it
+    lambda wide, n, rest: ((wide << 12) | n).to_bytes(2, "little") + rest,
+    st.integers(0, 1),
+    st.integers(0, 7),
+    st.binary(min_size=2, max_size=4),
+)
+
+
+@SETTINGS
+@given(st.one_of(fixed_switchy_frames, st.binary(max_size=8)))
+def test_bits_switch_forms_agree_on_random_bytes(switchy_specs, data):
+    for spec in switchy_specs:
+        try:
+            decoded = all_forms(spec, "m", data)
+        except FrameError:
+            for which in ("compiled", "fast") if spec.structs["m"].fast else ("compiled",):
+                with pytest.raises(FrameError):
+                    spec.parse_with("m", data, which)
+            continue
+        assert spec.encode("m", decoded.values) == data

@@ -189,6 +189,52 @@ def test_yaml_duplicate_key(spec_file):
     assert (problem.pointer, problem.message, problem.line) == ("/meta", "duplicate key 'meta'", 3)
 
 
+MERGED = """\
+meta: {name: merged}
+framing: {length_field: {offset: 0, type: u8, max_length: 255}}
+types:
+  base: &base_type
+    description: the base layout
+    fields: [{name: x, type: u8}]
+  wide:
+    <<: *base_type
+    fields: [{name: x, type: u16}]
+messages:
+  up: &up
+    direction: uplink
+    description: from the device
+    fields: [{name: x, type: u8}]
+  down:
+    <<: [{direction: uplink, description: "listed first wins"}, *up]
+    direction: downlink
+    fields: [{name: b, type: wide}]
+"""
+
+
+def test_yaml_merge_keys_explicit_keys_override(spec_file, tmp_path):
+    from core.spec import load_spec
+
+    path = spec_file(MERGED)
+    assert validate_spec(path) == []
+    spec = load_spec(path)
+    assert list(spec.messages) == ["up", "down"]
+    assert spec.messages["down"].direction == "downlink"  # explicit over merged: no duplicate key
+    assert spec.messages["down"].description == "listed first wins"  # the first merged mapping wins
+    assert spec.encode("down", {"b": {"x": 0x1234}}) == b"\x12\x34"  # wide overrides base's fields
+    # two explicit keys are still a duplicate, next to a merge, with line and column
+    problem = only_problem(
+        spec_file(MERGED.replace("    direction: downlink\n", "    direction: downlink\n    direction: uplink\n"))
+    )
+    assert (problem.pointer, problem.message, problem.line, problem.col) == (
+        "/messages/down/direction",
+        "duplicate key 'direction'",
+        18,
+        5,
+    )
+    problem = only_problem(spec_file(MERGED.replace("<<: *base_type", "<<: 5")))
+    assert (problem.pointer, problem.message) == ("/types/wide", "a merge key '<<' needs a mapping or a list of them")
+
+
 def test_registry():
     registry = spec_registry()
     assert registry.names() == sorted(registry.names())

@@ -41,6 +41,8 @@ def pointer_positions(path: Path, pointer: str) -> set[tuple[int, int]]:
         child = None
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # a merge key `<<` is no key of its own
                 key = constructor.construct_object(key_node)
                 # YAML 1.1 reads a key like `on:` as true; spec keys are text
                 text = key_node.value if isinstance(key, bool) else str(key)
