@@ -7,6 +7,10 @@ It knows nothing of the protocol and stores nothing: what a session costs with n
 
 from __future__ import annotations
 
+import sys
+
+sys.path.append(sys.path.pop(0))  # bench/ last: bench/http.py must not shadow the standard library's http
+
 import argparse
 import asyncio
 import contextlib

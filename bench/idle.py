@@ -15,6 +15,10 @@ too low for ``--connections`` the run says so and uses what fits.
 
 from __future__ import annotations
 
+import sys
+
+sys.path.append(sys.path.pop(0))  # bench/ last: bench/http.py must not shadow the standard library's http
+
 import argparse
 import os
 import socket

@@ -19,6 +19,10 @@ already stored (skipped as duplicates) while the device fields are still updated
 
 from __future__ import annotations
 
+import sys
+
+sys.path.append(sys.path.pop(0))  # bench/ last: bench/http.py must not shadow the standard library's http
+
 import argparse
 import asyncio
 import contextlib

@@ -13,6 +13,10 @@ the same reading dicts, so the raw side also turns them into rows; SQLite sequen
 
 from __future__ import annotations
 
+import sys
+
+sys.path.append(sys.path.pop(0))  # bench/ last: bench/http.py must not shadow the standard library's http
+
 import argparse
 import asyncio
 import os
