@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+sys.path.append(sys.path.pop(0))  # bench/ last: bench/http.py must not shadow the standard library's http
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.spec import load_spec

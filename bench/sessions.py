@@ -1,0 +1,205 @@
+"""Gas-meter sessions per second through ``specgate serve`` against a bare asyncio server, and latency.
+
+    python bench/sessions.py [--rounds 5] [--seconds 3] [--concurrency 50] [--latency-concurrency 200]
+
+A session is what a meter does: connect, send one real 256-byte report (built with
+``plugins.gas_meter.simulator``, of a device provisioned with the Store API), read the 32-byte reply, close.
+"Ours" is ``specgate serve --no-web`` with one gas_meter listener and a SQLite store in a temporary
+directory (defaults otherwise: the exchange log is on); the baseline is ``bench/baseline_tcp.py``, which
+reads 256 bytes and writes 32. Both are subprocesses; this process is the only client. The two sides run
+alternately in rounds (the first side alternates) and the medians are reported:
+
+1. sessions/s at ``--concurrency`` meters, ratio ours/baseline (target >= 0.5);
+2. at ``--latency-concurrency`` meters, p50/p99 of a session (connect to reply) on each side (target: ours
+   p99 < 100 ms).
+
+Every meter cycles through ``--packets`` consecutive hourly reports: after one pass its readings are
+already stored (skipped as duplicates) while the device fields are still updated, as when a meter retries.
+"""
+
+from __future__ import annotations
+
+import sys
+
+sys.path.append(sys.path.pop(0))  # bench/ last: bench/http.py must not shadow the standard library's http
+
+import argparse
+import asyncio
+import contextlib
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from benchlib import (
+    BENCH,
+    HOST,
+    endpoints,
+    machine_line,
+    median,
+    percentile,
+    print_ratio_table,
+    running,
+    specgate_command,
+    verdict,
+)
+
+from core.store import open_store
+from plugins.gas_meter.simulator import REPLY_LENGTH, SimulatedMeter, decode_reply, meter_uid
+
+TENANT = "bench_gas"
+START = 1741190400  # 2025-03-05 16:00 UTC
+DEVICE = {
+    "flag": True,
+    "ref_interval": 43200,
+    "minimum": 10,
+    "maximum": 600,
+    "initial_count": 5000,
+    "server_ip": "192.0.2.10",
+    "server_port": 5004,
+}
+
+
+async def provision(db: Path, meters: int) -> None:
+    async with open_store(f"sqlite:///{db}") as store:
+        await store.add_tenant(TENANT)
+        for i in range(meters):
+            await store.add_device(TENANT, {"device_uid": meter_uid("BE", i), "meter_id": f"M{i:011d}", **DEVICE})
+
+
+def build_packets(meters: int, per_meter: int) -> list[list[bytes]]:
+    rng = random.Random(8)
+    packets = []
+    for i in range(meters):
+        meter = SimulatedMeter(meter_uid("BE", i), start=START)
+        packets.append([meter.report("normal", rng)[0] for _ in range(per_meter)])
+    return packets
+
+
+async def one_session(port: int, packet: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        writer.write(packet)
+        return await reader.readexactly(REPLY_LENGTH)
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+async def load(
+    port: int, packets: list[list[bytes]], concurrency: int, seconds: float
+) -> tuple[float, list[float], int]:
+    """``concurrency`` meters in a loop for ``seconds``: (sessions/s, latencies in ms, errors)."""
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def meter(index: int) -> None:
+        nonlocal errors
+        own = packets[index % len(packets)]
+        k = 0
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                await one_session(port, own[k % len(own)])
+            except (OSError, asyncio.IncompleteReadError):
+                errors += 1
+                await asyncio.sleep(0.01)
+                continue
+            latencies.append((time.perf_counter() - started) * 1000)
+            k += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(meter(i) for i in range(concurrency)))
+    return len(latencies) / (time.perf_counter() - started), latencies, errors
+
+
+async def rounds(
+    ports: dict[str, int], packets: list[list[bytes]], concurrency: int, seconds: float, count: int
+) -> dict[str, list[tuple[float, list[float], int]]]:
+    results: dict[str, list[tuple[float, list[float], int]]] = {side: [] for side in ports}
+    for side in ports:  # warm-up: caches, first-time inserts, the kernel's port reuse
+        await load(ports[side], packets, concurrency, min(1.0, seconds))
+    for r in range(count):
+        order = list(ports) if r % 2 == 0 else list(reversed(ports))
+        for side in order:
+            results[side].append(await load(ports[side], packets, concurrency, seconds))
+    return results
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=3.0, help="per side and round")
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--latency-concurrency", type=int, default=200)
+    parser.add_argument("--packets", type=int, default=10, help="consecutive reports per meter, cycled")
+    args = parser.parse_args()
+    meters = max(args.concurrency, args.latency_concurrency)
+    print(machine_line())
+    with tempfile.TemporaryDirectory(prefix="specgate-bench-") as tmp:
+        workdir = Path(tmp)
+        db = workdir / "x.db"
+        await provision(db, meters)
+        packets = build_packets(meters, args.packets)
+        ours_argv = specgate_command() + [
+            "serve",
+            "--no-web",
+            "--no-listeners",
+            "--listen",
+            f"gas_meter:0:host={HOST}",
+            "--store",
+            f"sqlite:///{db}",
+            "--log-level",
+            "WARNING",
+        ]
+        base_argv = [*specgate_command()[:1], str(BENCH / "baseline_tcp.py")]
+        with (
+            running("specgate", ours_argv, workdir, [r"specgate serving", r"listener gas_meter on"]) as ours,
+            running("baseline", base_argv, workdir, [r"listening "]) as base,
+        ):
+            ports = {"ours": endpoints(ours, "gas_meter")[0][1], "baseline": int(base.lines[0].rsplit(":", 1)[1])}
+            reply = decode_reply(await one_session(ports["ours"], packets[0][0]))
+            if reply["ts_next"] == 0xFFFFFFFF:
+                raise SystemExit(f"specgate told the provisioned meter to stop: {reply}")
+            print(f"ours: specgate serve, SQLite in a temp dir, pid {ours.pid}; baseline: bare asyncio, pid {base.pid}")
+            print(f"{args.rounds} rounds of {args.seconds:g} s per side, interleaved, after a warm-up")
+            print()
+
+            result = await rounds(ports, packets[: args.concurrency], args.concurrency, args.seconds, args.rounds)
+            print_ratio_table(
+                f"1. sessions/s at {args.concurrency} concurrent meters",
+                "sess/s",
+                [r[0] for r in result["ours"]],
+                [r[0] for r in result["baseline"]],
+                target=">= 0.5",
+            )
+            errors = {side: sum(r[2] for r in result[side]) for side in result}
+            print(f"  failed sessions: ours {errors['ours']}, baseline {errors['baseline']}")
+            print()
+
+            conc = args.latency_concurrency
+            result = await rounds(ports, packets[:conc], conc, args.seconds, args.rounds)
+            print(f"2. session latency at {conc} concurrent meters (connect to reply), ms")
+            print(f"  {'round':>6} {'ours p50':>9} {'ours p99':>9} {'base p50':>9} {'base p99':>9} {'ours sess/s':>12}")
+            for i, (o, b) in enumerate(zip(result["ours"], result["baseline"], strict=True), 1):
+                print(
+                    f"  {i:>6} {percentile(o[1], 0.5):>9.1f} {percentile(o[1], 0.99):>9.1f}"
+                    f" {percentile(b[1], 0.5):>9.1f} {percentile(b[1], 0.99):>9.1f} {o[0]:>12,.0f}"
+                )
+            p50 = median([percentile(o[1], 0.5) for o in result["ours"]])
+            p99 = median([percentile(o[1], 0.99) for o in result["ours"]])
+            b50 = median([percentile(b[1], 0.5) for b in result["baseline"]])
+            b99 = median([percentile(b[1], 0.99) for b in result["baseline"]])
+            rate = median([o[0] for o in result["ours"]])
+            print(
+                f"  {'median':>6} {p50:>9.1f} {p99:>9.1f} {b50:>9.1f} {b99:>9.1f} {rate:>12,.0f}"
+                f"   target ours p99 < 100 ms: {'met' if verdict(p99, '< 100') else 'NOT met'}"
+            )
+            errors = {side: sum(r[2] for r in result[side]) for side in result}
+            print(f"  failed sessions: ours {errors['ours']}, baseline {errors['baseline']}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
