@@ -2,6 +2,8 @@
 request bodies.
 
 Every error answered by the API has one shape: ``{"ok": false, "error": "<code>", "message": "<sentence>"}``.
+The request errors below carry their status and code; a route may catch them, and the web app answers any
+that escape a route (``web/app.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from core import jsonutil
 
 #: request bodies larger than this are refused with 413 unless a route sets its own limit
 DEFAULT_BODY_LIMIT = 16 * 1024
+#: JSON bodies nested deeper than this (arrays and objects) are refused with 400 before they are parsed
+MAX_JSON_DEPTH = 32
 
 
 def _json_default(value: Any) -> Any:
@@ -41,12 +45,65 @@ def error_response(status: int, error: str, message: str) -> JSONResponse:
     return JSONResponse({"ok": False, "error": error, "message": message}, status_code=status)
 
 
-class BodyTooLarge(Exception):
+class RequestError(Exception):
+    """A request the API refuses; answered ``status`` with the error ``code`` and the exception's message."""
+
+    status = 400
+    code = "invalid_request"
+
+
+class BodyTooLarge(RequestError):
     """A request body over the route's limit; answered 413 before the rest is read."""
 
+    status = 413
+    code = "too_large"
 
-class BadRequest(Exception):
+
+class BadRequest(RequestError):
     """A request the API refuses with 400; the message names the bad field."""
+
+
+class UnsupportedMediaType(RequestError):
+    """A body that is not ``application/json`` sent to a JSON route; answered 415."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+def check_json_media_type(request: Request) -> None:
+    """Refuse (``UnsupportedMediaType``) a body not sent as ``application/json`` (``charset=utf-8`` allowed):
+    a cross-site HTML form can only send ``text/plain`` and form types, so this also keeps it out."""
+    declared = request.headers.get("content-type", "")
+    media_type, _, params = declared.partition(";")
+    charset = params.replace(" ", "").replace('"', "").lower()
+    if media_type.strip().lower() != "application/json" or charset not in ("", "charset=utf-8"):
+        raise UnsupportedMediaType(f"the body must be sent as application/json, got {declared or 'no content type'!r}")
+
+
+def _nested_deeper_than(raw: bytes, limit: int) -> bool:
+    """Whether the arrays and objects of the JSON text ``raw`` nest deeper than ``limit`` (brackets inside
+    strings do not count), found without parsing: ``json`` recurses once per level."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
 
 
 async def read_limited_body(request: Request, limit: int = DEFAULT_BODY_LIMIT) -> bytes:
@@ -66,8 +123,13 @@ async def read_limited_body(request: Request, limit: int = DEFAULT_BODY_LIMIT) -
 
 
 async def read_json_object(request: Request, limit: int = DEFAULT_BODY_LIMIT) -> dict[str, Any]:
-    """The body as a JSON object: ``BadRequest`` when it is not one, ``BodyTooLarge`` past ``limit``."""
+    """The body as a JSON object: ``UnsupportedMediaType`` unless sent as ``application/json``,
+    ``BodyTooLarge`` past ``limit``, ``BadRequest`` when it is not an object or nests deeper than
+    ``MAX_JSON_DEPTH``."""
+    check_json_media_type(request)
     raw = await read_limited_body(request, limit)
+    if _nested_deeper_than(raw, MAX_JSON_DEPTH):
+        raise BadRequest(f"the body must be a JSON object nested at most {MAX_JSON_DEPTH} levels deep")
     try:
         body = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):

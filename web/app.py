@@ -1,7 +1,8 @@
 """The Starlette app: the plugins' routes, ``/-/plugins`` and ``/-/metrics``.
 
 Every error, from a route or from Starlette itself (404, 405, 500), has the one JSON shape of
-:mod:`core.http`. Handlers read ``request.app.state``: ``config``, ``store`` (opened by whoever runs the
+:mod:`core.http`; a request error (:class:`core.http.RequestError`) or a ``StoreUnavailable`` that escapes a
+route is answered here, the latter with a fixed sentence (the driver's detail goes to the log only). Handlers read ``request.app.state``: ``config``, ``store`` (opened by whoever runs the
 app), ``pm``, ``clock`` and, when the gateway runs in the same process, ``gateway`` (for ``/-/metrics``).
 Build it through :class:`core.app.Application`, which opens the store and starts the gateway beside it.
 """
@@ -20,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from core.http import JSONResponse, error_response
+from core.errors import StoreUnavailable
+from core.http import JSONResponse, RequestError, error_response
 from core.plugins import describe_plugins, get_plugin_manager
 
 if TYPE_CHECKING:
@@ -38,8 +40,14 @@ _ERROR_CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "too_large",
+    415: "unsupported_media_type",
     422: "invalid_request",
+    503: "store_unavailable",
 }
+
+STORE_UNAVAILABLE_MESSAGE = "the store is not reachable; try again later"
+#: at most one store-failure line per this many seconds, however many requests fail
+STORE_FAILURE_LOG_INTERVAL = 10.0
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -54,6 +62,32 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.headers:
         response.headers.update(exc.headers)
     return response
+
+
+async def _request_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestError)
+    return error_response(exc.status, exc.code, str(exc))
+
+
+class _StoreFailureLog:
+    """Logs a store failure's detail (host, port, topology: never sent to a client) at most once per
+    ``interval`` seconds, counting the ones it left out."""
+
+    def __init__(self, interval: float = STORE_FAILURE_LOG_INTERVAL) -> None:
+        self.interval = interval
+        self._next = 0.0
+        self._left_out = 0
+
+    async def __call__(self, request: Request, exc: Exception) -> Response:
+        now = time.monotonic()
+        if now >= self._next:
+            more = f" ({self._left_out} more since the last such line)" if self._left_out else ""
+            log.warning("%s %s: the store is unavailable: %s%s", request.method, request.url.path, exc, more)
+            self._next = now + self.interval
+            self._left_out = 0
+        else:
+            self._left_out += 1
+        return error_response(503, "store_unavailable", STORE_UNAVAILABLE_MESSAGE)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
@@ -94,7 +128,12 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        exception_handlers={
+            HTTPException: _http_error,
+            RequestError: _request_error,
+            StoreUnavailable: _StoreFailureLog(),
+            Exception: _server_error,
+        },
     )
     app.state.config = config
     app.state.store = store

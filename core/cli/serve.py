@@ -3,6 +3,11 @@
 With no configuration: gas meters on 5004, the scale on 4001, the web app on 127.0.0.1:8000, the embedded
 SQLite store ``specgate.db``. SIGTERM or SIGINT stops accepting, lets in-flight device sessions finish
 within ``shutdown_grace`` seconds, then exits 0.
+
+Web clients and device connections share the process's file descriptors, so before anything is bound the
+soft ``RLIMIT_NOFILE`` is raised to the hard limit and every connection limit (each listener's
+``max_connections``, twice ``web.max_connections``: the open ones and a burst being refused) plus
+``FD_RESERVE`` must fit in it, or the process refuses to start: then neither side can starve the other.
 """
 
 from __future__ import annotations
@@ -11,20 +16,50 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pluggy
 import uvicorn
 from starlette.applications import Starlette
 
 from core.app import Application
-from core.config import Config, configure_logging, load_config
+from core.config import Config, ListenerConfig, configure_logging, load_config
 from core.errors import ConfigError
+from core.gateway.runtime import resolve_listeners
+from core.plugins import get_plugin_manager
+from web.server import protocol_class
 
 log = logging.getLogger("specgate.serve")
+
+#: descriptors kept for everything but connections: listening sockets, the store, logs, spec files
+FD_RESERVE = 64
+
+
+def descriptor_budget(config: Config, listeners: Sequence[ListenerConfig]) -> tuple[int, int]:
+    """Raise the soft descriptor limit to the hard one and return ``(needed, available)``; raise
+    ``ConfigError`` when the connection limits do not fit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):  # e.g. an unlimited hard limit the kernel will not grant
+            pass
+    device = sum(listener.max_connections for listener in listeners)
+    # the open connections, and as many again: one accepted burst being answered 503 and closed
+    web = 2 * config.web_max_connections if config.web_enabled else 0
+    needed = device + web + FD_RESERVE
+    if soft != resource.RLIM_INFINITY and needed > soft:
+        raise ConfigError(
+            f"the connection limits need {needed} file descriptors (device listeners {device} + "
+            f"2 x web.max_connections {web} + {FD_RESERVE} reserved) but the process may open only {soft}: "
+            "lower the listeners' max_connections or web.max_connections, or raise the limit (ulimit -n)"
+        )
+    return needed, soft
 
 
 def _web_server(app: Starlette, config: Config) -> uvicorn.Server:
@@ -42,6 +77,14 @@ def _web_server(app: Starlette, config: Config) -> uvicorn.Server:
             log_config=None,
             access_log=False,
             lifespan="off",
+            http=protocol_class(config.web_max_connections, config.web_header_timeout),
+            # one above ours, so that the protocol's JSON 503 refuses first and uvicorn's plain-text one
+            # (for too many running requests) stays a backstop
+            limit_concurrency=config.web_max_connections + 1,
+            timeout_keep_alive=config.web_keep_alive_timeout,
+            # asyncio accepts up to `backlog` connections per wake-up: kept this small, a burst being refused
+            # holds at most this many more descriptors, and the rest wait in the kernel queue
+            backlog=config.web_max_connections,
         )
     )
 
@@ -75,7 +118,10 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> int:
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     server = web_task = None
-    async with Application(config) as app:
+    pm = get_plugin_manager(config.plugins, config.disable_plugins)
+    needed, available = descriptor_budget(config, resolve_listeners(config, pm))
+    log.info("file descriptors: %d budgeted of %d", needed, available)
+    async with Application(config, pm=pm) as app:
         try:
             if config.web_enabled:
                 server = _web_server(app.web, config)
@@ -110,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         web_host=args.host,
         web_port=args.web_port,
         web_enabled=False if args.no_web else None,
+        web_max_connections=args.web_max_connections,
         listeners_enabled=False if args.no_listeners else None,
         listen=args.listen,
         log_level=args.log_level,
@@ -135,6 +182,9 @@ def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -
     )
     parser.add_argument("--host", help="web app host (default: 127.0.0.1)")
     parser.add_argument("--web-port", type=int, help="web app port (default: 8000; 0 = any free port)")
+    parser.add_argument(
+        "--web-max-connections", type=int, help="open web connections at most; more get 503 (default: 100)"
+    )
     parser.add_argument("--no-web", action="store_true", help="run the device listeners only")
     parser.add_argument(
         "--no-listeners",

@@ -80,6 +80,12 @@ class Config:
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     web_enabled: bool = True
+    #: open web connections at most; more are answered 503 and closed at once (descriptors are budgeted)
+    web_max_connections: int = 100
+    #: whole seconds an idle keep-alive web connection is kept
+    web_keep_alive_timeout: int = 5
+    #: seconds a web client has to send a complete request head; then its connection is closed
+    web_header_timeout: float = 10.0
     #: None = every plugin (or ``SPECGATE_PLUGINS``); otherwise only these names
     plugins: list[str] | None = None
     disable_plugins: list[str] = field(default_factory=list)
@@ -154,13 +160,23 @@ def _apply_file(config: Config, data: Mapping[str, Any], source: str) -> None:
         config.tz_offset = _tz_offset(data["timezone"], "timezone", source)
     if "web" in data:
         web = as_mapping(data["web"], "web", source)
-        check_keys(web, ("host", "port", "enabled"), f"{source}: web")
+        check_keys(
+            web,
+            ("host", "port", "enabled", "max_connections", "keep_alive_timeout", "header_timeout"),
+            f"{source}: web",
+        )
         if "host" in web:
             config.web_host = as_str(web["host"], "web.host", source)
         if "port" in web:
             config.web_port = as_int(web["port"], "web.port", source, 0, 65535)
         if "enabled" in web:
             config.web_enabled = as_bool(web["enabled"], "web.enabled", source)
+        if "max_connections" in web:
+            config.web_max_connections = as_int(web["max_connections"], "web.max_connections", source, 1)
+        if "keep_alive_timeout" in web:
+            config.web_keep_alive_timeout = as_int(web["keep_alive_timeout"], "web.keep_alive_timeout", source, 1)
+        if "header_timeout" in web:
+            config.web_header_timeout = as_float(web["header_timeout"], "web.header_timeout", source)
     if "plugins" in data:
         plugins = as_mapping(data["plugins"], "plugins", source)
         check_keys(plugins, ("enable", "disable"), f"{source}: plugins")
@@ -198,6 +214,18 @@ def _apply_env(config: Config, env: Mapping[str, str]) -> None:
         config.web_host = env["SPECGATE_WEB_HOST"].strip()
     if env.get("SPECGATE_WEB_PORT"):
         config.web_port = as_int(env["SPECGATE_WEB_PORT"], "SPECGATE_WEB_PORT", "environment", 0, 65535)
+    if env.get("SPECGATE_WEB_MAX_CONNECTIONS"):
+        config.web_max_connections = as_int(
+            env["SPECGATE_WEB_MAX_CONNECTIONS"], "SPECGATE_WEB_MAX_CONNECTIONS", "environment", 1
+        )
+    if env.get("SPECGATE_WEB_KEEP_ALIVE_TIMEOUT"):
+        config.web_keep_alive_timeout = as_int(
+            env["SPECGATE_WEB_KEEP_ALIVE_TIMEOUT"], "SPECGATE_WEB_KEEP_ALIVE_TIMEOUT", "environment", 1
+        )
+    if env.get("SPECGATE_WEB_HEADER_TIMEOUT"):
+        config.web_header_timeout = as_float(
+            env["SPECGATE_WEB_HEADER_TIMEOUT"], "SPECGATE_WEB_HEADER_TIMEOUT", "environment"
+        )
     if env.get("SPECGATE_LOG_LEVEL"):
         config.log_level = as_log_level(env["SPECGATE_LOG_LEVEL"], "SPECGATE_LOG_LEVEL", "environment")
     if env.get("SPECGATE_LOG_FORMAT"):
@@ -216,6 +244,7 @@ def load_config(
     web_host: str | None = None,
     web_port: int | None = None,
     web_enabled: bool | None = None,
+    web_max_connections: int | None = None,
     listen: list[str] | None = None,
     log_level: str | None = None,
     log_format: str | None = None,
@@ -243,6 +272,8 @@ def load_config(
         config.web_port = as_int(web_port, "--web-port", "", 0, 65535)
     if web_enabled is not None:
         config.web_enabled = web_enabled
+    if web_max_connections is not None:
+        config.web_max_connections = as_int(web_max_connections, "--web-max-connections", "", 1)
     if log_level:
         config.log_level = as_log_level(log_level, "--log-level")
     if log_format:

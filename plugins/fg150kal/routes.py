@@ -2,6 +2,8 @@
 
 Everything is read from and written to the store, so the API answers the same in any process sharing it.
 The routes are plain Starlette routes returned by :func:`routes`, so authentication can wrap them later.
+Request errors (``BadRequest``, ``BodyTooLarge``, a body not sent as JSON) and ``StoreUnavailable`` are
+left to the web app, which answers each in the one error shape.
 """
 
 from __future__ import annotations
@@ -13,15 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core.api import (
-    BadRequest,
-    BodyTooLarge,
-    JSONResponse,
-    StoreUnavailable,
-    error_response,
-    iso,
-    read_json_object,
-)
+from core.api import BadRequest, JSONResponse, error_response, iso, read_json_object
 from plugins.fg150kal.options import DEFAULT_SCALE_ID, stale_after
 
 EVENT_TYPES = ("SHIP", "RETURN")
@@ -46,8 +40,20 @@ def _text(value: Any, name: str, required: bool) -> str | None:
 
 
 def _scale_id(request: Request, body: dict[str, Any] | None = None) -> str:
-    value = (body or {}).get("scale_id") or request.query_params.get("scale_id") or DEFAULT_SCALE_ID
-    return _text(value, "scale_id", True) or DEFAULT_SCALE_ID
+    """The body's ``scale_id``, else the query's; only when neither gives one is it ``default`` (a given
+    ``0``, ``false``, ``""`` or ``[]`` is refused, not taken for absent)."""
+    if body is not None and "scale_id" in body:
+        value = body["scale_id"]
+    elif "scale_id" in request.query_params:
+        values = request.query_params.getlist("scale_id")
+        if len(values) > 1:
+            raise BadRequest(f"scale_id must be given once, got {len(values)} values")
+        value = values[0]
+    else:
+        return DEFAULT_SCALE_ID
+    text = _text(value, "scale_id", True)
+    assert text is not None  # required
+    return text
 
 
 async def _read_body(request: Request) -> dict[str, Any]:
@@ -61,14 +67,8 @@ async def _read_body(request: Request) -> dict[str, Any]:
 async def latest(request: Request) -> Response:
     """The latest stable reading of a scale (``?scale_id=``, default ``default``)."""
     state = request.app.state
-    try:
-        scale_id = _scale_id(request)
-    except BadRequest as exc:
-        return error_response(400, "invalid_request", str(exc))
-    try:
-        reading = await state.store.get_scale_latest(scale_id)
-    except StoreUnavailable as exc:
-        return error_response(503, "store_unavailable", f"the store did not answer: {exc}")
+    scale_id = _scale_id(request)
+    reading = await state.store.get_scale_latest(scale_id)
     if reading is None:
         return error_response(404, "no_data", f"no stable reading from scale {scale_id!r} yet")
     received_at = float(reading["received_at"])
@@ -89,44 +89,36 @@ async def latest(request: Request) -> Response:
 async def commit(request: Request) -> Response:
     """Keep the scale's latest stable weight for a cylinder; answers after the store committed it."""
     state = request.app.state
-    try:
-        body = await _read_body(request)
-        cylinder_no = _text(body.get("cylinder_no"), "cylinder_no", True)
-        event_type = body.get("event_type")
-        if event_type not in EVENT_TYPES:
-            raise BadRequest(f"event_type must be SHIP or RETURN, got {event_type!r}")
-        arrival_shipping_no = _text(body.get("arrival_shipping_no"), "arrival_shipping_no", False)
-        move_report_no = _text(body.get("move_report_no"), "move_report_no", False)
-        scale_id = _scale_id(request, body)
-    except BadRequest as exc:
-        return error_response(400, "invalid_request", str(exc))
-    except BodyTooLarge as exc:
-        return error_response(413, "too_large", str(exc))
-    try:
-        reading = await state.store.get_scale_latest(scale_id)
-        if reading is None:
-            return error_response(409, "no_stable_weight", f"scale {scale_id!r} has no stable weight to commit")
-        unit = reading.get("unit")
-        if unit not in (None, "kg"):
-            return error_response(
-                409, "no_stable_weight", f"the latest stable reading of scale {scale_id!r} is in {unit}, not kg"
-            )
-        committed_at = state.clock()
-        record = await state.store.commit_weighing(
-            {
-                "scale_id": scale_id,
-                "cylinder_no": cylinder_no,
-                "event_type": event_type,
-                "gross_kg": two_decimals(reading["weight"]),
-                "raw_line": reading.get("raw", ""),
-                "received_at": float(reading["received_at"]),
-                "committed_at": committed_at,
-                "arrival_shipping_no": arrival_shipping_no,
-                "move_report_no": move_report_no,
-            }
+    body = await _read_body(request)
+    cylinder_no = _text(body.get("cylinder_no"), "cylinder_no", True)
+    event_type = body.get("event_type")
+    if event_type not in EVENT_TYPES:
+        raise BadRequest(f"event_type must be SHIP or RETURN, got {event_type!r}")
+    arrival_shipping_no = _text(body.get("arrival_shipping_no"), "arrival_shipping_no", False)
+    move_report_no = _text(body.get("move_report_no"), "move_report_no", False)
+    scale_id = _scale_id(request, body)
+    reading = await state.store.get_scale_latest(scale_id)
+    if reading is None:
+        return error_response(409, "no_stable_weight", f"scale {scale_id!r} has no stable weight to commit")
+    unit = reading.get("unit")
+    if unit not in (None, "kg"):
+        return error_response(
+            409, "no_stable_weight", f"the latest stable reading of scale {scale_id!r} is in {unit}, not kg"
         )
-    except StoreUnavailable as exc:
-        return error_response(503, "store_unavailable", f"the weighing was not stored: {exc}")
+    committed_at = state.clock()
+    record = await state.store.commit_weighing(
+        {
+            "scale_id": scale_id,
+            "cylinder_no": cylinder_no,
+            "event_type": event_type,
+            "gross_kg": two_decimals(reading["weight"]),
+            "raw_line": reading.get("raw", ""),
+            "received_at": float(reading["received_at"]),
+            "committed_at": committed_at,
+            "arrival_shipping_no": arrival_shipping_no,
+            "move_report_no": move_report_no,
+        }
+    )
     return JSONResponse(
         {
             "ok": True,

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import queue
 import re
+import resource
+import select
+import selectors
 import signal
 import socket
 import subprocess
@@ -88,6 +91,206 @@ def test_serve_prints_endpoints_answers_and_stops_on_sigterm(backend_url, tmp_pa
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0, proc.stderr.read()
         assert output.until("specgate stopped", 5)[-2:] == ["specgate stopping", "specgate stopped"]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def start_serve(tmp_path, settings: dict, nofile: int | None = None) -> tuple[subprocess.Popen, Output]:
+    """``specgate serve`` on ``settings`` (a configuration file), with at most ``nofile`` descriptors."""
+    config = tmp_path / "serve.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPECGATE_", "SCALE_GATEWAY_"))}
+
+    def limit_descriptors() -> None:
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "serve", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        preexec_fn=limit_descriptors,
+    )
+    return proc, Output(proc)
+
+
+def read_to_eof(sock: socket.socket, timeout: float = 10) -> bytes:
+    sock.settimeout(timeout)
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def http_get(sock: socket.socket, path: str) -> bytes:
+    """One keep-alive GET on ``sock``: the whole response (head and ``content-length`` body)."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+    sock.settimeout(10)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def idle_connections(port: int, count: int, timeout: float = 60) -> list[bytes]:
+    """Open ``count`` connections at once that send nothing; what each received before it was closed."""
+    answers: dict[socket.socket, bytes] = {}
+    with selectors.DefaultSelector() as selector:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", port))
+            answers[sock] = b""
+            selector.register(sock, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        while selector.get_map() and time.monotonic() < deadline:
+            for key, _ in selector.select(timeout=1):
+                sock = key.fileobj
+                try:
+                    chunk = sock.recv(65536)
+                except BlockingIOError:
+                    continue
+                except ConnectionError:
+                    chunk = b""
+                answers[sock] += chunk
+                if not chunk:
+                    selector.unregister(sock)
+        for sock in answers:
+            sock.close()
+    return list(answers.values())
+
+
+WEB_LIMITS = {"max_connections": 20, "keep_alive_timeout": 120, "header_timeout": 2}
+
+
+def test_web_clients_cannot_starve_the_device_listeners(tmp_path):
+    # 150 descriptors: the 150 idle web connections below would exhaust them if the web server kept them
+    proc, output = start_serve(
+        tmp_path,
+        {
+            "store": f"sqlite:///{tmp_path / 'specgate.db'}",
+            "web": {"host": "127.0.0.1", "port": 0, **WEB_LIMITS},
+            "listeners": [{"device_type": "fg150kal", "port": 0, "host": "127.0.0.1", "max_connections": 8}],
+            "shutdown_grace": 2,
+        },
+        nofile=150,
+    )
+    held: list[socket.socket] = []
+    try:
+        text = "\n".join(output.until("  web ", STARTUP_TIMEOUT))
+        scale_port = int(re.search(r"listener fg150kal on 127\.0\.0\.1:(\d+)", text).group(1))
+        web_port = int(re.search(r"web http://127\.0\.0\.1:(\d+)/", text).group(1))
+        for _ in range(WEB_LIMITS["max_connections"]):  # the limit, each kept alive after one answer
+            sock = socket.create_connection(("127.0.0.1", web_port), timeout=10)
+            held.append(sock)
+            assert http_get(sock, "/-/plugins").startswith(b"HTTP/1.1 200")
+        refused = []
+        for _ in range(300):
+            sock = socket.create_connection(("127.0.0.1", web_port), timeout=10)
+            refused.append(sock)
+        for sock in refused:  # answered at once and closed, not left to hold a descriptor
+            answer = read_to_eof(sock)
+            sock.close()
+            assert answer.startswith(b"HTTP/1.1 503"), answer
+            assert answer.endswith(b'connections open, its limit; try again later"}')
+            assert b'{"ok":false,"error":"too_busy"' in answer
+        with socket.create_connection(("127.0.0.1", scale_port), timeout=10) as scale:
+            scale.sendall(b"ST , +000053.26 _kg\r\n")
+            # the scale listener took the line while the web server is at its limit: one of the held
+            # connections, already open, reads it back
+            deadline = time.monotonic() + 20
+            while b'"weight":53.26' not in (latest := http_get(held[0], "/api/scale-gateway/latest/")):
+                assert time.monotonic() < deadline, latest
+                time.sleep(0.2)
+        with httpx.Client(base_url=f"http://127.0.0.1:{web_port}", timeout=10) as client:
+            busy = client.get("/-/plugins")
+            assert busy.status_code == 503 and busy.json()["error"] == "too_busy"
+            for sock in held:
+                sock.close()
+            held.clear()
+            deadline = time.monotonic() + 20
+            while (again := client.get("/api/scale-gateway/latest/")).status_code == 503:
+                assert time.monotonic() < deadline, again.text
+                time.sleep(0.2)
+            assert again.status_code == 200 and again.json()["weight"] == 53.26
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0, proc.stderr.read()
+        stderr = proc.stderr.read()
+        assert "Traceback" not in stderr and stderr.count("web connection refused") <= 2, stderr[-2000:]
+    finally:
+        for sock in held:
+            sock.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_client_sending_its_header_a_byte_at_a_time_is_cut_after_the_header_timeout(tmp_path):
+    proc, output = start_serve(
+        tmp_path,
+        {
+            "store": f"sqlite:///{tmp_path / 'specgate.db'}",
+            "web": {"host": "127.0.0.1", "port": 0, **WEB_LIMITS},
+            "listeners": [],
+        },
+    )
+    try:
+        text = "\n".join(output.until("  web ", STARTUP_TIMEOUT))
+        web_port = int(re.search(r"web http://127\.0\.0\.1:(\d+)/", text).group(1))
+        head = b"GET /-/plugins HTTP/1.1\r\nHost: t\r\nX-Padding: " + b"p" * 100 + b"\r\n\r\n"
+        started = time.monotonic()
+        sent = 0
+        answer = b""
+        with socket.create_connection(("127.0.0.1", web_port), timeout=10) as sock:
+            while sent < len(head):
+                try:
+                    sock.sendall(head[sent : sent + 1])
+                except OSError:  # reset: the server has closed it
+                    break
+                sent += 1
+                readable, _, _ = select.select([sock], [], [], 0.25)
+                if readable:
+                    answer = read_to_eof(sock)
+                    break
+        elapsed = time.monotonic() - started
+        assert sent < len(head), "the whole head went through: nothing cut the connection"
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert b'"error":"request_timeout"' in answer
+        assert 1.5 < elapsed < 15, elapsed
+        with httpx.Client(base_url=f"http://127.0.0.1:{web_port}", timeout=10) as client:
+            assert client.get("/-/plugins").status_code == 200  # a prompt client is served as before
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_serve_refuses_connection_limits_the_descriptors_cannot_hold(tmp_path):
+    proc, _output = start_serve(
+        tmp_path,
+        {
+            "store": f"sqlite:///{tmp_path / 'specgate.db'}",
+            "web": {"host": "127.0.0.1", "port": 0, "max_connections": 50},
+            "listeners": [{"device_type": "fg150kal", "port": 0, "host": "127.0.0.1", "max_connections": 8}],
+        },
+        nofile=100,
+    )
+    try:
+        assert proc.wait(timeout=30) == 1
+        stderr = proc.stderr.read()
+        assert "need 172 file descriptors (device listeners 8 + 2 x web.max_connections 100 + 64 reserved)" in stderr
+        assert "may open only 100" in stderr and "Traceback" not in stderr
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from decimal import Decimal
 
+import httpx
 import pytest
 
+from core.config import Config
+from core.errors import StoreUnavailable
+from core.plugins import get_plugin_manager
 from core.store import ListQuery
 from tests.web.support import T0
+from web.app import create_app
+
+JSON = {"content-type": "application/json"}
 
 
 def reading(weight: str, status: str = "ST", unit: str = "kg", at: float = T0) -> dict:
@@ -150,11 +159,13 @@ async def test_an_oversized_commit_body_is_refused_without_reading_it_all(web, t
             sent += 65536
             yield b" " * 65536
 
-    response = await web.post("/api/scale-gateway/commit/", content=endless_body())
+    response = await web.post("/api/scale-gateway/commit/", content=endless_body(), headers=JSON)
     assert response.status_code == 413
     assert response.json()["error"] == "too_large"
     assert sent < 1000 * 65536
-    declared = await web.post("/api/scale-gateway/commit/", content=b"{}", headers={"content-length": str(10**9)})
+    declared = await web.post(
+        "/api/scale-gateway/commit/", content=b"{}", headers={**JSON, "content-length": str(10**9)}
+    )
     assert declared.status_code == 413 and "at most" in declared.json()["message"]
     assert (await two_stores[0].search_weighings(ListQuery())).total == 0
 
@@ -174,3 +185,124 @@ async def test_one_error_shape(web, method, path, status, error):
     body = response.json()
     assert set(body) == {"ok", "error", "message"}
     assert body["ok"] is False and body["error"] == error and body["message"]
+
+
+def assert_refused(response, status: int, error: str, named: str) -> None:
+    assert response.status_code == status, response.text
+    payload = response.json()
+    assert set(payload) == {"ok", "error", "message"} and (payload["ok"], payload["error"]) == (False, error)
+    assert named in payload["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 5000,
+        "{" + '"a":{' * 3000,
+        '{"cylinder_no": "CY1", "event_type": "SHIP", "scale_id": ' + "[" * 33 + "]" * 33 + "}",
+    ],
+)
+async def test_deeply_nested_json_is_a_400_not_a_500(web, two_stores, body):
+    await two_stores[0].set_scale_latest("default", reading("1.00"))
+    response = await web.post("/api/scale-gateway/commit/", content=body, headers=JSON)
+    assert_refused(response, 400, "invalid_request", "nested at most 32 levels")
+    assert (await two_stores[0].search_weighings(ListQuery())).total == 0
+
+
+async def test_brackets_inside_strings_are_not_nesting(web, two_stores):
+    await two_stores[0].set_scale_latest("default", reading("1.00"))
+    cylinder = '[{"\\' * 12  # 24 brackets, and quotes and backslashes escaped in the JSON text
+    nested = "[" * 31 + "]" * 31
+    body = '{"cylinder_no": ' + json.dumps(cylinder) + ', "event_type": "SHIP", "scale_id": ' + nested + "}"
+    response = await web.post("/api/scale-gateway/commit/", content=body, headers=JSON)
+    # 32 deep (the object and 31 arrays) is parsed, then refused for a scale_id that is no string
+    assert_refused(response, 400, "invalid_request", "scale_id must be a non-empty string")
+    ok = await web.post("/api/scale-gateway/commit/", json={"cylinder_no": cylinder, "event_type": "SHIP"})
+    assert ok.status_code == 200 and ok.json()["cylinder_no"] == cylinder
+
+
+@pytest.mark.parametrize("value", [0, False, "", "   ", [], {}, None, 7])
+async def test_a_given_scale_id_must_be_a_non_empty_string(web, two_stores, value):
+    await two_stores[0].set_scale_latest("default", reading("1.00"))
+    response = await web.post(
+        "/api/scale-gateway/commit/", json={"cylinder_no": "CY1", "event_type": "SHIP", "scale_id": value}
+    )
+    assert_refused(response, 400, "invalid_request", "scale_id")
+    assert (await two_stores[0].search_weighings(ListQuery())).total == 0
+
+
+@pytest.mark.parametrize("query", ["scale_id=", "scale_id=%20", "scale_id=a&scale_id=b"])
+async def test_a_given_scale_id_in_the_query_must_be_one_non_empty_string(web, two_stores, query):
+    await two_stores[0].set_scale_latest("default", reading("1.00"))
+    assert_refused(await web.get(f"/api/scale-gateway/latest/?{query}"), 400, "invalid_request", "scale_id")
+    commit = await web.post(f"/api/scale-gateway/commit/?{query}", json={"cylinder_no": "CY1", "event_type": "SHIP"})
+    assert_refused(commit, 400, "invalid_request", "scale_id")
+    assert (await web.get("/api/scale-gateway/latest/")).json()["scale_id"] == "default"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain",
+        "text/plain; charset=utf-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/json; charset=latin-1",
+        "application/jsonp",
+    ],
+)
+async def test_a_commit_body_not_sent_as_json_is_415(web, two_stores, content_type):
+    await two_stores[0].set_scale_latest("default", reading("1.00"))
+    headers = {"content-type": content_type} if content_type else {}
+    response = await web.post(
+        "/api/scale-gateway/commit/", content=b'{"cylinder_no": "CY1", "event_type": "SHIP"}', headers=headers
+    )
+    assert_refused(response, 415, "unsupported_media_type", "application/json")
+    assert (await two_stores[0].search_weighings(ListQuery())).total == 0
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON;charset=UTF-8"])
+async def test_json_with_a_utf8_charset_is_accepted(web, two_stores, content_type):
+    await two_stores[0].set_scale_latest("default", reading("1.00"))
+    response = await web.post(
+        "/api/scale-gateway/commit/",
+        content=b'{"cylinder_no": "CY1", "event_type": "SHIP"}',
+        headers={"content-type": content_type},
+    )
+    assert response.status_code == 200 and response.json()["ok"] is True
+
+
+class DownStore:
+    """A store whose driver fails with the kind of detail a client must never see."""
+
+    detail = "db-7.internal:27017: replica set rs0, topology Unknown, ServerSelectionTimeoutError"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def get_scale_latest(self, scale_id):
+        self.calls += 1
+        raise StoreUnavailable(self.detail)
+
+
+async def test_a_store_failure_is_a_fixed_503_and_its_detail_is_logged_once(caplog):
+    store = DownStore()
+    app = create_app(Config(), store, get_plugin_manager(enabled=["fg150kal"], disabled=[], installed=False))
+    with caplog.at_level(logging.WARNING, logger="specgate.web"):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as web:
+            answers = [await web.get("/api/scale-gateway/latest/") for _ in range(3)]
+            answers.append(
+                await web.post("/api/scale-gateway/commit/", json={"cylinder_no": "C", "event_type": "SHIP"})
+            )
+    assert store.calls == 4
+    for response in answers:
+        assert response.status_code == 503
+        assert response.json() == {
+            "ok": False,
+            "error": "store_unavailable",
+            "message": "the store is not reachable; try again later",
+        }
+        assert "27017" not in response.text and "rs0" not in response.text
+    logged = [r.getMessage() for r in caplog.records if "store is unavailable" in r.getMessage()]
+    assert len(logged) == 1 and DownStore.detail in logged[0]
