@@ -93,7 +93,24 @@ def _bind_web(config: Config) -> socket.socket:
     """The web app's listening socket, bound before uvicorn starts, so a busy port or an impossible host is
     one clear error instead of uvicorn's traceback and exit."""
     try:
-        return socket.create_server((config.web_host, config.web_port), reuse_port=False)
+        family, kind, proto, _, address = socket.getaddrinfo(
+            config.web_host,
+            config.web_port,
+            type=socket.SOCK_STREAM,
+            proto=socket.IPPROTO_TCP,
+            flags=socket.AI_PASSIVE,
+        )[0]
+        # proto must say TCP: asyncio sets TCP_NODELAY on accepted connections only then, and without it
+        # every keep-alive answer waits for the client's delayed ACK (about 40 ms)
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+            sock.listen(config.web_max_connections)
+        except OSError:
+            sock.close()
+            raise
+        return sock
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise ConfigError(f"cannot serve the web app on {config.web_host}:{config.web_port}: {reason}") from None
