@@ -24,6 +24,19 @@ Runtime fields of :class:`~core.config.ListenerConfig` (defaults in brackets):
 ``frame_timeout`` [None: off]
     Seconds a frame may take from its first byte to its last. The idle timeout restarts with every byte, so
     without this a peer dripping one byte at a time holds a connection slot for ever.
+``max_share_per_address`` [1.0]
+    The share of ``max_connections`` one peer address may hold (waiting for its first byte or in a session);
+    more are refused as ``too_many_from_address``. A share, not a count, because carrier NAT puts many gas
+    meters behind one address (gas meter 0.25, scale 0.25).
+``first_byte_timeout`` [10 s]
+    Seconds a new connection may take to send its first byte (its PROXY header, when that is on). A silent
+    connection holds a slot without being a session yet; it is refused as ``no_first_byte``.
+``backlog`` [1024]
+    The listen backlog: connection attempts the kernel queues before they are accepted (capped by
+    ``net.core.somaxconn``). asyncio's default of 100 drops a burst of meters, which retry a second later.
+
+Refusals are counted by reason; a flood of them logs one line per reason per
+:data:`~core.gateway.metrics.LOG_INTERVAL`, saying how many were not logged.
 """
 
 from __future__ import annotations
@@ -34,13 +47,14 @@ import inspect
 import ipaddress
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from core.config import Config, ListenerConfig
 from core.errors import FrameError
 from core.gateway.device_hooks import DeviceHooks
-from core.gateway.metrics import STATE_KEY, ListenerMetrics, activity_summary
+from core.gateway.metrics import STATE_KEY, ListenerMetrics, LogLimiter, activity_summary
 from core.gateway.proxy_protocol import ProxyHeaderError, decode_proxy_header
 from core.gateway.types import Outcome, Session
 from core.timeutil import local_string
@@ -108,6 +122,11 @@ class Listener:
         self._bound_port = 0
         self._connections: set[Connection] = set()
         self._by_ip: dict[str, Connection] = {}
+        #: connections holding a slot (waiting for their first byte or in a session), in all and by address
+        self._open = 0
+        self._per_address: Counter[str] = Counter()
+        self._waiting: set[asyncio.StreamWriter] = set()
+        self.refusal_log = LogLimiter()
         self.closing = False
         self._summary_task: asyncio.Task[None] | None = None
 
@@ -122,7 +141,9 @@ class Listener:
         return self._bound_port or self.config.port
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._on_connect, self.config.host, self.config.port)
+        self._server = await asyncio.start_server(
+            self._on_connect, self.config.host, self.config.port, backlog=self.config.backlog
+        )
         self._bound_port = self._server.sockets[0].getsockname()[1]
         log.info("%s listening on %s:%d", self.config.device_type, self.config.host, self.port)
         interval = self.app_config.log_summary_interval
@@ -149,6 +170,8 @@ class Listener:
     async def stop(self, grace: float) -> None:
         """Stop accepting, close idle sessions, give busy ones ``grace`` seconds, then close the rest."""
         self.stop_accepting()
+        for writer in list(self._waiting):
+            writer.close()
         for connection in list(self._connections):
             if not connection.busy:
                 connection.close("shutdown")
@@ -169,6 +192,8 @@ class Listener:
                 await asyncio.wait_for(self._server.wait_closed(), _CLOSE_WAIT)
         if self._summary_task is not None:
             self._summary_task.cancel()
+        for key, dropped in self.refusal_log.take_dropped().items():
+            log.info("%s: %d more %s line(s) were not logged (see the counters)", self.name, dropped, key)
         total = activity_summary(self.metrics.as_dict(), {})
         log.info("%s stopped%s", self.name, f" after {total}" if total else "")
 
@@ -182,30 +207,46 @@ class Listener:
         }
 
     # ------------------------------------------------------------------ accepting
-    def _refusal(self, ip: str, replacing: bool) -> str | None:
+    def _refusal(self, ip: str, replacing: bool) -> tuple[str, str] | None:
+        """(reason, detail) when a connection from ``ip`` must be refused."""
         if self.closing:
-            return "shutting_down"
+            return "shutting_down", ""
         if self._networks and not _in_networks(ip, self._networks):
-            return "not_allowed"
-        if len(self._connections) - (1 if replacing else 0) >= self.config.max_connections:
-            return "too_many"
+            return "not_allowed", ""
+        spare = 1 if replacing else 0
+        if self._open - spare >= self.config.max_connections:
+            return "too_many", f"{self.config.max_connections} connections open"
+        if self._per_address[ip] - spare >= self.config.max_per_address:
+            return "too_many_from_address", f"{self.config.max_per_address} connections from {ip} open"
         return None
 
     async def _refuse(self, writer: asyncio.StreamWriter, reason: str, who: str, detail: str = "") -> None:
         self.metrics.rejected[reason] += 1
-        log.warning("%s refused %s (%s)%s", self.name, who, reason, f": {detail}" if detail else "")
+        dropped = self.refusal_log.allow(reason)
+        if dropped is not None:
+            log.warning(
+                "%s refused %s (%s)%s%s",
+                self.name,
+                who,
+                reason,
+                f": {detail}" if detail else "",
+                f"; {dropped} more refused as {reason} since the last such line" if dropped else "",
+            )
         writer.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(writer.wait_closed(), _CLOSE_WAIT)
 
-    async def _read_proxy_header(self, reader: asyncio.StreamReader) -> tuple[tuple[str, int] | None, bytes]:
+    async def _read_proxy_header(
+        self, reader: asyncio.StreamReader, deadline: float
+    ) -> tuple[tuple[str, int] | None, bytes]:
         """The device address from the balancer's PROXY header, and the bytes read after it."""
         data = b""
+        loop = asyncio.get_running_loop()
         while True:
             consumed, address = decode_proxy_header(data)
             if consumed:
                 return address, data[consumed:]
-            chunk = await asyncio.wait_for(reader.read(READ_SIZE), self.config.idle_timeout)
+            chunk = await asyncio.wait_for(reader.read(READ_SIZE), max(0.0, deadline - loop.time()))
             if not chunk:
                 raise ProxyHeaderError("the connection closed before its PROXY protocol header was complete")
             data += chunk
@@ -213,13 +254,14 @@ class Listener:
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername") or ("?", 0)
         ip, peer_port = _normalise_ip(str(peer[0])), int(peer[1])
+        deadline = asyncio.get_running_loop().time() + self.config.first_byte_timeout
         early = b""
         if self._proxies is not None:
             if not _in_networks(ip, self._proxies):
                 await self._refuse(writer, "untrusted_proxy", f"{ip}:{peer_port}")
                 return
             try:
-                address, early = await self._read_proxy_header(reader)
+                address, early = await self._read_proxy_header(reader, deadline)
             except (TimeoutError, ProxyHeaderError, ConnectionError, OSError) as exc:
                 await self._refuse(writer, "bad_proxy_header", f"{ip}:{peer_port}", str(exc) or type(exc).__name__)
                 return
@@ -228,13 +270,53 @@ class Listener:
         predecessor = self._by_ip.get(ip) if self.config.replace_same_peer else None
         refusal = self._refusal(ip, replacing=predecessor is not None)
         if refusal:
-            await self._refuse(writer, refusal, f"{ip}:{peer_port}")
+            await self._refuse(writer, refusal[0], f"{ip}:{peer_port}", refusal[1])
             return
-        if predecessor is not None:
-            log.info(
-                "%s: %s:%d replaces session from %s:%d", self.name, ip, peer_port, ip, predecessor.session.peer_port
+        self._open += 1
+        self._per_address[ip] += 1
+        try:
+            if predecessor is not None:
+                log.info(
+                    "%s: %s:%d replaces session from %s:%d", self.name, ip, peer_port, ip, predecessor.session.peer_port
+                )
+                predecessor.close("replaced")
+            if not early:
+                first = await self._first_bytes(reader, writer, deadline)
+                if not first:
+                    if self.closing:
+                        await self._refuse(writer, "shutting_down", f"{ip}:{peer_port}")
+                    else:
+                        why = "closed before sending a byte" if first is not None else "sent nothing"
+                        timeout = self.config.first_byte_timeout
+                        await self._refuse(writer, "no_first_byte", f"{ip}:{peer_port}", f"{why} within {timeout:g}s")
+                    return
+                early = first
+            await self._serve(reader, writer, ip, peer_port, early)
+        finally:
+            self._open -= 1
+            self._per_address[ip] -= 1
+            if not self._per_address[ip]:
+                del self._per_address[ip]
+
+    async def _first_bytes(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, deadline: float
+    ) -> bytes | None:
+        """The first bytes of a new connection; None when none came before ``deadline``, b"" when it closed."""
+        self._waiting.add(writer)
+        try:
+            return await asyncio.wait_for(
+                reader.read(READ_SIZE), max(0.0, deadline - asyncio.get_running_loop().time())
             )
-            predecessor.close("replaced")
+        except TimeoutError:
+            return None
+        except (ConnectionError, OSError):
+            return b""
+        finally:
+            self._waiting.discard(writer)
+
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ip: str, peer_port: int, early: bytes
+    ) -> None:
         session = Session(
             device_type=self.config.device_type,
             peer_host=ip,
@@ -313,7 +395,7 @@ class Connection:
         self.buffer = bytearray()
         self.processing = False
         self.frames = 0
-        #: bytes that arrived with the PROXY header, before the read loop
+        #: bytes that arrived before the read loop (the first bytes, or those after the PROXY header)
         self.early = early
 
     @property

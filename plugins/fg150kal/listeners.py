@@ -14,7 +14,8 @@ MAX_LINE = 256
 def default_listener(config: Config) -> ListenerConfig:
     """One listener for the scale: ``SCALE_GATEWAY_LISTEN_HOST``/``_PORT`` (0.0.0.0:4001), idle timeout
     ``SCALE_GATEWAY_IDLE_TIMEOUT_SEC`` (10 s). A converter that reconnects replaces its half-open socket;
-    junk is skipped, not fatal; a stream has no request/response exchanges to log."""
+    junk is skipped, not fatal; one address may hold a quarter of the slots; a stream has no request/response
+    exchanges to log."""
     options = config.device_options(DEVICE_TYPE)
     listener_options: dict[str, Any] = {"scale_id": options.get("scale_id", DEFAULT_SCALE_ID)}
     if options.get("scale_by_peer"):
@@ -27,6 +28,7 @@ def default_listener(config: Config) -> ListenerConfig:
         idle_timeout=stale_after(config),
         max_frame_length=MAX_LINE,
         max_connections=64,
+        max_share_per_address=0.25,
         replace_same_peer=True,
         on_bad_frame="skip",
         log_exchanges=False,
