@@ -35,8 +35,10 @@ Runtime fields of :class:`~core.config.ListenerConfig` (defaults in brackets):
     The listen backlog: connection attempts the kernel queues before they are accepted (capped by
     ``net.core.somaxconn``). asyncio's default of 100 drops a burst of meters, which retry a second later.
 
-Refusals are counted by reason; a flood of them logs one line per reason per
-:data:`~core.gateway.metrics.LOG_INTERVAL`, saying how many were not logged.
+Junk is bounded: a run of bytes without a frame longer than ``max_frame_length`` closes the connection as
+``oversize`` whatever ``on_bad_frame`` says, consecutive junk is kept as one dead letter of at most
+:data:`DEAD_LETTER_BYTES`, and floods of refusals and junk log a few lines per
+:data:`~core.gateway.metrics.LOG_INTERVAL` with the number not logged (every byte and refusal is counted).
 """
 
 from __future__ import annotations
@@ -70,6 +72,10 @@ log = logging.getLogger("specgate.gateway")
 READ_SIZE = 4096
 #: how long a closing connection may take to flush before it is dropped
 _CLOSE_WAIT = 2.0
+#: the most bytes of one run of junk kept as a dead letter (all of them are counted in ``junk_bytes``)
+DEAD_LETTER_BYTES = 4096
+#: junk and bad-frame WARNING lines logged in full per listener and interval; the rest are counted
+JUNK_LINES = 3
 
 
 def _normalise_ip(host: str) -> str:
@@ -93,6 +99,10 @@ def _in_networks(ip: str, networks: list[IPNetwork]) -> bool:
 def _preview(data: bytes, limit: int = 48) -> str:
     text = data[:limit].hex(" ")
     return text + (" ..." if len(data) > limit else "")
+
+
+def _dropped_note(dropped: int) -> str:
+    return f" [{dropped} more such line(s) not logged since the last one]" if dropped else ""
 
 
 class Listener:
@@ -127,6 +137,7 @@ class Listener:
         self._per_address: Counter[str] = Counter()
         self._waiting: set[asyncio.StreamWriter] = set()
         self.refusal_log = LogLimiter()
+        self.junk_log = LogLimiter(burst=JUNK_LINES)
         self.closing = False
         self._summary_task: asyncio.Task[None] | None = None
 
@@ -192,8 +203,9 @@ class Listener:
                 await asyncio.wait_for(self._server.wait_closed(), _CLOSE_WAIT)
         if self._summary_task is not None:
             self._summary_task.cancel()
-        for key, dropped in self.refusal_log.take_dropped().items():
-            log.info("%s: %d more %s line(s) were not logged (see the counters)", self.name, dropped, key)
+        for limiter in (self.refusal_log, self.junk_log):
+            for key, dropped in limiter.take_dropped().items():
+                log.info("%s: %d more %s line(s) were not logged (see the counters)", self.name, dropped, key)
         total = activity_summary(self.metrics.as_dict(), {})
         log.info("%s stopped%s", self.name, f" after {total}" if total else "")
 
@@ -397,11 +409,15 @@ class Connection:
         self.frames = 0
         #: bytes that arrived before the read loop (the first bytes, or those after the PROXY header)
         self.early = early
+        #: the run of junk since the last frame: its first bytes, its length and what made it junk
+        self._held = bytearray()
+        self._held_total = 0
+        self._held_error = ""
 
     @property
     def busy(self) -> bool:
         """Handling a frame or holding part of one: shutdown lets it finish."""
-        return self.processing or bool(self.buffer)
+        return self.processing or bool(self.buffer) or bool(self._held_total)
 
     @property
     def _peer(self) -> str:
@@ -415,11 +431,21 @@ class Connection:
 
     # ------------------------------------------------------------------ the loop
     async def run(self) -> None:
+        try:
+            await self._read_loop()
+        finally:
+            # bytes still buffered when the session ends (after a frame that closed it, say) are junk too
+            self.listener.metrics.junk_bytes += len(self.buffer) + self._held_total
+            self.buffer.clear()
+            self._held.clear()
+            self._held_total = 0
+
+    async def _read_loop(self) -> None:
         framer = self.session.spec.new_framer()
         idle_timeout = self.listener.config.idle_timeout
         frame_timeout = self.listener.config.frame_timeout
         loop = asyncio.get_running_loop()
-        frame_deadline: float | None = None  # when the partial frame in the buffer must be complete
+        frame_deadline: float | None = None  # when the partial frame (or run of junk) must be complete
         while self.reason is None:
             timeout = idle_timeout
             if frame_deadline is not None:
@@ -450,7 +476,7 @@ class Connection:
                 self.reason = self.reason or "peer_closed"
                 await self._leftover(f"incomplete frame when the connection closed ({self.reason})")
                 return
-            waiting = len(self.buffer)
+            frames = self.frames
             self.buffer += chunk
             self.processing = True
             try:
@@ -458,12 +484,12 @@ class Connection:
                     return
             finally:
                 self.processing = False
-            if not self.buffer or frame_timeout is None:
+            if not self.busy or frame_timeout is None:
                 frame_deadline = None
-            elif frame_deadline is None or len(self.buffer) <= waiting:
+            elif frame_deadline is None or self.frames > frames:
                 # a new partial frame started (the one before was consumed)
                 frame_deadline = loop.time() + frame_timeout
-            if self.listener.closing and not self.buffer:
+            if self.listener.closing and not self.busy:
                 self.reason = "shutdown"
 
     async def _drain_frames(self, framer: Framer) -> bool:
@@ -472,11 +498,8 @@ class Connection:
         while self.buffer:
             consumed, frame = framer.decode(bytes(self.buffer))
             if frame is None and consumed <= 0:
-                if len(self.buffer) > limit:
-                    data = bytes(self.buffer)
-                    self.buffer.clear()
-                    await self._junk(data, f"more than {limit} bytes without a complete frame", close_as="oversize")
-                    return True
+                if len(self.buffer) + self._held_total > limit:
+                    return await self._oversize(limit)
                 return False
             if consumed <= 0:
                 log.error(
@@ -489,34 +512,70 @@ class Connection:
             chunk = bytes(self.buffer[:consumed])
             del self.buffer[:consumed]
             if frame is None:
-                if await self._junk(chunk, "bytes skipped by the framer (no frame start)"):
-                    return True
+                self._hold(chunk, "bytes skipped by the framer (no frame start)")
+                if self.listener.config.on_bad_frame == "close":
+                    self._hold(self._take_rest())
+                    return await self._flush_junk(close_as="junk")
+                if self._held_total > limit:
+                    # a line that never ends (the framer discards it chunk by chunk) is as bad as one buffered
+                    return await self._oversize(limit)
                 continue
+            await self._flush_junk()
             self.frames += 1
             if await self._frame(bytes(frame)):
                 return True
         return False
 
-    async def _leftover(self, error: str) -> None:
-        if self.buffer:
-            await self._junk(self._take_rest(), error, close_as=None)
+    async def _oversize(self, limit: int) -> bool:
+        self._hold(self._take_rest())
+        self._held_error = f"more than {limit} bytes without a complete frame"
+        return await self._flush_junk(close_as="oversize")
 
-    async def _junk(self, data: bytes, error: str, close_as: str | None = "junk") -> bool:
-        """Count, log and keep bytes that are no frame. True when the connection must close."""
-        metrics = self.listener.metrics
-        closing = close_as is not None and (close_as == "oversize" or self.listener.config.on_bad_frame == "close")
-        if closing:
-            data += self._take_rest()
-        metrics.junk_bytes += len(data)
-        log.warning(
-            "%s: %s sent %d unusable byte(s) (%s): %s", self.listener.name, self._peer, len(data), error, _preview(data)
-        )
+    async def _leftover(self, error: str) -> None:
+        if self.buffer or self._held_total:
+            self._hold(self._take_rest(), error)
+            await self._flush_junk(log_exchange=True)
+
+    def _hold(self, data: bytes, error: str = "") -> None:
+        """Add ``data`` to the run of junk kept so far (the first :data:`DEAD_LETTER_BYTES` of it)."""
+        if not data:
+            return
+        if not self._held_total:
+            self._held_error = error
+        room = DEAD_LETTER_BYTES - len(self._held)
+        if room > 0:
+            self._held += data[:room]
+        self._held_total += len(data)
+
+    async def _flush_junk(self, close_as: str | None = None, log_exchange: bool = False) -> bool:
+        """Count, log and keep the run of junk held, as one dead letter. True when the connection must close."""
+        if not self._held_total:
+            return False
+        listener = self.listener
+        data, total, error = bytes(self._held), self._held_total, self._held_error
+        self._held.clear()
+        self._held_total = 0
+        listener.metrics.junk_bytes += total
+        if total > len(data):
+            error += f" ({total} bytes, the first {len(data)} kept)"
+        dropped = listener.junk_log.allow("junk")
+        if dropped is not None:
+            log.warning(
+                "%s: %s sent %d unusable byte(s) (%s): %s%s",
+                listener.name,
+                self._peer,
+                total,
+                error,
+                _preview(data),
+                _dropped_note(dropped),
+            )
         await self._dead_letter(data, error, "")
-        if closing or close_as is None:
+        if close_as is not None or log_exchange:
             await self._log_exchange(data, b"")
-        if closing:
+        if close_as is not None:
             self.reason = self.reason or close_as
-        return closing
+            return True
+        return False
 
     async def _frame(self, frame: bytes) -> bool:
         """Decode, handle, store, reply. True when the connection must close."""
@@ -589,11 +648,21 @@ class Connection:
         listener.metrics.frames_bad += 1
         path = exc.path if isinstance(exc, FrameError) else ""
         error = str(exc) if isinstance(exc, FrameError) else f"decoder failed: {exc!r}"
-        log.warning(
-            "%s: bad frame from %s at %s: %s: %s", listener.name, self._peer, path or "-", error, _preview(frame)
-        )
+        dropped = listener.junk_log.allow("junk")
+        if dropped is not None:
+            log.warning(
+                "%s: bad frame from %s at %s: %s: %s%s",
+                listener.name,
+                self._peer,
+                path or "-",
+                error,
+                _preview(frame),
+                _dropped_note(dropped),
+            )
         closing = listener.config.on_bad_frame == "close"
-        kept = frame + self._take_rest() if closing else frame
+        rest = self._take_rest() if closing else b""
+        listener.metrics.junk_bytes += len(rest)
+        kept = (frame + rest)[:DEAD_LETTER_BYTES]
         await self._dead_letter(kept, error, path)
         if closing:
             await self._log_exchange(kept, b"")

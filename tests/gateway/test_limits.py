@@ -1,5 +1,5 @@
-"""What a peer can make the runtime hold and log is bounded: silent connections, one address's share of
-the slots, log lines of floods, the listen backlog (the ``echo`` protocol on loopback)."""
+"""What a peer can make the runtime hold, keep and log is bounded: junk runs, silent connections, one
+address's share of the slots, log lines of floods, the listen backlog (the ``echo`` protocol on loopback)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,17 @@ import logging
 import pytest
 
 from core.gateway import listener as listener_module
+from core.gateway.listener import DEAD_LETTER_BYTES, JUNK_LINES
+from core.store import ListQuery
 from tests.gateway.doubles import TIMEOUT, connect, eventually, read_line, read_until_closed
 
 
 def counters(gateway) -> dict:
     return gateway.metrics()["listeners"][0]
+
+
+async def dead_letters(store) -> list[dict]:
+    return (await store.list_dead_letters(ListQuery(filters={"device_type": "echo"}, limit=1000))).items
 
 
 async def connect_from(port: int, source: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -26,6 +32,72 @@ async def connect_from(port: int, source: str) -> tuple[asyncio.StreamReader, as
 
 def warnings(caplog, text: str) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and text in r.getMessage()]
+
+
+# --------------------------------------------------------------------------- junk
+
+
+async def test_a_run_of_junk_longer_than_the_limit_closes_at_once_in_skip_mode(start_echo, echo_plugin, store, caplog):
+    # the idle timeout is far away: only the junk limit can close this connection within the test's timeout
+    gateway = await start_echo(on_bad_frame="skip", max_frame_length=64, idle_timeout=60.0)
+    reader, writer = await connect(gateway.port("echo"))
+    with caplog.at_level(logging.WARNING, logger="specgate.gateway"):
+        writer.write(b"#" * 1_000_000)
+        assert await read_until_closed(reader) == b""
+        await eventually(lambda: echo_plugin.closed == ["oversize"])
+    writer.close()
+    letters = await dead_letters(store)
+    assert len(letters) == 1 and 64 < len(letters[0]["data"]) <= DEAD_LETTER_BYTES
+    assert "more than 64 bytes without a complete frame" in letters[0]["error"]
+    assert counters(gateway)["junk_bytes"] >= len(letters[0]["data"])
+    assert len(warnings(caplog, "unusable byte(s)")) == 1
+
+
+async def test_a_run_of_junk_is_one_dead_letter_of_its_first_bytes_and_every_byte_is_counted(start_echo, store):
+    gateway = await start_echo(on_bad_frame="skip", max_frame_length=100_000)
+    reader, writer = await connect(gateway.port("echo"))
+    junk = b"#" * 20_000
+    for start in range(0, len(junk), 1000):
+        writer.write(junk[start : start + 1000])
+        await writer.drain()
+    writer.write(b"PING 1\n")
+    assert await read_line(reader) == b"PONG 1\n"
+    letters = await dead_letters(store)
+    assert [bytes(item["data"]) for item in letters] == [b"#" * DEAD_LETTER_BYTES]
+    assert f"20000 bytes, the first {DEAD_LETTER_BYTES} kept" in letters[0]["error"]
+    assert counters(gateway)["junk_bytes"] == 20_000
+    writer.close()
+
+
+async def test_bytes_after_the_frame_that_closes_the_connection_are_counted(start_echo, echo_plugin):
+    gateway = await start_echo()
+    reader, writer = await connect(gateway.port("echo"))
+    writer.write(b"BYE\nPING 1\n")
+    assert await read_until_closed(reader) == b"BYE\n"
+    await eventually(lambda: echo_plugin.closed == ["done"])
+    assert counters(gateway)["junk_bytes"] == len(b"PING 1\n")
+    writer.close()
+
+
+async def test_the_rest_kept_with_a_bad_frame_is_counted(start_echo, echo_plugin):
+    gateway = await start_echo(on_bad_frame="close")
+    reader, writer = await connect(gateway.port("echo"))
+    writer.write(b"NOPE\nPING 1\n")
+    assert await read_until_closed(reader) == b""
+    await eventually(lambda: echo_plugin.closed == ["junk"])
+    assert (counters(gateway)["frames_bad"], counters(gateway)["junk_bytes"]) == (1, len(b"PING 1\n"))
+    writer.close()
+
+
+async def test_a_flood_of_bad_frames_logs_a_few_lines_and_counts_all(start_echo, store, caplog):
+    gateway = await start_echo(on_bad_frame="skip", log_exchanges=False)
+    reader, writer = await connect(gateway.port("echo"))
+    with caplog.at_level(logging.WARNING, logger="specgate.gateway"):
+        writer.write(b"NOPE\n" * 40 + b"PING 1\n")
+        assert await read_line(reader) == b"PONG 1\n"
+    assert counters(gateway)["frames_bad"] == 40
+    assert len(warnings(caplog, "bad frame from")) == JUNK_LINES
+    writer.close()
 
 
 # --------------------------------------------------------------------------- connections
