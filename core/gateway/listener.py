@@ -37,7 +37,7 @@ Runtime fields of :class:`~core.config.ListenerConfig` (defaults in brackets):
 
 Junk is bounded: a run of bytes without a frame longer than ``max_frame_length`` closes the connection as
 ``oversize`` whatever ``on_bad_frame`` says, consecutive junk is kept as one dead letter of at most
-:data:`DEAD_LETTER_BYTES`, and floods of refusals and junk log a few lines per
+:data:`DEAD_LETTER_BYTES`, and floods of refusals, junk and store failures log a few lines per
 :data:`~core.gateway.metrics.LOG_INTERVAL` with the number not logged (every byte and refusal is counted).
 """
 
@@ -54,7 +54,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from core.config import Config, ListenerConfig
-from core.errors import FrameError
+from core.errors import FrameError, StoreUnavailable
 from core.gateway.device_hooks import DeviceHooks
 from core.gateway.metrics import STATE_KEY, ListenerMetrics, LogLimiter, activity_summary
 from core.gateway.proxy_protocol import ProxyHeaderError, decode_proxy_header
@@ -138,6 +138,7 @@ class Listener:
         self._waiting: set[asyncio.StreamWriter] = set()
         self.refusal_log = LogLimiter()
         self.junk_log = LogLimiter(burst=JUNK_LINES)
+        self.store_log = LogLimiter()
         self.closing = False
         self._summary_task: asyncio.Task[None] | None = None
 
@@ -203,7 +204,7 @@ class Listener:
                 await asyncio.wait_for(self._server.wait_closed(), _CLOSE_WAIT)
         if self._summary_task is not None:
             self._summary_task.cancel()
-        for limiter in (self.refusal_log, self.junk_log):
+        for limiter in (self.refusal_log, self.junk_log, self.store_log):
             for key, dropped in limiter.take_dropped().items():
                 log.info("%s: %d more %s line(s) were not logged (see the counters)", self.name, dropped, key)
         total = activity_summary(self.metrics.as_dict(), {})
@@ -594,6 +595,9 @@ class Connection:
         except FrameError as exc:
             # a plugin found the message invalid (a malformed device id, say): bad input, not a bug
             return await self._bad_frame(frame, exc)
+        except StoreUnavailable as exc:
+            # the plugin's own lookups met the store down: an outage, not a bug, and nothing to keep
+            return self._store_unavailable(exc)
         except Exception as exc:
             metrics.handler_errors += 1
             log.exception(
@@ -614,10 +618,7 @@ class Connection:
             try:
                 await outcome.store(listener.store)
             except Exception as exc:
-                metrics.store_failures += 1
-                log.error("%s: store failed for %s, no reply sent: %r", listener.name, self._peer, exc)
-                self.reason = "store_unavailable"
-                return True
+                return self._store_unavailable(exc)
         try:
             reply = hook.specgate_build_reply(session=session, outcome=outcome)
         except Exception:
@@ -641,6 +642,18 @@ class Connection:
             self.reason = self.reason or "done"
             return True
         return False
+
+    def _store_unavailable(self, exc: Exception) -> bool:
+        """The store failed while a message was handled or committed: no reply, close. Always True."""
+        listener = self.listener
+        listener.metrics.store_failures += 1
+        dropped = listener.store_log.allow("store_unavailable")
+        if dropped is not None:
+            log.error(
+                "%s: store failed for %s, no reply sent: %r%s", listener.name, self._peer, exc, _dropped_note(dropped)
+            )
+        self.reason = "store_unavailable"
+        return True
 
     async def _bad_frame(self, frame: bytes, exc: Exception) -> bool:
         """Count, log and keep a frame that did not decode or was refused. True when the connection must close."""
