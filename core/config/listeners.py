@@ -37,6 +37,12 @@ class ListenerConfig:
     idle_timeout: float = 60.0
     max_frame_length: int = 4096
     max_connections: int = 1000
+    #: share of ``max_connections`` one peer address may hold (0-1]; 1 = no limit beyond max_connections
+    max_share_per_address: float = 1.0
+    #: seconds a new connection may take to send its first byte (its PROXY header, when that is on)
+    first_byte_timeout: float = 10.0
+    #: the listen backlog: connection attempts the kernel queues before they are accepted
+    backlog: int = 1024
     #: IPs or CIDR networks allowed to connect; empty means everyone
     allow: list[str] = field(default_factory=list)
     replace_same_peer: bool = False
@@ -54,6 +60,11 @@ class ListenerConfig:
     def __post_init__(self, place: str) -> None:
         self.check(place or f"listener {self.device_type}:{self.port}")
 
+    @property
+    def max_per_address(self) -> int:
+        """Connections one peer address may hold at once: ``max_share_per_address`` of ``max_connections``."""
+        return max(1, int(self.max_share_per_address * self.max_connections))
+
     def check(self, place: str) -> None:
         """Raise ``ConfigError`` naming ``place`` for any field that cannot be used."""
         if not isinstance(self.device_type, str) or not self.device_type:
@@ -61,6 +72,10 @@ class ListenerConfig:
         _check_int(self.port, f"{place}.port", 0, 65535)
         _check_int(self.max_frame_length, f"{place}.max_frame_length", 1)
         _check_int(self.max_connections, f"{place}.max_connections", 1)
+        _check_int(self.backlog, f"{place}.backlog", 1)
+        share = self.max_share_per_address
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+            raise ConfigError(f"{place}.max_share_per_address must be a number above 0 and at most 1, got {share!r}")
         if not isinstance(self.host, str) or not self.host:
             raise ConfigError(f"{place}.host must be a non-empty string, got {self.host!r}")
         if not isinstance(self.options, dict):
@@ -69,6 +84,7 @@ class ListenerConfig:
         if misplaced:
             raise ConfigError(f"{place}: {', '.join(misplaced)} is a listener field, not a device option")
         _check_seconds(self.idle_timeout, f"{place}.idle_timeout")
+        _check_seconds(self.first_byte_timeout, f"{place}.first_byte_timeout")
         if self.frame_timeout is not None:
             _check_seconds(self.frame_timeout, f"{place}.frame_timeout")
         for name in ("replace_same_peer", "log_exchanges"):
@@ -131,6 +147,9 @@ _CONVERTERS: dict[str, Any] = {
     "frame_timeout": as_float,
     "max_frame_length": lambda v, k: as_int(v, k, low=1),
     "max_connections": lambda v, k: as_int(v, k, low=1),
+    "max_share_per_address": as_float,
+    "first_byte_timeout": as_float,
+    "backlog": lambda v, k: as_int(v, k, low=1),
     "replace_same_peer": as_bool,
     "log_exchanges": as_bool,
     "on_bad_frame": as_str,

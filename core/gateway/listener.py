@@ -24,6 +24,21 @@ Runtime fields of :class:`~core.config.ListenerConfig` (defaults in brackets):
 ``frame_timeout`` [None: off]
     Seconds a frame may take from its first byte to its last. The idle timeout restarts with every byte, so
     without this a peer dripping one byte at a time holds a connection slot for ever.
+``max_share_per_address`` [1.0]
+    The share of ``max_connections`` one peer address may hold (waiting for its first byte or in a session);
+    more are refused as ``too_many_from_address``. A share, not a count, because carrier NAT puts many gas
+    meters behind one address (gas meter 0.25, scale 0.25).
+``first_byte_timeout`` [10 s]
+    Seconds a new connection may take to send its first byte (its PROXY header, when that is on). A silent
+    connection holds a slot without being a session yet; it is refused as ``no_first_byte``.
+``backlog`` [1024]
+    The listen backlog: connection attempts the kernel queues before they are accepted (capped by
+    ``net.core.somaxconn``). asyncio's default of 100 drops a burst of meters, which retry a second later.
+
+Junk is bounded: a run of bytes without a frame longer than ``max_frame_length`` closes the connection as
+``oversize`` whatever ``on_bad_frame`` says, consecutive junk is kept as one dead letter of at most
+:data:`DEAD_LETTER_BYTES`, and floods of refusals, junk and store failures log a few lines per
+:data:`~core.gateway.metrics.LOG_INTERVAL` with the number not logged (every byte and refusal is counted).
 """
 
 from __future__ import annotations
@@ -34,13 +49,14 @@ import inspect
 import ipaddress
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from core.config import Config, ListenerConfig
-from core.errors import FrameError
+from core.errors import FrameError, StoreUnavailable
 from core.gateway.device_hooks import DeviceHooks
-from core.gateway.metrics import STATE_KEY, ListenerMetrics, activity_summary
+from core.gateway.metrics import STATE_KEY, ListenerMetrics, LogLimiter, activity_summary
 from core.gateway.proxy_protocol import ProxyHeaderError, decode_proxy_header
 from core.gateway.types import Outcome, Session
 from core.timeutil import local_string
@@ -56,6 +72,10 @@ log = logging.getLogger("specgate.gateway")
 READ_SIZE = 4096
 #: how long a closing connection may take to flush before it is dropped
 _CLOSE_WAIT = 2.0
+#: the most bytes of one run of junk kept as a dead letter (all of them are counted in ``junk_bytes``)
+DEAD_LETTER_BYTES = 4096
+#: junk and bad-frame WARNING lines logged in full per listener and interval; the rest are counted
+JUNK_LINES = 3
 
 
 def _normalise_ip(host: str) -> str:
@@ -79,6 +99,10 @@ def _in_networks(ip: str, networks: list[IPNetwork]) -> bool:
 def _preview(data: bytes, limit: int = 48) -> str:
     text = data[:limit].hex(" ")
     return text + (" ..." if len(data) > limit else "")
+
+
+def _dropped_note(dropped: int) -> str:
+    return f" [{dropped} more such line(s) not logged since the last one]" if dropped else ""
 
 
 class Listener:
@@ -108,6 +132,13 @@ class Listener:
         self._bound_port = 0
         self._connections: set[Connection] = set()
         self._by_ip: dict[str, Connection] = {}
+        #: connections holding a slot (waiting for their first byte or in a session), in all and by address
+        self._open = 0
+        self._per_address: Counter[str] = Counter()
+        self._waiting: set[asyncio.StreamWriter] = set()
+        self.refusal_log = LogLimiter()
+        self.junk_log = LogLimiter(burst=JUNK_LINES)
+        self.store_log = LogLimiter()
         self.closing = False
         self._summary_task: asyncio.Task[None] | None = None
 
@@ -122,7 +153,9 @@ class Listener:
         return self._bound_port or self.config.port
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._on_connect, self.config.host, self.config.port)
+        self._server = await asyncio.start_server(
+            self._on_connect, self.config.host, self.config.port, backlog=self.config.backlog
+        )
         self._bound_port = self._server.sockets[0].getsockname()[1]
         log.info("%s listening on %s:%d", self.config.device_type, self.config.host, self.port)
         interval = self.app_config.log_summary_interval
@@ -149,6 +182,8 @@ class Listener:
     async def stop(self, grace: float) -> None:
         """Stop accepting, close idle sessions, give busy ones ``grace`` seconds, then close the rest."""
         self.stop_accepting()
+        for writer in list(self._waiting):
+            writer.close()
         for connection in list(self._connections):
             if not connection.busy:
                 connection.close("shutdown")
@@ -169,6 +204,9 @@ class Listener:
                 await asyncio.wait_for(self._server.wait_closed(), _CLOSE_WAIT)
         if self._summary_task is not None:
             self._summary_task.cancel()
+        for limiter in (self.refusal_log, self.junk_log, self.store_log):
+            for key, dropped in limiter.take_dropped().items():
+                log.info("%s: %d more %s line(s) were not logged (see the counters)", self.name, dropped, key)
         total = activity_summary(self.metrics.as_dict(), {})
         log.info("%s stopped%s", self.name, f" after {total}" if total else "")
 
@@ -182,30 +220,46 @@ class Listener:
         }
 
     # ------------------------------------------------------------------ accepting
-    def _refusal(self, ip: str, replacing: bool) -> str | None:
+    def _refusal(self, ip: str, replacing: bool) -> tuple[str, str] | None:
+        """(reason, detail) when a connection from ``ip`` must be refused."""
         if self.closing:
-            return "shutting_down"
+            return "shutting_down", ""
         if self._networks and not _in_networks(ip, self._networks):
-            return "not_allowed"
-        if len(self._connections) - (1 if replacing else 0) >= self.config.max_connections:
-            return "too_many"
+            return "not_allowed", ""
+        spare = 1 if replacing else 0
+        if self._open - spare >= self.config.max_connections:
+            return "too_many", f"{self.config.max_connections} connections open"
+        if self._per_address[ip] - spare >= self.config.max_per_address:
+            return "too_many_from_address", f"{self.config.max_per_address} connections from {ip} open"
         return None
 
     async def _refuse(self, writer: asyncio.StreamWriter, reason: str, who: str, detail: str = "") -> None:
         self.metrics.rejected[reason] += 1
-        log.warning("%s refused %s (%s)%s", self.name, who, reason, f": {detail}" if detail else "")
+        dropped = self.refusal_log.allow(reason)
+        if dropped is not None:
+            log.warning(
+                "%s refused %s (%s)%s%s",
+                self.name,
+                who,
+                reason,
+                f": {detail}" if detail else "",
+                f"; {dropped} more refused as {reason} since the last such line" if dropped else "",
+            )
         writer.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(writer.wait_closed(), _CLOSE_WAIT)
 
-    async def _read_proxy_header(self, reader: asyncio.StreamReader) -> tuple[tuple[str, int] | None, bytes]:
+    async def _read_proxy_header(
+        self, reader: asyncio.StreamReader, deadline: float
+    ) -> tuple[tuple[str, int] | None, bytes]:
         """The device address from the balancer's PROXY header, and the bytes read after it."""
         data = b""
+        loop = asyncio.get_running_loop()
         while True:
             consumed, address = decode_proxy_header(data)
             if consumed:
                 return address, data[consumed:]
-            chunk = await asyncio.wait_for(reader.read(READ_SIZE), self.config.idle_timeout)
+            chunk = await asyncio.wait_for(reader.read(READ_SIZE), max(0.0, deadline - loop.time()))
             if not chunk:
                 raise ProxyHeaderError("the connection closed before its PROXY protocol header was complete")
             data += chunk
@@ -213,13 +267,14 @@ class Listener:
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername") or ("?", 0)
         ip, peer_port = _normalise_ip(str(peer[0])), int(peer[1])
+        deadline = asyncio.get_running_loop().time() + self.config.first_byte_timeout
         early = b""
         if self._proxies is not None:
             if not _in_networks(ip, self._proxies):
                 await self._refuse(writer, "untrusted_proxy", f"{ip}:{peer_port}")
                 return
             try:
-                address, early = await self._read_proxy_header(reader)
+                address, early = await self._read_proxy_header(reader, deadline)
             except (TimeoutError, ProxyHeaderError, ConnectionError, OSError) as exc:
                 await self._refuse(writer, "bad_proxy_header", f"{ip}:{peer_port}", str(exc) or type(exc).__name__)
                 return
@@ -228,13 +283,53 @@ class Listener:
         predecessor = self._by_ip.get(ip) if self.config.replace_same_peer else None
         refusal = self._refusal(ip, replacing=predecessor is not None)
         if refusal:
-            await self._refuse(writer, refusal, f"{ip}:{peer_port}")
+            await self._refuse(writer, refusal[0], f"{ip}:{peer_port}", refusal[1])
             return
-        if predecessor is not None:
-            log.info(
-                "%s: %s:%d replaces session from %s:%d", self.name, ip, peer_port, ip, predecessor.session.peer_port
+        self._open += 1
+        self._per_address[ip] += 1
+        try:
+            if predecessor is not None:
+                log.info(
+                    "%s: %s:%d replaces session from %s:%d", self.name, ip, peer_port, ip, predecessor.session.peer_port
+                )
+                predecessor.close("replaced")
+            if not early:
+                first = await self._first_bytes(reader, writer, deadline)
+                if not first:
+                    if self.closing:
+                        await self._refuse(writer, "shutting_down", f"{ip}:{peer_port}")
+                    else:
+                        why = "closed before sending a byte" if first is not None else "sent nothing"
+                        timeout = self.config.first_byte_timeout
+                        await self._refuse(writer, "no_first_byte", f"{ip}:{peer_port}", f"{why} within {timeout:g}s")
+                    return
+                early = first
+            await self._serve(reader, writer, ip, peer_port, early)
+        finally:
+            self._open -= 1
+            self._per_address[ip] -= 1
+            if not self._per_address[ip]:
+                del self._per_address[ip]
+
+    async def _first_bytes(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, deadline: float
+    ) -> bytes | None:
+        """The first bytes of a new connection; None when none came before ``deadline``, b"" when it closed."""
+        self._waiting.add(writer)
+        try:
+            return await asyncio.wait_for(
+                reader.read(READ_SIZE), max(0.0, deadline - asyncio.get_running_loop().time())
             )
-            predecessor.close("replaced")
+        except TimeoutError:
+            return None
+        except (ConnectionError, OSError):
+            return b""
+        finally:
+            self._waiting.discard(writer)
+
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ip: str, peer_port: int, early: bytes
+    ) -> None:
         session = Session(
             device_type=self.config.device_type,
             peer_host=ip,
@@ -313,13 +408,17 @@ class Connection:
         self.buffer = bytearray()
         self.processing = False
         self.frames = 0
-        #: bytes that arrived with the PROXY header, before the read loop
+        #: bytes that arrived before the read loop (the first bytes, or those after the PROXY header)
         self.early = early
+        #: the run of junk since the last frame: its first bytes, its length and what made it junk
+        self._held = bytearray()
+        self._held_total = 0
+        self._held_error = ""
 
     @property
     def busy(self) -> bool:
         """Handling a frame or holding part of one: shutdown lets it finish."""
-        return self.processing or bool(self.buffer)
+        return self.processing or bool(self.buffer) or bool(self._held_total)
 
     @property
     def _peer(self) -> str:
@@ -333,11 +432,21 @@ class Connection:
 
     # ------------------------------------------------------------------ the loop
     async def run(self) -> None:
+        try:
+            await self._read_loop()
+        finally:
+            # bytes still buffered when the session ends (after a frame that closed it, say) are junk too
+            self.listener.metrics.junk_bytes += len(self.buffer) + self._held_total
+            self.buffer.clear()
+            self._held.clear()
+            self._held_total = 0
+
+    async def _read_loop(self) -> None:
         framer = self.session.spec.new_framer()
         idle_timeout = self.listener.config.idle_timeout
         frame_timeout = self.listener.config.frame_timeout
         loop = asyncio.get_running_loop()
-        frame_deadline: float | None = None  # when the partial frame in the buffer must be complete
+        frame_deadline: float | None = None  # when the partial frame (or run of junk) must be complete
         while self.reason is None:
             timeout = idle_timeout
             if frame_deadline is not None:
@@ -368,7 +477,7 @@ class Connection:
                 self.reason = self.reason or "peer_closed"
                 await self._leftover(f"incomplete frame when the connection closed ({self.reason})")
                 return
-            waiting = len(self.buffer)
+            frames = self.frames
             self.buffer += chunk
             self.processing = True
             try:
@@ -376,12 +485,12 @@ class Connection:
                     return
             finally:
                 self.processing = False
-            if not self.buffer or frame_timeout is None:
+            if not self.busy or frame_timeout is None:
                 frame_deadline = None
-            elif frame_deadline is None or len(self.buffer) <= waiting:
+            elif frame_deadline is None or self.frames > frames:
                 # a new partial frame started (the one before was consumed)
                 frame_deadline = loop.time() + frame_timeout
-            if self.listener.closing and not self.buffer:
+            if self.listener.closing and not self.busy:
                 self.reason = "shutdown"
 
     async def _drain_frames(self, framer: Framer) -> bool:
@@ -390,11 +499,8 @@ class Connection:
         while self.buffer:
             consumed, frame = framer.decode(bytes(self.buffer))
             if frame is None and consumed <= 0:
-                if len(self.buffer) > limit:
-                    data = bytes(self.buffer)
-                    self.buffer.clear()
-                    await self._junk(data, f"more than {limit} bytes without a complete frame", close_as="oversize")
-                    return True
+                if len(self.buffer) + self._held_total > limit:
+                    return await self._oversize(limit)
                 return False
             if consumed <= 0:
                 log.error(
@@ -407,34 +513,70 @@ class Connection:
             chunk = bytes(self.buffer[:consumed])
             del self.buffer[:consumed]
             if frame is None:
-                if await self._junk(chunk, "bytes skipped by the framer (no frame start)"):
-                    return True
+                self._hold(chunk, "bytes skipped by the framer (no frame start)")
+                if self.listener.config.on_bad_frame == "close":
+                    self._hold(self._take_rest())
+                    return await self._flush_junk(close_as="junk")
+                if self._held_total > limit:
+                    # a line that never ends (the framer discards it chunk by chunk) is as bad as one buffered
+                    return await self._oversize(limit)
                 continue
+            await self._flush_junk()
             self.frames += 1
             if await self._frame(bytes(frame)):
                 return True
         return False
 
-    async def _leftover(self, error: str) -> None:
-        if self.buffer:
-            await self._junk(self._take_rest(), error, close_as=None)
+    async def _oversize(self, limit: int) -> bool:
+        self._hold(self._take_rest())
+        self._held_error = f"more than {limit} bytes without a complete frame"
+        return await self._flush_junk(close_as="oversize")
 
-    async def _junk(self, data: bytes, error: str, close_as: str | None = "junk") -> bool:
-        """Count, log and keep bytes that are no frame. True when the connection must close."""
-        metrics = self.listener.metrics
-        closing = close_as is not None and (close_as == "oversize" or self.listener.config.on_bad_frame == "close")
-        if closing:
-            data += self._take_rest()
-        metrics.junk_bytes += len(data)
-        log.warning(
-            "%s: %s sent %d unusable byte(s) (%s): %s", self.listener.name, self._peer, len(data), error, _preview(data)
-        )
+    async def _leftover(self, error: str) -> None:
+        if self.buffer or self._held_total:
+            self._hold(self._take_rest(), error)
+            await self._flush_junk(log_exchange=True)
+
+    def _hold(self, data: bytes, error: str = "") -> None:
+        """Add ``data`` to the run of junk kept so far (the first :data:`DEAD_LETTER_BYTES` of it)."""
+        if not data:
+            return
+        if not self._held_total:
+            self._held_error = error
+        room = DEAD_LETTER_BYTES - len(self._held)
+        if room > 0:
+            self._held += data[:room]
+        self._held_total += len(data)
+
+    async def _flush_junk(self, close_as: str | None = None, log_exchange: bool = False) -> bool:
+        """Count, log and keep the run of junk held, as one dead letter. True when the connection must close."""
+        if not self._held_total:
+            return False
+        listener = self.listener
+        data, total, error = bytes(self._held), self._held_total, self._held_error
+        self._held.clear()
+        self._held_total = 0
+        listener.metrics.junk_bytes += total
+        if total > len(data):
+            error += f" ({total} bytes, the first {len(data)} kept)"
+        dropped = listener.junk_log.allow("junk")
+        if dropped is not None:
+            log.warning(
+                "%s: %s sent %d unusable byte(s) (%s): %s%s",
+                listener.name,
+                self._peer,
+                total,
+                error,
+                _preview(data),
+                _dropped_note(dropped),
+            )
         await self._dead_letter(data, error, "")
-        if closing or close_as is None:
+        if close_as is not None or log_exchange:
             await self._log_exchange(data, b"")
-        if closing:
+        if close_as is not None:
             self.reason = self.reason or close_as
-        return closing
+            return True
+        return False
 
     async def _frame(self, frame: bytes) -> bool:
         """Decode, handle, store, reply. True when the connection must close."""
@@ -453,6 +595,9 @@ class Connection:
         except FrameError as exc:
             # a plugin found the message invalid (a malformed device id, say): bad input, not a bug
             return await self._bad_frame(frame, exc)
+        except StoreUnavailable as exc:
+            # the plugin's own lookups met the store down: an outage, not a bug, and nothing to keep
+            return self._store_unavailable(exc)
         except Exception as exc:
             metrics.handler_errors += 1
             log.exception(
@@ -473,10 +618,7 @@ class Connection:
             try:
                 await outcome.store(listener.store)
             except Exception as exc:
-                metrics.store_failures += 1
-                log.error("%s: store failed for %s, no reply sent: %r", listener.name, self._peer, exc)
-                self.reason = "store_unavailable"
-                return True
+                return self._store_unavailable(exc)
         try:
             reply = hook.specgate_build_reply(session=session, outcome=outcome)
         except Exception:
@@ -501,17 +643,39 @@ class Connection:
             return True
         return False
 
+    def _store_unavailable(self, exc: Exception) -> bool:
+        """The store failed while a message was handled or committed: no reply, close. Always True."""
+        listener = self.listener
+        listener.metrics.store_failures += 1
+        dropped = listener.store_log.allow("store_unavailable")
+        if dropped is not None:
+            log.error(
+                "%s: store failed for %s, no reply sent: %r%s", listener.name, self._peer, exc, _dropped_note(dropped)
+            )
+        self.reason = "store_unavailable"
+        return True
+
     async def _bad_frame(self, frame: bytes, exc: Exception) -> bool:
         """Count, log and keep a frame that did not decode or was refused. True when the connection must close."""
         listener = self.listener
         listener.metrics.frames_bad += 1
         path = exc.path if isinstance(exc, FrameError) else ""
         error = str(exc) if isinstance(exc, FrameError) else f"decoder failed: {exc!r}"
-        log.warning(
-            "%s: bad frame from %s at %s: %s: %s", listener.name, self._peer, path or "-", error, _preview(frame)
-        )
+        dropped = listener.junk_log.allow("junk")
+        if dropped is not None:
+            log.warning(
+                "%s: bad frame from %s at %s: %s: %s%s",
+                listener.name,
+                self._peer,
+                path or "-",
+                error,
+                _preview(frame),
+                _dropped_note(dropped),
+            )
         closing = listener.config.on_bad_frame == "close"
-        kept = frame + self._take_rest() if closing else frame
+        rest = self._take_rest() if closing else b""
+        listener.metrics.junk_bytes += len(rest)
+        kept = (frame + rest)[:DEAD_LETTER_BYTES]
         await self._dead_letter(kept, error, path)
         if closing:
             await self._log_exchange(kept, b"")

@@ -6,7 +6,9 @@ Plugins add their own counters to the listener a session belongs to with :func:`
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,12 +25,15 @@ class ListenerMetrics:
 
     accepted: int = 0
     active: int = 0
-    #: refused connections by reason: ``not_allowed``, ``too_many``, ``shutting_down``
+    #: refused connections by reason: ``not_allowed``, ``too_many``, ``too_many_from_address``,
+    #: ``no_first_byte``, ``shutting_down``, ``untrusted_proxy``, ``bad_proxy_header``
     rejected: Counter = field(default_factory=Counter)
     #: closed sessions by reason (the reasons of ``specgate_connection_closed``)
     closed: Counter = field(default_factory=Counter)
     frames_ok: int = 0
     frames_bad: int = 0
+    #: bytes received that were not part of a frame: skipped, over-long, cut off by the end of the
+    #: connection, or left unread in the buffer when it closed (frames that fail to decode are frames_bad)
     junk_bytes: int = 0
     dead_letters: int = 0
     store_failures: int = 0
@@ -54,6 +59,48 @@ class ListenerMetrics:
             "exchange_log_failures": self.exchange_log_failures,
             "plugin": dict(self.plugin),
         }
+
+
+#: seconds over which repeated WARNING/ERROR lines of one kind are limited (see :class:`LogLimiter`)
+LOG_INTERVAL = 10.0
+
+
+class LogLimiter:
+    """Lets at most ``burst`` lines of each key through per ``interval`` seconds and counts the others, so a
+    flood (a thousand refused connections, a stream of junk) costs a few log lines, not one per event.
+
+    ``allow(key)`` is None for a line to drop, otherwise how many lines of that key were dropped since the
+    last one let through (for the line to say so); ``take_dropped()`` hands over the counts still unreported.
+    """
+
+    def __init__(
+        self, interval: float = LOG_INTERVAL, burst: int = 1, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.interval = interval
+        self.burst = burst
+        self.clock = clock
+        #: key -> [start of the current interval, lines let through in it, lines dropped since the last one]
+        self._windows: dict[str, list[float]] = {}
+
+    def allow(self, key: str) -> int | None:
+        now = self.clock()
+        window = self._windows.get(key)
+        if window is None or now - window[0] >= self.interval:
+            dropped = int(window[2]) if window else 0
+            self._windows[key] = [now, 1, 0]
+            return dropped
+        if window[1] < self.burst:
+            window[1] += 1
+            dropped, window[2] = int(window[2]), 0
+            return dropped
+        window[2] += 1
+        return None
+
+    def take_dropped(self) -> dict[str, int]:
+        dropped = {key: int(window[2]) for key, window in self._windows.items() if window[2]}
+        for window in self._windows.values():
+            window[2] = 0
+        return dropped
 
 
 def count(session: Session, name: str, amount: int = 1) -> None:

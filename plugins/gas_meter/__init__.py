@@ -23,7 +23,8 @@ _handler = GasMeterHandler()
 
 def default_listener() -> ListenerConfig:
     """The gas meter listener: port 5004; junk closes the connection; every exchange is logged; several
-    meters may share one address (carrier NAT), so a new connection never replaces an older one."""
+    meters may share one address (carrier NAT), so a new connection never replaces an older one, and one
+    address may hold a quarter of the connection slots (250 of 1000), not one slot."""
     return ListenerConfig(
         device_type=DEVICE_TYPE,
         port=DEFAULT_PORT,
@@ -33,6 +34,7 @@ def default_listener() -> ListenerConfig:
         log_exchanges=True,
         replace_same_peer=False,
         frame_timeout=30.0,
+        max_share_per_address=0.25,
     )
 
 

@@ -174,3 +174,39 @@ def test_two_listeners_on_one_port_are_refused():
     config = Config(listeners=[parse_listen_flag("fg150kal:4001"), parse_listen_flag("gas_meter:4001")])
     with pytest.raises(ConfigError, match="port 4001 is configured twice"):
         resolve_listeners(config, get_plugin_manager(enabled=None, disabled=[], installed=False))
+
+
+def test_connection_limits_come_from_the_file_and_the_listen_flags(tmp_path):
+    path = write(
+        tmp_path,
+        "listeners:\n"
+        "  - {device_type: gas_meter, port: 5004, max_share_per_address: '0.1', first_byte_timeout: 3,"
+        " backlog: '2048'}\n"
+        "  - {device_type: fg150kal, port: 4001}\n",
+    )
+    config = load_config(
+        path, env={}, listen=["fg150kal:4002:max_share_per_address=0.5,first_byte_timeout=2.5,backlog=64"]
+    )
+    by_port = {entry.port: entry for entry in resolve_listeners(config, get_plugin_manager(installed=False))}
+    meter, scale, extra = by_port[5004], by_port[4001], by_port[4002]
+    assert (meter.max_share_per_address, meter.first_byte_timeout, meter.backlog) == (0.1, 3.0, 2048)
+    assert meter.max_per_address == 100
+    assert (extra.max_share_per_address, extra.first_byte_timeout, extra.backlog) == (0.5, 2.5, 64)
+    # the plugins' defaults: a quarter of the slots per address; the scale's line must end within 5 s
+    assert (scale.max_share_per_address, scale.max_per_address, scale.frame_timeout) == (0.25, 16, 5.0)
+    assert (scale.first_byte_timeout, scale.backlog) == (10.0, 1024)
+
+
+@pytest.mark.parametrize(
+    ("entry", "named"),
+    [
+        ("max_share_per_address: 0", "max_share_per_address must be a number above 0"),
+        ("max_share_per_address: 1.5", "max_share_per_address must be a number above 0 and at most 1"),
+        ("first_byte_timeout: soon", "first_byte_timeout must be a number"),
+        ("backlog: 0", "listeners\\[0\\].backlog must be at least 1"),
+    ],
+)
+def test_bad_connection_limits_name_the_key(tmp_path, entry, named):
+    path = write(tmp_path, f"listeners: [{{device_type: gas_meter, port: 5004, {entry}}}]\n")
+    with pytest.raises(ConfigError, match=named):
+        load_config(path, env={})
