@@ -23,7 +23,7 @@ def where(key: str, source: str = "") -> str:
     return f"{key} (from {source})" if source else key
 
 
-def as_int(value: Any, key: str, source: str = "", low: int | None = None, high: int | None = None) -> int:
+def as_int(value: object, key: str, source: str = "", low: int | None = None, high: int | None = None) -> int:
     if isinstance(value, bool):
         raise ConfigError(f"{where(key, source)} must be an integer, got {value!r}")
     if isinstance(value, str):
@@ -39,19 +39,19 @@ def as_int(value: Any, key: str, source: str = "", low: int | None = None, high:
     return value
 
 
-def as_float(value: Any, key: str, source: str = "", positive: bool = True) -> float:
-    if isinstance(value, bool):
+def as_float(value: object, key: str, source: str = "", positive: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ConfigError(f"{where(key, source)} must be a number, got {value!r}")
     try:
         number = float(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
+    except ValueError:
         raise ConfigError(f"{where(key, source)} must be a number, got {value!r}") from None
     if positive and not number > 0:
         raise ConfigError(f"{where(key, source)} must be a number above 0, got {value!r}")
     return number
 
 
-def as_bool(value: Any, key: str, source: str = "") -> bool:
+def as_bool(value: object, key: str, source: str = "") -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in _TRUE_WORDS:
@@ -61,13 +61,13 @@ def as_bool(value: Any, key: str, source: str = "") -> bool:
     raise ConfigError(f"{where(key, source)} must be true or false, got {value!r}")
 
 
-def as_str(value: Any, key: str, source: str = "") -> str:
+def as_str(value: object, key: str, source: str = "") -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{where(key, source)} must be a non-empty string, got {value!r}")
     return value.strip()
 
 
-def as_names(value: Any, key: str, source: str = "") -> list[str]:
+def as_names(value: object, key: str, source: str = "") -> list[str]:
     """A list of names, or one comma-separated string of them."""
     if isinstance(value, str):
         return [p.strip() for p in value.split(",") if p.strip()]
@@ -76,7 +76,7 @@ def as_names(value: Any, key: str, source: str = "") -> list[str]:
     raise ConfigError(f"{where(key, source)} must be a list of names, got {value!r}")
 
 
-def as_mapping(value: Any, key: str, source: str = "") -> dict[str, Any]:
+def as_mapping(value: object, key: str, source: str = "") -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -84,13 +84,13 @@ def as_mapping(value: Any, key: str, source: str = "") -> dict[str, Any]:
     return dict(value)
 
 
-def check_keys(mapping: Mapping[str, Any], allowed: tuple[str, ...], place: str) -> None:
+def check_keys(mapping: Mapping[str, object], allowed: tuple[str, ...], place: str) -> None:
     unknown = sorted(str(k) for k in mapping if k not in allowed)
     if unknown:
         raise ConfigError(f"unknown key(s) {', '.join(unknown)} in {place}; allowed: {', '.join(sorted(allowed))}")
 
 
-def as_log_level(value: Any, key: str, source: str = "") -> str:
+def as_log_level(value: object, key: str, source: str = "") -> str:
     level = as_str(value, key, source).upper()
     if level not in _LOG_LEVELS:
         raise ConfigError(f"{where(key, source)} must be one of {', '.join(_LOG_LEVELS)}, got {value!r}")
