@@ -279,8 +279,7 @@ class GasMeterHandler:
         now = int(session.now())
         store = session.store
         try:
-            tenant = await store.get_device_route(uid)
-            device = await store.get_device(tenant, uid) if tenant is not None else None
+            tenant, device = await store.get_routed_device(uid)
         except InvalidInput as exc:
             # a route naming an impossible tenant is an administration error, not the meter's: no reply,
             # so the meter retries later instead of being told to stop for good
