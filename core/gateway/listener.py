@@ -348,9 +348,8 @@ class Listener:
         """The first bytes of a new connection; None when none came before ``deadline``, b"" when it closed."""
         self._waiting.add(writer)
         try:
-            return await asyncio.wait_for(
-                reader.read(READ_SIZE), max(0.0, deadline - asyncio.get_running_loop().time())
-            )
+            async with asyncio.timeout_at(deadline):
+                return await reader.read(READ_SIZE)
         except TimeoutError:
             return None
         except (ConnectionError, OSError):
@@ -416,7 +415,8 @@ class Listener:
             )
         connection.writer.close()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(connection.writer.wait_closed(), _CLOSE_WAIT)
+            async with asyncio.timeout(_CLOSE_WAIT):
+                await connection.writer.wait_closed()
 
 
 class Connection:
@@ -486,7 +486,8 @@ class Connection:
                 if self.early:
                     chunk, self.early = self.early, b""
                 else:
-                    chunk = await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
+                    async with asyncio.timeout(timeout):
+                        chunk = await self.reader.read(READ_SIZE)
             except TimeoutError:
                 if frame_deadline is not None and loop.time() >= frame_deadline:
                     log.warning(
@@ -660,7 +661,8 @@ class Connection:
         if reply:
             try:
                 self.writer.write(reply)
-                await asyncio.wait_for(self.writer.drain(), listener.config.idle_timeout)
+                async with asyncio.timeout(listener.config.idle_timeout):
+                    await self.writer.drain()
             except (TimeoutError, ConnectionError, OSError) as exc:
                 log.warning("%s: could not send the reply to %s: %r", listener.name, self._peer, exc)
                 self.reason = self.reason or "peer_closed"
