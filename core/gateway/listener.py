@@ -2,7 +2,9 @@
 
 The listener only moves bytes: framing comes from the spec's framer, meaning from the plugins' hooks. Per
 frame: ``specgate_decode_frame`` -> ``specgate_handle_message`` -> ``await outcome.store(store)`` ->
-``specgate_build_reply`` -> write and drain -> ``store.log_exchange``. Bytes that cannot be used (garbage the
+``specgate_build_reply`` -> write and drain -> ``store.log_exchange`` (awaited, unless the frame ends the
+session: then the write trails the closed session, joins the store's next commit, and the listener's stop
+waits for it; a failure is counted in ``exchange_log_failures`` either way). Bytes that cannot be used (garbage the
 framer skipped, frames that fail to decode, an over-long run without a frame, a frame cut by a closed or idle
 connection) are counted, logged and kept as dead letters; nothing a peer sends can end the process.
 
@@ -50,7 +52,7 @@ import ipaddress
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from core.config import Config, ListenerConfig
@@ -141,6 +143,8 @@ class Listener:
         self.store_log = LogLimiter()
         self.closing = False
         self._summary_task: asyncio.Task[None] | None = None
+        #: exchange-log writes of sessions that already closed (see :meth:`keep_later`)
+        self._trailing: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -202,6 +206,7 @@ class Listener:
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), _CLOSE_WAIT)
+        await self._wait_trailing(max(grace, _CLOSE_WAIT))
         if self._summary_task is not None:
             self._summary_task.cancel()
         for limiter in (self.refusal_log, self.junk_log, self.store_log):
@@ -209,6 +214,32 @@ class Listener:
                 log.info("%s: %d more %s line(s) were not logged (see the counters)", self.name, dropped, key)
         total = activity_summary(self.metrics.as_dict(), {})
         log.info("%s stopped%s", self.name, f" after {total}" if total else "")
+
+    def keep_later(self, write: Coroutine[Any, Any, None]) -> None:
+        """Run ``write`` (an exchange-log write, which counts its own failure) without the session waiting
+        for it: the session that made it is closing and the log is not an acknowledgement. :meth:`stop`
+        waits for every such write before the store can be closed."""
+        task = asyncio.get_running_loop().create_task(write)
+        self._trailing.add(task)
+        task.add_done_callback(self._trailing.discard)
+
+    async def _wait_trailing(self, timeout: float) -> None:
+        """Wait for the trailing exchange-log writes; those not done within ``timeout`` are cancelled and
+        counted as ``exchange_log_failures`` (never dropped silently)."""
+        if not self._trailing:
+            return
+        _, pending = await asyncio.wait(set(self._trailing), timeout=timeout)
+        if pending:
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=_CLOSE_WAIT)
+            self.metrics.exchange_log_failures += len(pending)
+            log.error(
+                "%s: %d exchange log write(s) not committed within %.1fs of stopping, given up",
+                self.name,
+                len(pending),
+                timeout,
+            )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -317,9 +348,8 @@ class Listener:
         """The first bytes of a new connection; None when none came before ``deadline``, b"" when it closed."""
         self._waiting.add(writer)
         try:
-            return await asyncio.wait_for(
-                reader.read(READ_SIZE), max(0.0, deadline - asyncio.get_running_loop().time())
-            )
+            async with asyncio.timeout_at(deadline):
+                return await reader.read(READ_SIZE)
         except TimeoutError:
             return None
         except (ConnectionError, OSError):
@@ -385,7 +415,8 @@ class Listener:
             )
         connection.writer.close()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(connection.writer.wait_closed(), _CLOSE_WAIT)
+            async with asyncio.timeout(_CLOSE_WAIT):
+                await connection.writer.wait_closed()
 
 
 class Connection:
@@ -455,7 +486,8 @@ class Connection:
                 if self.early:
                     chunk, self.early = self.early, b""
                 else:
-                    chunk = await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
+                    async with asyncio.timeout(timeout):
+                        chunk = await self.reader.read(READ_SIZE)
             except TimeoutError:
                 if frame_deadline is not None and loop.time() >= frame_deadline:
                     log.warning(
@@ -629,7 +661,8 @@ class Connection:
         if reply:
             try:
                 self.writer.write(reply)
-                await asyncio.wait_for(self.writer.drain(), listener.config.idle_timeout)
+                async with asyncio.timeout(listener.config.idle_timeout):
+                    await self.writer.drain()
             except (TimeoutError, ConnectionError, OSError) as exc:
                 log.warning("%s: could not send the reply to %s: %r", listener.name, self._peer, exc)
                 self.reason = self.reason or "peer_closed"
@@ -637,10 +670,15 @@ class Connection:
                 return True
             metrics.replies += 1
             outcome.sent = bytes(reply)
-        await self._log_exchange(frame, outcome.sent)
         if outcome.close:
             self.reason = self.reason or "done"
+            # the session ends here: its exchange log joins the store's next commit without holding the
+            # connection open (the reply is already sent; the log is not what acknowledges the report)
+            entry = self._exchange_entry(frame, outcome.sent)
+            if entry is not None:
+                listener.keep_later(self._keep_exchange(entry))
             return True
+        await self._log_exchange(frame, outcome.sent)
         return False
 
     def _store_unavailable(self, exc: Exception) -> bool:
@@ -710,24 +748,32 @@ class Connection:
             listener.metrics.dead_letters += 1
 
     async def _log_exchange(self, received: bytes, sent: bytes) -> None:
+        entry = self._exchange_entry(received, sent)
+        if entry is not None:
+            await self._keep_exchange(entry)
+
+    def _exchange_entry(self, received: bytes, sent: bytes) -> dict[str, Any] | None:
+        """The exchange-log entry, stamped now; None when the listener keeps no exchange log."""
         listener = self.listener
         if not listener.config.log_exchanges:
-            return
+            return None
         at = listener.clock()
+        return {
+            "ip": self.session.peer_host,
+            "port": self.session.listen_port,
+            "datetime": local_string(at, listener.app_config.tz),
+            "recv": received,
+            "recv_len": len(received),
+            "send": sent,
+            "send_len": len(sent),
+            "at": at,
+            "device_type": self.session.device_type,
+        }
+
+    async def _keep_exchange(self, entry: dict[str, Any]) -> None:
+        listener = self.listener
         try:
-            await listener.store.log_exchange(
-                {
-                    "ip": self.session.peer_host,
-                    "port": self.session.listen_port,
-                    "datetime": local_string(at, listener.app_config.tz),
-                    "recv": received,
-                    "recv_len": len(received),
-                    "send": sent,
-                    "send_len": len(sent),
-                    "at": at,
-                    "device_type": self.session.device_type,
-                }
-            )
+            await listener.store.log_exchange(entry)
         except Exception as exc:
             listener.metrics.exchange_log_failures += 1
             log.error("%s: could not log the exchange with %s: %r", listener.name, self._peer, exc)

@@ -107,6 +107,17 @@ class Store(abc.ABC):
     async def get_device_route(self, device_uid: str) -> str | None:
         """The tenant of ``device_uid`` or None when the device is unknown. ``"none"`` is returned as is."""
 
+    async def get_routed_device(self, device_uid: str) -> tuple[str | None, dict[str, Any] | None]:
+        """``(tenant, device)`` of ``device_uid`` in one call, as :meth:`get_device_route` then
+        :meth:`get_device` give them: ``(None, None)`` when the device has no route, ``(tenant, None)`` when
+        the route names a tenant that holds no such device. A route naming a tenant the store cannot use
+        raises ``InvalidInput``, as ``get_device`` does. What a device session looks up first; a backend
+        that can read both at once overrides this (SQLite: one query on a reader thread)."""
+        tenant = await self.get_device_route(device_uid)
+        if tenant is None:
+            return None, None
+        return tenant, await self.get_device(tenant, device_uid)
+
     # ------------------------------------------------------------------ devices (tenant ``device``)
     @abc.abstractmethod
     async def add_device(self, tenant: str, device: Mapping[str, Any]) -> None:

@@ -8,9 +8,11 @@ See ``docs/gas-meter.md`` for the reply table.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from typing import Any
 
 from core.api import Decoded, FrameError, InvalidInput, Outcome, Session, Store, calendar_fields, local_string
@@ -40,6 +42,17 @@ log = logging.getLogger("specgate.gas_meter")
 REPLY_MESSAGE = "reply"
 NO_HOST = "0.0.0.0"
 KNOWN_EIDS = (EID_NORMAL, EID_TIMESTAMP, EID_EVENT, EID_INIT)
+
+
+#: distinct (slot timestamp, zone) pairs whose calendar fields are kept: a report repeats the 23 hours of the
+#: one before, and meters on hourly slots share the same hours, so nearly every slot is a hit
+CALENDAR_CACHE_SIZE = 16384
+
+
+@functools.lru_cache(maxsize=CALENDAR_CACHE_SIZE)
+def slot_calendar(ts: int, tz: tzinfo) -> dict[str, int]:
+    """``calendar_fields(ts, tz)``, computed once per slot hour. The dict is shared: copy it, never change it."""
+    return calendar_fields(ts, tz)
 
 
 @dataclass
@@ -233,9 +246,9 @@ def plan_report(
         last_ts, last_count = max(slots)
         fields["last_timestamp"] = last_ts
         fields["last_count"] = last_count
+    tz = options.tz
     readings = [
-        {"device_uid": uid, "timestamp": ts, "counter_val": count, **calendar_fields(ts, options.tz)}
-        for ts, count in slots
+        {"device_uid": uid, "timestamp": ts, "counter_val": count, **slot_calendar(ts, tz)} for ts, count in slots
     ]
     if eid == EID_EVENT:
         event = _event(uid, values, now, device, slots)
@@ -279,8 +292,7 @@ class GasMeterHandler:
         now = int(session.now())
         store = session.store
         try:
-            tenant = await store.get_device_route(uid)
-            device = await store.get_device(tenant, uid) if tenant is not None else None
+            tenant, device = await store.get_routed_device(uid)
         except InvalidInput as exc:
             # a route naming an impossible tenant is an administration error, not the meter's: no reply,
             # so the meter retries later instead of being told to stop for good

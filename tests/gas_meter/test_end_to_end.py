@@ -270,3 +270,72 @@ async def test_a_non_hex_uid_is_refused_without_reply(store):
     assert received == b""
     letters = (await store.list_dead_letters(ListQuery(filters={"device_type": "gas_meter"}))).items
     assert len(letters) == 1 and bytes(letters[0]["data"])[1:9] == b"$ne00000"
+
+
+class SlowExchangeStore:
+    """The real store, except that the exchange log waits for ``release`` (or fails, with ``fail``)."""
+
+    def __init__(self, store, fail=False):
+        self._store = store
+        self.fail = fail
+        self.release = asyncio.Event()
+        self.started = asyncio.Event()
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    async def log_exchange(self, entry):
+        self.started.set()
+        await self.release.wait()
+        if self.fail:
+            raise StoreUnavailable("backend unreachable (test)")
+        await self._store.log_exchange(entry)
+
+
+async def test_the_exchange_log_trails_the_closed_session_and_is_in_the_store_after_it(store):
+    await provision(store, uid="F0000002")
+    slow = SlowExchangeStore(store)
+    gw = Gateway(make_config(), slow, plugin_manager(), specs={"gas_meter": gas_meter_spec()}, clock=lambda: NOW)
+    async with gw:
+        # the reply comes and the connection closes while the exchange log is still being written
+        received = await send(gw.port("gas_meter"), [report_bytes("normal", "F0000002", SLOTS)])
+        assert received == reply_bytes(0xC0, "F0000002", NOW, NOW + 43200, NEWEST, 10, 600, "192.0.2.10", 5004)
+        await asyncio.wait_for(slow.started.wait(), 5)
+        assert (await store.list_exchanges(ListQuery(filters={"device_type": "gas_meter"}))).total == 0
+        assert len(await readings(store, "F0000002")) == 24  # what the report carried was committed first
+        stopping = asyncio.create_task(gw.stop())
+        await asyncio.sleep(0.05)
+        assert not stopping.done()  # stopping waits for the trailing write
+        slow.release.set()
+        await stopping
+    log = (await store.list_exchanges(ListQuery(filters={"device_type": "gas_meter"}))).items
+    assert [(bytes(e["recv"])[1:9], bytes(e["send"])) for e in log] == [(b"F0000002", received)]
+    assert gw.metrics()["listeners"][0]["exchange_log_failures"] == 0
+
+
+async def test_a_trailing_exchange_log_that_fails_is_counted(store, caplog):
+    await provision(store, uid="F0000003")
+    failing = SlowExchangeStore(store, fail=True)
+    failing.release.set()
+    gw = Gateway(make_config(), failing, plugin_manager(), specs={"gas_meter": gas_meter_spec()}, clock=lambda: NOW)
+    async with gw:
+        received = await send(gw.port("gas_meter"), [report_bytes("normal", "F0000003", SLOTS)])
+    assert len(received) == 32
+    metrics = gw.metrics()["listeners"][0]
+    assert (metrics["replies"], metrics["exchange_log_failures"], metrics["store_failures"]) == (1, 1, 0)
+    assert "could not log the exchange" in caplog.text
+
+
+async def test_a_trailing_exchange_log_still_pending_at_stop_is_given_up_and_counted(store, monkeypatch, caplog):
+    import core.gateway.listener as listener_module
+
+    monkeypatch.setattr(listener_module, "_CLOSE_WAIT", 0.1)
+    await provision(store, uid="F0000004")
+    stuck = SlowExchangeStore(store)  # never released
+    gw = Gateway(make_config(), stuck, plugin_manager(), specs={"gas_meter": gas_meter_spec()}, clock=lambda: NOW)
+    async with gw:
+        assert len(await send(gw.port("gas_meter"), [report_bytes("normal", "F0000004", SLOTS)])) == 32
+        await asyncio.wait_for(stuck.started.wait(), 5)
+        await gw.stop(grace=0)
+    assert gw.metrics()["listeners"][0]["exchange_log_failures"] == 1
+    assert "exchange log write(s) not committed" in caplog.text

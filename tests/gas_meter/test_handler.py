@@ -153,13 +153,10 @@ class BrokenRouteStore:
     def __init__(self):
         self.writes = 0
 
-    async def get_device_route(self, uid):
-        return "no such/tenant"
-
-    async def get_device(self, tenant, uid):
+    async def get_routed_device(self, uid):
         from core.errors import InvalidInput
 
-        raise InvalidInput(f"tenant must match ^[A-Za-z0-9_]{{1,63}}$, got {tenant!r}")
+        raise InvalidInput("tenant must match ^[A-Za-z0-9_]{1,63}$, got 'no such/tenant'")
 
     async def record_report(self, *args, **kwargs):
         self.writes += 1

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from gas_meter_helpers import DEVICE, KST, NOW, UID, hourly_slots
 
+from core.api import calendar_fields, tz_from_offset
 from core.errors import ConfigError, FrameError
 from plugins.gas_meter.checkin import CheckinScheduler, device_phase
-from plugins.gas_meter.handler import newest_count, plan_report, stop_plan, valid_slots
+from plugins.gas_meter.handler import newest_count, plan_report, slot_calendar, stop_plan, valid_slots
 from plugins.gas_meter.options import GasMeterOptions, options_for
 
 OPTIONS = GasMeterOptions(tz=KST)
@@ -92,6 +93,30 @@ def test_the_slot_with_the_largest_timestamp_wins_even_out_of_order():
     assert (plan.device_fields["last_timestamp"], plan.device_fields["last_count"]) == (NOW, 30)
     assert plan.reply["count"] == 30
     assert newest_count(values("normal", slots)["counts"]) == 30
+
+
+def test_calendar_fields_of_a_slot_are_computed_once_and_stay_those_of_its_zone():
+    slot_calendar.cache_clear()
+    slots = hourly_slots(NOW, first_count=100, n=24, per_hour=3)
+    first = plan_report(UID, values("normal", slots), DEVICE, NOW, OPTIONS).readings
+    following = hourly_slots(NOW + 3600, first_count=103, n=24, per_hour=3)
+    second = plan_report(UID, values("normal", following), DEVICE, NOW + 3600, OPTIONS).readings
+    # the next report repeats 23 of the hours: one new calendar computation, 23 taken from the first
+    assert slot_calendar.cache_info().misses == 25 and slot_calendar.cache_info().hits == 23
+    for reading in first + second:
+        assert reading == {
+            "device_uid": UID,
+            "timestamp": reading["timestamp"],
+            "counter_val": reading["counter_val"],
+            **calendar_fields(reading["timestamp"], KST),
+        }
+    # another zone's hour is its own entry; the shared dict is never changed by a reading
+    utc = GasMeterOptions(tz=tz_from_offset(0))
+    other = plan_report(UID, values("normal", slots), DEVICE, NOW, utc).readings
+    assert [r["hour"] for r in other] == [calendar_fields(ts, tz_from_offset(0))["hour"] for ts, _ in slots]
+    assert [r["hour"] for r in other] != [r["hour"] for r in first]
+    other[0]["hour"] = 99
+    assert slot_calendar(slots[0][0], KST) == calendar_fields(slots[0][0], KST)
 
 
 def test_slots_that_do_not_fit_int32_are_left_out_and_reported():

@@ -32,11 +32,11 @@ class RouteOutageStore:
     def __getattr__(self, name):
         return getattr(self._store, name)
 
-    async def get_device_route(self, *args, **kwargs):
+    async def get_routed_device(self, *args, **kwargs):
         self.lookups += 1
         if self.down:
             raise StoreUnavailable("backend unreachable (test)")
-        return await self._store.get_device_route(*args, **kwargs)
+        return await self._store.get_routed_device(*args, **kwargs)
 
 
 @pytest.fixture

@@ -176,6 +176,24 @@ async def test_device_route(store):
     assert await store.get_device_route("0000AB03") is None
 
 
+async def test_routed_device_is_the_route_then_the_device_in_one_call(store):
+    assert await store.get_routed_device("0000AB01") == (None, None)
+    doc = device("0000AB01")
+    await store.add_device(T, doc)
+    tenant, got = await store.get_routed_device("0000AB01")
+    assert (
+        (tenant, got) == (T, doc) == (await store.get_device_route("0000AB01"), await store.get_device(T, "0000AB01"))
+    )
+    assert got is not None and type(got["flag"]) is bool and type(got["ref_interval"]) is int
+    await store.set_device_route("0000AB01", T2)  # routed to a tenant without the device
+    assert await store.get_routed_device("0000AB01") == (T2, None)
+    await store.set_device_route("0000AB01", T)
+    await store.update_device(T, "0000AB01", {"flag": False, "battery": 7})
+    assert await store.get_routed_device("0000AB01") == (T, device("0000AB01", flag=False, battery=7))
+    await store.delete_device(T, "0000AB01")
+    assert await store.get_routed_device("0000AB01") == (None, None)
+
+
 # ---------------------------------------------------------------------------- devices
 async def test_device_add_get_types_and_route(store):
     doc = device("0000AB01")
@@ -966,6 +984,7 @@ def identifier_cases(store, bad):
     r = reading("0000AB01", BASE_TS + 99, 1)
     return [
         (f"get_device_route({bad!r})", lambda: store.get_device_route(bad)),
+        (f"get_routed_device({bad!r})", lambda: store.get_routed_device(bad)),
         (f"set_device_route({bad!r})", lambda: store.set_device_route(bad, T)),
         (f"add_device(device_uid={bad!r})", lambda: store.add_device(T, {**device("0000AB09"), "device_uid": bad})),
         (f"get_device({bad!r})", lambda: store.get_device(T, bad)),

@@ -126,6 +126,20 @@ async def test_concurrent_writes_share_commits(sqlite_store):
     assert (await sqlite_store.list_readings("gas_demo", ListQuery(limit=1))).total == 7200
 
 
+async def test_routed_device_is_one_read_and_refuses_a_route_get_device_would(sqlite_store, monkeypatch):
+    await sqlite_store.add_device("gas_demo", {"device_uid": "0000AB01", "flag": True})
+    reads = []
+    run_read = sqlite_store._run_read
+    monkeypatch.setattr(sqlite_store, "_run_read", lambda fn: reads.append(fn) or run_read(fn))
+    assert await sqlite_store.get_routed_device("0000AB01") == ("gas_demo", {"device_uid": "0000AB01", "flag": True})
+    assert len(reads) == 1  # the route and the device in one trip to a reader thread
+    await sqlite_store.set_device_route("0000AB02", "gas_common")  # the common database is not a tenant
+    with pytest.raises(InvalidInput):
+        await sqlite_store.get_device("gas_common", "0000AB02")
+    with pytest.raises(InvalidInput):
+        await sqlite_store.get_routed_device("0000AB02")
+
+
 async def test_a_failing_unit_does_not_fail_its_batch(sqlite_store):
     await sqlite_store.add_device("gas_demo", {"device_uid": "0000AB01"})
     outcomes = await asyncio.gather(

@@ -16,6 +16,7 @@ from core.store.documents import (
     check_keyed,
     check_reading,
     check_reading_list,
+    from_json,
     to_json,
 )
 from core.store.listings import LISTINGS, ListQuery, Page
@@ -49,6 +50,27 @@ class DeviceMethods(SQLiteBackend):
         self._check_tenant(tenant)
         check_identifier("device_uid", device_uid)
         return await self._get_doc("SELECT doc FROM device WHERE tenant = ? AND device_uid = ?", (tenant, device_uid))
+
+    async def get_routed_device(self, device_uid: str) -> tuple[str | None, dict[str, Any] | None]:
+        check_identifier("device_uid", device_uid)
+
+        def read(conn: sqlite3.Connection) -> tuple[str, dict[str, Any] | None] | None:
+            row = conn.execute(
+                "SELECT device_route.db_name, device.doc FROM device_route LEFT JOIN device"
+                " ON device.tenant = device_route.db_name AND device.device_uid = device_route.device_uid"
+                " WHERE device_route.device_uid = ?",
+                (device_uid,),
+            ).fetchone()
+            if row is None:
+                return None
+            return row[0], (from_json(row[1]) if row[1] is not None else None)
+
+        found = await self._read(read)
+        if found is None:
+            return None, None
+        tenant, doc = found
+        self._check_tenant(tenant)  # a route to a tenant get_device would refuse is refused alike
+        return tenant, doc
 
     async def update_device(self, tenant: str, device_uid: str, fields: Mapping[str, Any]) -> bool:
         self._check_tenant(tenant)
