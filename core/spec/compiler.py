@@ -237,18 +237,28 @@ def unshape_struct(
         elif f.has_default:
             value = f.default
         else:
-            raise _fail(path + [f.name], "missing value", "a value", None)
+            raise missing_value(path + [f.name])
         obj[f.name] = unshape_value(f, value, path + [f.name])
     if allowed is None:
-        extra = sorted(set(values) - names)
-        if extra:
-            raise _fail(
-                path,
-                f"unknown value name(s) {', '.join(map(str, extra))}; expected: {', '.join(sorted(names))}",
-                sorted(names),
-                extra,
-            )
+        check_names(values, names, path)
     return obj
+
+
+def missing_value(path: list[str]) -> FrameError:
+    """The error for a value the values leave out (and that has no default)."""
+    return _fail(path, "missing value", "a value", None)
+
+
+def check_names(values: dict[Any, Any], names: set[str] | frozenset[str], path: list[str]) -> None:
+    """Values named like no field of the struct are an error."""
+    extra = sorted(set(values) - names)
+    if extra:
+        raise _fail(
+            path,
+            f"unknown value name(s) {', '.join(map(str, extra))}; expected: {', '.join(sorted(names))}",
+            sorted(names),
+            extra,
+        )
 
 
 def _as_int(value: Any, path: list[str]) -> int:
@@ -384,6 +394,8 @@ class MessageStructs:
     compiled: cs.Construct | None
     fast: Callable[[bytes], tuple[dict[str, Any], list[str]] | None] | None = None
     fast_source: str | None = None
+    fast_build: Callable[[Any], bytes | None] | None = None
+    fast_build_source: str | None = None
 
 
 @dataclass
@@ -423,6 +435,7 @@ def message_info(message: MessageModel) -> MessageInfo:
 
 
 def compile_message(model: SpecModel, message: MessageModel) -> MessageStructs:
+    from core.spec.fastbuild import generate_fast_builder
     from core.spec.fastpath import generate_fast_path
     from core.spec.text import TextAdapter
 
@@ -440,4 +453,7 @@ def compile_message(model: SpecModel, message: MessageModel) -> MessageStructs:
         generated = generate_fast_path(model, message)
         if generated is not None:
             structs.fast, structs.fast_source = generated
+        builder = generate_fast_builder(model, message)
+        if builder is not None:
+            structs.fast_build, structs.fast_build_source = builder
     return structs

@@ -182,10 +182,31 @@ class Spec:
                 raise _finish_error(exc, message) from None
             except (cs.ConstructError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
                 raise FrameError(f"{message}: cannot build: {exc}", path=message) from exc
-        assert model.struct is not None
+        if structs.fast_build is not None:
+            frame = structs.fast_build(values)
+            if frame is not None:
+                return frame
+        return self.build_with(message, values, "plain")
+
+    def build_with(self, name: str, values: dict[str, Any], which: str = "plain") -> bytes:
+        """Build a binary message with one form: the ``plain`` or ``compiled`` construct struct, or the ``fast``
+        builder (which raises when it leaves the values to construct)."""
+        model = self._message(name)
+        structs = self.structs[name]
+        assert model.struct is not None, "build_with builds binary messages"
+        if which == "fast":
+            if structs.fast_build is None:
+                raise FrameError(f"message {name} has no fast builder")
+            frame = structs.fast_build(values)
+            if frame is None:
+                raise FrameError(f"the fast builder of {name} leaves these values to construct", path=name)
+            return frame
+        construct_ = structs.plain if which == "plain" else structs.compiled
+        assert construct_ is not None
+        message = name
         obj = unshape_struct(model.struct, values, [message])
         try:
-            return structs.plain.build(obj)
+            return construct_.build(obj)
         except FrameError as exc:
             raise _finish_error(exc, message) from None
         except (cs.ConstructError, KeyError, TypeError, ValueError, ArithmeticError, struct.error) as exc:
