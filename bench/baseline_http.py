@@ -2,9 +2,11 @@
 
     python bench/baseline_http.py BODY.json [--path /api/scale-gateway/latest/]
 
-Served by uvicorn with the settings ``specgate serve`` uses (no access log, no lifespan, uvicorn's default
-loop and HTTP implementation), on a socket uvicorn binds itself (``--socket-like-serve``: bound the way
-``specgate serve`` binds its web socket); prints ``listening http://HOST:PORT`` once it accepts; SIGTERM stops it.
+Served by uvicorn with the settings ``specgate serve`` uses (no access log, no lifespan, the same event loop:
+``core.cli.serve.event_loop_factory``, uvloop where installed; the same HTTP implementation: uvicorn's h11
+protocol, without specgate's limits), on a socket uvicorn binds itself (``--socket-like-serve``: bound the
+way ``specgate serve`` binds its web socket); prints ``stack ...`` (``core.cli.serve.web_stack``) and then
+``listening http://HOST:PORT`` once it accepts; SIGTERM stops it.
 The object is serialised on every request, as a real route would.
 """
 
@@ -29,6 +31,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from core.cli.serve import event_loop_factory, web_stack
+
 
 def app_for(body: dict, path: str) -> Starlette:
     async def constant(request: Request) -> Response:
@@ -45,7 +49,15 @@ async def main(body: dict, path: str, socket_like_serve: bool) -> None:
             yield
 
     server = Server(
-        uvicorn.Config(app_for(body, path), host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="off")
+        uvicorn.Config(
+            app_for(body, path),
+            host="127.0.0.1",
+            port=0,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            http="h11",
+        )
     )
     if socket_like_serve:
         # bound as core/cli/serve.py binds the web app: socket.create_server, whose proto is 0, so asyncio
@@ -60,6 +72,7 @@ async def main(body: dict, path: str, socket_like_serve: bool) -> None:
             raise SystemExit("uvicorn did not start")
         await asyncio.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
+    print(f"stack {web_stack()}", flush=True)
     print(f"listening http://127.0.0.1:{port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -78,4 +91,5 @@ if __name__ == "__main__":
         "--socket-like-serve", action="store_true", help="bind with socket.create_server as specgate serve does"
     )
     args = parser.parse_args()
-    asyncio.run(main(json.loads(args.body.read_text()), args.path, args.socket_like_serve))
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(main(json.loads(args.body.read_text()), args.path, args.socket_like_serve))

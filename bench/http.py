@@ -28,6 +28,7 @@ from pathlib import Path
 from benchlib import BENCH, machine_line, print_ratio_table, running, specgate_command, web_url
 from httpclient import Connection
 
+from core.cli.serve import web_stack
 from core.store import open_store
 
 PATH = "/api/scale-gateway/latest/"
@@ -110,16 +111,19 @@ async def main() -> None:
             base_argv = [specgate_command()[0], str(BENCH / "baseline_http.py"), str(workdir / "body.json")]
             if args.baseline_socket_like_serve:
                 base_argv.append("--socket-like-serve")
-            with running("baseline", base_argv, workdir, [r"listening http://"]) as base:
-                urls["baseline"] = base.lines[0].split()[-1]
+            with running("baseline", base_argv, workdir, [r"stack ", r"listening http://"]) as base:
+                base_stack = base.lines[0].removeprefix("stack ")
+                urls["baseline"] = base.lines[1].split()[-1]
                 conn = Connection(urls["baseline"])
                 base_status, base_body = await conn.get(PATH)
                 await conn.close()
                 if base_status != 200 or json.loads(base_body).keys() != json.loads(body).keys():
                     raise SystemExit(f"the baseline answered {base_status}: {base_body!r}")
                 print(f"ours: specgate serve (web only), SQLite in a temp dir, pid {ours.pid}; body {body.decode()}")
+                print(f"  served by {web_stack()} (specgate's limited h11 protocol)")
                 how = "bound like specgate serve" if args.baseline_socket_like_serve else "bound by uvicorn"
                 print(f"baseline: bare Starlette + uvicorn ({how}), pid {base.pid}, body of {len(base_body)} bytes")
+                print(f"  served by {base_stack} (uvicorn's h11 protocol)")
                 print(
                     f"{args.rounds} rounds of {args.seconds:g} s per side, interleaved, after a warm-up;"
                     f" {args.connections} keep-alive connections"

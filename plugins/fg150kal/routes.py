@@ -8,6 +8,7 @@ left to the web app, which answers each in the one error shape.
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core.api import BadRequest, JSONResponse, error_response, iso, read_json_object
+from core.api import BadRequest, Config, JSONResponse, error_response, iso, read_json_object
 from plugins.fg150kal.options import DEFAULT_SCALE_ID, stale_after
 
 EVENT_TYPES = ("SHIP", "RETURN")
@@ -42,6 +43,8 @@ def _text(value: Any, name: str, required: bool) -> str | None:
 def _scale_id(request: Request, body: dict[str, Any] | None = None) -> str:
     """The body's ``scale_id``, else the query's; only when neither gives one is it ``default`` (a given
     ``0``, ``false``, ``""`` or ``[]`` is refused, not taken for absent)."""
+    if body is None and not request.scope.get("query_string"):
+        return DEFAULT_SCALE_ID  # no query to parse (the common GET)
     if body is not None and "scale_id" in body:
         value = body["scale_id"]
     elif "scale_id" in request.query_params:
@@ -64,6 +67,17 @@ async def _read_body(request: Request) -> dict[str, Any]:
     return body
 
 
+def _settings(state: Any) -> tuple[tzinfo, float]:
+    """The time zone and the staleness age of the app's configuration, worked out once per configuration
+    (it is checked once at start-up and not changed afterwards) rather than on every request."""
+    config: Config = state.config
+    cached = getattr(state, "fg150kal_settings", None)
+    if cached is None or cached[0] is not config:
+        cached = (config, config.tz, stale_after(config))
+        state.fg150kal_settings = cached
+    return cached[1], cached[2]
+
+
 async def latest(request: Request) -> Response:
     """The latest stable reading of a scale (``?scale_id=``, default ``default``)."""
     state = request.app.state
@@ -71,6 +85,7 @@ async def latest(request: Request) -> Response:
     reading = await state.store.get_scale_latest(scale_id)
     if reading is None:
         return error_response(404, "no_data", f"no stable reading from scale {scale_id!r} yet")
+    tz, max_age = _settings(state)
     received_at = float(reading["received_at"])
     return JSONResponse(
         {
@@ -80,8 +95,8 @@ async def latest(request: Request) -> Response:
             "weight": two_decimals(reading["weight"]),
             "unit": reading.get("unit"),
             "raw": reading.get("raw", ""),
-            "received_at": iso(received_at, state.config.tz),
-            "stale": state.clock() - received_at > stale_after(state.config),
+            "received_at": iso(received_at, tz),
+            "stale": state.clock() - received_at > max_age,
         }
     )
 

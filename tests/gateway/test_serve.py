@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import re
@@ -295,3 +296,16 @@ def test_serve_refuses_connection_limits_the_descriptors_cannot_hold(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_serve_runs_on_uvloop_where_it_is_installed():
+    from core.cli.serve import event_loop_factory, web_stack
+
+    try:
+        import uvloop
+    except ImportError:
+        assert event_loop_factory() is asyncio.new_event_loop
+        assert web_stack().endswith(", asyncio")
+    else:
+        assert event_loop_factory() is uvloop.new_event_loop
+        assert "uvloop" in web_stack() and "h11" in web_stack()
