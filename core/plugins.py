@@ -6,7 +6,7 @@ plugins, in the order of their entry-point names), then every other installed pa
 Core names no device plugin: it finds them all through entry points.
 
 ``SPECGATE_PLUGINS`` (comma-separated names) selects which plugins load; ``SPECGATE_DISABLE_PLUGINS``
-removes some. Names are entry-point names (``gas_meter``, ``fg150kal``, ``mbus``, ...).
+removes some. Names are entry-point names (``specgate plugins`` lists them).
 """
 
 from __future__ import annotations

@@ -178,7 +178,7 @@ def listener_from_mapping(entry: Any, place: str) -> ListenerConfig:
 
 
 def parse_listen_flag(text: str) -> ListenerConfig:
-    """``DEVICE_TYPE:PORT[:key=value,...]`` (``--listen fg150kal:4002:scale_id=scale-02``).
+    """``DEVICE_TYPE:PORT[:key=value,...]`` (``--listen scale:4002:scale_id=scale-02``).
 
     Keys naming a listener field (``host``, ``idle_timeout``, ``max_connections``, ``allow`` with ``;``
     between networks, ...) set it; any other key is a device option.
@@ -202,7 +202,7 @@ def parse_listen_flag(text: str) -> ListenerConfig:
 
 def with_listener_defaults(listener: ListenerConfig, default: ListenerConfig | None) -> ListenerConfig:
     """``listener`` completed by the plugin-declared ``default`` of its device type: fields the entry did
-    not set and options it does not name come from the default, so ``--listen fg150kal:4002`` keeps the scale
+    not set and options it does not name come from the default, so ``--listen scale:4002`` keeps the scale
     listener's host, idle timeout and runtime behaviour."""
     if default is None:
         return listener

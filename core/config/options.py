@@ -66,7 +66,7 @@ def apply_device_options(
 
 def check_listener_options(listener: ListenerConfig, declared: Iterable[DeviceOption]) -> None:
     """Check and convert the options of ``listener`` that its device type declares as device options
-    (``--listen fg150kal:4002:scale_id=dock`` goes through the same check as ``devices.fg150kal.scale_id``);
+    (``--listen scale:4002:scale_id=dock`` goes through the same check as ``devices.scale.scale_id``);
     options no plugin declares are the plugin's own to read."""
     by_key = {option.key: option for option in declared if option.section == listener.device_type}
     for key, value in list(listener.options.items()):

@@ -1,6 +1,6 @@
 """The spec language: YAML device specs compiled into construct structs, framers and fast decoders.
 
-    spec = load_spec("specs/gas_meter.yaml")      # raises SpecError(.problems)
+    spec = load_spec("specs/my_meter.yaml")        # raises SpecError(.problems)
     framer = spec.new_framer()
     consumed, frame = framer.decode(buffer)
     msg = spec.decode(frame)                       # Decoded(message, values, flags, raw)
