@@ -11,7 +11,8 @@ working while core's insides move (the built-in plugins are held to it by a test
   ``specs/``, where the built-in device types' layouts live);
 - the store plugins may use: :class:`Store` (its methods are the contract), :class:`ListQuery`, :class:`Page`;
 - time: :func:`calendar_fields`, :func:`local_string`, :func:`iso`, :func:`tz_from_offset`;
-- HTTP routes: :class:`JSONResponse`, :func:`error_response`, :func:`read_json_object`, ...;
+- HTTP routes: :class:`ApiRoute` (a route with the permission it needs), :class:`Principal` (the caller),
+  :class:`JSONResponse`, :func:`error_response`, :func:`read_json_object`, query and paging helpers;
 - CLI commands: :func:`run_with_store`, :func:`print_rows`, :func:`all_pages`, argument types;
 - simulators: :func:`split_chunks`, :func:`write_chunks`.
 """
@@ -39,10 +40,18 @@ from core.http import (
     BadRequest,
     BodyTooLarge,
     JSONResponse,
+    PageRequest,
     error_response,
+    paged_response,
+    query_bool,
+    query_int,
+    query_str,
+    query_time,
     read_json_object,
     read_limited_body,
 )
+from core.routing import ApiRoute, Forbidden, Param, Unauthorized, caller_tenant
+from core.security.roles import Principal
 from core.simulate import split_chunks, write_chunks
 from core.spec import Decoded, Spec, load_spec
 from core.store import ListQuery, Page, Store
@@ -51,6 +60,18 @@ from specs import bundled_spec_paths
 
 __all__ = [
     "DEFAULT_TZ_OFFSET",
+    "ApiRoute",
+    "Forbidden",
+    "PageRequest",
+    "Param",
+    "Principal",
+    "Unauthorized",
+    "caller_tenant",
+    "paged_response",
+    "query_bool",
+    "query_int",
+    "query_str",
+    "query_time",
     "BadRequest",
     "BodyTooLarge",
     "Config",

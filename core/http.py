@@ -8,7 +8,9 @@ that escape a route (``web/app.py``).
 
 from __future__ import annotations
 
+import base64
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -142,3 +144,110 @@ async def read_json_object(request: Request, limit: int = DEFAULT_BODY_LIMIT) ->
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body
+
+
+# --------------------------------------------------------------------------- query strings and paged listings
+
+#: largest page a listing serves
+MAX_PAGE = 1000
+
+
+def query_str(request: Request, name: str, max_length: int = 200) -> str | None:
+    """A query parameter as text (None when absent); ``BadRequest`` when longer than ``max_length``."""
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    if len(value) > max_length or "\x00" in value:
+        raise BadRequest(f"query parameter {name} must be at most {max_length} characters")
+    return value
+
+
+def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    text = query_str(request, name, 20)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadRequest(f"query parameter {name} must be an integer, got {text!r}") from None
+    if not low <= value <= high:
+        raise BadRequest(f"query parameter {name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def query_time(request: Request, name: str, tz: Any) -> float | None:
+    """A time given as epoch seconds or ISO 8601 (a date or date-time; without an offset it is in ``tz``)."""
+    from datetime import datetime
+
+    text = query_str(request, name, 40)
+    if text is None or text == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"query parameter {name} must be epoch seconds or ISO 8601, got {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.timestamp()
+
+
+def query_bool(request: Request, name: str) -> bool | None:
+    text = query_str(request, name, 10)
+    if text is None:
+        return None
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise BadRequest(f"query parameter {name} must be true or false, got {text!r}")
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o{offset}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str | None) -> int:
+    if not text:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        if raw[:1] != "o" or not raw[1:].isdigit():
+            raise ValueError
+        return int(raw[1:])
+    except ValueError:
+        raise BadRequest("query parameter cursor is not one this server issued") from None
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """``limit``, ``cursor`` (an opaque offset), ``sort`` (``field`` or ``-field``) and ``q`` (search) of a
+    listing request."""
+
+    limit: int
+    offset: int
+    sort: str | None
+    descending: bool
+    search: str | None
+
+    @classmethod
+    def from_request(cls, request: Request, default_limit: int = 100) -> PageRequest:
+        sort = query_str(request, "sort", 64)
+        descending = bool(sort and sort.startswith("-"))
+        return cls(
+            limit=query_int(request, "limit", default_limit, 1, MAX_PAGE),
+            offset=decode_cursor(query_str(request, "cursor", 64)),
+            sort=sort.lstrip("-") if sort else None,
+            descending=descending,
+            search=query_str(request, "q", 100) or None,
+        )
+
+
+def paged_response(items: list[Any], offset: int, limit: int, total: int, **extra: Any) -> JSONResponse:
+    """The one listing shape: ``{"ok": true, "items": [...], "next": CURSOR_OR_NULL, "total": N}``."""
+    following = offset + len(items)
+    next_cursor = encode_cursor(following) if items and len(items) == limit and following < total else None
+    return JSONResponse({"ok": True, "items": items, "next": next_cursor, "total": total, **extra})

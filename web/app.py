@@ -1,4 +1,7 @@
-"""The Starlette app: the plugins' routes, ``/-/plugins`` and ``/-/metrics``.
+"""The Starlette app: the REST API (``web/api``), the plugins' routes, ``/-/plugins`` and ``/-/metrics``.
+
+Every route is a :class:`core.routing.ApiRoute` declaring the permission it needs, checked before its
+handler runs (``docs/security.md`` has the role matrix).
 
 Every error, from a route or from Starlette itself (404, 405, 500), has the one JSON shape of
 :mod:`core.http`; a request error (:class:`core.http.RequestError`) or a ``StoreUnavailable`` that escapes a
@@ -9,6 +12,7 @@ Build it through :class:`core.app.Application`, which opens the store and starts
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from collections.abc import Callable
@@ -19,11 +23,14 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
-from core.errors import StoreUnavailable
+from core.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
 from core.http import JSONResponse, RequestError, error_response
 from core.plugins import describe_plugins, get_plugin_manager
+from core.routing import ApiRoute
+from core.security.accounts import Accounts, AuthSettings
+from web.api import ROUTES as API_ROUTES
 
 if TYPE_CHECKING:
     from core.config import Config
@@ -90,24 +97,41 @@ class _StoreFailureLog:
         return error_response(503, "store_unavailable", STORE_UNAVAILABLE_MESSAGE)
 
 
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return error_response(404, "not_found", str(exc) or "no such record")
+
+
+async def _conflict(request: Request, exc: Exception) -> Response:
+    return error_response(409, "conflict", str(exc))
+
+
+async def _invalid_input(request: Request, exc: Exception) -> Response:
+    return error_response(400, "invalid_request", str(exc))
+
+
 async def _server_error(request: Request, exc: Exception) -> Response:
     log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "the server failed to handle the request; see its log")
 
 
-async def plugins_endpoint(request: Request) -> Response:
+async def plugins_endpoint(request: Request, caller: object) -> Response:
     return JSONResponse(describe_plugins(request.app.state.pm))
 
 
-async def metrics_endpoint(request: Request) -> Response:
+async def metrics_endpoint(request: Request, caller: object) -> Response:
     gateway = getattr(request.app.state, "gateway", None)
     return JSONResponse(gateway.metrics() if gateway is not None else {"listeners": []})
 
 
 def plugin_routes(config: Config, pm: pluggy.PluginManager) -> list[BaseRoute]:
+    """The plugins' routes; each must be an ``ApiRoute``, so none is served without its access rule."""
     routes: list[BaseRoute] = []
     for result in reversed(pm.hook.specgate_register_routes(config=config)):
-        routes.extend(result or [])
+        for route in result or []:
+            if not isinstance(route, ApiRoute):
+                path = getattr(route, "path", route)
+                raise TypeError(f"plugin route {path} must be a core.api.ApiRoute naming who may call it")
+            routes.append(route)
     return routes
 
 
@@ -122,9 +146,25 @@ def create_app(
     """The web app over an opened ``store``; ``clock`` decides what "now" is (staleness, commit times)."""
     if pm is None:
         pm = get_plugin_manager(config.plugins, config.disable_plugins)
-    routes = plugin_routes(config, pm) + [
-        Route("/-/plugins", plugins_endpoint, methods=["GET"]),
-        Route("/-/metrics", metrics_endpoint, methods=["GET"]),
+    routes = [
+        *API_ROUTES,
+        *plugin_routes(config, pm),
+        ApiRoute(
+            "/-/plugins",
+            plugins_endpoint,
+            methods=["GET"],
+            permission="plugins.read",
+            summary="The plugins, device types and specs this server runs",
+            tags=["operations"],
+        ),
+        ApiRoute(
+            "/-/metrics",
+            metrics_endpoint,
+            methods=["GET"],
+            permission="metrics.read",
+            summary="The device listeners' counters as JSON",
+            tags=["operations"],
+        ),
     ]
     app = Starlette(
         routes=routes,
@@ -132,6 +172,9 @@ def create_app(
             HTTPException: _http_error,
             RequestError: _request_error,
             StoreUnavailable: _StoreFailureLog(),
+            NotFound: _not_found,
+            Conflict: _conflict,
+            InvalidInput: _invalid_input,
             Exception: _server_error,
         },
     )
@@ -140,4 +183,16 @@ def create_app(
     app.state.pm = pm
     app.state.gateway = gateway
     app.state.clock = clock
+    app.state.accounts = Accounts(store, auth_settings(config), clock)
+    app.state.trusted_networks = [ipaddress.ip_network(name, strict=False) for name in config.web_trusted_networks]
     return app
+
+
+def auth_settings(config: Config) -> AuthSettings:
+    return AuthSettings(
+        session_idle_timeout=config.web_session_idle_timeout,
+        session_lifetime=config.web_session_lifetime,
+        max_account_failures=config.web_login_max_failures,
+        max_address_failures=config.web_login_max_address_failures,
+        registrations_per_hour=config.web_registrations_per_hour,
+    )

@@ -31,6 +31,7 @@ from core.config.listeners import (
     with_listener_defaults,
 )
 from core.config.options import DeviceOption, apply_device_options
+from core.config.web import WEB_SETTINGS
 from core.config.values import as_bool, as_float, as_int, as_log_level, as_mapping, as_names, as_str, check_keys
 from core.errors import ConfigError
 from core.store import DEFAULT_STORE_URL
@@ -77,15 +78,24 @@ class Config:
     listeners: list[ListenerConfig] | None = None
     #: listeners added by ``--listen``: each replaces a listener on the same port, or is added
     extra_listeners: list[ListenerConfig] = field(default_factory=list)
+    # the ``web`` section: each key is described once, in core/config/web.py (WEB_SETTINGS)
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     web_enabled: bool = True
-    #: open web connections at most; more are answered 503 and closed at once (descriptors are budgeted)
     web_max_connections: int = 100
-    #: whole seconds an idle keep-alive web connection is kept
     web_keep_alive_timeout: int = 5
-    #: seconds a web client has to send a complete request head; then its connection is closed
     web_header_timeout: float = 10.0
+    web_trusted_networks: list[str] = field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    web_cors_origins: list[str] = field(default_factory=list)
+    web_session_idle_timeout: float = 1800.0
+    web_session_lifetime: float = 43200.0
+    web_login_max_failures: int = 5
+    web_login_max_address_failures: int = 20
+    web_registrations_per_hour: int = 5
+    web_ssl_certfile: str | None = None
+    web_ssl_keyfile: str | None = None
+    web_cookie_secure: bool | None = None
+    web_compatible_api: bool = True
     #: None = every plugin (or ``SPECGATE_PLUGINS``); otherwise only these names
     plugins: list[str] | None = None
     disable_plugins: list[str] = field(default_factory=list)
@@ -104,6 +114,15 @@ class Config:
     @property
     def tz(self) -> timezone:
         return tz_from_offset(self.tz_offset)
+
+    @property
+    def web_https(self) -> bool:
+        return bool(self.web_ssl_certfile)
+
+    @property
+    def web_secure_cookies(self) -> bool:
+        """Cookies marked Secure: under HTTPS, or when set (behind a proxy that terminates HTTPS)."""
+        return self.web_https if self.web_cookie_secure is None else self.web_cookie_secure
 
     def device_options(self, device_type: str) -> dict[str, Any]:
         """The options of one device type (a copy; empty when none are configured)."""
@@ -160,23 +179,10 @@ def _apply_file(config: Config, data: Mapping[str, Any], source: str) -> None:
         config.tz_offset = _tz_offset(data["timezone"], "timezone", source)
     if "web" in data:
         web = as_mapping(data["web"], "web", source)
-        check_keys(
-            web,
-            ("host", "port", "enabled", "max_connections", "keep_alive_timeout", "header_timeout"),
-            f"{source}: web",
-        )
-        if "host" in web:
-            config.web_host = as_str(web["host"], "web.host", source)
-        if "port" in web:
-            config.web_port = as_int(web["port"], "web.port", source, 0, 65535)
-        if "enabled" in web:
-            config.web_enabled = as_bool(web["enabled"], "web.enabled", source)
-        if "max_connections" in web:
-            config.web_max_connections = as_int(web["max_connections"], "web.max_connections", source, 1)
-        if "keep_alive_timeout" in web:
-            config.web_keep_alive_timeout = as_int(web["keep_alive_timeout"], "web.keep_alive_timeout", source, 1)
-        if "header_timeout" in web:
-            config.web_header_timeout = as_float(web["header_timeout"], "web.header_timeout", source)
+        check_keys(web, tuple(setting.key for setting in WEB_SETTINGS), f"{source}: web")
+        for setting in WEB_SETTINGS:
+            if setting.key in web:
+                setattr(config, setting.attribute, setting.parse(web[setting.key], f"web.{setting.key}", source))
     if "plugins" in data:
         plugins = as_mapping(data["plugins"], "plugins", source)
         check_keys(plugins, ("enable", "disable"), f"{source}: plugins")
@@ -210,22 +216,9 @@ def _apply_env(config: Config, env: Mapping[str, str]) -> None:
         config.store_url = env["SPECGATE_STORE"].strip()
     if env.get("SPECGATE_TZ_OFFSET"):
         config.tz_offset = _tz_offset(env["SPECGATE_TZ_OFFSET"], "SPECGATE_TZ_OFFSET", "environment")
-    if env.get("SPECGATE_WEB_HOST"):
-        config.web_host = env["SPECGATE_WEB_HOST"].strip()
-    if env.get("SPECGATE_WEB_PORT"):
-        config.web_port = as_int(env["SPECGATE_WEB_PORT"], "SPECGATE_WEB_PORT", "environment", 0, 65535)
-    if env.get("SPECGATE_WEB_MAX_CONNECTIONS"):
-        config.web_max_connections = as_int(
-            env["SPECGATE_WEB_MAX_CONNECTIONS"], "SPECGATE_WEB_MAX_CONNECTIONS", "environment", 1
-        )
-    if env.get("SPECGATE_WEB_KEEP_ALIVE_TIMEOUT"):
-        config.web_keep_alive_timeout = as_int(
-            env["SPECGATE_WEB_KEEP_ALIVE_TIMEOUT"], "SPECGATE_WEB_KEEP_ALIVE_TIMEOUT", "environment", 1
-        )
-    if env.get("SPECGATE_WEB_HEADER_TIMEOUT"):
-        config.web_header_timeout = as_float(
-            env["SPECGATE_WEB_HEADER_TIMEOUT"], "SPECGATE_WEB_HEADER_TIMEOUT", "environment"
-        )
+    for setting in WEB_SETTINGS:
+        if setting.env and env.get(setting.env, "").strip():
+            setattr(config, setting.attribute, setting.parse(env[setting.env].strip(), setting.env, "environment"))
     if env.get("SPECGATE_LOG_LEVEL"):
         config.log_level = as_log_level(env["SPECGATE_LOG_LEVEL"], "SPECGATE_LOG_LEVEL", "environment")
     if env.get("SPECGATE_LOG_FORMAT"):
@@ -245,6 +238,8 @@ def load_config(
     web_port: int | None = None,
     web_enabled: bool | None = None,
     web_max_connections: int | None = None,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
     listen: list[str] | None = None,
     log_level: str | None = None,
     log_format: str | None = None,
@@ -274,6 +269,12 @@ def load_config(
         config.web_enabled = web_enabled
     if web_max_connections is not None:
         config.web_max_connections = as_int(web_max_connections, "--web-max-connections", "", 1)
+    if ssl_certfile:
+        config.web_ssl_certfile = ssl_certfile
+    if ssl_keyfile:
+        config.web_ssl_keyfile = ssl_keyfile
+    if bool(config.web_ssl_certfile) != bool(config.web_ssl_keyfile):
+        raise ConfigError("HTTPS needs both a certificate and its key (web.ssl_certfile and web.ssl_keyfile)")
     if log_level:
         config.log_level = as_log_level(log_level, "--log-level")
     if log_format:

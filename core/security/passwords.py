@@ -2,6 +2,10 @@
 
 An encoded hash carries its parameters, so they can be raised later without invalidating stored hashes:
 ``scrypt$16384$8$1$<salt, base64>$<hash, base64>``.
+
+A database taken over from the original system holds unsalted SHA-256 hashes (64 lowercase hex digits).
+:func:`verify_password` accepts them, and :func:`needs_rehash` is true for them, so the login that proves
+the password replaces the hash with a salted one.
 """
 
 from __future__ import annotations
@@ -43,6 +47,9 @@ def verify_password(password: str, encoded: str) -> bool:
     """
     if not isinstance(password, str) or not isinstance(encoded, str):
         return False
+    if is_legacy_hash(encoded):
+        actual_hex = hashlib.sha256(password.encode("utf-8")).hexdigest()
+        return hmac.compare_digest(actual_hex, encoded.lower())
     parts = encoded.split("$")
     if len(parts) != 6 or parts[0] != SCHEME:
         return False
@@ -64,3 +71,8 @@ def verify_password(password: str, encoded: str) -> bool:
 def needs_rehash(encoded: str) -> bool:
     """True when ``encoded`` was made with other parameters than today's."""
     return not encoded.startswith(f"{SCHEME}${N}${R}${P}$")
+
+
+def is_legacy_hash(encoded: str) -> bool:
+    """True for the original system's unsalted SHA-256 hex digest."""
+    return len(encoded) == 64 and all(c in "0123456789abcdefABCDEF" for c in encoded)

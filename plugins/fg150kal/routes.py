@@ -1,7 +1,9 @@
 """The CYNOW scale-gateway contract: ``GET /api/scale-gateway/latest/`` and ``POST /api/scale-gateway/commit/``.
 
 Everything is read from and written to the store, so the API answers the same in any process sharing it.
-The routes are plain Starlette routes returned by :func:`routes`, so authentication can wrap them later.
+Who may call them: an anonymous client of ``web.trusted_networks`` (loopback by default, as the original
+ran behind a firewall for internal apps), a logged-in operator or administrator, or an API token with the
+``scale`` scope (``docs/security.md``).
 Request errors (``BadRequest``, ``BodyTooLarge``, a body not sent as JSON) and ``StoreUnavailable`` are
 left to the web app, which answers each in the one error shape.
 """
@@ -14,9 +16,8 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from core.api import BadRequest, Config, JSONResponse, error_response, iso, read_json_object
+from core.api import ApiRoute, BadRequest, Config, JSONResponse, Principal, error_response, iso, read_json_object
 from plugins.fg150kal.options import DEFAULT_SCALE_ID, stale_after
 
 EVENT_TYPES = ("SHIP", "RETURN")
@@ -78,7 +79,7 @@ def _settings(state: Any) -> tuple[tzinfo, float]:
     return cached[1], cached[2]
 
 
-async def latest(request: Request) -> Response:
+async def latest(request: Request, caller: Principal) -> Response:
     """The latest stable reading of a scale (``?scale_id=``, default ``default``)."""
     state = request.app.state
     scale_id = _scale_id(request)
@@ -101,7 +102,7 @@ async def latest(request: Request) -> Response:
     )
 
 
-async def commit(request: Request) -> Response:
+async def commit(request: Request, caller: Principal) -> Response:
     """Keep the scale's latest stable weight for a cylinder; answers after the store committed it."""
     state = request.app.state
     body = await _read_body(request)
@@ -147,9 +148,23 @@ async def commit(request: Request) -> Response:
     )
 
 
-def routes() -> list[Route]:
+def routes() -> list[ApiRoute]:
     """The scale-gateway routes (trailing slashes as in the contract)."""
     return [
-        Route("/api/scale-gateway/latest/", latest, methods=["GET"]),
-        Route("/api/scale-gateway/commit/", commit, methods=["POST"]),
+        ApiRoute(
+            "/api/scale-gateway/latest/",
+            latest,
+            methods=["GET"],
+            permission="scale.read",
+            summary="The latest stable reading of a scale (?scale_id=, default 'default')",
+            tags=["scale gateway"],
+        ),
+        ApiRoute(
+            "/api/scale-gateway/commit/",
+            commit,
+            methods=["POST"],
+            permission="scale.commit",
+            summary="Commit the scale's latest stable weight for a cylinder into the weighing log",
+            tags=["scale gateway"],
+        ),
     ]

@@ -8,21 +8,20 @@ import argparse
 from pathlib import Path
 
 from starlette.responses import PlainTextResponse
-from starlette.routing import Route
 
-from core.api import Config, DeviceOption, ListenerConfig, Outcome, as_int, hookimpl
+from core.api import ApiRoute, Config, DeviceOption, ListenerConfig, Outcome, as_int, hookimpl
 
 DEVICE_TYPE = "thirdparty_counter"
 
 
-async def hello(request):
+async def hello(request, caller):
     greeting = request.app.state.config.device_options(DEVICE_TYPE)["greeting"]
     return PlainTextResponse(f"{greeting} from a plugin")
 
 
 @hookimpl
 def specgate_register_routes(config):
-    return [Route("/thirdparty/hello", hello)]
+    return [ApiRoute("/thirdparty/hello", hello, methods=["GET"], public=True, summary="A greeting")]
 
 
 @hookimpl
