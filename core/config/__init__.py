@@ -31,8 +31,8 @@ from core.config.listeners import (
     with_listener_defaults,
 )
 from core.config.options import DeviceOption, apply_device_options
+from core.config.values import as_float, as_int, as_log_level, as_mapping, as_names, as_str, check_keys
 from core.config.web import WEB_SETTINGS
-from core.config.values import as_bool, as_float, as_int, as_log_level, as_mapping, as_names, as_str, check_keys
 from core.errors import ConfigError
 from core.store import DEFAULT_STORE_URL
 from core.timeutil import DEFAULT_TZ_OFFSET, tz_from_offset
