@@ -31,6 +31,7 @@ from core.plugins import describe_plugins, get_plugin_manager
 from core.routing import ApiRoute
 from core.security.accounts import Accounts, AuthSettings
 from web.api import ROUTES as API_ROUTES
+from web.compat import compat_routes
 
 if TYPE_CHECKING:
     from core.config import Config
@@ -165,6 +166,7 @@ def create_app(
             summary="The device listeners' counters as JSON",
             tags=["operations"],
         ),
+        *(compat_routes(config) if config.web_compatible_api else []),
     ]
     app = Starlette(
         routes=routes,

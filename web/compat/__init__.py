@@ -1,0 +1,134 @@
+"""The endpoint of the original web and Flutter clients: ``POST /api/<script>``.
+
+One route, ``/api/{script}``: a single path segment, so ``/api/v1/...`` and the plugins' routes are never
+shadowed, and ``/api/login/query`` (which the original routed to ``query`` without any authentication)
+matches nothing and is answered 404. The route is public for the app; each script authenticates itself
+from the body's ``userseq`` (:func:`web.compat.context.authenticate`) and checks the permission
+:data:`web.compat.scripts.OPERATIONS` names for it, with the same rules as ``/api/v1``.
+``docs/compatibility.md`` lists every script and what differs from the original.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from core.config import Config
+from core.errors import Conflict, InvalidInput, NotFound
+from core.http import BodyTooLarge, RequestError
+from core.routing import ApiRoute
+from core.security.roles import Principal
+from web.compat.context import Call, Exchange, authenticate
+from web.compat.envelope import NOT_FOUND, Refused, Reply, respond, unsupported_action
+from web.compat.inputs import read_body
+from web.compat.scripts import OPERATIONS, PUBLIC, route
+
+log = logging.getLogger("specgate.web.compat")
+
+#: request bodies larger than this are refused (an import or insert of many rows is the largest)
+BODY_LIMIT = 2 * 1024 * 1024
+_SMALL_BODY_LIMIT = 64 * 1024
+_LARGE_SCRIPTS = frozenset({"insert", "subscriber", "update"})
+
+
+def _cors_origin(request: Request) -> str | None:
+    origin = request.headers.get("origin")
+    return origin if origin is not None and origin in request.app.state.config.web_cors_origins else None
+
+
+async def script_endpoint(request: Request, caller: Principal | None) -> Response:
+    """Every script: the session comes from the body, never from the app's cookie (a browser would send
+    that on its own, from any site)."""
+    started = time.monotonic()
+    script = request.path_params["script"]
+    cors = _cors_origin(request)
+    try:
+        limit = BODY_LIMIT if script in _LARGE_SCRIPTS else _SMALL_BODY_LIMIT
+        try:
+            body = await read_body(request, limit)
+        except Refused as refused:
+            return respond(refused.reply, cors, status=400)
+        except BodyTooLarge as too_large:
+            return respond({"code": 413, "message": str(too_large)}, cors, status=413)
+        reply = await _run(Exchange(request, body, started), script)
+    except Refused as refused:
+        reply = refused.reply
+    return respond(reply, cors)
+
+
+async def _run(exchange: Exchange, script: str) -> Reply:
+    public = PUBLIC.get(script)
+    if public is not None:
+        return await _answer(public(exchange))
+    script, action = route(script, exchange.body)
+    caller = await authenticate(exchange)
+    operation = OPERATIONS.get((script, action))
+    if operation is None:
+        raise unsupported_action(action)
+    call = Call(exchange.request, exchange.body, exchange.started, caller)
+    call.require(operation.permission)
+    return await _answer(operation.run(call))
+
+
+async def _answer(pending: Awaitable[Reply]) -> Reply:
+    """The handler's reply, with the store's and the request checks' refusals in the envelope (a
+    ``StoreUnavailable`` is left to the app, which answers 503)."""
+    try:
+        return await pending
+    except InvalidInput as invalid:
+        return {"code": 400, "message": str(invalid)}
+    except RequestError as error:
+        return {"code": error.status, "message": str(error)}
+    except NotFound:
+        return dict(NOT_FOUND)
+    except Conflict as conflict:
+        return {"code": 409, "message": str(conflict)}
+
+
+async def preflight(request: Request, caller: Principal | None) -> Response:
+    """The CORS preflight of §2.2, for the configured origins only."""
+    origin = _cors_origin(request)
+    response = Response(status_code=200 if origin else 403)
+    if origin:
+        response.headers.update(
+            {
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Methods": "POST, OPTIONS",
+                "Access-Control-Allow-Headers": "Content-Type, Authorization",
+                "Vary": "Origin",
+            }
+        )
+    return response
+
+
+def compat_routes(config: Config) -> list[BaseRoute]:
+    """The route of the endpoint, and its CORS preflight when ``web.cors_origins`` names origins."""
+    routes: list[BaseRoute] = [
+        ApiRoute(
+            "/api/{script}",
+            script_endpoint,
+            methods=["POST"],
+            public=True,
+            summary="The original clients' endpoint (login, query, update, device, user, ...)",
+            description="Each script authenticates itself from the body's userseq; see docs/compatibility.md.",
+            body={"type": "object"},
+            tags=["compatibility"],
+        )
+    ]
+    if config.web_cors_origins:
+        routes.append(
+            ApiRoute(
+                "/api/{script}",
+                preflight,
+                methods=["OPTIONS"],
+                public=True,
+                summary="CORS preflight of the original clients' endpoint",
+                tags=["compatibility"],
+            )
+        )
+    return routes

@@ -1,0 +1,269 @@
+"""``user`` (list, view, modify, add, delete, approve) and ``floating_user`` (list, approve), with the v2
+``users`` page that maps to them.
+
+Managing users and approving registrations is an administrator's (``users.manage``,
+``registrations.manage``); anyone logged in may read and edit its own profile, but not its own role or
+flag. A password hash is never shown, and a new one is always salted.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from core.errors import Conflict
+from core.security.accounts import PasswordRejected, check_new_password, public_user
+from core.security.passwords import hash_password
+from core.security.roles import ROLE_LEVELS, canonical_role
+from core.store import ListQuery
+from core.timeutil import local_string
+from web.compat.context import Call, all_items
+from web.compat.envelope import PERMISSION_DENIED, Refused, Reply, bad_request, listing, row
+from web.compat.inputs import field_names, identifier, object_of, text
+from web.compat.session import MAX_LOGIN_LENGTH
+
+HIDDEN = frozenset({"passwd", "userseq"})
+
+
+def _target(call: Call, *sources: dict[str, Any] | None, names: tuple[str, ...] = ("ID", "user_id")) -> str | None:
+    for source in sources:
+        for name in names:
+            value = identifier(source, name) if source is not None else None
+            if value:
+                return value
+    return None
+
+
+def _self_or_manager(call: Call, login_id: str) -> None:
+    if login_id != call.caller.login_id:
+        call.require("users.manage")
+
+
+async def list_users(call: Call) -> Reply:
+    """Every user of the tenant for an administrator; one's own record for anyone else."""
+    fields = field_names(call.body)
+    login_id = identifier(call.body, "user_id")
+    if not call.may("users.manage"):
+        login_id = call.caller.login_id
+    query = ListQuery(filters={"ID": login_id} if login_id else {})
+    users, total = await all_items(functools.partial(call.store.list_users, call.tenant), query)
+    rows = [row(public_user(user), fields, call.tz, HIDDEN) for user in users]
+    return listing(rows, total, elasped_time=call.elapsed())
+
+
+async def view_user(call: Call) -> Reply:
+    login_id = _target(call, call.body, object_of(call.body, "data"), names=("user_id", "ID"))
+    if not login_id:
+        raise bad_request("데이터베이스 이름과 사용자 ID가 필요합니다.")
+    _self_or_manager(call, login_id)
+    user = await call.store.get_user(call.tenant, login_id)
+    return {
+        "code": 200,
+        "data": None if user is None else row(public_user(user), field_names(call.body), call.tz, HIDDEN),
+    }
+
+
+def _role_change(call: Call, login_id: str, role: str | None, flag: object) -> None:
+    """Nobody changes its own role or disables itself (an administrator would lock itself out)."""
+    if login_id != call.caller.login_id:
+        return
+    if (role is not None and canonical_role(role) != call.caller.role) or flag is False:
+        if not call.may("users.manage"):
+            raise Refused(PERMISSION_DENIED)
+        raise bad_request("you cannot change your own role or disable your own account")
+
+
+def _role(value: str | None) -> str | None:
+    if value is not None and canonical_role(value) is None:
+        raise bad_request(f"unknown role {value!r}; one of {', '.join(ROLE_LEVELS)} or guest")
+    return value
+
+
+async def modify_user(call: Call) -> Reply:
+    data = object_of(call.body, "data")
+    if data is None:
+        return await _modify_v2(call)
+    login_id = identifier(data, "ID")
+    values = {name: text(data, name) for name in ("name", "email", "user_role", "lang")}
+    if not login_id or not all(values.values()):
+        raise bad_request("데이터베이스 이름, 사용자 ID, 수정할 데이터가 필요합니다.")
+    _self_or_manager(call, login_id)
+    role, flag = _role(values["user_role"]), data.get("flag")
+    if flag is not None and not isinstance(flag, bool):
+        raise bad_request("flag must be true or false")
+    _role_change(call, login_id, role, flag)
+    changes: dict[str, Any] = {
+        "name": values["name"],
+        "email": values["email"],
+        "role": role,
+        "lang": values["lang"],
+        "groups": text(data, "groups") or "",
+        "comment": text(data, "comment", max_length=1000) or "",
+    }
+    if flag is not None:
+        changes["flag"] = flag
+    before = await call.store.get_user(call.tenant, login_id)
+    updated = before is not None and await call.store.update_user(call.tenant, login_id, changes)
+    if updated and before is not None and (canonical_role(before.get("role")) != canonical_role(role) or flag is False):
+        await call.accounts.end_sessions(login_id)
+    count = int(updated)
+    result = {"n": count, "nModified": count, "ok": 1.0, "updatedExisting": bool(updated)}
+    return {"code": 200, "data": {"update_result": result}}
+
+
+async def _modify_v2(call: Call) -> Reply:
+    """v2 updateUser: a password change of the caller itself (the current password checked), or a
+    profile change (``name``, ``email``, ``lang``, ``role``)."""
+    body = call.body
+    login_id = _target(call, body)
+    if not login_id:
+        raise bad_request("ID is required")
+    _self_or_manager(call, login_id)
+    if await call.store.get_user(call.tenant, login_id) is None:
+        return {"data": [], "elasped_time": 0, "code": 400, "message": "User not found"}
+    current, new = body.get("currentPassword"), body.get("newPassword")
+    if current is not None and new is not None:
+        if login_id != call.caller.login_id:
+            raise Refused(PERMISSION_DENIED)
+        try:
+            check_new_password(new)
+        except PasswordRejected as rejected:
+            return {"data": [], "elasped_time": call.elapsed(), "code": 400, "message": str(rejected)}
+        try:
+            await call.accounts.change_password(call.caller, current, new)
+        except PasswordRejected:
+            return {"data": [], "elasped_time": call.elapsed(), "code": 400, "message": "Current password is incorrect"}
+        return {"data": [], "elasped_time": call.elapsed(), "code": 200, "message": "User updated"}
+    changes = {name: text(body, name) for name in ("name", "email", "lang") if text(body, name)}
+    role = _role(text(body, "role"))
+    _role_change(call, login_id, role, None)
+    if role is not None and login_id != call.caller.login_id:
+        changes["role"] = role
+    if changes:
+        await call.store.update_user(call.tenant, login_id, changes)
+        if "role" in changes:
+            await call.accounts.end_sessions(login_id)
+    return {"data": [], "elasped_time": call.elapsed(), "code": 200, "message": "User updated"}
+
+
+async def add_user(call: Call) -> Reply:
+    data = object_of(call.body, "data") or {}
+    login_id = text(data, "ID", max_length=MAX_LOGIN_LENGTH)
+    name, email, password = text(data, "name"), text(data, "email"), data.get("password")
+    if not login_id or not name or not email or not password:
+        raise bad_request("database name, user id, name, password are required.")
+    if login_id.startswith("$") or not login_id.isprintable() or login_id != login_id.strip():
+        raise bad_request("ID may not start with '$' or contain spaces at its ends or control characters")
+    role = _role(text(data, "role")) or "user"
+    flag = data.get("flag", True)
+    if not isinstance(flag, bool):
+        raise bad_request("flag must be true or false")
+    try:
+        password = check_new_password(password)
+    except PasswordRejected as rejected:
+        raise bad_request(str(rejected)) from None
+    if await call.store.get_registration(login_id) is not None:
+        raise bad_request("user id already exists.")
+    if (await call.store.list_users(call.tenant, ListQuery(filters={"email": email}, limit=1))).total:
+        raise bad_request("email already exists.")
+    now = call.now()
+    user = {
+        "regdate": local_string(now, call.tz),
+        "code": user_code(now, call),
+        "ID": login_id,
+        "name": name,
+        "email": email,
+        "passwd": hash_password(password),
+        "level": ROLE_LEVELS[canonical_role(role) or "viewer"],
+        "role": role,
+        "lang": text(data, "lang") or "kor",
+        "flag": flag,
+        "comment": text(data, "comment", max_length=1000) or "",
+    }
+    try:
+        await call.store.add_user(call.tenant, user)
+    except Conflict:
+        raise bad_request("user id already exists.") from None
+    return {"code": 200, "data": {"user_id": login_id, "user_name": name, "user_role": role, "created": True}}
+
+
+def user_code(now: float, call: Call) -> str:
+    """The original user code: ``U`` + local ``%y%m%d%H%M%S`` + two random digits."""
+    stamp = datetime.fromtimestamp(now, call.tz).strftime("%y%m%d%H%M%S")
+    return f"U{stamp}{10 + secrets.randbelow(90)}"
+
+
+async def delete_user(call: Call) -> Reply:
+    """v3 delete by ``data.ID`` (the original's ``$or`` with ``code`` could delete any row); the user's
+    sessions end and its approved registration goes with it."""
+    data = object_of(call.body, "data") or {}
+    login_id = identifier(data, "ID")
+    if not login_id:
+        raise bad_request("데이터베이스 이름과 사용자 ID가 필요합니다.")
+    if login_id == call.caller.login_id:
+        raise bad_request("you cannot delete your own account")
+    deleted = await call.store.delete_user(call.tenant, login_id)
+    if deleted:
+        await call.accounts.end_sessions(login_id)
+        registration = await call.store.get_registration(login_id)
+        if registration is not None and registration.get("flag") is True:
+            await call.store.delete_registration(login_id)
+    return {"code": 200, "data": {"deleted_count": int(deleted)}}
+
+
+# --------------------------------------------------------------------------- registrations
+
+
+def _visible(call: Call, registration: dict[str, Any] | None) -> bool:
+    """A tenant's administrator sees the registrations asking for its tenant; a system administrator
+    also those that named none."""
+    if registration is None:
+        return False
+    tenant = registration.get("tenant")
+    return tenant == call.tenant or (tenant is None and call.caller.system_admin)
+
+
+async def list_registrations(call: Call) -> Reply:
+    fields = field_names(call.body)
+    tenants: tuple[str | None, ...] = (call.tenant, None) if call.caller.system_admin else (call.tenant,)
+    query = ListQuery(filters={"flag": False}, any_of={"tenant": tenants})
+    registrations, total = await all_items(call.store.list_registrations, query)
+    return listing([row(item, fields, call.tz, HIDDEN | {"tenant"}) for item in registrations], total)
+
+
+async def approve_registration(call: Call) -> Reply:
+    """v3 approve (``user_id``) and v2 update_floating_user (``ID``): the pending user becomes a user of
+    the caller's tenant, ``user`` when it registered as a company and ``viewer`` otherwise. An existing
+    account is never re-pointed to another tenant."""
+    v2 = call.body.get("action") == "update_floating_user"
+    login_id = _target(call, call.body, names=("user_id", "ID"))
+    registration = await call.store.get_registration(login_id) if login_id else None
+    if (
+        login_id is None
+        or registration is None
+        or registration.get("flag") is not False
+        or not _visible(call, registration)
+    ):
+        return {"data": [], "elasped_time": 0, "code": 400, "message": "user_not_found"}
+    now = call.now()
+    user = {
+        "ID": login_id,
+        "code": user_code(now, call),
+        "passwd": registration.get("passwd"),
+        "name": registration.get("name"),
+        "email": registration.get("email"),
+        "lang": registration.get("lang") or "kor",
+        "role": "user" if registration.get("category") == "company" else "viewer",
+        "flag": True,
+        "regdate": datetime.fromtimestamp(now, UTC),
+    }
+    try:
+        await call.store.add_user(call.tenant, user)
+    except Conflict:
+        return {"data": [], "elasped_time": call.elapsed(), "code": 400, "message": "user_already_exists"}
+    await call.store.set_registration_flag(login_id, True)
+    if v2:
+        return {"data": [], "elasped_time": call.elapsed(), "code": 200}
+    return {"code": 200, "data": {"approved": True, "user_id": login_id}}
