@@ -114,23 +114,23 @@ async def import_subscribers(call: Call) -> Reply:
             failed.append({"error": "필수 필드 누락: customer_no"})
             continue
         summary = {name: item.get(name) for name in ("customer_no", "customer_name", "subscriber_no")}
-        try:
-            subscriber = subscriber_fields(item)
-        except Refused as refused:
-            failed.append({"customer_no": item.get("customer_no"), "error": refused.reply.get("message")})
-            continue
-        customer_no = subscriber["customer_no"]
-        if customer_no.startswith("$") or len(customer_no) > 256:
+        customer_no = item["customer_no"]
+        if not isinstance(customer_no, str) or customer_no.startswith("$") or len(customer_no) > 256:
             failed.append({"customer_no": customer_no, "error": "유효하지 않은 데이터 형식: customer_no"})
             continue
         if customer_no in seen or await call.store.get_subscriber(call.tenant, customer_no) is not None:
             duplicated.append({**summary, "error": "중복된 고객 번호"})
             continue
-        if not subscriber.get("meter_id"):
+        if not item.get("meter_id"):
             failed.append({"customer_no": customer_no, "error": "필수 필드 누락: meter_id"})
             continue
-        if subscriber.get("share_house") not in ("O", "X"):
+        if item.get("share_house") not in ("O", "X"):
             failed.append({"customer_no": customer_no, "error": "유효하지 않은 데이터 형식: share_house"})
+            continue
+        try:
+            subscriber = subscriber_fields(item)
+        except Refused as refused:
+            failed.append({"customer_no": customer_no, "error": refused.reply.get("message")})
             continue
         seen.add(customer_no)
         await call.store.upsert_subscriber(call.tenant, {**subscriber, "binded": False})

@@ -164,7 +164,7 @@ async def add_user(call: Call) -> Reply:
         password = check_new_password(password)
     except PasswordRejected as rejected:
         raise bad_request(str(rejected)) from None
-    if await call.store.get_registration(login_id) is not None:
+    if await call.store.find_user(login_id) is not None or await call.store.get_registration(login_id) is not None:
         raise bad_request("user id already exists.")
     if (await call.store.list_users(call.tenant, ListQuery(filters={"email": email}, limit=1))).total:
         raise bad_request("email already exists.")
