@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
 from core.config import Config
 from core.security.accounts import legacy_userseq
 from tests.web.support import PASSWORD, add_user, app_client
+from web.compat.scripts import OPERATIONS
 
 TENANT = "gas_demo"
 OTHER = "gas_samchully"
@@ -81,8 +83,13 @@ async def test_unknown_scripts_and_pages_are_not_found(store):
     await seed_devices(store)
     async with app_client(store) as client:
         admin = await compat_login(client, "admin")
-        for script, fields in (("webconfig", {}), ("query", {"page": "webconfig"}), ("query", {})):
-            response = await call(client, script, admin, **fields)
+        for method in ("GET", "POST"):
+            response = await client.request(method, "/api/webconfig", json=envelope(admin))
+            assert response.status_code == 404
+            assert response.json()["error"] == "not_found"
+        assert (await client.get("/api/login")).status_code == 405
+        for fields in ({"page": "webconfig"}, {}, {"page": "recv_data"}):
+            response = await call(client, "update" if fields.get("page") == "recv_data" else "query", admin, **fields)
             assert response.status_code == 404
             assert response.json() == {"code": 404, "message": "Not found"}
         response = await call(client, "device", admin, action="add")
@@ -237,3 +244,13 @@ async def test_malformed_tokens_are_refused(store, token):
         response = await client.post("/api/device", json={"format": "json", "action": "list", "userseq": token})
     assert response.status_code == 403
     assert response.json() == {"code": 403, "message": "Unauthorized"}
+
+
+def test_the_documented_table_is_the_table_the_endpoint_runs():
+    text = (Path(__file__).parents[2] / "docs" / "compatibility.md").read_text(encoding="utf-8")
+    documented = set()
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0].startswith("`") and cells[2].startswith("`"):
+            documented.add((cells[0].strip("`"), cells[1].strip("`"), cells[2].strip("`")))
+    assert documented == {(script, action, op.permission) for (script, action), op in OPERATIONS.items()}

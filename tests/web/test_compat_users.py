@@ -285,7 +285,9 @@ async def test_v2_and_flutter_approvals(store):
         await client.post("/api/register", json={**REGISTRATION, "db_name": TENANT, "category": "person"})
         await client.post("/api/register", json={**REGISTRATION, "ID": "second", "db_name": TENANT})
         admin = await compat_login(client, "admin")
-        v2 = await call(client, "update", admin, page="users", action="update_floating_user", ID="newuser")
+        v2 = await call(
+            client, "update", admin, page="users", action="update_floating_user", ID="newuser", user_id="admin"
+        )
         assert v2.json() == {"data": [], "elasped_time": v2.json()["elasped_time"], "code": 200}
         body = {**envelope(admin), "action": "approve", "code": "", "ID": "second", "db_name": "", "flag": True}
         flutter = await client.post("/api/user", json=body)

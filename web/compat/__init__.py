@@ -16,7 +16,8 @@ from collections.abc import Awaitable
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 from core.config import Config
 from core.errors import Conflict, InvalidInput, NotFound
@@ -26,7 +27,7 @@ from core.security.roles import Principal
 from web.compat.context import Call, Exchange, authenticate
 from web.compat.envelope import NOT_FOUND, Refused, Reply, respond, unsupported_action
 from web.compat.inputs import read_body
-from web.compat.scripts import OPERATIONS, PUBLIC, route
+from web.compat.scripts import OPERATIONS, PUBLIC, SCRIPT_NAMES, route
 
 log = logging.getLogger("specgate.web.compat")
 
@@ -106,10 +107,21 @@ async def preflight(request: Request, caller: Principal | None) -> Response:
     return response
 
 
+class ScriptRoute(ApiRoute):
+    """``/api/{script}`` matching only the scripts of :data:`web.compat.scripts.SCRIPT_NAMES`: any other
+    one-segment path under ``/api/`` stays the app's 404 for every method, as before the endpoint."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE and child["path_params"].get("script") not in SCRIPT_NAMES:
+            return Match.NONE, {}
+        return match, child
+
+
 def compat_routes(config: Config) -> list[BaseRoute]:
     """The route of the endpoint, and its CORS preflight when ``web.cors_origins`` names origins."""
     routes: list[BaseRoute] = [
-        ApiRoute(
+        ScriptRoute(
             "/api/{script}",
             script_endpoint,
             methods=["POST"],
@@ -122,7 +134,7 @@ def compat_routes(config: Config) -> list[BaseRoute]:
     ]
     if config.web_cors_origins:
         routes.append(
-            ApiRoute(
+            ScriptRoute(
                 "/api/{script}",
                 preflight,
                 methods=["OPTIONS"],

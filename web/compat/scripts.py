@@ -70,6 +70,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
 
 #: scripts a v3 client names in the path (the action comes from the body)
 V3_SCRIPTS = frozenset(script for script, _ in OPERATIONS) - {"recv_data", "insert"}
+#: every name the path may give: the v3 scripts, the v2 ones and those that need no session
+SCRIPT_NAMES = V3_SCRIPTS | {"query", "update", "insert"} | set(PUBLIC)
 #: v2 ``page`` values and the script each maps to (§6.1)
 PAGES = {
     "device_info": "device",

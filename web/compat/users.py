@@ -234,11 +234,12 @@ async def list_registrations(call: Call) -> Reply:
 
 
 async def approve_registration(call: Call) -> Reply:
-    """v3 approve (``user_id``) and v2 update_floating_user (``ID``): the pending user becomes a user of
+    """v3 approve (``user_id``), v2 update_floating_user and the Flutter client's ``user`` approve
+    (``ID``, which wins: a v2 body's ``user_id`` is the caller itself): the pending user becomes a user of
     the caller's tenant, ``user`` when it registered as a company and ``viewer`` otherwise. An existing
     account is never re-pointed to another tenant."""
     v2 = call.body.get("action") == "update_floating_user"
-    login_id = _target(call, call.body, names=("user_id", "ID"))
+    login_id = _target(call, call.body)
     registration = await call.store.get_registration(login_id) if login_id else None
     if (
         login_id is None
