@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "core.cli.plugins_command",  # plugins
     "core.cli.admin",  # tenants, users
     "core.cli.logs",  # exchanges, dead-letters, backup
+    "core.cli.replay",  # replay
     "core.cli.simulate",  # simulate (the simulators come from the plugins)
 )
 
