@@ -4,6 +4,7 @@ the cookie's attributes, and the upgrade of the original system's unsalted passw
 from __future__ import annotations
 
 import hashlib
+import time
 
 from core.config import Config
 from core.routing import SESSION_COOKIE
@@ -86,6 +87,7 @@ async def test_a_password_change_checks_the_current_password_and_ends_every_sess
     await add_user(store, T, "alice", "user")
     async with app_client(store) as client:
         token = await login(client, "alice")
+        client.cookies.clear()  # else the second login rotates the first session away
         other = await login(client, "alice")
         client.cookies.clear()
         wrong = await client.put(
@@ -107,7 +109,7 @@ async def test_a_password_change_checks_the_current_password_and_ends_every_sess
 
 async def test_failed_logins_are_throttled_per_account_across_processes(store):
     await add_user(store, T, "alice", "user")
-    clock = Clock()
+    clock = Clock(float(int(time.time())))  # failures are kept a day of real time, like the exchange log
     config = Config(web_login_max_failures=3)
     async with app_client(store, config, clock=clock) as one, app_client(store, config, clock=clock) as two:
         for client in (one, two, one):
@@ -123,7 +125,11 @@ async def test_failed_logins_are_throttled_per_account_across_processes(store):
 async def test_failed_logins_are_throttled_per_address_over_many_accounts(store):
     config = Config(web_login_max_address_failures=4)
     await add_user(store, T, "alice", "user")
-    async with app_client(store, config) as client, app_client(store, config, client_host="198.51.100.4") as elsewhere:
+    clock = Clock(float(int(time.time())))
+    async with (
+        app_client(store, config, clock=clock) as client,
+        app_client(store, config, clock=clock, client_host="198.51.100.4") as elsewhere,
+    ):
         for n in range(4):
             await client.post("/api/v1/session", json={"login": f"guess{n}", "password": "x"})
         assert (await client.post("/api/v1/session", json={"login": "alice", "password": PASSWORD})).status_code == 429
