@@ -37,29 +37,23 @@ _SMALL_BODY_LIMIT = 64 * 1024
 _LARGE_SCRIPTS = frozenset({"insert", "subscriber", "update"})
 
 
-def _cors_origin(request: Request) -> str | None:
-    origin = request.headers.get("origin")
-    return origin if origin is not None and origin in request.app.state.config.web_cors_origins else None
-
-
 async def script_endpoint(request: Request, caller: Principal | None) -> Response:
     """Every script: the session comes from the body, never from the app's cookie (a browser would send
     that on its own, from any site)."""
     started = time.monotonic()
     script = request.path_params["script"]
-    cors = _cors_origin(request)
     try:
         limit = BODY_LIMIT if script in _LARGE_SCRIPTS else _SMALL_BODY_LIMIT
         try:
             body = await read_body(request, limit)
         except Refused as refused:
-            return respond(refused.reply, cors, status=400)
+            return respond(refused.reply, status=400)
         except BodyTooLarge as too_large:
-            return respond({"code": 413, "message": str(too_large)}, cors, status=413)
+            return respond({"code": 413, "message": str(too_large)}, status=413)
         reply = await _run(Exchange(request, body, started), script)
     except Refused as refused:
         reply = refused.reply
-    return respond(reply, cors)
+    return respond(reply)
 
 
 async def _run(exchange: Exchange, script: str) -> Reply:
@@ -91,22 +85,6 @@ async def _answer(pending: Awaitable[Reply]) -> Reply:
         return {"code": 409, "message": str(conflict)}
 
 
-async def preflight(request: Request, caller: Principal | None) -> Response:
-    """The CORS preflight of §2.2, for the configured origins only."""
-    origin = _cors_origin(request)
-    response = Response(status_code=200 if origin else 403)
-    if origin:
-        response.headers.update(
-            {
-                "Access-Control-Allow-Origin": origin,
-                "Access-Control-Allow-Methods": "POST, OPTIONS",
-                "Access-Control-Allow-Headers": "Content-Type, Authorization",
-                "Vary": "Origin",
-            }
-        )
-    return response
-
-
 class ScriptRoute(ApiRoute):
     """``/api/{script}`` matching only the scripts of :data:`web.compat.scripts.SCRIPT_NAMES`: any other
     one-segment path under ``/api/`` stays the app's 404 for every method, as before the endpoint."""
@@ -119,8 +97,9 @@ class ScriptRoute(ApiRoute):
 
 
 def compat_routes(config: Config) -> list[BaseRoute]:
-    """The route of the endpoint, and its CORS preflight when ``web.cors_origins`` names origins."""
-    routes: list[BaseRoute] = [
+    """The route of the endpoint (CORS, when ``web.cors_origins`` names origins, is the app's layer around
+    every route, preflight included)."""
+    return [
         ScriptRoute(
             "/api/{script}",
             script_endpoint,
@@ -132,15 +111,3 @@ def compat_routes(config: Config) -> list[BaseRoute]:
             tags=["compatibility"],
         )
     ]
-    if config.web_cors_origins:
-        routes.append(
-            ScriptRoute(
-                "/api/{script}",
-                preflight,
-                methods=["OPTIONS"],
-                public=True,
-                summary="CORS preflight of the original clients' endpoint",
-                tags=["compatibility"],
-            )
-        )
-    return routes

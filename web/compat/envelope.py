@@ -51,12 +51,8 @@ def http_status(reply: Mapping[str, Any]) -> int:
     return code if code in (403, 404) else 200
 
 
-def respond(reply: Mapping[str, Any], cors_origin: str | None = None, status: int | None = None) -> JSONResponse:
-    response = JSONResponse(dict(reply), status_code=http_status(reply) if status is None else status)
-    if cors_origin is not None:
-        response.headers["Access-Control-Allow-Origin"] = cors_origin
-        response.headers["Vary"] = "Origin"
-    return response
+def respond(reply: Mapping[str, Any], status: int | None = None) -> JSONResponse:
+    return JSONResponse(dict(reply), status_code=http_status(reply) if status is None else status)
 
 
 # --------------------------------------------------------------------------- values as the original showed them
