@@ -216,7 +216,9 @@ def _record(row: int, item: Any, **extra: Any) -> dict[str, Any]:
 
 async def import_subscribers(request: Request, caller: Principal) -> Response:
     """A CSV file (``text/csv``, a header row) or ``{"items": [...]}``; every row is reported as imported,
-    duplicated (its customer number came earlier in the same file) or failed, with the reason."""
+    duplicated (its customer number came earlier in the same file) or failed, with the reason. A record's
+    ``row`` counts the items from 1 (in a CSV file: the first line under the header). A customer number the
+    tenant has already is updated (``created: false``), its binding kept."""
     tenant = caller_tenant(caller)
     store = request.app.state.store
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
