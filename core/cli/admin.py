@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -21,13 +20,13 @@ import pluggy
 from core.cli.common import add_store_flags, fail, need_subcommand, run_with_store, tenant_name
 from core.config import load_config
 from core.errors import ConfigError, Conflict
+from core.security.accounts import LOGIN_RE
 from core.security.passwords import hash_password
 from core.security.roles import ROLE_ALIASES, ROLE_LEVELS, ROLES, canonical_role
 from core.store import Store
 from core.timeutil import local_string
 
 #: a login ID: what ``users add`` accepts, as the users API and self-registration do (``web/api/forms.py``)
-LOGIN_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
 def _login(text: str) -> str:

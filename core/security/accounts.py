@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,8 @@ class PasswordRejected(Exception):
 
 
 MIN_PASSWORD_LENGTH = 8
+#: a login ID, as the API and ``specgate users add`` both take it
+LOGIN_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
 def check_new_password(password: object) -> str:

@@ -21,6 +21,7 @@ def config_file(backend_url, tmp_path) -> str:
     url, options = backend_url
     path = tmp_path / "admin.yaml"
     path.write_text(yaml.safe_dump({"store": {"url": url, "options": options}}))
+    assert main(["tenants", "list", "--config", str(path), "--create"]) == 0  # a new store, made once
     return str(path)
 
 

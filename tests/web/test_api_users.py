@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from core.cli.admin import LOGIN_RE as CLI_LOGIN_RE
 from core.security.passwords import verify_password
 from tests.web.accounts_support import no_password_hash, session
 from tests.web.support import PASSWORD, add_user, app_client
-from web.api.forms import LOGIN_RE
 
 NEW_PASSWORD = "another good password"
 
@@ -234,7 +232,3 @@ async def test_a_system_administrator_creates_a_tenant_and_its_administrator(sto
         newboss = await session(client, "newboss")
         me = (await client.get("/api/v1/me", headers=newboss)).json()["user"]
         assert (me["tenant"], me["role"]) == ("gas_new", "admin")
-
-
-def test_the_api_and_the_command_line_take_the_same_login_ids():
-    assert LOGIN_RE.pattern == CLI_LOGIN_RE.pattern

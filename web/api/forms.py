@@ -12,14 +12,13 @@ from typing import Any
 from starlette.requests import Request
 
 from core.http import BadRequest, PageRequest, UnsupportedMediaType, read_json_object, read_limited_body
+from core.security.accounts import LOGIN_RE
 from core.security.passwords import hash_password
 from core.security.roles import ROLE_LEVELS, canonical_role
 from core.store import ListQuery
 from core.store.validation import TENANT_RE
 from core.timeutil import local_string
 
-#: a login ID, as ``specgate users add`` takes it too (``core.cli.admin.LOGIN_RE``; a test keeps them equal)
-LOGIN_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 LANGUAGES = ("kor", "eng", "chn")
 MAX_TEXT = 200
 MAX_EMAIL = 254
