@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 
 from core.config import Config, ListenerConfig
 from core.gateway.runtime import Gateway
+from core.observability import timed_store
 from core.plugins import get_plugin_manager
 from core.store import Store, open_store
 from web.app import create_app
@@ -80,12 +81,13 @@ class Application:
                 self._store = await self._stack.enter_async_context(
                     open_store(self.config.store_url, **self.config.store_options)
                 )
+            timed = timed_store(self.store)  # device sessions' store calls are timed like the web's
             self._gateway = Gateway(
-                self.config, self.store, self.pm, listeners=self._listeners, specs=self._specs, clock=self.clock
+                self.config, timed, self.pm, listeners=self._listeners, specs=self._specs, clock=self.clock
             )
             await self._stack.enter_async_context(self._gateway)
             if self.config.web_enabled:
-                self._web = create_app(self.config, self.store, self.pm, gateway=self._gateway, clock=self.clock)
+                self._web = create_app(self.config, timed, self.pm, gateway=self._gateway, clock=self.clock)
         except BaseException:
             await self._stack.aclose()
             raise

@@ -60,9 +60,7 @@ def add_store_flags(parser: argparse.ArgumentParser) -> None:
     """``--store``, ``--config`` and ``--create``, for a command that works on the store."""
     parser.add_argument("--store", help="store URL (default: from the configuration, else sqlite:///specgate.db)")
     parser.add_argument("--config", help="YAML configuration file (default: SPECGATE_CONFIG)")
-    parser.add_argument(
-        "--create", action="store_true", help="create the SQLite store file when it does not exist yet"
-    )
+    parser.add_argument("--create", action="store_true", help="create the SQLite store file when it does not exist yet")
 
 
 def run_with_store(args: argparse.Namespace, action: Callable[[Store], Awaitable[int]]) -> int:

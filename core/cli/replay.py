@@ -140,7 +140,9 @@ def run(args: argparse.Namespace) -> int:
                 report.update(ip=entry.get("ip"), device_uid=entry.get("device_uid"), **change)
                 print(json.dumps(report, default=str, ensure_ascii=False) if args.json else _line(report))
         summary = ", ".join(f"{count} {name}" for name, count in totals.items())
-        print(f"{args.device_type}: {summary} (current spec {current.name}, candidate {candidate.name})", file=sys.stderr)
+        print(
+            f"{args.device_type}: {summary} (current spec {current.name}, candidate {candidate.name})", file=sys.stderr
+        )
         return 0
 
     return run_with_store(args, action)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,8 @@ log = logging.getLogger("specgate.auth")
 _DUMMY_HASH = hash_password("specgate-no-such-user")
 #: a session's idle expiry is moved forward at most once per this many seconds (one write, not one per request)
 TOUCH_INTERVAL = 60.0
+#: ended sessions are removed from the store by a login at most once per this many seconds per process
+PURGE_INTERVAL = 3600.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class PasswordRejected(Exception):
 
 
 MIN_PASSWORD_LENGTH = 8
+#: a login ID, as the API and ``specgate users add`` both take it
+LOGIN_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
 def check_new_password(password: object) -> str:
@@ -84,6 +89,7 @@ class Accounts:
         self.store = store
         self.settings = settings
         self.clock = clock
+        self._next_purge = 0.0
 
     # ------------------------------------------------------------------ login and logout
     async def login(self, login_id: object, password: object, address: str) -> LoginResult:
@@ -108,6 +114,9 @@ class Accounts:
             await self._fail(keys, now)
             raise LoginRefused("account disabled" if role else f"unknown role {user.get('role')!r}")
         await self.store.clear_login_failures(keys[0])
+        if now >= self._next_purge:  # logins open sessions, so they also sweep the ended ones away
+            self._next_purge = now + PURGE_INTERVAL
+            await self.store.purge_sessions(now)
         if isinstance(encoded, str) and needs_rehash(encoded):
             await self.store.update_user(tenant, login_id, {"passwd": hash_password(password)})
             log.info("login %s: password hash upgraded to a salted one", login_id)

@@ -21,7 +21,7 @@ ROLES: tuple[str, ...] = tuple(ROLE_LEVELS)
 ROLE_ALIASES: dict[str, str] = {"guest": "viewer"}
 #: API-token scopes and what they are for
 TOKEN_SCOPES: dict[str, str] = {
-    "scale": "the scale-gateway routes (latest weight, commit, weighing log)",
+    "scale": "the scale-gateway routes (a scale's latest weight, committing a weighing)",
     "read": "read-only access to the tenant's devices, readings, events, weighings and measurements",
     "metrics": "the Prometheus and JSON metrics",
 }
@@ -116,7 +116,6 @@ PERMISSIONS: dict[str, Permission] = {
         Permission("weighings.read", "the weighing log and cylinder histories", _EVERYONE, True, "read"),
         Permission("scale.read", "a scale's latest weight", _STAFF, True, "scale", True),
         Permission("scale.commit", "commit a weighing from a scale's latest weight", _STAFF, True, "scale", True),
-        Permission("scale.log", "the scale gateway's weighing log", _STAFF, True, "scale", True),
         Permission("tokens.manage", "create, list and revoke the tenant's API tokens", _roles("admin"), True),
         Permission(
             "database.browse", "the legacy database viewer, over the tenant's own collections", _roles("admin"), True

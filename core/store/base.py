@@ -106,6 +106,14 @@ class Store(abc.ABC):
         """Known tenants, sorted."""
 
     @abc.abstractmethod
+    async def delete_tenant(self, tenant: str) -> dict[str, int]:
+        """Remove a tenant and everything it holds: its users, devices, readings, subscribers and events,
+        the routes naming it, its users' sessions and its API tokens (revoked). Returns how many of each
+        were removed (``users``, ``devices``, ``readings``, ``subscribers``, ``events``); exchanges, dead
+        letters, measurements and weighings stay (they age out by retention). The caller decides whether a
+        tenant holding data may go (``specgate tenants delete --force``). Unknown tenants give zeros."""
+
+    @abc.abstractmethod
     async def set_device_route(self, device_uid: str, tenant: str) -> None:
         """Route ``device_uid`` to ``tenant`` (``device_route``), replacing any previous route."""
 

@@ -237,6 +237,8 @@ def check_scale_reading(scale_id: Any, reading: Any) -> dict[str, Any]:
         doc["weight"] = check_decimal("weight", doc["weight"])
     if "received_at" in doc:
         check_number("received_at", doc["received_at"])
+    if "tenant" in doc:
+        check_optional_tenant(doc["tenant"])
     check_storable(doc)
     return {"scale_id": scale_id, **doc}
 

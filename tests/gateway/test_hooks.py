@@ -179,11 +179,13 @@ async def test_build_reply_gives_the_32_byte_gas_meter_reply(pm, specs, store):
     assert gas.hook.specgate_build_reply(session=session, outcome=Outcome()) is None
 
 
-def test_register_routes_gives_the_scale_gateway_routes(pm):
+def test_register_routes_gives_the_scale_routes(pm):
     routes = flattened(pm.hook.specgate_register_routes(config=Config()))
     assert {route.path: set(route.methods) for route in routes} == {
         "/api/scale-gateway/latest/": {"GET", "HEAD"},
         "/api/scale-gateway/commit/": {"POST"},
+        "/api/v1/weighings": {"GET", "HEAD"},
+        "/api/v1/cylinders/{no}/weighings": {"GET", "HEAD"},
     }
 
 

@@ -366,3 +366,28 @@ async def test_a_dead_letter_is_read_back_by_the_id_add_gave(store):
     assert await store.get_dead_letter("not-an-id") is None
     with pytest.raises(InvalidInput):
         await store.get_dead_letter({"$ne": None})
+
+
+async def test_deleting_a_tenant_removes_what_it_holds_and_ends_its_access(store):
+    from tests.store.test_contract import reading
+
+    now = time.time()
+    await store.add_user(T, {"ID": "alice", "role": "admin", "flag": True, "passwd": "x"})
+    await store.add_device(T, device("D0000001"))
+    await store.insert_readings(T, [reading("D0000001", 1741190400, 5), reading("D0000001", 1741194000, 6)])
+    await store.upsert_subscriber(T, {"customer_no": "C1", "meter_id": "M1"})
+    await store.add_event(T, {"device_uid": "D0000001", "event_time": now, "event_code": 1, "event_type": "x"})
+    await store.create_session(session_doc("tok-alice", "alice", now + 3600))
+    await store.create_api_token(api_token("t1"))
+    await store.add_device(T2, device("D0000002"))
+    removed = await store.delete_tenant(T)
+    assert removed == {"users": 1, "devices": 1, "readings": 2, "subscribers": 1, "events": 1}
+    assert T not in await store.list_tenants() and T2 in await store.list_tenants()
+    assert await store.get_device_route("D0000001") is None and await store.find_user("alice") is None
+    assert await store.get_session("tok-alice", now) is None
+    assert await store.get_api_token("hash-t1", now) is None
+    assert (await store.list_devices(T, ListQuery())).total == 0
+    assert await store.get_device_route("D0000002") == T2
+    await store.add_device(T, device("D0000003"))  # the name may be used again
+    assert T in await store.list_tenants()
+    assert await store.delete_tenant("gas_never") == dict.fromkeys(removed, 0)

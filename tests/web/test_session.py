@@ -169,3 +169,18 @@ async def test_guest_of_the_original_is_a_viewer(store):
         await login(client, "visitor")
         me = (await client.get("/api/v1/me")).json()["user"]
     assert me["role"] == "viewer" and me["level"] == 1
+
+
+async def test_logins_sweep_ended_sessions_out_of_the_store(store):
+    await add_user(store, T, "alice", "user")
+    clock = Clock()
+    async with app_client(store, clock=clock) as client:
+        first = await login(client, "alice")
+        await client.delete("/api/v1/session", headers=bearer(first))
+        client.cookies.clear()
+        clock.now += 3601  # past the sweep interval
+        await login(client, "alice")
+    from core.security.tokens import token_hash
+
+    purged = await store.purge_sessions(0.0)  # anything left that is ended: the login swept it already
+    assert purged == 0 and await store.get_session(token_hash(first), clock.now) is None

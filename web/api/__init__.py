@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from web.api import session
+from web.api import registrations, session, subscribers, tenants, tokens, users
 
 ROUTES: list[BaseRoute] = [*session.ROUTES]
+ROUTES += [*users.ROUTES, *registrations.ROUTES, *subscribers.ROUTES, *tokens.ROUTES, *tenants.ROUTES]

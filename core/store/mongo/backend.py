@@ -32,6 +32,14 @@ from core.store.validation import TENANT_RE, check_identifier, check_listing, ch
 
 T = TypeVar("T")
 
+#: what ``delete_tenant`` counts, and the collection each count comes from
+_TENANT_COLLECTIONS = (
+    ("users", "users"),
+    ("devices", "device"),
+    ("readings", "data"),
+    ("subscribers", "subscriber"),
+    ("events", "event"),
+)
 _SERVER_DATABASES = frozenset({"admin", "config", "local"})
 _MAX_DB_NAME = 63
 
@@ -225,6 +233,23 @@ class MongoBackend(Store):
     # ------------------------------------------------------------------ tenants and routing
     async def add_tenant(self, tenant: str) -> None:
         await self._writable_tenant(tenant)
+
+    async def delete_tenant(self, tenant: str) -> dict[str, int]:
+        name = self._tenant_name(tenant)
+        db = self._tenant_db(name)
+        common = self._common
+        with driver_errors(f"delete tenant {name!r}"):
+            removed = {key: await db[collection].count_documents({}) for key, collection in _TENANT_COLLECTIONS}
+            logins = await common["user_route"].distinct("ID", {"db_name": {"$eq": name}})
+            if logins:
+                await common["sessions"].update_many({"login_id": {"$in": logins}}, {"$set": {"revoked": True}})
+            await common["api_tokens"].update_many({"tenant": {"$eq": name}}, {"$set": {"revoked": True}})
+            await common["device_route"].delete_many({"db_name": {"$eq": name}})
+            await common["user_route"].delete_many({"db_name": {"$eq": name}})
+            await common[TENANTS].delete_many({"name": {"$eq": name}})
+            await self.client.drop_database(db.name)
+        self._prepared.discard(name)
+        return removed
 
     async def list_tenants(self) -> list[str]:
         """Registered tenants plus every tenant a route names (an existing deployment has no registry)."""

@@ -26,6 +26,16 @@ DEFAULT_PATH = "specgate.db"
 DEFAULT_COMMON_DB = "gas_common"
 
 
+#: what ``delete_tenant`` counts, and the table each count comes from
+_TENANT_TABLES = (
+    ("users", "users"),
+    ("devices", "device"),
+    ("readings", "data"),
+    ("subscribers", "subscriber"),
+    ("events", "event"),
+)
+
+
 class SQLiteBackend(Store):
     """The embedded default backend's plumbing (see :mod:`core.store.sqlite`)."""
 
@@ -209,6 +219,28 @@ class SQLiteBackend(Store):
     async def add_tenant(self, tenant: str) -> None:
         self._check_tenant(tenant)
         await self._write(lambda conn: self._register_tenant(conn, tenant))
+
+    async def delete_tenant(self, tenant: str) -> dict[str, int]:
+        self._check_tenant(tenant)
+
+        def unit(conn: sqlite3.Connection) -> dict[str, int]:
+            removed = {
+                name: conn.execute(f"DELETE FROM {table} WHERE tenant = ?", (tenant,)).rowcount
+                for name, table in _TENANT_TABLES
+            }
+            conn.execute(
+                "UPDATE sessions SET revoked = 1 WHERE login_id IN (SELECT ID FROM user_route WHERE db_name = ?)",
+                (tenant,),
+            )
+            conn.execute("UPDATE api_tokens SET revoked = 1 WHERE tenant = ?", (tenant,))
+            conn.execute("DELETE FROM device_route WHERE db_name = ?", (tenant,))
+            conn.execute("DELETE FROM user_route WHERE db_name = ?", (tenant,))
+            conn.execute("DELETE FROM tenants WHERE name = ?", (tenant,))
+            self._tenants.committed.discard(tenant)
+            self._tenants.pending.discard(tenant)
+            return removed
+
+        return await self._write(unit)
 
     async def list_tenants(self) -> list[str]:
         rows = await self._read(lambda conn: conn.execute("SELECT name FROM tenants ORDER BY name").fetchall())
