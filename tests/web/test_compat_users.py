@@ -135,13 +135,21 @@ async def test_nobody_raises_its_own_role(store):
         profile = await call(client, "user", viewer, action="modify", data={**own, "user_role": "guest"})
         assert profile.json()["code"] == 200
         v2 = await call(
-            client, "update", viewer, page="users", ID="viewer", name="V2", email="v@e", lang="kor", role="admin"
+            client,
+            "update",
+            viewer,
+            page="users",
+            ID="viewer",
+            name="V2",
+            email="v@example.com",
+            lang="kor",
+            role="admin",
         )
         assert v2.status_code == 403
         admin = await compat_login(client, "admin")
         demote = {**own, "ID": "admin", "user_role": "viewer"}
         assert (await call(client, "user", admin, action="modify", data=demote)).json()["code"] == 400
-    assert (await store.get_user(TENANT, "viewer"))["role"] == "guest"
+    assert (await store.get_user(TENANT, "viewer"))["role"] == "viewer"  # guest is stored as viewer
     assert (await store.get_user(TENANT, "admin"))["role"] == "admin"
 
 
@@ -321,3 +329,42 @@ async def test_a_system_administrator_also_sees_registrations_naming_no_tenant(s
         assert [row["ID"] for row in (await call(client, "floating_user", root, action="list")).json()["data"]] == [
             "newuser"
         ]
+
+
+async def test_a_system_administrator_s_account_is_changed_only_by_a_system_administrator(store):
+    """As in the REST API: a tenant's administrator may not rename, demote, or delete it."""
+    await seed_devices(store)
+    await add_user(store, TENANT, "root", "admin", system_admin=True)
+    modify = {"ID": "root", "name": "Mine now", "email": "r@example.com", "user_role": "viewer", "lang": "kor"}
+    async with app_client(store) as client:
+        admin = await compat_login(client, "admin")
+        v3 = await call(client, "user", admin, action="modify", data=modify)
+        v2 = await call(client, "update", admin, page="users", ID="root", name="Mine now")
+        deleted = await call(client, "user", admin, action="delete", data={"ID": "root"})
+        root = await compat_login(client, "root")
+        by_root = await call(client, "user", root, action="modify", data={**modify, "ID": "viewer"})
+    assert (v3.status_code, v2.status_code, deleted.status_code) == (403, 403, 403)
+    user = await store.get_user(TENANT, "root")
+    assert (user["name"], user["role"], user["system_admin"]) == ("Root", "admin", True)
+    assert by_root.json()["data"]["update_result"]["n"] == 1
+
+
+async def test_login_ids_roles_languages_and_mails_follow_the_rest_api_s_rules(store):
+    await seed_devices(store)
+    async with app_client(store) as client:
+        admin = await compat_login(client, "admin")
+        for change in (
+            {"ID": "two words"},
+            {"ID": "$where"},
+            {"lang": "xx"},
+            {"email": "not-a-mail"},
+            {"role": "root"},
+        ):
+            response = await call(client, "user", admin, action="add", data={**NEW_USER, **change})
+            assert response.json()["code"] == 400, change
+        registered = await client.post("/api/register", json={**REGISTRATION, "ID": "two words"})
+        assert registered.json()["code"] == 400
+        guest = await call(client, "user", admin, action="add", data={**NEW_USER, "role": "guest"})
+        assert guest.json()["data"]["user_role"] == "viewer"
+    assert (await store.get_user(TENANT, "user1"))["level"] == 1
+    assert await store.get_registration("two words") is None

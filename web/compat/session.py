@@ -18,6 +18,8 @@ from core.security.accounts import LoginRefused, PasswordRejected, check_new_pas
 from core.security.passwords import hash_password
 from core.security.roles import ROLE_LEVELS
 from core.timeutil import local_string
+from web.api.forms import email_field, lang_field
+from web.api.forms import login_id as checked_login_id
 from web.compat.context import Exchange, authenticate
 from web.compat.envelope import Reply, bad_request, failure, shown
 from web.compat.inputs import text
@@ -27,7 +29,6 @@ log = logging.getLogger("specgate.web.compat")
 #: the one answer to every refused login: an unknown ID, a wrong password and a disabled account look alike
 LOGIN_REFUSED: Reply = {"code": 106, "description": "password_not_match"}
 LOGIN_THROTTLED: Reply = {"code": 429, "description": "too_many_attempts"}
-MAX_LOGIN_LENGTH = 64
 
 
 async def login(exchange: Exchange) -> Reply:
@@ -65,11 +66,8 @@ async def register(exchange: Exchange) -> Reply:
     """A pending self-registration (``floating_users``), approved later by an administrator of the tenant
     it names (``db_name``; none: only a system administrator sees it)."""
     body = exchange.body
-    login_id = text(body, "ID", required=True, max_length=MAX_LOGIN_LENGTH)
-    assert login_id is not None
-    if login_id.startswith("$") or not login_id.isprintable() or login_id != login_id.strip():
-        raise bad_request("ID may not start with '$' or contain spaces at its ends or control characters")
-    email = text(body, "email", required=True)
+    login_id = checked_login_id(text(body, "ID", required=True))
+    email = email_field(body)
     name = text(body, "name", required=True)
     try:
         password = check_new_password(body.get("password"))
@@ -83,7 +81,7 @@ async def register(exchange: Exchange) -> Reply:
         "email": email,
         "name": name,
         "passwd": hash_password(password),
-        "lang": text(body, "language") or text(body, "lang") or "kor",
+        "lang": lang_field(text(body, "language") or text(body, "lang") or "kor"),
         "category": text(body, "category") or "",
         "comment": text(body, "comment", max_length=1000) or "",
         "regdate": datetime.fromtimestamp(exchange.now(), UTC),

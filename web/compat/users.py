@@ -9,20 +9,18 @@ flag. A password hash is never shown, and a new one is always salted.
 from __future__ import annotations
 
 import functools
-import secrets
-from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import Conflict
 from core.security.accounts import PasswordRejected, check_new_password, public_user
-from core.security.passwords import hash_password
 from core.security.roles import ROLE_LEVELS, canonical_role
 from core.store import ListQuery
-from core.timeutil import local_string
+from web.api.forms import LANGUAGES, email_field, lang_field, new_user, role_field
+from web.api.forms import login_id as checked_login_id
+from web.api.users import check_may_change, ensure_login_free
 from web.compat.context import Call, all_items
 from web.compat.envelope import PERMISSION_DENIED, Refused, Reply, bad_request, listing, row
 from web.compat.inputs import field_names, identifier, object_of, text
-from web.compat.session import MAX_LOGIN_LENGTH
 
 HIDDEN = frozenset({"passwd", "userseq"})
 
@@ -76,9 +74,17 @@ def _role_change(call: Call, login_id: str, role: str | None, flag: object) -> N
 
 
 def _role(value: str | None) -> str | None:
-    if value is not None and canonical_role(value) is None:
-        raise bad_request(f"unknown role {value!r}; one of {', '.join(ROLE_LEVELS)} or guest")
-    return value
+    """A role as specgate stores it (``guest`` is ``viewer``)."""
+    return None if value is None else role_field(value)
+
+
+async def _changeable(call: Call, login_id: str) -> dict[str, Any] | None:
+    """The tenant's user ``login_id`` when the caller may change it (a system administrator's account
+    only by a system administrator, as in the REST API)."""
+    user = await call.store.get_user(call.tenant, login_id)
+    if user is not None:
+        check_may_change(call.caller, login_id, user)
+    return user
 
 
 async def modify_user(call: Call) -> Reply:
@@ -94,19 +100,21 @@ async def modify_user(call: Call) -> Reply:
     if flag is not None and not isinstance(flag, bool):
         raise bad_request("flag must be true or false")
     _role_change(call, login_id, role, flag)
+    assert role is not None
     changes: dict[str, Any] = {
         "name": values["name"],
-        "email": values["email"],
+        "email": email_field(data),
         "role": role,
-        "lang": values["lang"],
+        "level": ROLE_LEVELS[role],
+        "lang": lang_field(values["lang"]),
         "groups": text(data, "groups") or "",
         "comment": text(data, "comment", max_length=1000) or "",
     }
     if flag is not None:
         changes["flag"] = flag
-    before = await call.store.get_user(call.tenant, login_id)
+    before = await _changeable(call, login_id)
     updated = before is not None and await call.store.update_user(call.tenant, login_id, changes)
-    if updated and before is not None and (canonical_role(before.get("role")) != canonical_role(role) or flag is False):
+    if updated and before is not None and (canonical_role(before.get("role")) != role or flag is False):
         await call.accounts.end_sessions(login_id)
     count = int(updated)
     result = {"n": count, "nModified": count, "ok": 1.0, "updatedExisting": bool(updated)}
@@ -121,7 +129,7 @@ async def _modify_v2(call: Call) -> Reply:
     if not login_id:
         raise bad_request("ID is required")
     _self_or_manager(call, login_id)
-    if await call.store.get_user(call.tenant, login_id) is None:
+    if await _changeable(call, login_id) is None:
         return {"data": [], "elasped_time": 0, "code": 400, "message": "User not found"}
     current, new = body.get("currentPassword"), body.get("newPassword")
     if current is not None and new is not None:
@@ -136,11 +144,17 @@ async def _modify_v2(call: Call) -> Reply:
         except PasswordRejected:
             return {"data": [], "elasped_time": call.elapsed(), "code": 400, "message": "Current password is incorrect"}
         return {"data": [], "elasped_time": call.elapsed(), "code": 200, "message": "User updated"}
-    changes = {name: text(body, name) for name in ("name", "email", "lang") if text(body, name)}
+    changes: dict[str, Any] = {}
+    if text(body, "name"):
+        changes["name"] = text(body, "name")
+    if text(body, "email"):
+        changes["email"] = email_field(body)
+    if text(body, "lang"):
+        changes["lang"] = lang_field(body["lang"])
     role = _role(text(body, "role"))
     _role_change(call, login_id, role, None)
     if role is not None and login_id != call.caller.login_id:
-        changes["role"] = role
+        changes.update(role=role, level=ROLE_LEVELS[role])
     if changes:
         await call.store.update_user(call.tenant, login_id, changes)
         if "role" in changes:
@@ -149,13 +163,13 @@ async def _modify_v2(call: Call) -> Reply:
 
 
 async def add_user(call: Call) -> Reply:
+    """v3 add, with the REST API's rules: a login ID of letters, digits and ``. _ @ -``, a role of
+    specgate's, a password of at least 8 characters, an ID free in every tenant and registration."""
     data = object_of(call.body, "data") or {}
-    login_id = text(data, "ID", max_length=MAX_LOGIN_LENGTH)
-    name, email, password = text(data, "name"), text(data, "email"), data.get("password")
+    login_id, name, email, password = data.get("ID"), text(data, "name"), text(data, "email"), data.get("password")
     if not login_id or not name or not email or not password:
         raise bad_request("database name, user id, name, password are required.")
-    if login_id.startswith("$") or not login_id.isprintable() or login_id != login_id.strip():
-        raise bad_request("ID may not start with '$' or contain spaces at its ends or control characters")
+    login_id = checked_login_id(login_id)
     role = _role(text(data, "role")) or "user"
     flag = data.get("flag", True)
     if not isinstance(flag, bool):
@@ -164,35 +178,30 @@ async def add_user(call: Call) -> Reply:
         password = check_new_password(password)
     except PasswordRejected as rejected:
         raise bad_request(str(rejected)) from None
-    if await call.store.find_user(login_id) is not None or await call.store.get_registration(login_id) is not None:
-        raise bad_request("user id already exists.")
+    try:
+        await ensure_login_free(call.store, login_id)
+    except Conflict:
+        raise bad_request("user id already exists.") from None
+    email = email_field(data)
+    assert email is not None
     if (await call.store.list_users(call.tenant, ListQuery(filters={"email": email}, limit=1))).total:
         raise bad_request("email already exists.")
-    now = call.now()
-    user = {
-        "regdate": local_string(now, call.tz),
-        "code": user_code(now, call),
-        "ID": login_id,
-        "name": name,
-        "email": email,
-        "passwd": hash_password(password),
-        "level": ROLE_LEVELS[canonical_role(role) or "viewer"],
-        "role": role,
-        "lang": text(data, "lang") or "kor",
-        "flag": flag,
-        "comment": text(data, "comment", max_length=1000) or "",
-    }
+    user = new_user(
+        login_id,
+        name=name,
+        email=email,
+        role=role,
+        lang=lang_field(text(data, "lang") or "kor"),
+        now=call.now(),
+        tz=call.tz,
+        password=password,
+    )
+    user.update(flag=flag, comment=text(data, "comment", max_length=1000) or "")
     try:
         await call.store.add_user(call.tenant, user)
     except Conflict:
         raise bad_request("user id already exists.") from None
     return {"code": 200, "data": {"user_id": login_id, "user_name": name, "user_role": role, "created": True}}
-
-
-def user_code(now: float, call: Call) -> str:
-    """The original user code: ``U`` + local ``%y%m%d%H%M%S`` + two random digits."""
-    stamp = datetime.fromtimestamp(now, call.tz).strftime("%y%m%d%H%M%S")
-    return f"U{stamp}{10 + secrets.randbelow(90)}"
 
 
 async def delete_user(call: Call) -> Reply:
@@ -204,7 +213,7 @@ async def delete_user(call: Call) -> Reply:
         raise bad_request("데이터베이스 이름과 사용자 ID가 필요합니다.")
     if login_id == call.caller.login_id:
         raise bad_request("you cannot delete your own account")
-    deleted = await call.store.delete_user(call.tenant, login_id)
+    deleted = await _changeable(call, login_id) is not None and await call.store.delete_user(call.tenant, login_id)
     if deleted:
         await call.accounts.end_sessions(login_id)
         registration = await call.store.get_registration(login_id)
@@ -217,18 +226,17 @@ async def delete_user(call: Call) -> Reply:
 
 
 def _visible(call: Call, registration: dict[str, Any] | None) -> bool:
-    """A tenant's administrator sees the registrations asking for its tenant; a system administrator
-    also those that named none."""
+    """A tenant's administrator sees the registrations naming its tenant; a system administrator all of
+    them (as in the REST API)."""
     if registration is None:
         return False
-    tenant = registration.get("tenant")
-    return tenant == call.tenant or (tenant is None and call.caller.system_admin)
+    return call.caller.system_admin or registration.get("tenant") == call.tenant
 
 
 async def list_registrations(call: Call) -> Reply:
     fields = field_names(call.body)
-    tenants: tuple[str | None, ...] = (call.tenant, None) if call.caller.system_admin else (call.tenant,)
-    query = ListQuery(filters={"flag": False}, any_of={"tenant": tenants})
+    filters: dict[str, Any] = {"flag": False} if call.caller.system_admin else {"flag": False, "tenant": call.tenant}
+    query = ListQuery(filters=filters)
     registrations, total = await all_items(call.store.list_registrations, query)
     return listing([row(item, fields, call.tz, HIDDEN | {"tenant"}) for item in registrations], total)
 
@@ -248,18 +256,17 @@ async def approve_registration(call: Call) -> Reply:
         or not _visible(call, registration)
     ):
         return {"data": [], "elasped_time": 0, "code": 400, "message": "user_not_found"}
-    now = call.now()
-    user = {
-        "ID": login_id,
-        "code": user_code(now, call),
-        "passwd": registration.get("passwd"),
-        "name": registration.get("name"),
-        "email": registration.get("email"),
-        "lang": registration.get("lang") or "kor",
-        "role": "user" if registration.get("category") == "company" else "viewer",
-        "flag": True,
-        "regdate": datetime.fromtimestamp(now, UTC),
-    }
+    lang = registration.get("lang")
+    user = new_user(
+        login_id,
+        name=str(registration.get("name") or login_id),
+        email=str(registration.get("email") or ""),
+        role="user" if registration.get("category") == "company" else "viewer",
+        lang=lang if isinstance(lang, str) and lang in LANGUAGES else "eng",
+        now=call.now(),
+        tz=call.tz,
+        passwd=str(registration.get("passwd") or ""),
+    )
     try:
         await call.store.add_user(call.tenant, user)
     except Conflict:
