@@ -110,6 +110,7 @@ async def test_bind_binds_the_subscriber_and_copies_it_to_the_device(store):
         assert missing.json()["code"] == 400
     subscriber = await store.get_subscriber(TENANT, "S32649713")
     assert (subscriber["bind_device_id"], subscriber["binded"]) == ("D4245A98", True)
+    assert subscriber["bind_date"] == "2025-12-18 12:00:00"  # the local date-time, as the REST API's bind
     device = await store.get_device(TENANT, "D4245A98")
     assert (device["customer_no"], device["customer_name"], device["addr_city"]) == ("S32649713", "홍길동", "서울시")
     assert device["meter_id"] == "365478965162"

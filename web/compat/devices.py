@@ -10,7 +10,6 @@ only. An installer sees and changes only the devices it installed. A device's ow
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import Conflict
@@ -18,7 +17,7 @@ from core.store import ListQuery
 from core.store.listings import LISTINGS
 from core.timeutil import local_string
 from web.compat.context import Call, all_items
-from web.compat.envelope import NOT_FOUND, Refused, Reply, bad_request, listing, local_time, row
+from web.compat.envelope import NOT_FOUND, Refused, Reply, bad_request, listing, row
 from web.compat.fields import INSTALL_FIELDS, device_changes
 from web.compat.inputs import ENVELOPE_KEYS, equality_filter, field_names, identifier, object_of, text
 
@@ -116,13 +115,13 @@ async def bind_device(call: Call) -> Reply:
     bound, _ = await all_items(
         functools.partial(call.store.list_subscribers, call.tenant), ListQuery(filters={"meter_id": meter_id})
     )
-    bind_date = datetime.fromtimestamp(call.now(), UTC)
+    bind_date = local_string(call.now(), call.tz)
     for subscriber in bound:
         await _bind_subscriber(call, subscriber["customer_no"], device_uid, bind_date)
     return {
         "code": 200,
         "elasped_time": call.elapsed(),
-        "data": {"bind_date": local_time(bind_date, call.tz), "binded": True},
+        "data": {"bind_date": bind_date, "binded": True},
     }
 
 
@@ -223,8 +222,9 @@ def _today(call: Call) -> str:
     return local_string(call.now(), call.tz)[:10]
 
 
-async def _bind_subscriber(call: Call, customer_no: str, device_uid: str, when: datetime | None = None) -> None:
-    bind_date = when or datetime.fromtimestamp(call.now(), UTC)
+async def _bind_subscriber(call: Call, customer_no: str, device_uid: str, when: str | None = None) -> None:
+    """The subscriber records the device and the local date-time, as the REST API's bind does."""
+    bind_date = when or local_string(call.now(), call.tz)
     await call.store.upsert_subscriber(
         call.tenant, {"customer_no": customer_no, "bind_device_id": device_uid, "bind_date": bind_date, "binded": True}
     )

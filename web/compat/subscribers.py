@@ -9,20 +9,19 @@ work on the caller's tenant: reading needs ``subscribers.read``, changing ``subs
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
 from typing import Any
 
 from core.store import ListQuery
 from core.store.listings import LISTINGS
+from core.timeutil import local_string
+from web.api.subscribers import DEVICE_COPIES
 from web.compat.context import Call, all_items
-from web.compat.envelope import NOT_FOUND, Refused, Reply, bad_request, listing, local_time, row
-from web.compat.fields import SUBSCRIBER_FIELDS, subscriber_fields
+from web.compat.envelope import NOT_FOUND, Refused, Reply, bad_request, listing, row
+from web.compat.fields import subscriber_fields
 from web.compat.inputs import equality_filter, field_names, identifier, object_of
 
 SUBSCRIBER_FILTERS = frozenset(LISTINGS["subscribers"].filters)
 MAX_IMPORT = 5000
-#: what a bound device carries of its subscriber (the clients copied it so, and usage reads it there)
-COPIED_TO_DEVICE = tuple(sorted(SUBSCRIBER_FIELDS - {"checked"}))
 
 
 async def list_subscribers(call: Call) -> Reply:
@@ -89,12 +88,12 @@ async def bind_subscriber(call: Call) -> Reply:
                 call.tenant,
                 {"customer_no": other["customer_no"], "bind_device_id": None, "bind_date": None, "binded": False},
             )
-    bind_date = datetime.fromtimestamp(call.now(), UTC)
+    bind_date = local_string(call.now(), call.tz)
     bound = {"customer_no": customer_no, "meter_id": meter_id, "bind_device_id": device_uid, "binded": True}
     await call.store.upsert_subscriber(call.tenant, {**bound, "bind_date": bind_date})
-    copied = {name: subscriber[name] for name in COPIED_TO_DEVICE if subscriber.get(name) is not None}
+    copied = {name: subscriber[name] for name in DEVICE_COPIES if subscriber.get(name) is not None}
     await call.store.update_device(call.tenant, device_uid, {**copied, "meter_id": meter_id})
-    return {"code": 200, "data": {"bind_date": local_time(bind_date, call.tz), "binded": True}}
+    return {"code": 200, "data": {"bind_date": bind_date, "binded": True}}
 
 
 async def import_subscribers(call: Call) -> Reply:
