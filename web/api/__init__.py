@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from web.api import session
+from web.api import data, devices, logs, session
 
-ROUTES: list[BaseRoute] = [*session.ROUTES]
+ROUTES: list[BaseRoute] = [*session.ROUTES, *devices.ROUTES, *data.ROUTES, *logs.ROUTES]
