@@ -15,6 +15,8 @@ common database (``gas_common`` by default)
     ``scale_weight_log`` committed weighings, with an increasing integer ``id``  (new)
     ``sessions``       server-issued login sessions                              (new)
     ``measurement``    measurements of devices that are not gas meters           (new)
+    ``api_tokens``     API tokens (their hashes), per tenant or system-wide      (new)
+    ``login_failures`` failed logins per key, for throttling, kept for a day     (new)
 one database per tenant (the tenant *is* the database name, e.g. ``gas_demo``)
     ``users``, ``device``, ``data`` (readings), ``subscriber``, ``event`` (new)
 
@@ -24,9 +26,10 @@ Rules every implementation follows (the contract suite in ``tests/store`` checks
   and any string starting with ``$`` or containing NUL, raises :class:`~core.errors.InvalidInput`.
   Filter values must be scalars (str, int, float, bool, None); a dict such as ``{"$ne": None}`` raises
   ``InvalidInput`` and is never sent to a database.
-* Each listing accepts the filter, range and sort fields of its entry in
+* Each listing accepts the filter (and ``any_of``), range, sort and search fields of its entry in
   :data:`core.store.listings.LISTINGS` (appended to the listing method's docstring below); any other
-  field raises ``InvalidInput``.
+  field raises ``InvalidInput``. A search is a literal, case-insensitive substring match, never a
+  pattern.
 * Integers of the original layout are stored as 32-bit integers, ``flag`` as a bool.
 * A write returns only after it is durably committed. A backend that cannot commit raises
   :class:`~core.errors.StoreUnavailable`.
@@ -43,6 +46,7 @@ from datetime import tzinfo
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from core.store.documents import LOGIN_FAILURES_KEPT
 from core.store.listings import LISTINGS, ListQuery, Page, Scalar
 from core.store.usage import USAGE_BUCKETS, aggregate_usage
 
@@ -67,6 +71,8 @@ class Store(abc.ABC):
 
     #: ``"sqlite"`` or ``"mongodb"``
     backend: str = ""
+    #: how many failures of one key :meth:`note_login_failure` keeps at most (the newest)
+    login_failures_kept: int = LOGIN_FAILURES_KEPT
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -203,7 +209,9 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def log_exchange(self, entry: Mapping[str, Any]) -> None:
         """Keep one exchange: ``{ip, port, datetime (local string), recv (bytes), recv_len, send (bytes),
-        send_len, at (epoch float), device_type}``. Entries older than the store's
+        send_len, at (epoch float), device_type}``, optionally attributed with ``device_uid`` (str or None)
+        and ``tenant`` (a tenant or None); like every optional key, they come back only when they were
+        written (an entry without them is matched by a ``None`` filter). Entries older than the store's
         ``exchange_retention_days`` are removed by the store itself (a TTL index on MongoDB, a periodic
         purge on SQLite)."""
 
@@ -252,8 +260,9 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def commit_weighing(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Append to the weighing log: ``{scale_id, cylinder_no, event_type, gross_kg (Decimal),
-        raw_line, received_at, committed_at, arrival_shipping_no, move_report_no}``. Assigns ``id``, an
-        integer increasing across all processes sharing the store; returns the stored record."""
+        raw_line, received_at, committed_at, arrival_shipping_no, move_report_no, tenant}`` (``tenant``
+        optional: a tenant or None, returned only when written). Assigns ``id``, an integer increasing
+        across all processes sharing the store; returns the stored record."""
 
     @_listing("weighings")
     @abc.abstractmethod
@@ -290,8 +299,9 @@ class Store(abc.ABC):
     # ------------------------------------------------------------------ pending registrations (``floating_users``)
     @abc.abstractmethod
     async def add_registration(self, registration: Mapping[str, Any]) -> None:
-        """Insert ``{ID, email, name, passwd, lang, category, comment, regdate, flag: False}``.
-        ``Conflict`` when the ID is routed to a user or already pending."""
+        """Insert ``{ID, email, name, passwd, lang, category, comment, regdate, flag: False, tenant}``
+        (``tenant``, the tenant asked for, optional: a tenant or None). ``Conflict`` when the ID is routed
+        to a user or already pending."""
 
     @abc.abstractmethod
     async def get_registration(self, login_id: str) -> dict[str, Any] | None:
@@ -306,22 +316,94 @@ class Store(abc.ABC):
     async def set_registration_flag(self, login_id: str, flag: bool) -> bool:
         """Mark a registration approved (True) or pending. False when there is none."""
 
+    @abc.abstractmethod
+    async def delete_registration(self, login_id: str) -> bool:
+        """Delete a registration (a rejected one, or one whose user was created). False when there was
+        none."""
+
     # ------------------------------------------------------------------ sessions (common ``sessions``)
     @abc.abstractmethod
     async def create_session(self, session: Mapping[str, Any]) -> None:
-        """``{token_hash, login_id, tenant, role, created_at, expires_at}``; token_hash is unique."""
+        """Store ``{token_hash, login_id, expires_at}`` (required; ``expires_at`` is the absolute expiry,
+        epoch seconds) with any of ``idle_expires_at`` (the expiry of an idle session, moved on by
+        :meth:`touch_session`), ``created_at``, ``last_seen`` (epoch numbers), ``tenant`` (a tenant),
+        ``role``, ``address``, ``kind`` (strings), each None or absent when unknown; other keys are kept
+        as given. ``token_hash`` is unique: ``Conflict`` when it exists."""
 
     @abc.abstractmethod
     async def get_session(self, token_hash: str, now: float) -> dict[str, Any] | None:
-        """The session when it exists, is not revoked and ``expires_at > now``; else None."""
+        """The session as stored (last touch included) when it exists, is not revoked, ``expires_at >
+        now`` and ``idle_expires_at`` is absent, None or ``> now``; else None."""
+
+    @abc.abstractmethod
+    async def touch_session(self, token_hash: str, idle_expires_at: float, last_seen: float) -> bool:
+        """Set ``idle_expires_at`` and ``last_seen`` on the session when it is live at ``last_seen``
+        (as :meth:`get_session` with ``now=last_seen`` would return it): an expired, idle-expired or
+        revoked session is never revived. False when there is no such live session. ``expires_at`` is
+        never moved, so the absolute expiry still ends the session."""
 
     @abc.abstractmethod
     async def revoke_session(self, token_hash: str) -> bool:
-        """Revoke one session. False when there was none."""
+        """Revoke one session. True when it was revoked now; False when there is none or it was
+        revoked already."""
 
     @abc.abstractmethod
     async def revoke_user_sessions(self, login_id: str) -> int:
-        """Revoke every session of a user; returns how many."""
+        """Revoke every session of a user; returns how many were revoked now."""
+
+    @abc.abstractmethod
+    async def purge_sessions(self, before: float) -> int:
+        """Delete the sessions that can never be live again at ``before``: revoked ones and those whose
+        ``expires_at`` or ``idle_expires_at`` is ``< before``. Returns how many were deleted. Call it
+        now and then (with ``before`` the current time or a little earlier), so the table cannot grow
+        forever."""
+
+    # ------------------------------------------------------------------ API tokens (common ``api_tokens``)
+    @abc.abstractmethod
+    async def create_api_token(self, token: Mapping[str, Any]) -> None:
+        """Store ``{token_id, token_hash, tenant, name, scopes, created_by, created_at, expires_at}``:
+        ``token_id`` the public short id (an identifier), ``token_hash`` the hash of the secret (an
+        identifier), ``tenant`` a tenant or None (a system-wide token), ``name`` a label (1 to 200
+        characters, no control characters), ``scopes`` a list of identifiers (at most 100),
+        ``created_by`` the creator's login ID, ``created_at`` and ``expires_at`` epoch numbers
+        (``expires_at`` None: never expires); ``tenant`` and ``expires_at`` default to None, any other key
+        is ``InvalidInput``. ``Conflict`` when the token_id or the token_hash exists."""
+
+    @abc.abstractmethod
+    async def get_api_token(self, token_hash: str, now: float) -> dict[str, Any] | None:
+        """The token as created (``token_hash`` included) when it exists, is not revoked and
+        ``expires_at`` is None or ``> now``; else None."""
+
+    @_listing("api_tokens")
+    @abc.abstractmethod
+    async def list_api_tokens(self, tenant: str | None, query: ListQuery) -> Page:
+        """The tokens of ``tenant`` (None: of every tenant, system-wide tokens included), newest first by
+        default: ``{token_id, tenant, name, scopes, created_by, created_at, expires_at, revoked}``, never
+        ``token_hash``. Expired and revoked tokens are listed (filter ``revoked`` to hide the latter)."""
+
+    @abc.abstractmethod
+    async def revoke_api_token(self, token_id: str, tenant: str | None) -> bool:
+        """Revoke the token ``token_id``; with ``tenant`` given only when it is that tenant's (None: of
+        any tenant, for a system administrator). True when it was revoked now; False when there is no
+        such token (in that tenant) or it was revoked already."""
+
+    # ------------------------------------------------------------------ login throttling (common ``login_failures``)
+    @abc.abstractmethod
+    async def note_login_failure(self, key: str, at: float) -> None:
+        """Count one failed login under ``key`` (such as ``account:alice`` or ``address:192.0.2.7``: a
+        string of 1 to 200 characters, not starting with ``$``, without control characters) at ``at``
+        (epoch). Shared by every process on the store. The store keeps failures for one day (by the
+        clock; a TTL index on MongoDB, a purge on each insert on SQLite) and at most the newest
+        :attr:`login_failures_kept` (1000) of a key."""
+
+    @abc.abstractmethod
+    async def count_login_failures(self, key: str, since: float) -> int:
+        """How many failures of ``key`` the store keeps with ``at >= since`` (never those older than its
+        one day, even before they are removed)."""
+
+    @abc.abstractmethod
+    async def clear_login_failures(self, key: str) -> None:
+        """Forget every failure of ``key`` (after a successful login)."""
 
     # ------------------------------------------------------------------ subscribers (tenant ``subscriber``)
     @abc.abstractmethod

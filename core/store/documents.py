@@ -18,12 +18,22 @@ from decimal import Decimal
 from typing import Any
 
 from core.errors import InvalidInput
-from core.store.validation import check_document, check_field_name, check_identifier, check_tenant
+from core.store.validation import (
+    check_document,
+    check_field_name,
+    check_identifier,
+    check_key,
+    check_optional_tenant,
+    check_tenant,
+)
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 READING_REQUIRED = ("device_uid", "timestamp", "counter_val")
 CALENDAR_FIELDS = ("year", "month", "day", "hour", "wday", "week")
 READING_FIELDS = READING_REQUIRED + CALENDAR_FIELDS
+#: Login failures: how long the store keeps one, and how many of one key at most (the newest).
+LOGIN_FAILURE_RETENTION_S = 86400
+LOGIN_FAILURES_KEPT = 1000
 
 
 # ---------------------------------------------------------------------------- scalar checks
@@ -199,6 +209,10 @@ def check_exchange(entry: Any) -> dict[str, Any]:
     for name in ("ip", "device_type", "datetime"):
         if name in doc:
             check_text(name, doc[name])
+    if doc.get("device_uid") is not None:
+        check_identifier("device_uid", doc["device_uid"])
+    if "tenant" in doc:
+        check_optional_tenant(doc["tenant"])
     check_storable(doc)
     return doc
 
@@ -238,20 +252,62 @@ def check_weighing(record: Any) -> dict[str, Any]:
         doc["gross_kg"] = check_decimal("gross_kg", doc["gross_kg"])
     if "received_at" in doc:
         check_number("received_at", doc["received_at"])
+    if "tenant" in doc:
+        check_optional_tenant(doc["tenant"])
     check_storable(doc)
     return doc
 
 
+SESSION_TIMES = ("created_at", "last_seen", "idle_expires_at")
+SESSION_TEXTS = ("role", "address", "kind")
+
+
 def check_session(session: Any) -> dict[str, Any]:
+    """``{token_hash, login_id, expires_at}`` plus optional ``idle_expires_at``, ``created_at``,
+    ``last_seen`` (numbers), ``tenant`` (a tenant), ``role``, ``address``, ``kind`` (strings), each of
+    them None or absent when unknown; ``revoked`` is the store's own and dropped."""
     doc = check_document(session, "session")
     check_identifier("token_hash", doc.get("token_hash"))
     check_identifier("login_id", doc.get("login_id"))
     check_number("expires_at", doc.get("expires_at"))
-    if "created_at" in doc:
-        check_number("created_at", doc["created_at"])
+    for name in SESSION_TIMES:
+        if doc.get(name) is not None:
+            check_number(name, doc[name])
+    for name in SESSION_TEXTS:
+        if doc.get(name) is not None:
+            check_text(name, doc[name])
+    if "tenant" in doc:
+        check_optional_tenant(doc["tenant"])
     doc.pop("revoked", None)
     check_storable(doc)
     return doc
+
+
+API_TOKEN_REQUIRED = ("token_id", "token_hash", "name", "scopes", "created_by", "created_at")
+API_TOKEN_FIELDS = API_TOKEN_REQUIRED + ("tenant", "expires_at")
+MAX_SCOPES = 100
+
+
+def check_api_token(token: Any) -> dict[str, Any]:
+    """``{token_id, token_hash, tenant, name, scopes, created_by, created_at, expires_at}`` with ``tenant``
+    and ``expires_at`` None when not given; nothing else (``revoked`` is the store's own)."""
+    _check_keys(token, "API token", API_TOKEN_FIELDS, API_TOKEN_REQUIRED)
+    scopes = token["scopes"]
+    if isinstance(scopes, (str, bytes, Mapping)) or not isinstance(scopes, Sequence):
+        raise InvalidInput(f"API token scopes must be a list of strings, got {type(scopes).__name__}: {scopes!r}")
+    if len(scopes) > MAX_SCOPES:
+        raise InvalidInput(f"an API token may have at most {MAX_SCOPES} scopes, got {len(scopes)}")
+    expires_at = token.get("expires_at")
+    return {
+        "token_id": check_identifier("token_id", token["token_id"]),
+        "token_hash": check_identifier("token_hash", token["token_hash"]),
+        "tenant": check_optional_tenant(token.get("tenant")),
+        "name": check_key("API token name", token["name"]),
+        "scopes": [check_identifier("scope", scope) for scope in scopes],
+        "created_by": check_identifier("created_by", token["created_by"]),
+        "created_at": check_number("created_at", token["created_at"]),
+        "expires_at": None if expires_at is None else check_number("expires_at", expires_at),
+    }
 
 
 def check_keyed(document: Any, what: str, key: str) -> dict[str, Any]:
@@ -261,6 +317,14 @@ def check_keyed(document: Any, what: str, key: str) -> dict[str, Any]:
     if "flag" in doc and doc["flag"] is not None:
         check_bool(f"{what} flag", doc["flag"])
     check_storable(doc)
+    return doc
+
+
+def check_registration(registration: Any) -> dict[str, Any]:
+    """A pending registration: keyed by ``ID``; its ``tenant``, when given, is None or a tenant."""
+    doc = check_keyed(registration, "registration", "ID")
+    if "tenant" in doc:
+        check_optional_tenant(doc["tenant"])
     return doc
 
 

@@ -11,6 +11,10 @@ from core.store.listings import Listing, ListQuery
 
 TENANT_RE = re.compile(r"^[A-Za-z0-9_]{1,63}$")
 MAX_LIMIT = 1000
+MAX_ANY_OF = 100
+MAX_SEARCH = 100
+MAX_KEY = 200
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -30,6 +34,23 @@ def check_tenant(value: Any) -> str:
     if not isinstance(value, str) or not TENANT_RE.fullmatch(value):
         raise InvalidInput(f"tenant must match {TENANT_RE.pattern}, got {value!r}")
     return value
+
+
+def check_key(name: str, value: Any, max_length: int = MAX_KEY) -> str:
+    """A counter key such as ``account:alice`` or ``address:192.0.2.7``: a non-empty ``str`` of at most
+    ``max_length`` characters, not starting with ``$``, without NUL or other control characters."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string, got {type(value).__name__}: {value!r}")
+    if not value or len(value) > max_length:
+        raise InvalidInput(f"{name} must be 1 to {max_length} characters, got {len(value)}")
+    if value.startswith("$") or _CONTROL_RE.search(value):
+        raise InvalidInput(f"{name} may not start with '$' or contain control characters: {value!r}")
+    return value
+
+
+def check_optional_tenant(value: Any) -> str | None:
+    """None (no tenant) or a tenant name."""
+    return None if value is None else check_tenant(value)
 
 
 def check_scalar(name: str, value: Any) -> Any:
@@ -67,17 +88,28 @@ def check_query(
     ranges: Iterable[str] = (),
     sorts: Iterable[str] = (),
     any_field: bool = False,
+    searches: Iterable[str] = (),
 ) -> ListQuery:
-    """Refuse filter, range or sort fields a listing does not offer, non-scalar values and bad paging."""
+    """Refuse filter, one-of, range, sort or search fields a listing does not offer, non-scalar values,
+    bad search text and bad paging."""
     if not isinstance(query, ListQuery):
         raise InvalidInput(f"query must be a ListQuery, got {type(query).__name__}")
     allowed_filters, allowed_ranges, allowed_sorts = set(filters), set(ranges), set(sorts)
+    for part in ("filters", "ranges", "any_of"):
+        if not isinstance(getattr(query, part), Mapping):
+            raise InvalidInput(f"{part} must be a mapping of field names, got {type(getattr(query, part)).__name__}")
     for name, value in query.filters.items():
-        if any_field:
-            check_field_name(name)
-        elif name not in allowed_filters:
-            raise InvalidInput(f"cannot filter on {name!r}; allowed: {', '.join(sorted(allowed_filters)) or 'none'}")
+        _check_filter_field(name, allowed_filters, any_field)
         check_scalar(name, value)
+    for name, values in query.any_of.items():
+        _check_filter_field(name, allowed_filters, any_field)
+        if not isinstance(values, (tuple, list)):
+            raise InvalidInput(f"any_of {name!r} must be a tuple of values, got {type(values).__name__}: {values!r}")
+        if len(values) > MAX_ANY_OF:
+            raise InvalidInput(f"any_of {name!r} may list at most {MAX_ANY_OF} values, got {len(values)}")
+        for value in values:
+            check_scalar(name, value)
+    _check_search(query.search, tuple(searches))
     for name, bounds in query.ranges.items():
         if name not in allowed_ranges:
             raise InvalidInput(f"cannot range over {name!r}; allowed: {', '.join(sorted(allowed_ranges)) or 'none'}")
@@ -99,6 +131,26 @@ def check_query(
     return query
 
 
+def _check_filter_field(name: Any, allowed: set[str], any_field: bool) -> None:
+    if any_field:
+        check_field_name(name)
+    elif name not in allowed:
+        raise InvalidInput(f"cannot filter on {name!r}; allowed: {', '.join(sorted(allowed)) or 'none'}")
+
+
+def _check_search(search: Any, searches: tuple[str, ...]) -> None:
+    if search is None:
+        return
+    if not isinstance(search, str):
+        raise InvalidInput(f"search must be a string, got {type(search).__name__}: {search!r}")
+    if len(search) > MAX_SEARCH:
+        raise InvalidInput(f"search may be at most {MAX_SEARCH} characters, got {len(search)}")
+    if "\x00" in search:
+        raise InvalidInput("search may not contain NUL")
+    if search and not searches:
+        raise InvalidInput("this listing has no fields to search")
+
+
 def check_listing(query: ListQuery, listing: Listing) -> ListQuery:
     """``query`` checked against the fields ``listing`` declares (see :data:`core.store.listings.LISTINGS`)."""
-    return check_query(query, listing.filters, listing.ranges, listing.sorts)
+    return check_query(query, listing.filters, listing.ranges, listing.sorts, searches=listing.searches)

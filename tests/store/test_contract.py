@@ -10,9 +10,9 @@ Conventions the backends must share, beyond the docstrings of ``core.store.base`
 * ``revoke_user_sessions`` counts sessions it revoked now (a second call returns 0);
 * ``browse`` refuses a db/collection that ``list_collections`` does not list with ``NotFound`` (a non-string
   name is ``InvalidInput``);
-* every listing filters, ranges and sorts on exactly the fields its entry in ``core.store.listings.LISTINGS``
-  declares (``test_every_listing_*`` runs each of them on each backend) and refuses any other with
-  ``InvalidInput``;
+* every listing filters (``filters`` and ``any_of``), ranges, sorts and searches on exactly the fields its
+  entry in ``core.store.listings.LISTINGS`` declares (``test_every_listing_*`` runs each of them on each
+  backend) and refuses any other with ``InvalidInput``;
 * a listing without ``sort`` uses the listing's default field, descending when that default is descending
   (exchanges, dead letters, measurements) or ``descending=True`` was asked;
 * ``list_collections`` names tenants exactly as the API does (``gas_demo``), whatever the physical name;
@@ -46,6 +46,8 @@ COMMON_COLLECTIONS = {
     "scale_weight_log",
     "sessions",
     "measurement",
+    "api_tokens",
+    "login_failures",
 }
 TENANT_COLLECTIONS = {"users", "device", "data", "subscriber", "event"}
 BASE_TS = 1741186800  # 2025-03-06 00:00:00 +09:00 (a Thursday, ISO week 10)
@@ -114,6 +116,20 @@ def session_doc(token: str, login_id: str, expires_at: float) -> dict:
         "role": "admin",
         "created_at": expires_at - 3600.0,
         "expires_at": expires_at,
+    }
+
+
+def api_token(token_id: str, **fields) -> dict:
+    return {
+        "token_id": token_id,
+        "token_hash": "hash-" + token_id,
+        "tenant": T,
+        "name": "deploy bot",
+        "scopes": ["devices:read", "readings:read"],
+        "created_by": "alice",
+        "created_at": 1741219200.0,
+        "expires_at": None,
+        **fields,
     }
 
 
@@ -952,6 +968,8 @@ async def seed(store) -> None:
     )
     await store.commit_weighing(weighing("C001", "arrival", 1000.0))
     await store.record_measurements([measurement("12345678", 1741219200.0, tenant=T)])
+    await store.create_api_token(api_token("tok1"))
+    await store.note_login_failure("account:alice", time.time())
 
 
 async def snapshot(store) -> dict:
@@ -1024,8 +1042,20 @@ def identifier_cases(store, bad):
             lambda: store.create_session({**session_doc("h9", "alice", 2e9), "login_id": bad}),
         ),
         (f"get_session({bad!r})", lambda: store.get_session(bad, 0.0)),
+        (f"touch_session({bad!r})", lambda: store.touch_session(bad, 2e9, 1.0)),
         (f"revoke_session({bad!r})", lambda: store.revoke_session(bad)),
         (f"revoke_user_sessions({bad!r})", lambda: store.revoke_user_sessions(bad)),
+        (f"delete_registration({bad!r})", lambda: store.delete_registration(bad)),
+        (f"create_api_token(token_id={bad!r})", lambda: store.create_api_token({**api_token("tok9"), "token_id": bad})),
+        (f"create_api_token(token_hash={bad!r})", lambda: store.create_api_token(api_token("tok9", token_hash=bad))),
+        (f"create_api_token(created_by={bad!r})", lambda: store.create_api_token(api_token("tok9", created_by=bad))),
+        (f"create_api_token(name={bad!r})", lambda: store.create_api_token(api_token("tok9", name=bad))),
+        (f"create_api_token(scope={bad!r})", lambda: store.create_api_token(api_token("tok9", scopes=["a", bad]))),
+        (f"get_api_token({bad!r})", lambda: store.get_api_token(bad, 0.0)),
+        (f"revoke_api_token({bad!r})", lambda: store.revoke_api_token(bad, None)),
+        (f"note_login_failure({bad!r})", lambda: store.note_login_failure(bad, time.time())),
+        (f"count_login_failures({bad!r})", lambda: store.count_login_failures(bad, 0.0)),
+        (f"clear_login_failures({bad!r})", lambda: store.clear_login_failures(bad)),
         (
             f"upsert_subscriber(customer_no={bad!r})",
             lambda: store.upsert_subscriber(T, {"customer_no": bad, "binded": True}),
@@ -1040,7 +1070,13 @@ def identifier_cases(store, bad):
             f"record_measurements(device_id={bad!r})",
             lambda: store.record_measurements([measurement("1", 5.0), {**measurement("2", 6.0), "device_id": bad}]),
         ),
-    ]
+    ] + (
+        []
+        if bad is None
+        else [  # an exchange names no device when it is not known
+            (f"log_exchange(device_uid={bad!r})", lambda: store.log_exchange({**exchange(1.0), "device_uid": bad})),
+        ]
+    )
 
 
 async def test_bad_identifiers_are_refused(store):
@@ -1080,11 +1116,27 @@ def tenant_cases(store, bad):
     ] + (
         []
         if bad is None
-        else [  # a measurement without a tenant is allowed
+        else [  # a measurement, exchange, weighing, registration, session or token without a tenant is allowed
             (
                 f"record_measurements(tenant={bad!r})",
                 lambda: store.record_measurements([measurement("1", 5.0), measurement("2", 6.0, tenant=bad)]),
             ),
+            (f"log_exchange(tenant={bad!r})", lambda: store.log_exchange({**exchange(1.0), "tenant": bad})),
+            (
+                f"commit_weighing(tenant={bad!r})",
+                lambda: store.commit_weighing({**weighing("C009", "arrival", 5.0), "tenant": bad}),
+            ),
+            (
+                f"add_registration(tenant={bad!r})",
+                lambda: store.add_registration({"ID": "zed", "flag": False, "tenant": bad}),
+            ),
+            (
+                f"create_session(tenant={bad!r})",
+                lambda: store.create_session({**session_doc("h9", "alice", 2e9), "tenant": bad}),
+            ),
+            (f"create_api_token(tenant={bad!r})", lambda: store.create_api_token(api_token("tok9", tenant=bad))),
+            (f"list_api_tokens({bad!r})", lambda: store.list_api_tokens(bad, ListQuery())),
+            (f"revoke_api_token(tenant={bad!r})", lambda: store.revoke_api_token("tok1", bad)),
         ]
     )
 
@@ -1097,6 +1149,13 @@ async def test_bad_tenants_are_refused(store):
 # Every listing of core.store.listings.LISTINGS: how the contract writes one item and lists them, and the
 # kind of value each declared field holds. A listing or field added to the table without an entry here
 # fails the tests below.
+async def write_api_token(store, item: dict) -> None:
+    """Tokens are revoked by their own call, not written revoked."""
+    await store.create_api_token(api_token(**{k: v for k, v in item.items() if k != "revoked"}))
+    if item["revoked"]:
+        assert await store.revoke_api_token(item["token_id"], None) is True
+
+
 LISTING_WRITES = {
     "devices": (lambda store, doc: store.add_device(T, doc), lambda store, q: store.list_devices(T, q)),
     "readings": (lambda store, doc: store.insert_readings(T, [doc]), lambda store, q: store.list_readings(T, q)),
@@ -1108,6 +1167,7 @@ LISTING_WRITES = {
     "registrations": (lambda store, doc: store.add_registration(doc), lambda store, q: store.list_registrations(q)),
     "subscribers": (lambda store, doc: store.upsert_subscriber(T, doc), lambda store, q: store.list_subscribers(T, q)),
     "measurements": (lambda store, doc: store.record_measurements([doc]), lambda store, q: store.list_measurements(q)),
+    "api_tokens": (lambda store, doc: write_api_token(store, doc), lambda store, q: store.list_api_tokens(None, q)),
 }
 FIELD_KINDS = {
     "devices": {
@@ -1116,31 +1176,43 @@ FIELD_KINDS = {
         "installer_id": "str",
         "flag": "bool",
         "customer_no": "str",
+        "customer_name": "str",
         "status": "int",
         "last_timestamp": "int",
         "last_access": "clock",
     },
     "readings": {"device_uid": "str", "timestamp": "int"},
     "events": {"device_uid": "str", "event_type": "str", "event_status": "str", "event_time": "epoch"},
-    "exchanges": {"ip": "str", "port": "int", "device_type": "str", "at": "epoch", "datetime": "clock"},
+    "exchanges": {
+        "ip": "str",
+        "port": "int",
+        "device_type": "str",
+        "device_uid": "str",
+        "tenant": "tenant",
+        "at": "epoch",
+        "datetime": "clock",
+    },
     "dead_letters": {"device_type": "str", "ip": "str", "at": "epoch"},
     "weighings": {
         "cylinder_no": "str",
         "event_type": "str",
         "scale_id": "str",
+        "tenant": "tenant",
         "committed_at": "epoch",
         "id": "assigned",
     },
-    "users": {"ID": "str", "role": "str", "flag": "bool", "email": "str"},
-    "registrations": {"flag": "bool", "category": "str", "regdate": "clock"},
+    "users": {"ID": "str", "role": "str", "flag": "bool", "email": "str", "name": "str", "system_admin": "bool"},
+    "registrations": {"flag": "bool", "category": "str", "tenant": "tenant", "regdate": "clock"},
     "subscribers": {
         "customer_no": "str",
+        "customer_name": "str",
         "meter_id": "str",
         "subscriber_no": "str",
         "bind_device_id": "str",
         "binded": "bool",
     },
     "measurements": {"device_type": "str", "device_id": "str", "tenant": "tenant", "at": "epoch"},
+    "api_tokens": {"tenant": "tenant", "name": "str", "revoked": "bool", "created_at": "epoch"},
 }
 # Items are written in order 0, 1, 2. The default sort field's values rank (1, 0, 2) and every other field's
 # (0, 2, 1), so a backend that ignores a sort, falls back to its default order or to insertion order, or
@@ -1182,13 +1254,17 @@ def listing_item(name: str, index: int) -> dict:
         return {**fields, "values": {"n": index}}
     if name == "registrations":
         return {**fields, "ID": f"reg{index}", "n": index}
+    if name == "api_tokens":
+        return {**fields, "token_id": f"tok{index}"}
     return {**fields, "n": index}
 
 
 def item_index(name: str, item: dict) -> int:
-    return {"readings": lambda: item["counter_val"], "measurements": lambda: item["values"]["n"]}.get(
-        name, lambda: item["n"]
-    )()
+    return {
+        "readings": lambda: item["counter_val"],
+        "measurements": lambda: item["values"]["n"],
+        "api_tokens": lambda: int(item["token_id"][3:]),
+    }.get(name, lambda: item["n"])()
 
 
 async def seed_listing(store, name: str) -> None:
@@ -1217,8 +1293,11 @@ def declared(kind: str) -> list[tuple[str, str]]:
 
 def test_every_declared_field_has_a_kind_here():
     for listing in LISTINGS.values():
-        assert set(listing.filters + listing.ranges + listing.sorts) <= FIELD_KINDS[listing.name].keys(), listing.name
-        assert listing.default_sort in FIELD_KINDS[listing.name]
+        kinds = FIELD_KINDS[listing.name]
+        assert set(listing.filters + listing.ranges + listing.sorts + listing.searches) <= kinds.keys(), listing.name
+        assert listing.default_sort in kinds
+        assert all(kinds[field] == "str" for field in listing.searches), listing.name
+        assert f"searches {', '.join(listing.searches) or 'none'}" in listing.describe()
     assert LISTING_WRITES.keys() == FIELD_KINDS.keys() == LISTINGS.keys()
 
 
@@ -1237,6 +1316,42 @@ async def test_every_listing_filters_on_its_declared_fields(store, name, field):
     assert len(matching) < 3
     got = await listed(store, name, ListQuery(filters={field: target}))
     assert sorted(got) == matching
+
+
+@pytest.mark.parametrize("name, field", declared("filters"))
+async def test_every_listing_filters_one_of_values_on_its_declared_fields(store, name, field):
+    await seed_listing(store, name)
+    values = [listing_value(name, field, i) for i in range(3)]
+
+    async def one_of(*wanted) -> list[int]:
+        return sorted(await listed(store, name, ListQuery(any_of={field: wanted})))
+
+    assert await one_of(values[0], values[2]) == [i for i in range(3) if values[i] in (values[0], values[2])]
+    assert await one_of(values[1]) == sorted(await listed(store, name, ListQuery(filters={field: values[1]})))
+    assert await one_of(None, values[1]) == await one_of(values[1])  # every seeded item has the field
+    assert await one_of(None) == [] and await one_of() == []
+    assert await one_of(*values) == [0, 1, 2]
+    both = ListQuery(filters={field: values[0]}, any_of={field: (values[1],)})
+    assert sorted(await listed(store, name, both)) == [i for i in range(3) if values[i] == values[0] == values[1]]
+
+
+@pytest.mark.parametrize("name, field", declared("searches"))
+async def test_every_listing_searches_its_declared_fields(store, name, field):
+    await seed_listing(store, name)
+    listing = LISTINGS[name]
+    text = listing_value(name, field, field_ranks(name, field).index(1))[1:].upper()  # a part, in another case
+
+    def holds(index: int, needle: str) -> bool:
+        return any(needle.lower() in listing_value(name, f, index).lower() for f in listing.searches)
+
+    matching = [i for i in range(3) if holds(i, text)]
+    assert 0 < len(matching) < 3
+    assert sorted(await listed(store, name, ListQuery(search=text))) == matching
+    assert await listed(store, name, ListQuery(search=text + "-no such")) == []
+    assert sorted(await listed(store, name, ListQuery(search=""))) == [0, 1, 2]
+    assert sorted(await listed(store, name, ListQuery(search=f"{field}-"))) == [0, 1, 2]
+    page = await LISTING_WRITES[name][1](store, ListQuery(search=f"{field}-", limit=1, offset=1))
+    assert page.total == 3 and len(page.items) == 1
 
 
 @pytest.mark.parametrize("name, field", declared("ranges"))
@@ -1263,6 +1378,8 @@ async def test_every_listing_refuses_fields_it_does_not_declare(store, name):
     _write, call = LISTING_WRITES[name]
     candidates = set(FIELD_KINDS[name]) | {"n", "no_such_field", "passwd"}
     queries = [ListQuery(filters={f: "x"}) for f in candidates - set(listing.filters)]
+    queries += [ListQuery(any_of={f: ("x", None)}) for f in candidates - set(listing.filters)]
+    queries += [] if listing.searches else [ListQuery(search="x")]
     queries += [ListQuery(ranges={f: (0, 1)}) for f in candidates - set(listing.ranges)]
     queries += [ListQuery(sort=f) for f in candidates - set(listing.sorts)]
     for query in queries:
@@ -1295,13 +1412,30 @@ async def test_bad_queries_are_refused(store):
             ListQuery(offset=-5),
             ListQuery(limit=True),
             ListQuery(limit="10"),
+            ListQuery(any_of={field: ({"$ne": None},)}),
+            ListQuery(any_of={field: (["a"],)}),
+            ListQuery(any_of={field: ("a", "$where")}),
+            ListQuery(any_of={field: "ab"}),
+            ListQuery(any_of={field: None}),
+            ListQuery(any_of={field: {"a": 1}}),
+            ListQuery(any_of={field: tuple(f"v{i}" for i in range(101))}),
+            ListQuery(any_of={"$where": ("1",)}),
+            ListQuery(any_of=[(field, ("a",))]),
+            ListQuery(filters=[(field, "a")]),
+            ListQuery(search=5),
+            ListQuery(search={"$regex": ".*"}),
+            ListQuery(search="x" * 101),
+            ListQuery(search="a\x00b"),
         ]
         if name != "browse":
             queries += [
                 ListQuery(filters={"passwd_or_anything": "x"}),
+                ListQuery(any_of={"passwd_or_anything": ("x",)}),
                 ListQuery(sort="no_such_field"),
                 ListQuery(ranges={"no_such_field": (0, 1)}),
             ]
+        if name == "browse" or not listing.searches:
+            queries.append(ListQuery(search="x"))
         if range_field:
             queries += [
                 ListQuery(ranges={range_field: ({"$gt": 0}, None)}),
@@ -1380,7 +1514,30 @@ async def test_bad_documents_and_values_are_refused(store):
                 f"create_session expires_at={bad!r}",
                 lambda bad=bad: store.create_session({**session_doc("h9", "alice", 1.0), "expires_at": bad}),
             ),
+            (f"touch_session idle_expires_at={bad!r}", lambda bad=bad: store.touch_session("h1", bad, 1.0)),
+            (f"touch_session last_seen={bad!r}", lambda bad=bad: store.touch_session("h1", 2e9, bad)),
+            (f"purge_sessions before={bad!r}", lambda bad=bad: store.purge_sessions(bad)),
+            (f"get_api_token now={bad!r}", lambda bad=bad: store.get_api_token("hash-tok1", bad)),
+            (
+                f"create_api_token created_at={bad!r}",
+                lambda bad=bad: store.create_api_token(api_token("tok9", created_at=bad)),
+            ),
+            (f"note_login_failure at={bad!r}", lambda bad=bad: store.note_login_failure("account:bob", bad)),
+            (f"count_login_failures since={bad!r}", lambda bad=bad: store.count_login_failures("account:bob", bad)),
         ]
+        if bad is not None:  # None: not known, or never
+            cases += [
+                (
+                    f"create_api_token expires_at={bad!r}",
+                    lambda bad=bad: store.create_api_token(api_token("tok9", expires_at=bad)),
+                ),
+            ] + [
+                (
+                    f"create_session {name}={bad!r}",
+                    lambda bad=bad, name=name: store.create_session({**session_doc("h9", "alice", 2e9), name: bad}),
+                )
+                for name in ("idle_expires_at", "last_seen", "created_at")
+            ]
     cases += [
         ("reading with an unknown key", lambda: store.insert_readings(T, [r, {**r, "extra": 1}])),
         (
@@ -1412,6 +1569,26 @@ async def test_bad_documents_and_values_are_refused(store):
         ("measurements not a list", lambda: store.record_measurements(measurement("1", 5.0))),
         ("usage unknown bucket", lambda: store.usage(T, "0000AB01", "fortnight", 0, BASE_TS, KST)),
         ("usage bucket operator", lambda: store.usage(T, "0000AB01", {"$ne": None}, 0, BASE_TS, KST)),
+        (
+            "session role not a string",
+            lambda: store.create_session({**session_doc("h9", "alice", 2e9), "role": {"$ne": None}}),
+        ),
+        ("session address bytes", lambda: store.create_session({**session_doc("h9", "alice", 2e9), "address": b"x"})),
+        ("session kind a number", lambda: store.create_session({**session_doc("h9", "alice", 2e9), "kind": 5})),
+        ("API token unknown key", lambda: store.create_api_token({**api_token("tok9"), "revoked": False})),
+        ("API token without scopes", lambda: store.create_api_token({**api_token("tok9"), "scopes": None})),
+        ("API token scopes a string", lambda: store.create_api_token(api_token("tok9", scopes="devices:read"))),
+        (
+            "API token 101 scopes",
+            lambda: store.create_api_token(api_token("tok9", scopes=[f"s{i}" for i in range(101)])),
+        ),
+        ("API token name too long", lambda: store.create_api_token(api_token("tok9", name="n" * 201))),
+        ("API token name with a newline", lambda: store.create_api_token(api_token("tok9", name="a\nb"))),
+        ("API token not a mapping", lambda: store.create_api_token(["tok9"])),
+        ("API token without token_hash", lambda: store.create_api_token({**api_token("tok9"), "token_hash": None})),
+        ("login failure key too long", lambda: store.note_login_failure("k" * 201, time.time())),
+        ("login failure key with a newline", lambda: store.note_login_failure("account:a\nb", time.time())),
+        ("login failure key with a tab", lambda: store.count_login_failures("account:a\tb", 0.0)),
     ]
     await expect_refused(store, cases)
 

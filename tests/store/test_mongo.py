@@ -246,6 +246,8 @@ async def test_indexes_are_created_once_and_follow_retention(mongodb_uri, prefix
         ("user_route", "ID"),
         ("sessions", "token_hash"),
         ("scale_latest", "scale_id"),
+        ("api_tokens", "token_id"),
+        ("api_tokens", "token_hash"),
     ):
         info = await common[collection].index_information()
         assert any(i["key"] == [(key, 1)] and i.get("unique") for i in info.values()), collection
@@ -256,6 +258,16 @@ async def test_indexes_are_created_once_and_follow_retention(mongodb_uri, prefix
 
     ttl = [i for i in (await common.dead_letter.index_information()).values() if "expireAfterSeconds" in i]
     assert [(i["key"], i["expireAfterSeconds"]) for i in ttl] == [([("at_date", 1)], 30 * 86400)]
+    ttl = [i for i in (await common.login_failures.index_information()).values() if "expireAfterSeconds" in i]
+    assert [(i["key"], i["expireAfterSeconds"]) for i in ttl] == [([("at_date", 1)], 86400)]
+    for collection, keys in (
+        ("sessions", [("expires_at", 1)]),
+        ("misc_data", [("tenant", 1), ("at", -1)]),
+        ("scale_weight_log", [("tenant", 1), ("id", 1)]),
+        ("login_failures", [("key", 1), ("at", -1), ("_id", -1)]),
+    ):
+        info = await common[collection].index_information()
+        assert any(i["key"] == keys for i in info.values()), collection
 
     # same indexes again: idempotent; the TTL follows the new retention
     async with MongoStore(
@@ -381,6 +393,45 @@ async def test_explorer_sees_only_this_deployments_databases(mongo_store, prefix
     await raw.drop_database(other + "gas_common")
 
 
+async def test_tokens_and_login_failures_as_stored(mongo_store, prefix, raw):
+    token = {
+        "token_id": "t1",
+        "token_hash": "x1",
+        "tenant": "gas_demo",
+        "name": "deploy",
+        "scopes": ["devices:read"],
+        "created_by": "alice",
+        "created_at": 1766000000.5,
+        "expires_at": None,
+    }
+    await mongo_store.create_api_token(token)
+    await mongo_store.revoke_api_token("t1", "gas_demo")
+    await mongo_store.note_login_failure("account:alice", 1766000000.25)
+    common = raw[prefix + "gas_common"]
+    stored = await common.api_tokens.find_one({})
+    assert {k: v for k, v in stored.items() if k != "_id"} == {**token, "revoked": True}
+    failure = await common.login_failures.find_one({})
+    assert failure["key"] == "account:alice" and failure["at"] == 1766000000.25
+    assert failure["at_date"] == datetime.fromtimestamp(1766000000.25, UTC).replace(tzinfo=None)
+    assert (await mongo_store.list_api_tokens(None, ListQuery())).items[0].keys() == {*token} - {"token_hash"} | {
+        "revoked"
+    }
+
+
+async def test_a_search_is_an_escaped_regex(mongo_store, prefix, raw, monkeypatch):
+    from core.store.mongo import queries
+
+    await mongo_store.add_user("gas_demo", {"ID": "u1", "name": "a.b"})
+    specs = []
+    original = queries.equality_filter
+    monkeypatch.setattr(queries, "equality_filter", lambda *a: specs.append(original(*a)) or specs[-1])
+    page = await mongo_store.list_users("gas_demo", ListQuery(search="a.(b"))
+    assert page.items == [] and specs[-1]["$or"][0] == {"ID": {"$regex": "a\\.\\(b", "$options": "i"}}
+    page = await mongo_store.list_users("gas_demo", ListQuery(search="A.B", any_of={"ID": ("u1", None)}))
+    assert [u["ID"] for u in page.items] == ["u1"]
+    assert specs[-1]["ID"] == {"$in": ["u1", None]} and len(specs[-1]["$or"]) == 3
+
+
 async def test_operator_shaped_input_is_refused_before_mongodb(mongo_store, prefix, raw):
     await mongo_store.add_device("gas_demo", {"device_uid": UID, "flag": True})
     attempts = [
@@ -391,6 +442,10 @@ async def test_operator_shaped_input_is_refused_before_mongodb(mongo_store, pref
         mongo_store.insert_readings("gas_demo", [{"device_uid": UID, "timestamp": {"$gt": 0}}]),
         mongo_store.find_user({"$regex": ".*"}),
         mongo_store.get_session("$ne", 0),
+        mongo_store.list_devices("gas_demo", ListQuery(any_of={"device_uid": ({"$gt": ""},)})),
+        mongo_store.list_devices("gas_demo", ListQuery(search={"$regex": ".*"})),
+        mongo_store.get_api_token({"$ne": None}, 0),
+        mongo_store.count_login_failures({"$ne": None}, 0),
     ]
     for attempt in attempts:
         with pytest.raises(InvalidInput):

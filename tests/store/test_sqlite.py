@@ -84,8 +84,77 @@ async def test_a_version_2_file_gains_the_measurement_table(tmp_path):
         )
     conn = sqlite3.connect(path)
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'measurement'")}
-    assert schema_version(conn) == 3 and {"measurement_at", "measurement_tenant_at"} <= indexes
+    assert schema_version(conn) == SCHEMA_VERSION and {"measurement_at", "measurement_tenant_at"} <= indexes
     conn.close()
+
+
+async def test_a_version_3_file_gains_tokens_throttling_and_attribution(tmp_path):
+    path = str(tmp_path / "v3.db")
+    conn = connect(path)
+    assert migrate(conn, MIGRATIONS[:3]) == 3
+    conn.execute(
+        "INSERT INTO sessions (token_hash, login_id, expires_at, doc) VALUES ('h1', 'alice', 2e9,"
+        ' \'{"token_hash":"h1","login_id":"alice","expires_at":2e9}\')'
+    )
+    conn.execute(
+        "INSERT INTO misc_data (at, ip, port, device_type, doc) VALUES (?, '10.0.0.1', 5004, 'gas_meter',"
+        ' \'{"ip":"10.0.0.1","at":1}\')',
+        (time.time(),),
+    )
+    conn.execute(
+        "INSERT INTO scale_weight_log (scale_id, cylinder_no, event_type, committed_at, doc)"
+        " VALUES ('S1', 'C1', 'arrival', 5, '{\"cylinder_no\":\"C1\"}')"
+    )
+    conn.execute('INSERT INTO floating_users (ID, doc) VALUES (\'dave\', \'{"ID":"dave","flag":false}\')')
+    conn.close()
+    async with SQLiteStore(path) as store:
+        assert (await store.get_session("h1", 1.0))["login_id"] == "alice"
+        assert await store.touch_session("h1", 100.0, 1.0) is True
+        assert await store.get_session("h1", 100.0) is None
+        assert (await store.list_exchanges(ListQuery(filters={"tenant": None, "device_uid": None}))).total == 1
+        assert (await store.search_weighings(ListQuery(filters={"tenant": None}))).total == 1
+        assert (await store.list_registrations(ListQuery(any_of={"tenant": (None,)}))).total == 1
+        await store.create_api_token(
+            {
+                "token_id": "t1",
+                "token_hash": "x1",
+                "name": "n",
+                "scopes": [],
+                "created_by": "alice",
+                "created_at": 1.0,
+            }
+        )
+        await store.note_login_failure("account:alice", time.time())
+        assert await store.count_login_failures("account:alice", 0.0) == 1
+    conn = sqlite3.connect(path)
+    indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert schema_version(conn) == SCHEMA_VERSION == 4
+    assert {"misc_data_tenant_at", "sessions_expires_at", "login_failures_key_at", "api_tokens_tenant"} <= indexes
+    conn.close()
+
+
+async def test_login_failures_keep_a_thousand_per_key_and_a_day(sqlite_store):
+    now = time.time()
+    await sqlite_store.note_login_failure("address:192.0.2.7", now - 2 * 86400)
+    await asyncio.gather(*(sqlite_store.note_login_failure("account:mallory", now - 2000 + i) for i in range(1005)))
+
+    def rows(conn: sqlite3.Connection) -> dict[str, int]:
+        return dict(conn.execute("SELECT key, COUNT(*) FROM login_failures GROUP BY key").fetchall())
+
+    assert await sqlite_store._read(rows) == {"account:mallory": 1000}  # the old one went at the next insert
+    assert await sqlite_store.count_login_failures("account:mallory", now - 2000 + 5) == 1000
+    assert await sqlite_store.count_login_failures("account:mallory", now - 2000 + 6) == 999
+
+
+async def test_searches_fold_case_beyond_ascii_and_never_use_like(sqlite_store):
+    await sqlite_store.add_user("gas_demo", {"ID": "u1", "name": "ÉCOLE Größe"})
+    await sqlite_store.add_user("gas_demo", {"ID": "u2", "name": "ecole"})
+    page = await sqlite_store.list_users("gas_demo", ListQuery(search="école"))
+    assert [u["ID"] for u in page.items] == ["u1"]
+    page = await sqlite_store.list_users("gas_demo", ListQuery(search="GRÖ"))
+    assert [u["ID"] for u in page.items] == ["u1"]
+    page = await sqlite_store.list_users("gas_demo", ListQuery(search="E_OLE"))
+    assert page.items == []
 
 
 async def test_newer_schema_is_refused(tmp_path):

@@ -10,7 +10,14 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from core.errors import Conflict
-from core.store.documents import check_bool, check_fields, check_keyed, check_number, check_session
+from core.store.documents import (
+    check_bool,
+    check_fields,
+    check_keyed,
+    check_number,
+    check_registration,
+    check_session,
+)
 from core.store.listings import LISTINGS, ListQuery, Page
 from core.store.mongo.backend import MongoBackend
 from core.store.mongo.codecs import USER_INTS, clean, original_types
@@ -75,7 +82,7 @@ class AccountMethods(MongoBackend):
 
     # ------------------------------------------------------------------ registrations
     async def add_registration(self, registration: Mapping[str, Any]) -> None:
-        doc = check_keyed(registration, "registration", "ID")
+        doc = check_registration(registration)
         doc.pop("_id", None)
         doc.setdefault("flag", False)
         login_id = doc["ID"]
@@ -107,6 +114,12 @@ class AccountMethods(MongoBackend):
             )
         return result.matched_count > 0
 
+    async def delete_registration(self, login_id: str) -> bool:
+        login_id = check_identifier("ID", login_id)
+        with driver_errors(f"delete registration {login_id!r}"):
+            result = await self._common["floating_users"].delete_many({"ID": {"$eq": login_id}})
+        return result.deleted_count > 0
+
     # ------------------------------------------------------------------ sessions
     async def create_session(self, session: Mapping[str, Any]) -> None:
         doc = check_session(session)
@@ -118,14 +131,32 @@ class AccountMethods(MongoBackend):
             except DuplicateKeyError as exc:
                 raise Conflict("a session with this token hash already exists") from exc
 
+    @staticmethod
+    def _live_session(token_hash: str, now: float) -> dict[str, Any]:
+        return {
+            "token_hash": {"$eq": token_hash},
+            "revoked": {"$ne": True},
+            "expires_at": {"$gt": now},
+            "$or": [{"idle_expires_at": {"$eq": None}}, {"idle_expires_at": {"$gt": now}}],
+        }
+
     async def get_session(self, token_hash: str, now: float) -> dict[str, Any] | None:
         token_hash = check_identifier("token_hash", token_hash)
         check_number("now", now)
         with driver_errors("read a session"):
-            doc = await self._common["sessions"].find_one(
-                {"token_hash": {"$eq": token_hash}, "revoked": {"$ne": True}, "expires_at": {"$gt": now}}
-            )
+            doc = await self._common["sessions"].find_one(self._live_session(token_hash, now))
         return clean(doc, "revoked")
+
+    async def touch_session(self, token_hash: str, idle_expires_at: float, last_seen: float) -> bool:
+        token_hash = check_identifier("token_hash", token_hash)
+        check_number("idle_expires_at", idle_expires_at)
+        check_number("last_seen", last_seen)
+        with driver_errors("touch a session"):
+            result = await self._common["sessions"].update_one(
+                self._live_session(token_hash, last_seen),
+                {"$set": {"idle_expires_at": idle_expires_at, "last_seen": last_seen}},
+            )
+        return result.matched_count > 0
 
     async def revoke_session(self, token_hash: str) -> bool:
         token_hash = check_identifier("token_hash", token_hash)
@@ -142,6 +173,20 @@ class AccountMethods(MongoBackend):
                 {"login_id": {"$eq": login_id}, "revoked": {"$ne": True}}, {"$set": {"revoked": True}}
             )
         return result.modified_count
+
+    async def purge_sessions(self, before: float) -> int:
+        check_number("before", before)
+        with driver_errors("purge sessions"):
+            result = await self._common["sessions"].delete_many(
+                {
+                    "$or": [
+                        {"revoked": {"$eq": True}},
+                        {"expires_at": {"$lt": before}},
+                        {"idle_expires_at": {"$lt": before}},
+                    ]
+                }
+            )
+        return result.deleted_count
 
     # ------------------------------------------------------------------ subscribers
     async def upsert_subscriber(self, tenant: str, subscriber: Mapping[str, Any]) -> bool:

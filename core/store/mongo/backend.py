@@ -16,7 +16,7 @@ from pymongo.errors import DuplicateKeyError
 
 from core.errors import ConfigError, InvalidInput, StoreUnavailable
 from core.store.base import Store
-from core.store.listings import Listing, ListQuery, Page
+from core.store.listings import Listing, ListQuery, Page, Scalar
 from core.store.mongo.codecs import type_registry
 from core.store.mongo.connection import (
     TRANSACTIONS_WIRE_VERSION,
@@ -171,11 +171,17 @@ class MongoBackend(Store):
         return await self._atomically(f"delete {collection} {value!r}", work)
 
     async def _list(
-        self, listing: Listing, collection: AsyncCollection, query: ListQuery, internal: tuple[str, ...] = ()
+        self,
+        listing: Listing,
+        collection: AsyncCollection,
+        query: ListQuery,
+        internal: tuple[str, ...] = (),
+        fixed: Mapping[str, Scalar] | None = None,
     ) -> Page:
-        """A listing method: ``query`` checked against ``listing`` and sorted by its rules."""
+        """A listing method: ``query`` checked against ``listing`` and sorted by its rules; ``fixed``
+        equality conditions hold besides."""
         check_listing(query, listing)
-        return await find_page(collection, query, listing.order(query), internal)
+        return await find_page(collection, query, listing.order(query), internal, listing.searches, fixed)
 
     # ------------------------------------------------------------------ lifecycle
     async def open(self) -> None:

@@ -11,6 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
 from core.errors import StoreError
+from core.store.documents import LOGIN_FAILURE_RETENTION_S
 from core.store.mongo.connection import DUPLICATE_KEY
 
 log = logging.getLogger(__name__)
@@ -85,9 +86,16 @@ async def create_common_indexes(
 ) -> None:
     await ensure_indexes(db["device_route"], [IndexModel([("device_uid", ASCENDING)], unique=True)])
     await ensure_indexes(db["user_route"], [IndexModel([("ID", ASCENDING)], unique=True)])
-    await ensure_indexes(db["floating_users"], [IndexModel([("ID", ASCENDING)])])
+    await ensure_indexes(db["floating_users"], [IndexModel([("ID", ASCENDING)]), IndexModel([("tenant", ASCENDING)])])
     await ensure_ttl(db["misc_data"], int(exchange_retention_days * 86400))
-    await ensure_indexes(db["misc_data"], [IndexModel([("at", DESCENDING)])])
+    await ensure_indexes(
+        db["misc_data"],
+        [
+            IndexModel([("at", DESCENDING)]),
+            IndexModel([("tenant", ASCENDING), ("at", DESCENDING)]),
+            IndexModel([("device_uid", ASCENDING), ("at", DESCENDING)]),
+        ],
+    )
     await ensure_ttl(db["dead_letter"], int(dead_letter_retention_days * 86400))
     await ensure_indexes(db["dead_letter"], [IndexModel([("at", DESCENDING)])])
     await ensure_indexes(db["scale_latest"], [IndexModel([("scale_id", ASCENDING)], unique=True)])
@@ -97,6 +105,7 @@ async def create_common_indexes(
             IndexModel([("id", ASCENDING)], unique=True),
             IndexModel([("cylinder_no", ASCENDING)]),
             IndexModel([("committed_at", ASCENDING)]),
+            IndexModel([("tenant", ASCENDING), ("id", ASCENDING)]),
         ],
     )
     await ensure_indexes(
@@ -104,7 +113,21 @@ async def create_common_indexes(
         [
             IndexModel([("token_hash", ASCENDING)], unique=True),
             IndexModel([("login_id", ASCENDING)]),
+            IndexModel([("expires_at", ASCENDING)]),
         ],
+    )
+    await ensure_indexes(
+        db["api_tokens"],
+        [
+            IndexModel([("token_id", ASCENDING)], unique=True),
+            IndexModel([("token_hash", ASCENDING)], unique=True),
+            IndexModel([("created_at", DESCENDING)]),
+            IndexModel([("tenant", ASCENDING), ("created_at", DESCENDING)]),
+        ],
+    )
+    await ensure_ttl(db["login_failures"], LOGIN_FAILURE_RETENTION_S)
+    await ensure_indexes(
+        db["login_failures"], [IndexModel([("key", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)])]
     )
     await ensure_indexes(
         db["measurement"],

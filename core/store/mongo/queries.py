@@ -3,6 +3,8 @@ inserts that skip what is already stored."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -11,16 +13,22 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from core.errors import StoreUnavailable
-from core.store.listings import ListQuery, Page
+from core.store.listings import ListQuery, Page, Scalar
 from core.store.mongo.codecs import strip
 from core.store.mongo.connection import DUPLICATE_KEY, RetryTransaction, driver_errors
 
 
-def equality_filter(query: ListQuery) -> dict[str, Any]:
-    """An equality/range filter from an already checked query: values are scalars, never operators."""
+def equality_filter(
+    query: ListQuery, searches: Sequence[str] = (), fixed: Mapping[str, Scalar] | None = None
+) -> dict[str, Any]:
+    """The filter of an already checked query: equality, one-of and range conditions on scalars (never
+    operators), the search as an escaped, case-insensitive ``$regex`` over ``searches`` (never a pattern
+    of the caller's), and the store's own ``fixed`` equality conditions besides."""
     spec: dict[str, Any] = {}
     for name, value in query.filters.items():
         spec[name] = {"$eq": value}
+    for name, values in query.any_of.items():
+        spec.setdefault(name, {})["$in"] = list(values)  # None in $in matches a missing field too
     for name, (low, high) in query.ranges.items():
         bounds: dict[str, Any] = {}
         if low is not None:
@@ -29,15 +37,27 @@ def equality_filter(query: ListQuery) -> dict[str, Any]:
             bounds["$lt"] = high
         if bounds:
             spec.setdefault(name, {}).update(bounds)
+    if query.search:
+        pattern = re.escape(query.search)
+        spec["$or"] = [{name: {"$regex": pattern, "$options": "i"}} for name in searches]
+    if fixed:
+        own = {name: {"$eq": value} for name, value in fixed.items()}
+        spec = {"$and": [own, spec]} if spec else own
     return spec
 
 
 async def find_page(
-    collection: AsyncCollection, query: ListQuery, order: tuple[str, bool], internal: tuple[str, ...] = ()
+    collection: AsyncCollection,
+    query: ListQuery,
+    order: tuple[str, bool],
+    internal: tuple[str, ...] = (),
+    searches: Sequence[str] = (),
+    fixed: Mapping[str, Scalar] | None = None,
 ) -> Page:
     """One page of a checked query sorted by ``order`` (``(field, descending)``); ``_id`` breaks ties so
-    pages never overlap. ``internal`` fields are not returned."""
-    spec = equality_filter(query)
+    pages never overlap. ``internal`` fields are not returned; ``searches`` and ``fixed`` are those of
+    :func:`equality_filter`."""
+    spec = equality_filter(query, searches, fixed)
     field, descending = order
     direction = DESCENDING if descending else ASCENDING
     sort = [(field, direction)] + ([("_id", direction)] if field != "_id" else [])

@@ -13,6 +13,7 @@ from core.store.mongo.logs import LogMethods
 from core.store.mongo.measurements import MeasurementMethods
 from core.store.mongo.queries import find_page
 from core.store.mongo.scales import ScaleMethods
+from core.store.mongo.tokens import API_TOKEN_HIDDEN, TokenMethods
 from core.store.validation import check_query
 
 TENANT_COLLECTIONS = ("users", "device", "data", "subscriber", "event")
@@ -26,10 +27,14 @@ COMMON_COLLECTIONS = (
     "scale_weight_log",
     "sessions",
     "measurement",
+    "api_tokens",
+    "login_failures",
 )
+#: Fields the explorer does not show, per collection.
+_HIDDEN = {"api_tokens": API_TOKEN_HIDDEN}
 
 
-class MongoStore(DeviceMethods, MeasurementMethods, LogMethods, ScaleMethods, AccountMethods):
+class MongoStore(DeviceMethods, MeasurementMethods, LogMethods, ScaleMethods, AccountMethods, TokenMethods):
     """The store on a MongoDB deployment; its options are those of
     :class:`~core.store.mongo.backend.MongoBackend`."""
 
@@ -51,4 +56,9 @@ class MongoStore(DeviceMethods, MeasurementMethods, LogMethods, ScaleMethods, Ac
         listed = {(entry["db"], name) for entry in await self.list_collections() for name in entry["collections"]}
         if (db, collection) not in listed:
             raise NotFound(f"no collection {collection!r} in database {db!r}")
-        return await find_page(self.client[self._physical(db)][collection], query, sort_order(query, "_id"))
+        return await find_page(
+            self.client[self._physical(db)][collection],
+            query,
+            sort_order(query, "_id"),
+            _HIDDEN.get(collection, ()) if db == self.common_db else (),
+        )

@@ -7,7 +7,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from core.errors import Conflict
-from core.store.documents import check_bool, check_fields, check_keyed, check_number, check_session, from_json, to_json
+from core.store.documents import (
+    check_bool,
+    check_fields,
+    check_keyed,
+    check_number,
+    check_registration,
+    check_session,
+    from_json,
+    to_json,
+)
 from core.store.listings import LISTINGS, ListQuery, Page
 from core.store.sqlite.backend import SQLiteBackend
 from core.store.validation import check_identifier
@@ -76,7 +85,7 @@ class AccountMethods(SQLiteBackend):
 
     # ------------------------------------------------------------------ registrations
     async def add_registration(self, registration: Mapping[str, Any]) -> None:
-        doc = check_keyed(registration, "registration", "ID")
+        doc = check_registration(registration)
         login_id, encoded = doc["ID"], to_json(doc)
 
         def unit(conn: sqlite3.Connection) -> None:
@@ -108,15 +117,26 @@ class AccountMethods(SQLiteBackend):
             )
         )
 
+    async def delete_registration(self, login_id: str) -> bool:
+        check_identifier("ID", login_id)
+        return await self._write(
+            lambda conn: conn.execute("DELETE FROM floating_users WHERE ID = ?", (login_id,)).rowcount > 0
+        )
+
     # ------------------------------------------------------------------ sessions
+    _LIVE_SESSION = "revoked = 0 AND expires_at > ? AND (idle_expires_at IS NULL OR idle_expires_at > ?)"
+
     async def create_session(self, session: Mapping[str, Any]) -> None:
         doc = check_session(session)
-        row = (doc["token_hash"], doc["login_id"], doc["expires_at"], to_json(doc))
+        row = (doc["token_hash"], doc["login_id"], doc["expires_at"], doc.get("idle_expires_at"), to_json(doc))
 
         def unit(conn: sqlite3.Connection) -> None:
             if conn.execute("SELECT 1 FROM sessions WHERE token_hash = ?", (row[0],)).fetchone():
                 raise Conflict("a session with this token hash already exists")
-            conn.execute("INSERT INTO sessions (token_hash, login_id, expires_at, doc) VALUES (?, ?, ?, ?)", row)
+            conn.execute(
+                "INSERT INTO sessions (token_hash, login_id, expires_at, idle_expires_at, doc) VALUES (?, ?, ?, ?, ?)",
+                row,
+            )
 
         await self._write(unit)
 
@@ -124,14 +144,38 @@ class AccountMethods(SQLiteBackend):
         check_identifier("token_hash", token_hash)
         check_number("now", now)
         return await self._get_doc(
-            "SELECT doc FROM sessions WHERE token_hash = ? AND revoked = 0 AND expires_at > ?", (token_hash, now)
+            f"SELECT doc FROM sessions WHERE token_hash = ? AND {self._LIVE_SESSION}", (token_hash, now, now)
         )
+
+    async def touch_session(self, token_hash: str, idle_expires_at: float, last_seen: float) -> bool:
+        check_identifier("token_hash", token_hash)
+        check_number("idle_expires_at", idle_expires_at)
+        check_number("last_seen", last_seen)
+
+        def unit(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                f"SELECT doc FROM sessions WHERE token_hash = ? AND {self._LIVE_SESSION}",
+                (token_hash, last_seen, last_seen),
+            ).fetchone()
+            if row is None:
+                return False
+            doc = {**from_json(row[0]), "idle_expires_at": idle_expires_at, "last_seen": last_seen}
+            conn.execute(
+                "UPDATE sessions SET idle_expires_at = ?, doc = ? WHERE token_hash = ?",
+                (idle_expires_at, to_json(doc), token_hash),
+            )
+            return True
+
+        return await self._write(unit)
 
     async def revoke_session(self, token_hash: str) -> bool:
         check_identifier("token_hash", token_hash)
         return await self._write(
             lambda conn: (
-                conn.execute("UPDATE sessions SET revoked = 1 WHERE token_hash = ?", (token_hash,)).rowcount > 0
+                conn.execute(
+                    "UPDATE sessions SET revoked = 1 WHERE token_hash = ? AND revoked = 0", (token_hash,)
+                ).rowcount
+                > 0
             )
         )
 
@@ -140,6 +184,16 @@ class AccountMethods(SQLiteBackend):
         return await self._write(
             lambda conn: (
                 conn.execute("UPDATE sessions SET revoked = 1 WHERE login_id = ? AND revoked = 0", (login_id,)).rowcount
+            )
+        )
+
+    async def purge_sessions(self, before: float) -> int:
+        check_number("before", before)
+        return await self._write(
+            lambda conn: (
+                conn.execute(
+                    "DELETE FROM sessions WHERE revoked != 0 OR expires_at < ? OR idle_expires_at < ?", (before, before)
+                ).rowcount
             )
         )
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from core.errors import InvalidInput, StoreUnavailable
 from core.store.base import Store
 from core.store.documents import from_json, to_json
-from core.store.listings import Listing, ListQuery, Page
+from core.store.listings import Listing, ListQuery, Page, Scalar
 from core.store.sqlite.connection import connect, translate_error
 from core.store.sqlite.queries import TABLES, select_page
 from core.store.sqlite.schema import migrate
@@ -141,15 +141,30 @@ class SQLiteBackend(Store):
             raise StoreUnavailable(f"SQLite store {self.path} is not open")
         return await asyncio.get_running_loop().run_in_executor(readers, self._run_read, fn)
 
-    async def _page(self, collection: str, tenant: str | None, query: ListQuery, order: tuple[str, bool]) -> Page:
+    async def _page(
+        self,
+        collection: str,
+        tenant: str | None,
+        query: ListQuery,
+        order: tuple[str, bool],
+        searches: tuple[str, ...] = (),
+        fixed: Mapping[str, Scalar] | None = None,
+    ) -> Page:
         table = TABLES[collection]
-        return await self._read(lambda conn: select_page(conn, table, tenant, query, order))
+        return await self._read(lambda conn: select_page(conn, table, tenant, query, order, searches, fixed))
 
-    async def _list(self, listing: Listing, collection: str, tenant: str | None, query: ListQuery) -> Page:
+    async def _list(
+        self,
+        listing: Listing,
+        collection: str,
+        tenant: str | None,
+        query: ListQuery,
+        fixed: Mapping[str, Scalar] | None = None,
+    ) -> Page:
         """A listing method: ``query`` checked against ``listing`` and sorted by its rules (``tenant``, of
-        a per-tenant collection, is already checked)."""
+        a per-tenant collection, is already checked); ``fixed`` equality conditions hold besides."""
         check_listing(query, listing)
-        return await self._page(collection, tenant, query, listing.order(query))
+        return await self._page(collection, tenant, query, listing.order(query), listing.searches, fixed)
 
     async def _get_doc(self, sql: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
         row = await self._read(lambda conn: conn.execute(sql, params).fetchone())

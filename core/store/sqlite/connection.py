@@ -7,6 +7,14 @@ import sqlite3
 
 from core.errors import Conflict, InvalidInput, StoreError, StoreUnavailable
 
+#: The SQL function listings search with: a string in lower case, anything else NULL (never matched).
+FOLD_FUNCTION = "specgate_fold"
+
+
+def fold_text(value: object) -> str | None:
+    """``value`` lower-cased when it is a string (Unicode-aware, unlike SQLite's own ``lower``)."""
+    return value.lower() if isinstance(value, str) else None
+
 
 def connect(path: str, busy_timeout: float = 5.0) -> sqlite3.Connection:
     """A connection with the store's pragmas: WAL, ``synchronous=FULL``, autocommit (explicit BEGIN)."""
@@ -14,6 +22,7 @@ def connect(path: str, busy_timeout: float = 5.0) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=OFF")
+    conn.create_function(FOLD_FUNCTION, 1, fold_text, deterministic=True)
     return conn
 
 

@@ -17,10 +17,22 @@ class LogMethods(SQLiteBackend):
     # ------------------------------------------------------------------ exchange log
     async def log_exchange(self, entry: Mapping[str, Any]) -> None:
         doc = check_exchange(entry)
-        row = (doc["at"], doc.get("ip"), doc.get("port"), doc.get("device_type"), to_json(doc))
+        row = (
+            doc["at"],
+            doc.get("ip"),
+            doc.get("port"),
+            doc.get("device_type"),
+            doc.get("device_uid"),
+            doc.get("tenant"),
+            to_json(doc),
+        )
 
         def unit(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT INTO misc_data (at, ip, port, device_type, doc) VALUES (?, ?, ?, ?, ?)", row)
+            conn.execute(
+                "INSERT INTO misc_data (at, ip, port, device_type, device_uid, tenant, doc)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
 
         await self._write(unit)
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from core.errors import InvalidInput
 from core.store.documents import CALENDAR_FIELDS, from_json
-from core.store.listings import ListQuery, Page
+from core.store.listings import ListQuery, Page, Scalar
+from core.store.sqlite.connection import FOLD_FUNCTION, fold_text
 
 Row = Sequence[Any]
 
@@ -66,7 +67,12 @@ def _session(row: Row) -> dict[str, Any]:
     return {**from_json(row[0]), "revoked": bool(row[1])}
 
 
-_JSON_FIELDS = ("meter_id", "customer_no", "installer_id", "last_timestamp", "regdate", "bind_device_id")
+def api_token_item(row: Row) -> dict[str, Any]:
+    """An ``api_tokens`` row (``doc, revoked``) as listed: the doc holds everything but the hash."""
+    return {**from_json(row[0]), "revoked": bool(row[1])}
+
+
+_JSON_FIELDS = ("meter_id", "customer_no", "installer_id", "last_timestamp", "regdate", "bind_device_id", "tenant")
 _INDEXED = {name: _json_field(name) for name in _JSON_FIELDS}
 READING_COLUMNS = ("device_uid", "timestamp", "counter_val") + CALENDAR_FIELDS
 
@@ -87,9 +93,15 @@ TABLES: dict[str, Table] = {
         {"ID": "ID", "db_name": "db_name"},
         json_doc=False,
     ),
-    "floating_users": Table("floating_users", False, "doc", _doc, {"ID": "ID", "regdate": _INDEXED["regdate"]}),
+    "floating_users": Table(
+        "floating_users", False, "doc", _doc, {"ID": "ID", "regdate": _INDEXED["regdate"], "tenant": _INDEXED["tenant"]}
+    ),
     "misc_data": Table(
-        "misc_data", False, "doc", _doc, {"at": "at", "ip": "ip", "port": "port", "device_type": "device_type"}
+        "misc_data",
+        False,
+        "doc",
+        _doc,
+        {c: c for c in ("at", "ip", "port", "device_type", "device_uid", "tenant")},
     ),
     "dead_letter": Table("dead_letter", False, "doc, id", _with_id, {"at": "at", "id": "id"}),
     "scale_latest": Table("scale_latest", False, "doc", _doc, {"scale_id": "scale_id"}),
@@ -104,6 +116,7 @@ TABLES: dict[str, Table] = {
             "cylinder_no": "cylinder_no",
             "event_type": "event_type",
             "committed_at": "committed_at",
+            "tenant": "tenant",
         },
     ),
     "sessions": Table(
@@ -111,7 +124,22 @@ TABLES: dict[str, Table] = {
         False,
         "doc, revoked",
         _session,
-        {"token_hash": "token_hash", "login_id": "login_id", "expires_at": "expires_at", "revoked": "revoked"},
+        {c: c for c in ("token_hash", "login_id", "expires_at", "idle_expires_at", "revoked")},
+    ),
+    "api_tokens": Table(
+        "api_tokens",
+        False,
+        "doc, revoked",
+        api_token_item,
+        {c: c for c in ("token_id", "tenant", "name", "created_at", "expires_at", "revoked")},
+    ),
+    "login_failures": Table(
+        "login_failures",
+        False,
+        "key, at",
+        lambda r: {"key": r[0], "at": r[1]},
+        {"id": "id", "key": "key", "at": "at"},
+        json_doc=False,
     ),
     "users": Table("users", True, "doc", _doc, {"ID": "ID"}),
     "device": Table(
@@ -146,9 +174,11 @@ TABLES: dict[str, Table] = {
     ),
 }
 COMMON_COLLECTIONS = (
+    "api_tokens",
     "dead_letter",
     "device_route",
     "floating_users",
+    "login_failures",
     "measurement",
     "misc_data",
     "scale_latest",
@@ -159,19 +189,56 @@ COMMON_COLLECTIONS = (
 TENANT_COLLECTIONS = ("data", "device", "event", "subscriber", "users")
 
 
+def _one_of(table: Table, name: str, values: Sequence[Scalar], params: list[Any]) -> str:
+    """``name`` is one of ``values``; a None among them matches NULL (a missing field)."""
+    present = [value for value in values if value is not None]
+    parts = []
+    if present:
+        parts.append(f"{table.expression(name, params)} IN ({', '.join('?' * len(present))})")
+        params.extend(present)
+    if len(present) < len(values):
+        parts.append(f"{table.expression(name, params)} IS NULL")
+    return f"({' OR '.join(parts)})" if parts else "0"
+
+
+def _search(table: Table, fields: Sequence[str], text: str, params: list[Any]) -> str:
+    """One of ``fields`` holds ``text`` whatever the case, taken literally (``instr``, no LIKE pattern);
+    a field that is not a string never matches."""
+    needle = fold_text(text)
+    parts = []
+    for name in fields:
+        parts.append(f"instr({FOLD_FUNCTION}({table.expression(name, params)}), ?) > 0")
+        params.append(needle)
+    return f"({' OR '.join(parts)})"
+
+
 def select_page(
-    conn: sqlite3.Connection, table: Table, tenant: str | None, query: ListQuery, order: tuple[str, bool]
+    conn: sqlite3.Connection,
+    table: Table,
+    tenant: str | None,
+    query: ListQuery,
+    order: tuple[str, bool],
+    searches: Sequence[str] = (),
+    fixed: Mapping[str, Scalar] | None = None,
 ) -> Page:
     """One page and the total of ``table`` under ``query`` (already checked) sorted by ``order``
-    (``(field, descending)``, the field may be ``rowid``), in one read snapshot."""
+    (``(field, descending)``, the field may be ``rowid``), in one read snapshot. ``searches`` are the
+    fields a ``query.search`` looks into; ``fixed`` are equality conditions the store itself adds."""
     where: list[str] = []
     params: list[Any] = []
     if table.per_tenant:
         where.append("tenant = ?")
         params.append(tenant)
+    for name, value in (fixed or {}).items():
+        where.append(f"{table.expression(name, params)} IS ?")
+        params.append(value)
     for name, value in query.filters.items():
         where.append(f"{table.expression(name, params)} IS ?")
         params.append(value)
+    for name, values in query.any_of.items():
+        where.append(_one_of(table, name, values, params))
+    if query.search:
+        where.append(_search(table, searches, query.search, params))
     for name, (low, high) in query.ranges.items():
         if low is not None:
             where.append(f"{table.expression(name, params)} >= ?")

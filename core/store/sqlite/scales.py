@@ -31,12 +31,19 @@ class ScaleMethods(SQLiteBackend):
 
     async def commit_weighing(self, record: Mapping[str, Any]) -> dict[str, Any]:
         doc = check_weighing(record)
-        row = (doc["scale_id"], doc["cylinder_no"], doc["event_type"], doc["committed_at"], to_json(doc))
+        row = (
+            doc["scale_id"],
+            doc["cylinder_no"],
+            doc["event_type"],
+            doc["committed_at"],
+            doc.get("tenant"),
+            to_json(doc),
+        )
 
         def unit(conn: sqlite3.Connection) -> int:
             cursor = conn.execute(
-                "INSERT INTO scale_weight_log (scale_id, cylinder_no, event_type, committed_at, doc)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO scale_weight_log (scale_id, cylinder_no, event_type, committed_at, tenant, doc)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 row,
             )
             assert cursor.lastrowid is not None  # an INSERT always sets it

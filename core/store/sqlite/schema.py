@@ -61,6 +61,26 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX measurement_at ON measurement (at)",
         "CREATE INDEX measurement_tenant_at ON measurement (tenant, at)",
     ),
+    # 4: idle expiry of sessions, API tokens, login throttling, exchanges and weighings named by tenant
+    (
+        "ALTER TABLE sessions ADD COLUMN idle_expires_at REAL",
+        "CREATE INDEX sessions_expires_at ON sessions (expires_at)",
+        "CREATE TABLE api_tokens (token_id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, tenant TEXT,"
+        " name TEXT NOT NULL, created_at REAL NOT NULL, expires_at REAL, revoked INTEGER NOT NULL DEFAULT 0,"
+        " doc TEXT NOT NULL)",
+        "CREATE INDEX api_tokens_created_at ON api_tokens (created_at)",
+        "CREATE INDEX api_tokens_tenant ON api_tokens (tenant, created_at)",
+        "CREATE TABLE login_failures (id INTEGER PRIMARY KEY, key TEXT NOT NULL, at REAL NOT NULL)",
+        "CREATE INDEX login_failures_key_at ON login_failures (key, at)",
+        "CREATE INDEX login_failures_at ON login_failures (at)",
+        "ALTER TABLE misc_data ADD COLUMN device_uid TEXT",
+        "ALTER TABLE misc_data ADD COLUMN tenant TEXT",
+        "CREATE INDEX misc_data_tenant_at ON misc_data (tenant, at)",
+        "CREATE INDEX misc_data_device_uid_at ON misc_data (device_uid, at)",
+        "ALTER TABLE scale_weight_log ADD COLUMN tenant TEXT",
+        "CREATE INDEX scale_weight_log_tenant ON scale_weight_log (tenant, id)",
+        "CREATE INDEX floating_users_tenant ON floating_users (json_extract(doc, '$.tenant'))",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -12,10 +12,11 @@ from core.store.sqlite.logs import LogMethods
 from core.store.sqlite.measurements import MeasurementMethods
 from core.store.sqlite.queries import COMMON_COLLECTIONS, TENANT_COLLECTIONS
 from core.store.sqlite.scales import ScaleMethods
+from core.store.sqlite.tokens import TokenMethods
 from core.store.validation import check_query
 
 
-class SQLiteStore(DeviceMethods, MeasurementMethods, LogMethods, ScaleMethods, AccountMethods):
+class SQLiteStore(DeviceMethods, MeasurementMethods, LogMethods, ScaleMethods, AccountMethods, TokenMethods):
     """The embedded default backend (see :mod:`core.store.sqlite`)."""
 
     async def list_collections(self) -> list[dict[str, Any]]:
