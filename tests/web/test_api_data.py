@@ -30,7 +30,12 @@ async def seed(store) -> None:
 
 
 async def tokens(client, *logins: str) -> dict[str, dict[str, str]]:
-    return {name: bearer(await login(client, name)) for name in logins}
+    """Bearer headers of each login; the cookie is dropped after each, or the next login would end it."""
+    headers = {}
+    for name in logins:
+        headers[name] = bearer(await login(client, name))
+        client.cookies.clear()
+    return headers
 
 
 def reading(uid: str, ts: int, count: int) -> dict:

@@ -29,11 +29,10 @@ from core.security.roles import Principal
 from core.store import USAGE_BUCKETS, ListQuery, Page, Store
 from core.store.listings import LISTINGS
 from core.store.usage import bucket_of, check_bucket
+from core.store.validation import MAX_ANY_OF
 from core.timeutil import iso
 from web.api.devices import device_for, installer_scope
 
-#: the most values the store takes in one ``any_of``
-MAX_ANY_OF = 100
 #: the most devices an installer's tenant-wide listing gathers
 MAX_SCOPED_DEVICES = 100 * MAX_ANY_OF
 #: the most buckets one usage request may span
