@@ -189,7 +189,7 @@ async def test_an_installer_with_many_devices_gets_its_events_merged_in_order(st
         newest = await client.get("/api/v1/events?sort=-event_time&limit=1", headers=h)
         assert events_of(newest) == [(many[149], DAY + 30)]
         far = await client.get(f"/api/v1/events?cursor={encode_cursor(1000)}", headers=h)
-        assert far.status_code == 400
+        assert far.status_code == 400 and "narrow" in far.json()["message"]
 
 
 def report_frame(uid: str, ts: int, count: int) -> bytes:
