@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "core.cli.serve",  # serve
     "core.cli.plugins_command",  # plugins
     "core.cli.admin",  # tenants, users
+    "core.cli.logs",  # exchanges, dead-letters, backup
+    "core.cli.replay",  # replay
     "core.cli.simulate",  # simulate (the simulators come from the plugins)
 )
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.config import load_config
-from core.store import ListQuery, Page, Store, open_store
+from core.errors import ConfigError
+from core.store import ListQuery, Page, Store, display_url, open_store, sqlite_file
 
 TENANT_RE = re.compile(r"^[A-Za-z0-9_]{1,63}$")
 _PAGE = 1000
@@ -55,14 +57,28 @@ def positive_int(text: str) -> int:
 
 
 def add_store_flags(parser: argparse.ArgumentParser) -> None:
-    """``--store`` and ``--config``, for a command that works on the store."""
+    """``--store``, ``--config`` and ``--create``, for a command that works on the store."""
     parser.add_argument("--store", help="store URL (default: from the configuration, else sqlite:///specgate.db)")
     parser.add_argument("--config", help="YAML configuration file (default: SPECGATE_CONFIG)")
+    parser.add_argument(
+        "--create", action="store_true", help="create the SQLite store file when it does not exist yet"
+    )
 
 
 def run_with_store(args: argparse.Namespace, action: Callable[[Store], Awaitable[int]]) -> int:
-    """Run ``action`` on the store named by ``args.store``/``args.config``; returns its exit status."""
+    """Run ``action`` on the store named by ``args.store``/``args.config``; returns its exit status.
+
+    The store in use is printed first (on stderr, so JSON output stays clean), and a SQLite file that does
+    not exist is refused unless ``--create`` was given: a typo or another working directory must not
+    silently start an empty store."""
     config = load_config(args.config, store_url=args.store)
+    path = sqlite_file(config.store_url)
+    if path is not None and not os.path.exists(path) and not getattr(args, "create", False):
+        raise ConfigError(
+            f"the store {display_url(config.store_url)} does not exist; run from the directory that holds it, "
+            "name it with --store, or pass --create to make a new one"
+        )
+    print(f"store: {display_url(config.store_url)}", file=sys.stderr)
 
     async def main() -> int:
         async with open_store(config.store_url, **config.store_options) as store:

@@ -35,6 +35,7 @@ from core.config import Config, ListenerConfig, configure_logging, load_config
 from core.errors import ConfigError
 from core.gateway.runtime import resolve_listeners
 from core.plugins import get_plugin_manager
+from core.store import display_url
 from web.server import protocol_class
 
 log = logging.getLogger("specgate.serve")
@@ -163,7 +164,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> int:
             if config.web_enabled:
                 server = _web_server(app.web, config)
                 web_task, url = await _start_web(server, config)
-            print(f"specgate serving (store {app.store.backend}: {config.store_url})", flush=True)
+            print(f"specgate serving (store {app.store.backend}: {display_url(config.store_url)})", flush=True)
             for endpoint in app.gateway.endpoints():
                 print(f"  listener {endpoint}", flush=True)
             print(f"  web {url}" if server is not None else "  web disabled", flush=True)

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from core.errors import ConfigError
 from core.store.base import ListQuery, Page, Store
 from core.store.usage import USAGE_BUCKETS
 
-__all__ = ["DEFAULT_STORE_URL", "USAGE_BUCKETS", "ListQuery", "Page", "Store", "open_store"]
+__all__ = [
+    "DEFAULT_STORE_URL",
+    "USAGE_BUCKETS",
+    "ListQuery",
+    "Page",
+    "Store",
+    "display_url",
+    "open_store",
+    "sqlite_file",
+]
 
 DEFAULT_STORE_URL = "sqlite:///specgate.db"
 
@@ -20,20 +30,40 @@ def open_store(url: str = DEFAULT_STORE_URL, **options: Any) -> Store:
     embedded backend; ``mongodb://...`` or ``mongodb+srv://...`` select MongoDB. ``options`` are passed to
     the backend (``common_db``, ``exchange_retention_days``, ...).
     """
-    if url.startswith(("mongodb://", "mongodb+srv://")):
+    path = sqlite_file(url)
+    if path is None:
         from core.store.mongo import MongoStore
 
         return MongoStore(url, **options)
+    from core.store.sqlite import SQLiteStore
+
+    return SQLiteStore(path, **options)
+
+
+def sqlite_file(url: str) -> str | None:
+    """The database file a SQLite store URL names; None for a MongoDB URL; ``ConfigError`` for neither."""
+    if url.startswith(("mongodb://", "mongodb+srv://")):
+        return None
     if url.startswith("sqlite://"):
         path = url[len("sqlite://") :]
         if path.startswith("/"):
             path = path[1:]
         if not path:
             raise ConfigError(f"store URL {url!r} names no database file, e.g. sqlite:///specgate.db")
-    elif "://" in url:
+        return path
+    if "://" in url:
         raise ConfigError(f"unknown store URL {url!r}: use sqlite:///FILE or mongodb://HOST:PORT/")
-    else:
-        path = url
-    from core.store.sqlite import SQLiteStore
+    return url
 
-    return SQLiteStore(path, **options)
+
+def display_url(url: str) -> str:
+    """The store URL as logs and command output show it: a MongoDB password is masked, and a SQLite file
+    is given with its absolute path (so a store opened from another directory is noticed)."""
+    path = sqlite_file(url)
+    if path is not None:
+        return f"sqlite:///{os.path.abspath(path)}"
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if at and ":" in credentials:
+        credentials = credentials.split(":", 1)[0] + ":***"
+    return f"{scheme}://{credentials}{at}{host}"

@@ -211,12 +211,16 @@ class LoadSummary:
     resent: int = 0
     #: replies the gateway sent that the meter dropped (``lose_reply_rate``)
     lost_replies: int = 0
+    #: replies telling the meter to stop reporting (TS next 0xFFFFFFFF): the meter is not registered or
+    #: not active in the store the gateway uses
+    told_to_stop: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         ordered = sorted(self.latencies_ms)
         return {
             "sent": self.sent,
             "replied": self.replied,
+            "told_to_stop": self.told_to_stop,
             "no_reply": self.no_reply,
             "errors": self.errors,
             "faults": dict(self.faults),
@@ -410,6 +414,8 @@ async def _send_one(plan: LoadPlan, meter: SimulatedMeter, kind: str, rng: rando
         return
     meter.unanswered = None
     summary.replied += 1
+    if reply.get("ts_next") == TS_STOP:
+        summary.told_to_stop += 1
     summary.latencies_ms.append(latency)
     rc = f"0x{received[0]:02X}"
     summary.return_codes[rc] = summary.return_codes.get(rc, 0) + 1

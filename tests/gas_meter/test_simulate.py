@@ -171,10 +171,24 @@ async def test_cli_prints_a_json_summary(store, capsys):
             "6D",
         ]
         status = await asyncio.to_thread(main, argv)
-    summary = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
     assert status == 0
     assert (summary["sent"], summary["replied"], summary["errors"]) == (3, 3, 0)
     assert summary["return_codes"] == {"0xC0": 3} and summary["latency_ms"]["max"] > 0
+    assert summary["told_to_stop"] == 0 and "told the meter to stop" not in captured.err
+
+
+async def test_cli_counts_replies_telling_an_unregistered_meter_to_stop(store, capsys):
+    async with Gateway(
+        make_config(), store, plugin_manager(), specs={"gas_meter": gas_meter_spec()}, clock=lambda: NOW
+    ) as gw:
+        argv = ["simulate", "gas-meter", "--port", str(gw.port("gas_meter")), "--meters", "2", "--count", "4"]
+        status = await asyncio.to_thread(main, argv + ["--mix", "normal=1", "--uid-prefix", "6E"])
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert status == 0 and summary["replied"] == 4 and summary["told_to_stop"] == 4
+    assert "4 of 4 replies told the meter to stop: register the meters" in captured.err
 
 
 async def test_cli_reports_unreachable_gateways_as_errors(capsys, unused_tcp_port):

@@ -6,14 +6,15 @@ import logging
 from decimal import Decimal
 
 import httpx
-from starlette.routing import Route
 
 from core.config import Config, ListenerConfig
 from core.gateway.runtime import Gateway
 from core.hookspecs import hookimpl
 from core.http import dumps
 from core.plugins import describe_plugins, get_plugin_manager
+from core.routing import ApiRoute
 from tests.gateway.doubles import DEVICE_TYPE, EchoPlugin, LineSpec, connect, read_line
+from tests.web.support import add_user, login
 from web.app import create_app
 
 
@@ -23,7 +24,9 @@ def client(app) -> httpx.AsyncClient:
 
 async def test_plugins_endpoint_serves_what_the_cli_prints(store):
     pm = get_plugin_manager(enabled=None, disabled=[], installed=False)
+    await add_user(store, "gas_demo", "op", "operator")
     async with client(create_app(Config(), store, pm)) as web:
+        await login(web, "op")
         response = await web.get("/-/plugins")
     assert response.status_code == 200
     assert response.json() == describe_plugins(pm)
@@ -57,10 +60,10 @@ async def test_metrics_endpoint_shows_the_in_process_gateway(store):
 class BrokenRoutes:
     @hookimpl
     def specgate_register_routes(self, config):
-        async def broken(request):
+        async def broken(request, caller):
             raise RuntimeError("boom")
 
-        return [Route("/broken", broken)]
+        return [ApiRoute("/broken", broken, methods=["GET"], public=True, summary="Fails")]
 
 
 async def test_an_unexpected_failure_has_the_same_error_shape(store, caplog):
