@@ -204,7 +204,7 @@ async def device_for(request: Request, caller: Principal, uid: str) -> tuple[str
     device = await request.app.state.store.get_device(tenant, uid)
     own = installer_scope(caller)
     if device is None or (own is not None and device.get("installer_id") != own):
-        raise NotFound(f"no device {uid}")
+        raise NotFound("no such device")
     return tenant, device
 
 
@@ -294,7 +294,7 @@ async def patch_device(request: Request, caller: Principal) -> Response:
     ):
         raise BadRequest(f"installer_id {fields['installer_id']!r} is not a user of your tenant")
     if not await store.update_device(tenant, uid, fields):
-        raise NotFound(f"no device {uid}")
+        raise NotFound("no such device")
     _, device = await device_for(request, caller, uid)
     return JSONResponse({"ok": True, "device": device_view(request, device)})
 
