@@ -1,4 +1,6 @@
-"""The Starlette app: the REST API (``web/api``), the plugins' routes, ``/-/plugins`` and ``/-/metrics``.
+"""The Starlette app: the REST API (``web/api``), the plugins' routes, the operations routes (:mod:`web.ops`:
+OpenAPI, health, Prometheus metrics), ``/-/plugins`` and ``/-/metrics``; around them the security headers,
+the request counting and CORS of :mod:`web.middleware`.
 
 Every route is a :class:`core.routing.ApiRoute` declaring the permission it needs, checked before its
 handler runs (``docs/security.md`` has the role matrix).
@@ -6,7 +8,8 @@ handler runs (``docs/security.md`` has the role matrix).
 Every error, from a route or from Starlette itself (404, 405, 500), has the one JSON shape of
 :mod:`core.http`; a request error (:class:`core.http.RequestError`) or a ``StoreUnavailable`` that escapes a
 route is answered here, the latter with a fixed sentence (the driver's detail goes to the log only). Handlers read ``request.app.state``: ``config``, ``store`` (opened by whoever runs the
-app), ``pm``, ``clock`` and, when the gateway runs in the same process, ``gateway`` (for ``/-/metrics``).
+app; its calls timed by :mod:`core.observability`), ``pm``, ``clock``, ``metrics`` (:mod:`web.prometheus`)
+and, when the gateway runs in the same process, ``gateway`` (for the metrics).
 Build it through :class:`core.app.Application`, which opens the store and starts the gateway beside it.
 """
 
@@ -27,10 +30,14 @@ from starlette.routing import BaseRoute
 
 from core.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
 from core.http import JSONResponse, RequestError, error_response
+from core.observability import timed_store
 from core.plugins import describe_plugins, get_plugin_manager
 from core.routing import ApiRoute
 from core.security.accounts import Accounts, AuthSettings
+from web import ops
 from web.api import ROUTES as API_ROUTES
+from web.middleware import WebApp, outer_layers
+from web.prometheus import WebMetrics
 
 if TYPE_CHECKING:
     from core.config import Config
@@ -149,6 +156,7 @@ def create_app(
     routes = [
         *API_ROUTES,
         *plugin_routes(config, pm),
+        *ops.ROUTES,
         ApiRoute(
             "/-/plugins",
             plugins_endpoint,
@@ -166,7 +174,7 @@ def create_app(
             tags=["operations"],
         ),
     ]
-    app = Starlette(
+    app = WebApp(
         routes=routes,
         exception_handlers={
             HTTPException: _http_error,
@@ -178,6 +186,9 @@ def create_app(
             Exception: _server_error,
         },
     )
+    metrics = app.state.metrics = WebMetrics(app.state)
+    app.outer = outer_layers(config.web_cors_origins, metrics.requests)
+    store = timed_store(store)
     app.state.config = config
     app.state.store = store
     app.state.pm = pm

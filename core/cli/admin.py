@@ -1,8 +1,8 @@
 """Admin commands that make a fresh install usable before any web UI, on either store backend.
 
-``specgate tenants add NAME`` / ``tenants list`` and ``specgate users add LOGIN --tenant NAME --role ROLE``
-(password prompted, or read from stdin when it is not a terminal). Device plugins add their own device
-commands. Documents keep the original field names and types.
+``specgate tenants add NAME`` / ``tenants list`` and ``specgate users add LOGIN --tenant NAME --role ROLE
+[--system-admin]`` (password prompted, or read from stdin when it is not a terminal). Device plugins add
+their own device commands. Documents keep the original field names and types.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from core.cli.common import add_store_flags, fail, need_subcommand, run_with_sto
 from core.config import load_config
 from core.errors import ConfigError, Conflict
 from core.security.passwords import hash_password
+from core.security.roles import ROLE_ALIASES, ROLE_LEVELS, ROLES, canonical_role
 from core.store import Store
 from core.timeutil import local_string
 
+#: a login ID: what ``users add`` accepts, as the users API and self-registration do (``web/api/forms.py``)
 LOGIN_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
-#: roles the original system knows, with the numeric level its v3 login derives from them
-ROLE_LEVELS = {"admin": 16, "operator": 8, "installer": 4, "user": 2, "guest": 1}
 
 
 def _login(text: str) -> str:
@@ -82,17 +82,21 @@ def users_add(args: argparse.Namespace) -> int:
     password = read_password()
     config = load_config(args.config, store_url=args.store)
     now = time.time()
-    user = {
+    role = canonical_role(args.role)
+    assert role is not None  # argparse allowed only known roles
+    user: dict[str, Any] = {
         "ID": args.login,
         "passwd": hash_password(password),
-        "role": args.role,
-        "level": ROLE_LEVELS[args.role],
+        "role": role,
+        "level": ROLE_LEVELS[role],
         "name": args.name or args.login,
         "email": args.email or "",
         "lang": args.lang,
         "flag": True,
         "regdate": local_string(now, config.tz),
     }
+    if args.system_admin:
+        user["system_admin"] = True
 
     async def action(store: Store) -> int:
         if args.tenant not in await store.list_tenants():
@@ -101,7 +105,8 @@ def users_add(args: argparse.Namespace) -> int:
             await store.add_user(args.tenant, user)
         except Conflict:
             return fail(f"login {args.login} already exists")
-        print(f"user {args.login} ({args.role}) added to tenant {args.tenant}")
+        admin = ", system administrator" if args.system_admin else ""
+        print(f"user {args.login} ({role}{admin}) added to tenant {args.tenant}")
         return 0
 
     return run_with_store(args, action)
@@ -129,7 +134,17 @@ def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -
     add = user_commands.add_parser("add", help="add a user (password prompted, or read from stdin)")
     add.add_argument("login", type=_login)
     add.add_argument("--tenant", required=True, type=tenant_name)
-    add.add_argument("--role", required=True, choices=sorted(ROLE_LEVELS))
+    add.add_argument(
+        "--role",
+        required=True,
+        choices=[*ROLES, *ROLE_ALIASES],
+        help=f"the role in the tenant ({', '.join(f'{old} is {new}' for old, new in ROLE_ALIASES.items())})",
+    )
+    add.add_argument(
+        "--system-admin",
+        action="store_true",
+        help="also a system administrator: manages tenants and sees every tenant's registrations",
+    )
     add.add_argument("--name", help="display name (default: the login)")
     add.add_argument("--email", help="e-mail address")
     add.add_argument("--lang", default="eng", choices=("kor", "eng", "chn"))

@@ -10,7 +10,9 @@ soft ``RLIMIT_NOFILE`` is raised to the hard limit and every connection limit (e
 ``FD_RESERVE`` must fit in it, or the process refuses to start: then neither side can starve the other.
 
 The event loop is uvloop's where it is installed (a dependency on CPython outside Windows), asyncio's
-otherwise; the web app is served by uvicorn's h11 protocol with specgate's limits (:mod:`web.server`).
+otherwise; the web app is served by uvicorn's h11 protocol with specgate's limits (:mod:`web.server`),
+over HTTPS when ``web.ssl_certfile`` and ``web.ssl_keyfile`` (``--ssl-certfile``/``--ssl-keyfile``) name a
+PEM certificate and its key, which are checked before anything is bound.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import logging
 import resource
 import signal
 import socket
+import ssl
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
@@ -83,7 +86,7 @@ def descriptor_budget(config: Config, listeners: Sequence[ListenerConfig]) -> tu
     return needed, soft
 
 
-def _web_server(app: Starlette, config: Config) -> uvicorn.Server:
+def web_server(app: Starlette, config: Config) -> uvicorn.Server:
     class Server(uvicorn.Server):
         # specgate owns SIGTERM/SIGINT so it can stop the device listeners too
         @contextlib.contextmanager
@@ -106,8 +109,25 @@ def _web_server(app: Starlette, config: Config) -> uvicorn.Server:
             # asyncio accepts up to `backlog` connections per wake-up: kept this small, a burst being refused
             # holds at most this many more descriptors, and the rest wait in the kernel queue
             backlog=config.web_max_connections,
+            ssl_certfile=config.web_ssl_certfile,
+            ssl_keyfile=config.web_ssl_keyfile,
         )
     )
+
+
+def check_tls_files(config: Config) -> None:
+    """Raise ``ConfigError`` in one sentence unless the configured certificate and key load together."""
+    if not config.web_https:
+        return
+    try:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(config.web_ssl_certfile or "", config.web_ssl_keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+        raise ConfigError(
+            f"cannot serve HTTPS with web.ssl_certfile {config.web_ssl_certfile} and web.ssl_keyfile "
+            f"{config.web_ssl_keyfile}: {reason}"
+        ) from None
 
 
 def _bind_web(config: Config) -> socket.socket:
@@ -137,7 +157,7 @@ def _bind_web(config: Config) -> socket.socket:
         raise ConfigError(f"cannot serve the web app on {config.web_host}:{config.web_port}: {reason}") from None
 
 
-async def _start_web(server: uvicorn.Server, config: Config) -> tuple[asyncio.Task[None], str]:
+async def start_web(server: uvicorn.Server, config: Config) -> tuple[asyncio.Task[None], str]:
     sock = _bind_web(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
@@ -148,7 +168,8 @@ async def _start_web(server: uvicorn.Server, config: Config) -> tuple[asyncio.Ta
             raise ConfigError(f"cannot serve the web app on {config.web_host}:{config.web_port} (see the log above)")
         await asyncio.sleep(0.05)
     port = sock.getsockname()[1]
-    return task, f"http://{config.web_host}:{port}/"
+    scheme = "https" if config.web_https else "http"
+    return task, f"{scheme}://{config.web_host}:{port}/"
 
 
 async def serve(config: Config, stop: asyncio.Event | None = None) -> int:
@@ -159,11 +180,13 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> int:
     pm = get_plugin_manager(config.plugins, config.disable_plugins)
     needed, available = descriptor_budget(config, resolve_listeners(config, pm))
     log.info("file descriptors: %d budgeted of %d", needed, available)
+    if config.web_enabled:
+        check_tls_files(config)
     async with Application(config, pm=pm) as app:
         try:
             if config.web_enabled:
-                server = _web_server(app.web, config)
-                web_task, url = await _start_web(server, config)
+                server = web_server(app.web, config)
+                web_task, url = await start_web(server, config)
             print(f"specgate serving (store {app.store.backend}: {display_url(config.store_url)})", flush=True)
             for endpoint in app.gateway.endpoints():
                 print(f"  listener {endpoint}", flush=True)
@@ -187,8 +210,8 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> int:
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
-    config = load_config(
+def config_from_args(args: argparse.Namespace) -> Config:
+    return load_config(
         args.config,
         store_url=args.store,
         web_host=args.host,
@@ -199,7 +222,13 @@ def run(args: argparse.Namespace) -> int:
         listen=args.listen,
         log_level=args.log_level,
         log_format=args.log_format,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
     configure_logging(config)
     try:
         with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
@@ -225,6 +254,10 @@ def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -
         "--web-max-connections", type=int, help="open web connections at most; more get 503 (default: 100)"
     )
     parser.add_argument("--no-web", action="store_true", help="run the device listeners only")
+    parser.add_argument("--ssl-certfile", metavar="PEM", help="serve the web app over HTTPS with this certificate")
+    parser.add_argument(
+        "--ssl-keyfile", metavar="PEM", help="the certificate's private key (needed with --ssl-certfile)"
+    )
     parser.add_argument(
         "--no-listeners",
         action="store_true",

@@ -227,6 +227,10 @@ class Store(abc.ABC):
         Returns its id. Dead letters older than the store's ``dead_letter_retention_days`` (default 30) are
         removed like the exchange log, so junk from the network cannot grow the store without bound."""
 
+    @abc.abstractmethod
+    async def get_dead_letter(self, entry_id: str) -> dict[str, Any] | None:
+        """The dead letter ``add_dead_letter`` returned ``entry_id`` for (with its ``id``), or None."""
+
     @_listing("dead_letters")
     @abc.abstractmethod
     async def list_dead_letters(self, query: ListQuery) -> Page:

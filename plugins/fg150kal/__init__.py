@@ -5,7 +5,8 @@ several converters on one port told apart by peer IP (``scale_by_peer`` option).
 
 The plugin owns all of it: its spec (``specs/fg150kal.yaml``), its settings and ``SCALE_GATEWAY_*``
 variables (``options``), its listener (``listeners``), what a line means (``readings``), the CYNOW
-scale-gateway HTTP contract (``routes``) and ``specgate simulate scale`` (``commands``, ``simulator``).
+scale-gateway HTTP contract (``routes``), the weighing log and cylinder histories of the REST API
+(``weighings``, with the anomaly rule of ``anomalies``) and ``specgate simulate scale`` (``commands``, ``simulator``).
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ def specgate_handle_message(session: Session, message: Decoded) -> Outcome:
 
 @hookimpl
 def specgate_register_routes(config: Config) -> list[BaseRoute]:
-    from plugins.fg150kal.routes import routes
+    from plugins.fg150kal import routes, weighings
 
-    return list(routes())
+    return [*routes.routes(), *weighings.routes()]
 
 
 @hookimpl

@@ -19,9 +19,11 @@ def default_listener(config: Config) -> ListenerConfig:
     ``SCALE_GATEWAY_IDLE_TIMEOUT_SEC`` (10 s). A converter that reconnects replaces its half-open socket;
     junk is skipped, not fatal (a run of it longer than ``MAX_LINE`` closes the connection); a line must end
     within ``FRAME_TIMEOUT``; one address may hold a quarter of the slots; a stream has no request/response
-    exchanges to log."""
+    exchanges to log. Its scales belong to ``devices.fg150kal.tenant`` when set, else to every tenant."""
     options = config.device_options(DEVICE_TYPE)
     listener_options: dict[str, Any] = {"scale_id": options.get("scale_id", DEFAULT_SCALE_ID)}
+    if options.get("tenant"):
+        listener_options["tenant"] = options["tenant"]
     if options.get("scale_by_peer"):
         listener_options["scale_by_peer"] = dict(options["scale_by_peer"])
     return ListenerConfig(

@@ -1,9 +1,15 @@
 """The fg150kal plugin's settings: ``devices.fg150kal`` in the configuration file, and the CYNOW scale
 gateway's ``SCALE_GATEWAY_*`` environment variables, which override it (an existing installation keeps its
-environment)."""
+environment).
+
+Scales belong to the tenant named in their listener's options (``tenant``, also a ``devices.fg150kal`` key
+for the default listener and ``--listen fg150kal:4002:scale_id=dock,tenant=gas_demo`` for another); a
+scale with none is shared by every tenant (a single-site installation, as the original ran).
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from core.api import Config, ConfigError, DeviceOption, as_float, as_int, as_mapping, as_str
@@ -15,6 +21,17 @@ DEFAULT_IDLE_TIMEOUT = 10.0
 
 def _port(value: Any, key: str) -> int:
     return as_int(value, key, low=0, high=65535)
+
+
+#: a tenant is its database name (as the store checks it)
+_TENANT = re.compile(r"^[A-Za-z0-9_]{1,63}$")
+
+
+def _tenant(value: Any, key: str) -> str:
+    text = as_str(value, key)
+    if not _TENANT.fullmatch(text):
+        raise ConfigError(f"{key} must be a tenant name (1-63 letters, digits or _, e.g. gas_demo), got {value!r}")
+    return text
 
 
 def _scale_by_peer(value: Any, key: str) -> dict[str, str]:
@@ -51,6 +68,12 @@ OPTIONS = [
         default=DEFAULT_IDLE_TIMEOUT,
     ),
     DeviceOption(DEVICE_TYPE, "scale_id", as_str, "the scale id readings are kept under", default=DEFAULT_SCALE_ID),
+    DeviceOption(
+        DEVICE_TYPE,
+        "tenant",
+        _tenant,
+        "the tenant the listener's scales belong to; without one they are shared by every tenant",
+    ),
     DeviceOption(
         DEVICE_TYPE, "scale_by_peer", _scale_by_peer, "scale ids by converter IP, for several converters on one port"
     ),

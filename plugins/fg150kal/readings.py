@@ -24,6 +24,13 @@ def scale_id_for(session: Session) -> str:
     return str(by_peer.get(session.peer_host) or options.get("scale_id") or DEFAULT_SCALE_ID)
 
 
+def tenant_for(session: Session) -> str | None:
+    """The tenant a session's scale belongs to: the listener's ``tenant`` option; None (shared by every
+    tenant) without one."""
+    tenant = session.listener.options.get("tenant")
+    return str(tenant) if tenant else None
+
+
 def line_text(message: Decoded) -> str:
     """The line for the ``raw`` field: from the header on, as received (a converter heartbeat glued in front
     is left out; the framer already masked bit 7 and stripped CR and NUL)."""
@@ -39,8 +46,9 @@ def signed_value(values: dict[str, Any]) -> Decimal:
     return -abs(value) if values.get("sign") == "-" else value
 
 
-def reading_from(message: Decoded, received_at: float) -> dict[str, Any] | None:
-    """The latest-reading document of a stable weight or count line, or None for any other line."""
+def reading_from(message: Decoded, received_at: float, tenant: str | None = None) -> dict[str, Any] | None:
+    """The latest-reading document of a stable weight or count line, or None for any other line. It names
+    the scale's ``tenant`` (None: shared), so every process serving it knows whom it belongs to."""
     if message.message != "weight":
         return None
     values = message.values
@@ -53,13 +61,14 @@ def reading_from(message: Decoded, received_at: float) -> dict[str, Any] | None:
         "unit": values.get("unit"),
         "raw": line_text(message),
         "received_at": received_at,
+        "tenant": tenant,
     }
 
 
 def handle_message(session: Session, message: Decoded) -> Outcome:
     """Stable lines replace the scale's latest reading; US, OL, replies and info lines are only counted."""
     scale_id = scale_id_for(session)
-    reading = reading_from(message, session.now())
+    reading = reading_from(message, session.now(), tenant_for(session))
     if reading is not None:
         log.debug("scale %s: stable %s %s (%s)", scale_id, reading["weight"], reading["unit"], reading["raw"])
 

@@ -4,12 +4,20 @@ Everything is read from and written to the store, so the API answers the same in
 Who may call them: an anonymous client of ``web.trusted_networks`` (loopback by default, as the original
 ran behind a firewall for internal apps), a logged-in operator or administrator, or an API token with the
 ``scale`` scope (``docs/security.md``).
+
+Scales belong to a tenant or are shared (:mod:`plugins.fg150kal.options`). A caller with a tenant reads and
+commits only its own tenant's scales and shared ones; another tenant's scale answers exactly as a scale
+that never sent a stable reading (404 ``no_data``, 409 ``no_stable_weight``), so nothing about it leaks.
+A caller without one (a trusted-network client, a system-wide token) reaches every scale. A weighing
+belongs to the scale's tenant; on a shared scale, to the committing caller's tenant (None for a caller
+without one, so the record stays shared).
 Request errors (``BadRequest``, ``BodyTooLarge``, a body not sent as JSON) and ``StoreUnavailable`` are
 left to the web app, which answers each in the one error shape.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import tzinfo
 from decimal import Decimal
 from typing import Any
@@ -30,7 +38,7 @@ def two_decimals(value: Any) -> Decimal:
     return Decimal(value).quantize(_CENTS)
 
 
-def _text(value: Any, name: str, required: bool) -> str | None:
+def check_text(value: Any, name: str, required: bool) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value.strip():
@@ -55,7 +63,7 @@ def _scale_id(request: Request, body: dict[str, Any] | None = None) -> str:
         value = values[0]
     else:
         return DEFAULT_SCALE_ID
-    text = _text(value, "scale_id", True)
+    text = check_text(value, "scale_id", True)
     assert text is not None  # required
     return text
 
@@ -79,11 +87,24 @@ def _settings(state: Any) -> tuple[tzinfo, float]:
     return cached[1], cached[2]
 
 
+def visible_to(caller: Principal, tenant: str | None) -> bool:
+    """Whether ``caller`` may see what belongs to ``tenant`` (None: shared by every tenant)."""
+    return caller.tenant is None or tenant is None or tenant == caller.tenant
+
+
+async def _latest_reading(state: Any, scale_id: str, caller: Principal) -> Mapping[str, Any] | None:
+    """The scale's latest reading when the caller may see the scale; None, as for an unknown scale, when not."""
+    reading: Mapping[str, Any] | None = await state.store.get_scale_latest(scale_id)
+    if reading is None or not visible_to(caller, reading.get("tenant")):
+        return None
+    return reading
+
+
 async def latest(request: Request, caller: Principal) -> Response:
     """The latest stable reading of a scale (``?scale_id=``, default ``default``)."""
     state = request.app.state
     scale_id = _scale_id(request)
-    reading = await state.store.get_scale_latest(scale_id)
+    reading = await _latest_reading(state, scale_id, caller)
     if reading is None:
         return error_response(404, "no_data", f"no stable reading from scale {scale_id!r} yet")
     tz, max_age = _settings(state)
@@ -106,14 +127,14 @@ async def commit(request: Request, caller: Principal) -> Response:
     """Keep the scale's latest stable weight for a cylinder; answers after the store committed it."""
     state = request.app.state
     body = await _read_body(request)
-    cylinder_no = _text(body.get("cylinder_no"), "cylinder_no", True)
+    cylinder_no = check_text(body.get("cylinder_no"), "cylinder_no", True)
     event_type = body.get("event_type")
     if event_type not in EVENT_TYPES:
         raise BadRequest(f"event_type must be SHIP or RETURN, got {event_type!r}")
-    arrival_shipping_no = _text(body.get("arrival_shipping_no"), "arrival_shipping_no", False)
-    move_report_no = _text(body.get("move_report_no"), "move_report_no", False)
+    arrival_shipping_no = check_text(body.get("arrival_shipping_no"), "arrival_shipping_no", False)
+    move_report_no = check_text(body.get("move_report_no"), "move_report_no", False)
     scale_id = _scale_id(request, body)
-    reading = await state.store.get_scale_latest(scale_id)
+    reading = await _latest_reading(state, scale_id, caller)
     if reading is None:
         return error_response(409, "no_stable_weight", f"scale {scale_id!r} has no stable weight to commit")
     unit = reading.get("unit")
@@ -133,6 +154,7 @@ async def commit(request: Request, caller: Principal) -> Response:
             "committed_at": committed_at,
             "arrival_shipping_no": arrival_shipping_no,
             "move_report_no": move_report_no,
+            "tenant": reading.get("tenant") or caller.tenant,
         }
     )
     return JSONResponse(

@@ -185,6 +185,27 @@ def test_users_add_reads_the_password_from_stdin(config_file, backend_url, monke
     assert "login hanskim already exists" in capsys.readouterr().err
 
 
+def test_users_add_system_administrator_and_roles(config_file, backend_url, monkeypatch, capsys):
+    assert main(["tenants", "add", "gas_demo", "--config", config_file]) == 0
+    add = ["users", "add", "--tenant", "gas_demo", "--config", config_file]
+    for login, flags in (("root", ["--role", "admin", "--system-admin"]), ("old", ["--role", "guest"])):
+        monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))
+        assert main([*add[:2], login, *add[2:], *flags]) == 0
+    out = capsys.readouterr().out
+    assert "user root (admin, system administrator) added" in out and "user old (viewer) added" in out
+    root = read_back(backend_url, lambda s: s.get_user("gas_demo", "root"))
+    assert (root["role"], root["level"], root["system_admin"]) == ("admin", 16, True)
+    old = read_back(backend_url, lambda s: s.get_user("gas_demo", "old"))
+    assert (old["role"], old["level"], "system_admin" in old) == ("viewer", 1, False)
+    for role in ("operator", "installer", "user", "viewer"):
+        monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))
+        assert main([*add[:2], f"{role}1", *add[2:], "--role", role]) == 0
+        assert read_back(backend_url, lambda s, login=f"{role}1": s.get_user("gas_demo", login))["role"] == role
+    with pytest.raises(SystemExit):
+        main([*add[:2], "king1", *add[2:], "--role", "king"])
+    assert "invalid choice: 'king'" in capsys.readouterr().err
+
+
 def test_password_prompt_and_rules():
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

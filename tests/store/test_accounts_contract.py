@@ -351,3 +351,18 @@ async def test_a_search_combines_with_the_other_conditions(store):
     assert await ids(ListQuery(search="5")) == []
     with pytest.raises(InvalidInput):
         await store.list_readings(T, ListQuery(search="x"))
+
+
+async def test_a_dead_letter_is_read_back_by_the_id_add_gave(store):
+    at = time.time()
+    entry_id = await store.add_dead_letter(
+        {"device_type": "gas_meter", "ip": "198.51.100.9", "port": 5004, "at": at, "data": b"\x00\xff", "error": "x"}
+        | {"path": "report"}
+    )
+    found = await store.get_dead_letter(entry_id)
+    assert found["id"] == entry_id and found["data"] == b"\x00\xff" and found["path"] == "report"
+    assert "at_date" not in found and "_id" not in found
+    assert await store.get_dead_letter("424242") is None
+    assert await store.get_dead_letter("not-an-id") is None
+    with pytest.raises(InvalidInput):
+        await store.get_dead_letter({"$ne": None})

@@ -145,6 +145,12 @@ async def test_login_failures_keep_a_thousand_per_key_and_a_day(sqlite_store):
     assert await sqlite_store.count_login_failures("account:mallory", now - 2000 + 5) == 1000
     assert await sqlite_store.count_login_failures("account:mallory", now - 2000 + 6) == 999
 
+    def age(conn: sqlite3.Connection) -> None:  # a failure that grew old since the last insert
+        conn.execute("INSERT INTO login_failures (key, at) VALUES ('account:old', ?)", (now - 86400 - 1,))
+
+    await sqlite_store._write(age)
+    assert await sqlite_store.count_login_failures("account:old", 0.0) == 0
+
 
 async def test_searches_fold_case_beyond_ascii_and_never_use_like(sqlite_store):
     await sqlite_store.add_user("gas_demo", {"ID": "u1", "name": "ÉCOLE Größe"})

@@ -13,7 +13,7 @@ from core.config import Config
 from core.errors import StoreUnavailable
 from core.plugins import get_plugin_manager
 from core.store import ListQuery
-from tests.web.support import T0
+from tests.web.support import ORIGIN, T0, add_user, app_client, bearer, login
 from web.app import create_app
 
 JSON = {"content-type": "application/json"}
@@ -306,3 +306,129 @@ async def test_a_store_failure_is_a_fixed_503_and_its_detail_is_logged_once(capl
         assert "27017" not in response.text and "rs0" not in response.text
     logged = [r.getMessage() for r in caplog.records if "store is unavailable" in r.getMessage()]
     assert len(logged) == 1 and DownStore.detail in logged[0]
+
+
+# --------------------------------------------------------------------------- who may call, and scale tenancy
+
+TENANT_A, TENANT_B = "gas_a", "gas_b"
+
+
+async def tenanted_scales(store) -> None:
+    """``scale-a`` of tenant A, ``scale-b`` of tenant B, ``shared`` of none (readings written by listeners)."""
+    for scale_id, tenant, weight in (("scale-a", TENANT_A, "10.00"), ("scale-b", TENANT_B, "20.00")):
+        await store.set_scale_latest(scale_id, {**reading(weight), "tenant": tenant})
+    await store.set_scale_latest("shared", {**reading("30.00"), "tenant": None})
+    await add_user(store, TENANT_A, "a_operator", "operator")
+    await add_user(store, TENANT_A, "a_viewer", "viewer")
+    await add_user(store, TENANT_B, "b_operator", "operator")
+
+
+def commit_body(scale_id: str, cylinder: str = "CY1") -> dict:
+    return {"cylinder_no": cylinder, "event_type": "SHIP", "scale_id": scale_id}
+
+
+async def test_a_tenant_operator_reaches_its_own_and_shared_scales_only(store):
+    await tenanted_scales(store)
+    async with app_client(store) as client:
+        token = await login(client, "a_operator")
+        auth = bearer(token)
+        for scale_id, weight in (("scale-a", 10.0), ("shared", 30.0)):
+            response = await client.get("/api/scale-gateway/latest/", params={"scale_id": scale_id}, headers=auth)
+            assert response.status_code == 200 and response.json()["weight"] == weight
+        other = await client.get("/api/scale-gateway/latest/", params={"scale_id": "scale-b"}, headers=auth)
+        unknown = await client.get("/api/scale-gateway/latest/", params={"scale_id": "scale-x"}, headers=auth)
+        assert other.status_code == unknown.status_code == 404
+        assert other.json() == {
+            "ok": False,
+            "error": "no_data",
+            "message": "no stable reading from scale 'scale-b' yet",
+        }
+        assert unknown.json()["message"].replace("scale-x", "scale-b") == other.json()["message"]
+
+        refused = await client.post("/api/scale-gateway/commit/", json=commit_body("scale-b"), headers=auth)
+        never = await client.post("/api/scale-gateway/commit/", json=commit_body("scale-x"), headers=auth)
+        assert refused.status_code == never.status_code == 409
+        assert refused.json() == {
+            "ok": False,
+            "error": "no_stable_weight",
+            "message": "scale 'scale-b' has no stable weight to commit",
+        }
+        assert (await store.search_weighings(ListQuery())).total == 0
+
+        own = await client.post("/api/scale-gateway/commit/", json=commit_body("scale-a", "CY-A"), headers=auth)
+        shared = await client.post("/api/scale-gateway/commit/", json=commit_body("shared", "CY-S"), headers=auth)
+        assert own.status_code == shared.status_code == 200
+        assert set(own.json()) == {"ok", "id", "scale_id", "cylinder_no", "event_type", "gross_kg", "committed_at"}
+    log = await store.search_weighings(ListQuery())
+    # a weighing on a shared scale belongs to the tenant that committed it
+    assert [(r["cylinder_no"], r["scale_id"], r["tenant"]) for r in log.items] == [
+        ("CY-A", "scale-a", TENANT_A),
+        ("CY-S", "shared", TENANT_A),
+    ]
+
+
+async def test_the_other_tenant_sees_its_scale_and_not_the_first(store):
+    await tenanted_scales(store)
+    async with app_client(store) as client:
+        auth = bearer(await login(client, "b_operator"))
+        mine = await client.get("/api/scale-gateway/latest/", params={"scale_id": "scale-b"}, headers=auth)
+        theirs = await client.get("/api/scale-gateway/latest/", params={"scale_id": "scale-a"}, headers=auth)
+        assert (mine.status_code, theirs.status_code) == (200, 404)
+        committed = await client.post("/api/scale-gateway/commit/", json=commit_body("scale-b"), headers=auth)
+        assert committed.status_code == 200
+    assert [r["tenant"] for r in (await store.search_weighings(ListQuery())).items] == [TENANT_B]
+
+
+async def test_anonymous_callers_only_from_a_trusted_network(store):
+    await tenanted_scales(store)
+    async with app_client(store, client_host="127.0.0.1") as trusted:
+        # no tenant: every scale, and a weighing on a shared scale stays shared
+        for scale_id in ("scale-a", "scale-b", "shared"):
+            response = await trusted.get("/api/scale-gateway/latest/", params={"scale_id": scale_id})
+            assert response.status_code == 200, scale_id
+        assert (await trusted.post("/api/scale-gateway/commit/", json=commit_body("shared"))).status_code == 200
+        assert (await trusted.post("/api/scale-gateway/commit/", json=commit_body("scale-b"))).status_code == 200
+        # the weighing listing is not one of the scale gateway's routes
+        assert (await trusted.get("/api/v1/weighings")).status_code == 401
+    async with app_client(store, client_host="203.0.113.9") as outside:
+        latest = await outside.get("/api/scale-gateway/latest/", params={"scale_id": "shared"})
+        commit = await outside.post("/api/scale-gateway/commit/", json=commit_body("shared"))
+        assert latest.status_code == commit.status_code == 401
+        assert latest.json()["error"] == "unauthorized"
+    assert [r["tenant"] for r in (await store.search_weighings(ListQuery())).items] == [None, TENANT_B]
+
+
+async def test_a_token_needs_the_scale_scope(store):
+    await tenanted_scales(store)
+    async with app_client(store) as client:
+        accounts = client.app.state.accounts
+        scale_token, _ = await accounts.create_api_token(TENANT_A, "dock", ["scale"], "a_operator", None)
+        read_token, _ = await accounts.create_api_token(TENANT_A, "report", ["read"], "a_operator", None)
+        allowed = bearer(scale_token)
+        assert (await client.get("/api/scale-gateway/latest/?scale_id=scale-a", headers=allowed)).status_code == 200
+        assert (await client.get("/api/scale-gateway/latest/?scale_id=scale-b", headers=allowed)).status_code == 404
+        committed = await client.post("/api/scale-gateway/commit/", json=commit_body("shared"), headers=allowed)
+        assert committed.status_code == 200
+        refused = bearer(read_token)
+        latest = await client.get("/api/scale-gateway/latest/?scale_id=scale-a", headers=refused)
+        commit = await client.post("/api/scale-gateway/commit/", json=commit_body("scale-a"), headers=refused)
+        assert latest.status_code == commit.status_code == 403
+        assert latest.json()["error"] == "forbidden"
+    assert [r["tenant"] for r in (await store.search_weighings(ListQuery())).items] == [TENANT_A]
+
+
+async def test_a_viewer_may_not_use_the_scale_and_a_cookie_commit_needs_the_own_origin(store):
+    await tenanted_scales(store)
+    async with app_client(store) as client:
+        await login(client, "a_viewer")
+        assert (await client.get("/api/scale-gateway/latest/?scale_id=scale-a")).status_code == 403
+    async with app_client(store) as client:
+        await login(client, "a_operator")  # the client keeps the session cookie
+        assert (await client.get("/api/scale-gateway/latest/?scale_id=scale-a")).status_code == 200
+        foreign = await client.post(
+            "/api/scale-gateway/commit/", json=commit_body("scale-a"), headers={"Origin": "https://evil.example"}
+        )
+        assert foreign.status_code == 403
+        own = await client.post("/api/scale-gateway/commit/", json=commit_body("scale-a"), headers={"Origin": ORIGIN})
+        assert own.status_code == 200
+    assert (await store.search_weighings(ListQuery())).total == 1

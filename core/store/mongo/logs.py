@@ -11,8 +11,9 @@ from bson import ObjectId
 from core.store.documents import check_dead_letter, check_exchange
 from core.store.listings import LISTINGS, ListQuery, Page
 from core.store.mongo.backend import MongoBackend
-from core.store.mongo.codecs import epoch_date
+from core.store.mongo.codecs import clean, epoch_date
 from core.store.mongo.connection import driver_errors
+from core.store.validation import check_identifier
 
 
 class LogMethods(MongoBackend):
@@ -38,6 +39,14 @@ class LogMethods(MongoBackend):
         with driver_errors("add a dead letter"):
             await self._common["dead_letter"].insert_one(doc)
         return doc["id"]
+
+    async def get_dead_letter(self, entry_id: str) -> dict[str, Any] | None:
+        entry_id = check_identifier("id", entry_id)
+        with driver_errors("read a dead letter"):
+            found = clean(await self._common["dead_letter"].find_one({"id": {"$eq": entry_id}}))
+        if found is not None:
+            found.pop("at_date", None)
+        return found
 
     async def list_dead_letters(self, query: ListQuery) -> Page:
         return await self._list(LISTINGS["dead_letters"], self._common["dead_letter"], query, internal=("at_date",))

@@ -6,9 +6,10 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from core.store.documents import check_dead_letter, check_exchange, to_json
+from core.store.documents import check_dead_letter, check_exchange, from_json, to_json
 from core.store.listings import LISTINGS, ListQuery, Page
 from core.store.sqlite.backend import SQLiteBackend
+from core.store.validation import check_identifier
 
 
 class LogMethods(SQLiteBackend):
@@ -48,6 +49,15 @@ class LogMethods(SQLiteBackend):
             return str(conn.execute("INSERT INTO dead_letter (at, doc) VALUES (?, ?)", row).lastrowid)
 
         return await self._write(unit)
+
+    async def get_dead_letter(self, entry_id: str) -> dict[str, Any] | None:
+        check_identifier("id", entry_id)
+        if not entry_id.isdigit() or len(entry_id) > 18:
+            return None
+        row = await self._read(
+            lambda conn: conn.execute("SELECT doc, id FROM dead_letter WHERE id = ?", (int(entry_id),)).fetchone()
+        )
+        return {**from_json(row[0]), "id": str(row[1])} if row else None
 
     async def list_dead_letters(self, query: ListQuery) -> Page:
         return await self._list(LISTINGS["dead_letters"], "dead_letter", None, query)
