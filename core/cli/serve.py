@@ -269,7 +269,7 @@ def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -
         metavar="DEVICE_TYPE:PORT[:key=value,...]",
         help="add a listener, replacing any on the same port (device types: specgate specs); repeatable",
     )
-    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR (default: INFO)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR, CRITICAL (default: INFO)")
     parser.add_argument(
         "--log-format", choices=("text", "json"), help="text lines (default) or one JSON object per line"
     )

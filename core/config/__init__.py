@@ -212,21 +212,23 @@ def _apply_file(config: Config, data: Mapping[str, Any], source: str) -> None:
 
 
 def _apply_env(config: Config, env: Mapping[str, str]) -> None:
-    if env.get("SPECGATE_STORE"):
-        config.store_url = env["SPECGATE_STORE"].strip()
-    if env.get("SPECGATE_TZ_OFFSET"):
-        config.tz_offset = _tz_offset(env["SPECGATE_TZ_OFFSET"], "SPECGATE_TZ_OFFSET", "environment")
+    """Environment variables; one that is empty or only spaces counts as unset."""
+    values = {name: text.strip() for name, text in env.items() if name.startswith("SPECGATE_") and text.strip()}
+    if "SPECGATE_STORE" in values:
+        config.store_url = values["SPECGATE_STORE"]
+    if "SPECGATE_TZ_OFFSET" in values:
+        config.tz_offset = _tz_offset(values["SPECGATE_TZ_OFFSET"], "SPECGATE_TZ_OFFSET", "environment")
     for setting in WEB_SETTINGS:
-        if setting.env and env.get(setting.env, "").strip():
-            setattr(config, setting.attribute, setting.parse(env[setting.env].strip(), setting.env, "environment"))
-    if env.get("SPECGATE_LOG_LEVEL"):
-        config.log_level = as_log_level(env["SPECGATE_LOG_LEVEL"], "SPECGATE_LOG_LEVEL", "environment")
-    if env.get("SPECGATE_LOG_FORMAT"):
-        config.log_format = _log_format(env["SPECGATE_LOG_FORMAT"], "SPECGATE_LOG_FORMAT", "environment")
-    if env.get("SPECGATE_PLUGINS", "").strip():
-        config.plugins = as_names(env["SPECGATE_PLUGINS"], "SPECGATE_PLUGINS", "environment")
-    if env.get("SPECGATE_DISABLE_PLUGINS", "").strip():
-        config.disable_plugins = as_names(env["SPECGATE_DISABLE_PLUGINS"], "SPECGATE_DISABLE_PLUGINS", "environment")
+        if setting.env and setting.env in values:
+            setattr(config, setting.attribute, setting.parse(values[setting.env], setting.env, "environment"))
+    if "SPECGATE_LOG_LEVEL" in values:
+        config.log_level = as_log_level(values["SPECGATE_LOG_LEVEL"], "SPECGATE_LOG_LEVEL", "environment")
+    if "SPECGATE_LOG_FORMAT" in values:
+        config.log_format = _log_format(values["SPECGATE_LOG_FORMAT"], "SPECGATE_LOG_FORMAT", "environment")
+    if "SPECGATE_PLUGINS" in values:
+        config.plugins = as_names(values["SPECGATE_PLUGINS"], "SPECGATE_PLUGINS", "environment")
+    if "SPECGATE_DISABLE_PLUGINS" in values:
+        config.disable_plugins = as_names(values["SPECGATE_DISABLE_PLUGINS"], "SPECGATE_DISABLE_PLUGINS", "environment")
 
 
 def load_config(

@@ -371,22 +371,29 @@ class Connection:
             await self._keep_exchange(entry)
 
     def _exchange_entry(self, received: bytes, sent: bytes) -> dict[str, Any] | None:
-        """The exchange-log entry, stamped now; None when the listener keeps no exchange log."""
+        """The exchange-log entry, stamped now and attributed to the session's device and tenant when a plugin
+        named them; None when the listener keeps no exchange log."""
         listener = self.listener
         if not listener.config.log_exchanges:
             return None
         at = listener.clock()
-        return {
-            "ip": self.session.peer_host,
-            "port": self.session.listen_port,
+        session = self.session
+        entry: dict[str, Any] = {
+            "ip": session.peer_host,
+            "port": session.listen_port,
             "datetime": local_string(at, listener.app_config.tz),
             "recv": received,
             "recv_len": len(received),
             "send": sent,
             "send_len": len(sent),
             "at": at,
-            "device_type": self.session.device_type,
+            "device_type": session.device_type,
         }
+        if session.device_id is not None:
+            entry["device_uid"] = session.device_id
+        if session.tenant is not None:
+            entry["tenant"] = session.tenant
+        return entry
 
     async def _keep_exchange(self, entry: dict[str, Any]) -> None:
         listener = self.listener

@@ -23,6 +23,11 @@ class Session:
 
     ``now()`` is the runtime's clock: plugins stamp what they store with it, never with ``time.time()``,
     so a test (or a replay) that gives the gateway another clock controls every timestamp.
+
+    ``device_id`` and ``tenant`` attribute the connection: a plugin sets them once it knows which device is
+    talking (the id the device gave) and which tenant holds that device (None while it holds none). Each
+    exchange logged afterwards carries them as ``device_uid`` and ``tenant``, which is how a tenant's users
+    get to see their own devices' exchanges and nobody else's.
     """
 
     device_type: str
@@ -36,6 +41,8 @@ class Session:
     opened_at: float
     state: dict[str, Any] = field(default_factory=dict)
     clock: Callable[[], float] = field(default=time.time, repr=False)
+    device_id: str | None = None
+    tenant: str | None = None
 
     def now(self) -> float:
         """The current time in epoch seconds, from the gateway's clock."""

@@ -291,6 +291,7 @@ class GasMeterHandler:
             )
         now = int(session.now())
         store = session.store
+        session.device_id, session.tenant = uid, None
         try:
             tenant, device = await store.get_routed_device(uid)
         except InvalidInput as exc:
@@ -298,6 +299,8 @@ class GasMeterHandler:
             # so the meter retries later instead of being told to stop for good
             log.error("gas meter %s from %s: unusable route: %s", uid, session.peer_host, exc)
             return Outcome(close=True)
+        # the exchange is the tenant's only when the tenant holds the device: a bare route is not enough
+        session.tenant = tenant if device is not None else None
         if tenant is None or device is None or device.get("flag") is not True:
             why = "unknown device" if device is None else "inactive device"
             log.info("gas meter %s from %s: %s, told to stop", uid, session.peer_host, why)

@@ -313,6 +313,28 @@ async def test_the_exchange_log_trails_the_closed_session_and_is_in_the_store_af
     assert gw.metrics()["listeners"][0]["exchange_log_failures"] == 0
 
 
+async def test_the_exchange_log_names_the_device_and_the_tenant_that_holds_it(store):
+    await provision(store, uid="A0000007")
+    await provision(store, uid="0FF00007", flag=False)
+    await store.set_device_route("0DD00007", TENANT)  # routed, but the tenant holds no such device
+    async with gateway(store) as gw:
+        port = gw.port("gas_meter")
+        for uid in ("A0000007", "0FF00007", "0BADBEEF", "0DD00007"):
+            assert len(await send(port, [report_bytes("normal", uid, SLOTS)])) == 32
+        assert await send(port, [b"hello there\r\n"]) == b""
+    log = (await store.list_exchanges(ListQuery(sort="at", limit=10))).items
+    attributed = {bytes(e["recv"])[1:9].decode("ascii", "replace"): (e.get("device_uid"), e.get("tenant")) for e in log}
+    assert attributed == {
+        "A0000007": ("A0000007", TENANT),
+        "0FF00007": ("0FF00007", TENANT),  # inactive, but the tenant's own
+        "0BADBEEF": ("0BADBEEF", None),  # unknown: the uid it claimed, no tenant
+        "0DD00007": ("0DD00007", None),
+        "ello the": (None, None),  # junk: nothing to attribute
+    }
+    mine = await store.list_exchanges(ListQuery(filters={"tenant": TENANT}))
+    assert sorted(bytes(e["recv"])[1:9] for e in mine.items) == [b"0FF00007", b"A0000007"]
+
+
 async def test_a_trailing_exchange_log_that_fails_is_counted(store, caplog):
     await provision(store, uid="F0000003")
     failing = SlowExchangeStore(store, fail=True)

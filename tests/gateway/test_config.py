@@ -210,3 +210,10 @@ def test_bad_connection_limits_name_the_key(tmp_path, entry, named):
     path = write(tmp_path, f"listeners: [{{device_type: gas_meter, port: 5004, {entry}}}]\n")
     with pytest.raises(ConfigError, match=named):
         load_config(path, env={})
+
+
+def test_an_environment_variable_of_only_spaces_counts_as_unset():
+    config = load_config(
+        env={"SPECGATE_STORE": "   ", "SPECGATE_LOG_LEVEL": " ", "SPECGATE_WEB_PORT": "  "}, options=[]
+    )
+    assert (config.store_url, config.log_level, config.web_port) == ("sqlite:///specgate.db", "INFO", 8000)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from web.api import registrations, session, subscribers, tenants, tokens, users
+from web.api import data, devices, logs, registrations, session, subscribers, tenants, tokens, users
 
 ROUTES: list[BaseRoute] = [*session.ROUTES]
 ROUTES += [*users.ROUTES, *registrations.ROUTES, *subscribers.ROUTES, *tokens.ROUTES, *tenants.ROUTES]
+ROUTES += [*devices.ROUTES, *data.ROUTES, *logs.ROUTES]
