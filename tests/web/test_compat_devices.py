@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.store import ListQuery
-from tests.web.support import app_client
+from tests.web.support import add_user, app_client
 from tests.web.test_compat import OTHER, TENANT, call, compat_login, seed_devices
 
 LIST_FIELDS = ["device_uid", "meter_id", "last_count", "last_access", "flag"]
@@ -37,7 +37,15 @@ INSTALL_DEVICE_INFO = {
 
 async def seed_subscribers(store) -> None:
     await store.upsert_subscriber(
-        TENANT, {"customer_no": "S12547896", "meter_id": "202465478965", "customer_name": "이순신", "binded": False}
+        TENANT,
+        {
+            "customer_no": "S12547896",
+            "meter_id": "202465478965",
+            "customer_name": "이순신",
+            "subscriber_no": "1204365785",
+            "addr_city": "서울시",
+            "binded": False,
+        },
     )
     await store.upsert_subscriber(
         TENANT,
@@ -162,16 +170,22 @@ async def test_v3_modify_takes_data_and_keeps_to_the_role_s_fields(store):
         refused = await call(client, "device", viewer, action="modify", device_uid="D4245A98", data={"comment": "y"})
         assert refused.status_code == 403
         admin = await compat_login(client, "admin")
-        configured = await call(
-            client,
-            "device",
-            admin,
-            action="modify",
-            device_uid="D4245A98",
-            data={"server_ip": "192.0.2.10", "server_port": "5004", "minimum": 1, "maximum": 9},
-        )
+        thresholds = {"minimum": 1, "maximum": "9", "installer_id": "installer"}
+        configured = await call(client, "device", admin, action="modify", device_uid="D4245A98", data=thresholds)
         assert configured.json()["data"] == {"modified_count": 1}
-        bad_ip = await call(client, "device", admin, action="modify", device_uid="D4245A98", data={"server_ip": 1})
+        nobody = await call(client, "device", admin, action="modify", device_uid="D4245A98", data={"installer_id": "x"})
+        assert nobody.json()["code"] == 400
+        # where a meter reports to is a system administrator's, as in the REST API
+        redirect = await call(
+            client, "device", admin, action="modify", device_uid="D4245A98", data={"server_ip": "192.0.2.9"}
+        )
+        assert redirect.status_code == 403
+        await add_user(store, TENANT, "root", "admin", system_admin=True)
+        root = await compat_login(client, "root")
+        address = {"server_ip": "192.0.2.10", "server_port": "5004"}
+        moved = await call(client, "device", root, action="modify", device_uid="D4245A98", data=address)
+        assert moved.json()["data"] == {"modified_count": 1}
+        bad_ip = await call(client, "device", root, action="modify", device_uid="D4245A98", data={"server_ip": 1})
         assert bad_ip.json()["code"] == 400
     device = await store.get_device(TENANT, "D4245A98")
     assert (device["comment"], device["last_count"], device["installer_id"]) == ("kitchen", 1234, "installer")
@@ -207,6 +221,7 @@ async def test_install_and_bind_record_the_install_and_bind_the_meter_s_subscrib
         device = await store.get_device(TENANT, "D4245A98")
         assert (device["flag"], device["install_date"], device["initial_count"]) == (True, "2025-03-06", 0)
         assert (device["subscriber_no"], device["meter_id"]) == ("1204365785", "202465478965")
+        assert (device["customer_no"], device["addr_city"]) == ("S12547896", "서울시")  # the subscriber's own data
         assert (await store.get_subscriber(TENANT, "S12547896"))["bind_device_id"] == "D4245A98"
         assert (await store.get_subscriber(TENANT, "S32649713"))["bind_device_id"] is None
         v3 = {"device_uid": "D4245A98", "meter_id": "365478965162", "install_date": "2025-03-10", "initial_count": 2543}
@@ -311,3 +326,25 @@ async def test_v2_release_product(store):
     assert (released["release_date"], released["comment"], released["flag"]) == ("2025-03-06", "lot 7", False)
     listed = await store.list_devices(TENANT, ListQuery())
     assert sorted(device["device_uid"] for device in listed.items) == ["A149490D", "D4245A98", "D5000001"]
+
+
+async def test_a_binding_moves_the_subscriber_s_data_with_it(store):
+    """The REST API's rule: the device a subscriber leaves no longer carries its data."""
+    await seed_devices(store)
+    await seed_subscribers(store)
+    bind = {"customer_no": "S12547896", "meter_id": "202465478965"}
+    async with app_client(store) as client:
+        admin = await compat_login(client, "admin")
+        await call(client, "subscriber", admin, action="bind", device_uid="D4245A98", **bind)
+        first = await store.get_device(TENANT, "D4245A98")
+        assert (first["customer_no"], first["customer_name"]) == ("S12547896", "이순신")
+        assert (await store.get_subscriber(TENANT, "S32649713"))["binded"] is False
+        await call(client, "subscriber", admin, action="bind", device_uid="A149490D", **bind)
+        left = await store.get_device(TENANT, "D4245A98")
+        assert (left.get("customer_no"), left.get("customer_name"), left.get("subscriber_no")) == (None, None, None)
+        assert (await store.get_device(TENANT, "A149490D"))["customer_name"] == "이순신"
+        assert (await store.get_subscriber(TENANT, "S12547896"))["bind_device_id"] == "A149490D"
+        await call(client, "device", admin, action="unbind", data={"device_uid": "A149490D"})
+    unbound = await store.get_device(TENANT, "A149490D")
+    assert (unbound["flag"], unbound.get("customer_no"), unbound.get("customer_name")) == (False, None, None)
+    assert (await store.get_subscriber(TENANT, "S12547896"))["binded"] is False

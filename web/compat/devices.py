@@ -13,9 +13,9 @@ import functools
 from typing import Any
 
 from core.errors import Conflict
-from core.store import ListQuery
 from core.store.listings import LISTINGS
 from core.timeutil import local_string
+from web.compat import binding
 from web.compat.context import Call, all_items
 from web.compat.envelope import NOT_FOUND, Refused, Reply, bad_request, listing, row
 from web.compat.fields import INSTALL_FIELDS, device_changes
@@ -77,12 +77,17 @@ async def modify_device(call: Call) -> Reply:
         call.require("subscribers.bind")
     if await call.device(device_uid) is None:
         return {"code": 200, "elasped_time": call.elapsed(), "data": {"modified_count": 0}}
+    installer_id = changes.get("installer_id")
+    if installer_id and await call.store.get_user(call.tenant, installer_id) is None:
+        raise bad_request(f"installer_id {installer_id!r} is not a user of your tenant")
     if changes:
         await call.store.update_device(call.tenant, device_uid, changes)
     if old_meter:
-        await _unbind_subscribers(call, {"meter_id": old_meter, "bind_device_id": device_uid})
-    if customer_no and await call.store.get_subscriber(call.tenant, customer_no) is not None:
-        await _bind_subscriber(call, customer_no, device_uid)
+        await binding.unbind(call, {"meter_id": old_meter, "bind_device_id": device_uid}, keep=customer_no)
+    subscriber = await call.store.get_subscriber(call.tenant, customer_no) if customer_no else None
+    if subscriber is not None:
+        await binding.unbind(call, {"bind_device_id": device_uid}, keep=customer_no)
+        await binding.bind(call, subscriber, device_uid)
     return {"code": 200, "elasped_time": call.elapsed(), "data": {"modified_count": 1 if changes else 0}}
 
 
@@ -101,23 +106,17 @@ async def bind_device(call: Call) -> Reply:
         raise Refused(NOT_FOUND)
     if not active:
         await call.store.update_device(call.tenant, device_uid, {"flag": False})
-        await _unbind_subscribers(call, {"bind_device_id": device_uid})
+        await binding.unbind(call, {"bind_device_id": device_uid})
         return {"code": 200, "elasped_time": call.elapsed(), "data": {"bind_date": None, "binded": False}}
     install = {key: value for key, value in source.items() if key in INSTALL_FIELDS}
     changes = device_changes({**install, "flag": True}, call.caller)
     await call.store.update_device(call.tenant, device_uid, changes)
-    previous, _ = await all_items(
-        functools.partial(call.store.list_subscribers, call.tenant), ListQuery(filters={"bind_device_id": device_uid})
-    )
-    for subscriber in previous:
+    for subscriber in await binding.subscribers(call, {"bind_device_id": device_uid}):
         if subscriber.get("meter_id") != meter_id:
-            await _unbind_subscribers(call, {"customer_no": subscriber["customer_no"]})
-    bound, _ = await all_items(
-        functools.partial(call.store.list_subscribers, call.tenant), ListQuery(filters={"meter_id": meter_id})
-    )
+            await binding.unbind(call, {"customer_no": subscriber["customer_no"]})
     bind_date = local_string(call.now(), call.tz)
-    for subscriber in bound:
-        await _bind_subscriber(call, subscriber["customer_no"], device_uid, bind_date)
+    for subscriber in await binding.subscribers(call, {"meter_id": meter_id}):
+        await binding.bind(call, subscriber, device_uid, bind_date)
     return {
         "code": 200,
         "elasped_time": call.elapsed(),
@@ -134,7 +133,7 @@ async def unbind_device(call: Call) -> Reply:
     if await call.device(device_uid) is None:
         raise Refused(NOT_FOUND)
     await call.store.update_device(call.tenant, device_uid, {"flag": False})
-    await _unbind_subscribers(call, {"bind_device_id": device_uid})
+    await binding.unbind(call, {"bind_device_id": device_uid})
     return {"code": 200, "data": {"unbinded": True}}
 
 
@@ -145,7 +144,7 @@ async def delete_device(call: Call) -> Reply:
         raise bad_request("데이터베이스 이름과 장치 ID가 필요합니다.")
     deleted = 0
     if await call.device(device_uid) is not None:
-        await _unbind_subscribers(call, {"bind_device_id": device_uid})
+        await binding.unbind(call, {"bind_device_id": device_uid})
         deleted = int(await call.store.delete_device(call.tenant, device_uid))
     return {"code": 200, "data": {"deleted_count": deleted}}
 
@@ -220,22 +219,3 @@ async def _release(
 
 def _today(call: Call) -> str:
     return local_string(call.now(), call.tz)[:10]
-
-
-async def _bind_subscriber(call: Call, customer_no: str, device_uid: str, when: str | None = None) -> None:
-    """The subscriber records the device and the local date-time, as the REST API's bind does."""
-    bind_date = when or local_string(call.now(), call.tz)
-    await call.store.upsert_subscriber(
-        call.tenant, {"customer_no": customer_no, "bind_device_id": device_uid, "bind_date": bind_date, "binded": True}
-    )
-
-
-async def _unbind_subscribers(call: Call, filters: dict[str, Any]) -> None:
-    subscribers, _ = await all_items(
-        functools.partial(call.store.list_subscribers, call.tenant), ListQuery(filters=filters)
-    )
-    for subscriber in subscribers:
-        await call.store.upsert_subscriber(
-            call.tenant,
-            {"customer_no": subscriber["customer_no"], "bind_device_id": None, "bind_date": None, "binded": False},
-        )

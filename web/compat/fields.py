@@ -3,46 +3,29 @@ their types as the original layout has them (integers as int32, ``flag`` a bool,
 IPv4 string), so the original data server keeps reading what is written here.
 
 The original wrote every key of a request body into the device document (``login_id`` and ``userseq``
-included), so anyone could redirect a meter with ``server_ip``. Here a field is written only when it is
-listed below for the caller's role; fields the device itself reports are never taken from a client.
+included), so anyone could redirect a meter with ``server_ip``. Here the fields a role may write are the
+REST API's (:func:`web.api.devices.editable_fields`, checked by :data:`web.api.devices.FIELD_CHECKS`), with
+the values the original clients send (digits for integers, ``"active"`` for ``flag``) converted first.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from core.security.roles import Principal, allowed
+from core.security.roles import Principal
+from web.api.devices import FIELD_CHECKS, editable_fields
+from web.api.subscribers import DEVICE_COPIES
 from web.compat.envelope import PERMISSION_DENIED, Refused, bad_request
 from web.compat.inputs import integer
 
 _ADDRESS = ("addr_prov", "addr_city", "addr_dist", "addr_dong", "addr_road", "addr_detail", "addr_apt")
-#: the subscriber data copied into a device, and what an installer records when it installs one
-INSTALL_FIELDS = frozenset(
-    {
-        "meter_id",
-        "install_date",
-        "initial_count",
-        "ref_interval",
-        "comment",
-        "flag",
-        "customer_name",
-        "customer_no",
-        "subscriber_no",
-        "share_house",
-        "category",
-        "class",
-        "in_outdoor",
-        *_ADDRESS,
-    }
-)
-#: where the device reports to and what it checks: changing them redirects or reconfigures a meter
-CONFIGURATION_FIELDS = frozenset(
-    {"minimum", "maximum", "server_ip", "server_port", "param", "group1", "group2", "group3"}
-)
-#: who installs a device and when it was released: what a release decides
-RELEASE_FIELDS = frozenset({"installer_id", "release_date"})
+#: what an installer records when it installs a device (``bind``, v2 ``install_device_info``)
+INSTALL_FIELDS = frozenset({"meter_id", "install_date", "initial_count", "ref_interval", "comment", "flag"})
+#: the subscriber data a device carries (the original clients copied it into the device; a bind does)
+COPY_FIELDS = frozenset(DEVICE_COPIES) | {"addr_road"}
+#: what a device document holds that a client may name: any other field is unknown (400)
+KNOWN_FIELDS = frozenset(FIELD_CHECKS) | COPY_FIELDS | {"release_date", "param", "group1", "group2", "group3"}
 #: what the device reports itself; a client sending them back (as read) is not an error, they are ignored
 REPORTED_FIELDS = frozenset(
     {
@@ -59,8 +42,6 @@ REPORTED_FIELDS = frozenset(
     }
 )
 
-_U16 = 65535
-
 
 def _flag(value: Any, name: str) -> bool:
     if isinstance(value, bool):
@@ -70,13 +51,6 @@ def _flag(value: Any, name: str) -> bool:
     if value in ("inactive", "false", "False", 0, "0"):
         return False
     raise bad_request(f"{name} must be true or false, got {value!r}")
-
-
-def _ipv4(value: Any, name: str) -> str:
-    try:
-        return str(ipaddress.IPv4Address(value if isinstance(value, str) else ""))
-    except ValueError:
-        raise bad_request(f"{name} must be a dotted IPv4 address, got {value!r}") from None
 
 
 def _text(value: Any, name: str) -> str:
@@ -94,35 +68,43 @@ def _share_house(value: Any, name: str) -> str:
 
 
 _Convert = Callable[[Any, str], Any]
-_DEVICE_TYPES: dict[str, _Convert] = {
+#: how the original clients' values become the stored ones before the REST API's checks
+_DEVICE_VALUES: dict[str, _Convert] = {
     "initial_count": integer,
-    "ref_interval": lambda value, name: integer(value, name, 0),
-    "minimum": lambda value, name: integer(value, name, 0, _U16),
-    "maximum": lambda value, name: integer(value, name, 0, _U16),
-    "server_port": lambda value, name: integer(value, name, 0, _U16),
+    "ref_interval": integer,
+    "minimum": integer,
+    "maximum": integer,
+    "server_port": integer,
     "flag": _flag,
-    "server_ip": _ipv4,
     "share_house": _share_house,
 }
 
 
+def writable_fields(caller: Principal) -> frozenset[str]:
+    """The REST API's fields of the caller, and for those who may write the customer fields the rest of
+    the subscriber data a device carries too."""
+    fields = editable_fields(caller)
+    return fields | COPY_FIELDS if "customer_name" in fields else fields
+
+
 def device_changes(fields: Mapping[str, Any], caller: Principal) -> dict[str, Any]:
-    """The device fields of ``fields`` converted to their stored types. Reported fields are dropped; an
-    unknown field is a 400; a field the caller's role may not change is a 403 ``Permission denied``
-    (installers: the install fields; operators also the configuration; releasing needs
-    ``devices.release``)."""
-    changes: dict[str, Any] = {}
-    unknown = sorted(set(fields) - INSTALL_FIELDS - CONFIGURATION_FIELDS - RELEASE_FIELDS - REPORTED_FIELDS)
+    """The device fields of ``fields`` converted and checked. Reported fields are dropped, and so are the
+    subscriber data the caller may not write (the clients send them back as read; a bind copies the
+    subscriber's own); an unknown field is a 400; any other field the caller's role may not change
+    (``server_ip``, ``installer_id``, ...) is a 403 ``Permission denied``."""
+    unknown = sorted(set(fields) - KNOWN_FIELDS - REPORTED_FIELDS)
     if unknown:
         raise bad_request(f"unknown device fields: {', '.join(unknown)}")
+    writable = writable_fields(caller)
+    changes: dict[str, Any] = {}
     for name, value in fields.items():
-        if name in REPORTED_FIELDS:
+        if name in REPORTED_FIELDS or (name in COPY_FIELDS and name not in writable):
             continue
-        if name in CONFIGURATION_FIELDS and caller.role not in ("admin", "operator") and not caller.system_admin:
+        if name not in writable:
             raise Refused(PERMISSION_DENIED)
-        if name in RELEASE_FIELDS and not allowed(caller, "devices.release"):
-            raise Refused(PERMISSION_DENIED)
-        changes[name] = _DEVICE_TYPES.get(name, _text)(value, name)
+        value = _DEVICE_VALUES.get(name, _text)(value, name)
+        check = FIELD_CHECKS.get(name)
+        changes[name] = check(name, value) if check is not None else value
     return changes
 
 

@@ -13,8 +13,7 @@ from typing import Any
 
 from core.store import ListQuery
 from core.store.listings import LISTINGS
-from core.timeutil import local_string
-from web.api.subscribers import DEVICE_COPIES
+from web.compat import binding
 from web.compat.context import Call, all_items
 from web.compat.envelope import NOT_FOUND, Refused, Reply, bad_request, listing, row
 from web.compat.fields import subscriber_fields
@@ -80,19 +79,10 @@ async def bind_subscriber(call: Call) -> Reply:
     subscriber = await call.store.get_subscriber(call.tenant, customer_no)
     if subscriber is None or await call.device(device_uid) is None:
         raise Refused(NOT_FOUND)
-    listed = functools.partial(call.store.list_subscribers, call.tenant)
-    previous, _ = await all_items(listed, ListQuery(filters={"bind_device_id": device_uid}))
-    for other in previous:
-        if other["customer_no"] != customer_no:
-            await call.store.upsert_subscriber(
-                call.tenant,
-                {"customer_no": other["customer_no"], "bind_device_id": None, "bind_date": None, "binded": False},
-            )
-    bind_date = local_string(call.now(), call.tz)
-    bound = {"customer_no": customer_no, "meter_id": meter_id, "bind_device_id": device_uid, "binded": True}
-    await call.store.upsert_subscriber(call.tenant, {**bound, "bind_date": bind_date})
-    copied = {name: subscriber[name] for name in DEVICE_COPIES if subscriber.get(name) is not None}
-    await call.store.update_device(call.tenant, device_uid, {**copied, "meter_id": meter_id})
+    await binding.unbind(call, {"bind_device_id": device_uid}, keep=customer_no)
+    await call.store.upsert_subscriber(call.tenant, {"customer_no": customer_no, "meter_id": meter_id})
+    bind_date = await binding.bind(call, {**subscriber, "meter_id": meter_id}, device_uid)
+    await call.store.update_device(call.tenant, device_uid, {"meter_id": meter_id})
     return {"code": 200, "data": {"bind_date": bind_date, "binded": True}}
 
 
