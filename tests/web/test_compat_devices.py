@@ -286,6 +286,9 @@ async def test_v3_release_creates_inactive_devices_for_an_installer_of_the_tenan
         assert unknown.json() == {"code": 1004, "description": "no_user_id"}
         missing = await call(client, "device", admin, action="release", device_uids=["C2"])
         assert missing.json()["code"] == 400
+        for bad in (["bad uid"], ["$where"], [7]):
+            response = await call(client, "device", admin, action="release", device_uids=bad, installer_id="installer")
+            assert response.json()["code"] == 400, bad
     device = await store.get_device(TENANT, "C0000001")
     assert device == {
         "device_uid": "C0000001",

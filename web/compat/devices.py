@@ -15,6 +15,7 @@ from typing import Any
 from core.errors import Conflict
 from core.store.listings import LISTINGS
 from core.timeutil import local_string
+from web.api.devices import UID_RE
 from web.compat import binding
 from web.compat.context import Call, all_items
 from web.compat.envelope import NOT_FOUND, Refused, Reply, bad_request, listing, row
@@ -189,8 +190,8 @@ async def _release(
         raise bad_request(f"the device UIDs must be a list of at most {MAX_RELEASE}")
     wanted: list[str] = []
     for uid in uids:
-        if not isinstance(uid, str) or not uid or uid.startswith("$") or len(uid) > 64:
-            raise bad_request(f"device UID {uid!r} must be a string of 1 to 64 characters")
+        if not isinstance(uid, str) or not UID_RE.fullmatch(uid):
+            raise bad_request(f"device UID {uid!r} must be 1 to 64 letters, digits or _.:- (as the REST API's release)")
         if uid not in wanted:
             wanted.append(uid)
     if await call.store.get_user(call.tenant, installer_id) is None:
