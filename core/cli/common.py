@@ -15,7 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from core.config import load_config
+from core.config import Config, load_config
 from core.errors import ConfigError
 from core.store import ListQuery, Page, Store, display_url, open_store, sqlite_file
 
@@ -61,6 +61,11 @@ def add_store_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", help="store URL (default: from the configuration, else sqlite:///specgate.db)")
     parser.add_argument("--config", help="YAML configuration file (default: SPECGATE_CONFIG)")
     parser.add_argument("--create", action="store_true", help="create the SQLite store file when it does not exist yet")
+
+
+def load_config_for(args: argparse.Namespace) -> Config:
+    """The configuration a command with :func:`add_store_flags` works with (its ``--config`` and ``--store``)."""
+    return load_config(args.config, store_url=args.store)
 
 
 def run_with_store(args: argparse.Namespace, action: Callable[[Store], Awaitable[int]]) -> int:

@@ -67,36 +67,38 @@ class ListenerConfig:
 
     def check(self, place: str) -> None:
         """Raise ``ConfigError`` naming ``place`` for any field that cannot be used."""
+        # a file entry's fields read as "site.yaml: listeners[0].port"; a flag's as "--listen TEXT: port"
+        at = f"{place}: " if place.startswith("--listen") else f"{place}."
         if not isinstance(self.device_type, str) or not self.device_type:
-            raise ConfigError(f"{place}.device_type must be a non-empty string, got {self.device_type!r}")
-        _check_int(self.port, f"{place}.port", 0, 65535)
-        _check_int(self.max_frame_length, f"{place}.max_frame_length", 1)
-        _check_int(self.max_connections, f"{place}.max_connections", 1)
-        _check_int(self.backlog, f"{place}.backlog", 1)
+            raise ConfigError(f"{at}device_type must be a non-empty string, got {self.device_type!r}")
+        _check_int(self.port, f"{at}port", 0, 65535)
+        _check_int(self.max_frame_length, f"{at}max_frame_length", 1)
+        _check_int(self.max_connections, f"{at}max_connections", 1)
+        _check_int(self.backlog, f"{at}backlog", 1)
         share = self.max_share_per_address
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
-            raise ConfigError(f"{place}.max_share_per_address must be a number above 0 and at most 1, got {share!r}")
+            raise ConfigError(f"{at}max_share_per_address must be a number above 0 and at most 1, got {share!r}")
         if not isinstance(self.host, str) or not self.host:
-            raise ConfigError(f"{place}.host must be a non-empty string, got {self.host!r}")
+            raise ConfigError(f"{at}host must be a non-empty string, got {self.host!r}")
         if not isinstance(self.options, dict):
-            raise ConfigError(f"{place}.options must be a mapping, got {self.options!r}")
+            raise ConfigError(f"{at}options must be a mapping, got {self.options!r}")
         misplaced = sorted(set(self.options) & set(LISTENER_FIELDS))
         if misplaced:
             raise ConfigError(f"{place}: {', '.join(misplaced)} is a listener field, not a device option")
-        _check_seconds(self.idle_timeout, f"{place}.idle_timeout")
-        _check_seconds(self.first_byte_timeout, f"{place}.first_byte_timeout")
+        _check_seconds(self.idle_timeout, f"{at}idle_timeout")
+        _check_seconds(self.first_byte_timeout, f"{at}first_byte_timeout")
         if self.frame_timeout is not None:
-            _check_seconds(self.frame_timeout, f"{place}.frame_timeout")
+            _check_seconds(self.frame_timeout, f"{at}frame_timeout")
         for name in ("replace_same_peer", "log_exchanges"):
             if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{place}.{name} must be true or false, got {getattr(self, name)!r}")
+                raise ConfigError(f"{at}{name} must be true or false, got {getattr(self, name)!r}")
         if self.on_bad_frame not in BAD_FRAME_POLICIES:
-            raise ConfigError(f"{place}.on_bad_frame must be 'close' or 'skip', got {self.on_bad_frame!r}")
-        _check_networks(self.allow, f"{place}.allow", "a list of IP addresses or networks", allow_empty=True)
+            raise ConfigError(f"{at}on_bad_frame must be 'close' or 'skip', got {self.on_bad_frame!r}")
+        _check_networks(self.allow, f"{at}allow", "a list of IP addresses or networks", allow_empty=True)
         if self.proxy_protocol is not None:
             _check_networks(
                 self.proxy_protocol,
-                f"{place}.proxy_protocol",
+                f"{at}proxy_protocol",
                 "a list of the load balancers' addresses or networks",
                 allow_empty=False,
             )

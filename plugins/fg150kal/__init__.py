@@ -6,7 +6,8 @@ several converters on one port told apart by peer IP (``scale_by_peer`` option).
 The plugin owns all of it: its spec (``specs/fg150kal.yaml``), its settings and ``SCALE_GATEWAY_*``
 variables (``options``), its listener (``listeners``), what a line means (``readings``), the CYNOW
 scale-gateway HTTP contract (``routes``), the weighing log and cylinder histories of the REST API
-(``weighings``, with the anomaly rule of ``anomalies``) and ``specgate simulate scale`` (``commands``, ``simulator``).
+(``weighings``, with the anomaly rule of ``anomalies``), ``specgate weighings import`` (``weighing_import``)
+and ``specgate simulate scale`` (``commands``, ``simulator``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ def specgate_register_routes(config: Config) -> list[BaseRoute]:
     from plugins.fg150kal import routes, weighings
 
     return [*routes.routes(), *weighings.routes()]
+
+
+@hookimpl
+def specgate_register_commands(subparsers: argparse._SubParsersAction) -> None:
+    from plugins.fg150kal import weighing_import
+
+    weighing_import.register_commands(subparsers)
 
 
 @hookimpl

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from decimal import Decimal
 
-from core.api import ConfigError, fail, positive_int
-from plugins.fg150kal.options import DEFAULT_SCALE_ID
+from core.api import ConfigError, fail, load_config_for, positive_int
+from plugins.fg150kal.listeners import default_listener
+from plugins.fg150kal.options import DEFAULT_SCALE_ID, DEVICE_TYPE
 
 
 def register_simulator(subparsers: argparse._SubParsersAction) -> None:
@@ -29,11 +31,25 @@ def register_simulator(subparsers: argparse._SubParsersAction) -> None:
     scale.add_argument("--interval", type=float, default=0.0, help="seconds between chunks")
     scale.add_argument(
         "--scale-id",
-        default=DEFAULT_SCALE_ID,
-        help="the scale id the listener assigns (reported, for GET /api/scale-gateway/latest/)",
+        help="the scale id the listener assigns, reported for GET /api/scale-gateway/latest/ (default: found "
+        "in --config for the listener on --port)",
     )
+    scale.add_argument("--config", help="the gateway's configuration, to find the scale id of its listener")
     scale.add_argument("--seed", type=int, default=1)
     scale.set_defaults(func=run_scale_simulator)
+
+
+def listener_scale_id(config_file: str | None, port: int) -> str | None:
+    """The scale id the configured scale listener on ``port`` assigns; None when the configuration has
+    no such listener (then the gateway's own command line decides, which this process cannot see)."""
+    if config_file is None:
+        return None
+    config = load_config_for(argparse.Namespace(config=config_file, store=None))
+    configured = config.listeners if config.listeners is not None else [default_listener(config)]
+    for listener in reversed([*configured, *config.extra_listeners]):
+        if listener.device_type == DEVICE_TYPE and listener.port == port:
+            return str(listener.options.get("scale_id") or DEFAULT_SCALE_ID)
+    return None
 
 
 def run_scale_simulator(args: argparse.Namespace) -> int:
@@ -53,6 +69,14 @@ def run_scale_simulator(args: argparse.Namespace) -> int:
         )
     except OSError as exc:
         return fail(f"cannot stream to {args.host}:{args.port}: {exc}")
-    summary["scale_id"] = args.scale_id
+    scale_id = args.scale_id or listener_scale_id(args.config, args.port)
+    if scale_id is None:
+        print(
+            f"specgate: the scale id is the one the listener on port {args.port} assigns; pass --scale-id or "
+            "--config to report it",
+            file=sys.stderr,
+        )
+    else:
+        summary["scale_id"] = scale_id
     print(json.dumps(summary, indent=2, default=lambda v: str(v) if isinstance(v, Decimal) else repr(v)))
     return 0

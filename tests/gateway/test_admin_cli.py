@@ -235,3 +235,19 @@ def test_password_hashes_are_salted_and_checked():
         first.replace("$8$", "$99$"),
     ):
         assert not verify_password("s3cret-pass", broken)
+
+
+def test_a_mongodb_store_that_is_down_is_one_sentence_without_the_driver_dump(capsys, unused_tcp_port):
+    assert (
+        main(["tenants", "list", "--store", f"mongodb://127.0.0.1:{unused_tcp_port}/?serverSelectionTimeoutMS=500"])
+        == 1
+    )
+    err = capsys.readouterr().err
+    line = [text for text in err.splitlines() if text.startswith("specgate: error:")]
+    assert len(line) == 1 and "MongoDB unavailable" in line[0]
+    assert "Topology" not in err and "configured timeouts" not in err and "Traceback" not in err
+
+
+def test_a_listen_flag_error_names_the_key_apart_from_the_value(capsys):
+    assert main(["serve", "--listen", "gas_meter:5999:allow=192.0.2.0/33", "--no-web"]) == 1
+    assert "--listen gas_meter:5999:allow=192.0.2.0/33: allow: '192.0.2.0/33' is not an IP" in capsys.readouterr().err

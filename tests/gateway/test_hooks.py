@@ -210,13 +210,13 @@ def test_declare_options_gives_each_plugins_settings_and_the_legacy_variables(pm
         port.parse("70000", "x")
 
 
-def test_register_commands_adds_the_gas_meter_device_commands(pm):
+def test_register_commands_adds_the_device_commands_and_the_weighing_import(pm):
     import argparse
 
     parser = argparse.ArgumentParser(prog="specgate")
     subparsers = parser.add_subparsers()
     pm.hook.specgate_register_commands(subparsers=subparsers)
-    assert sorted(subparsers.choices) == ["devices"]
+    assert sorted(subparsers.choices) == ["devices", "weighings"]
     args = parser.parse_args(
         [
             "devices",

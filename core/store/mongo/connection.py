@@ -94,6 +94,14 @@ class RetryTransaction(Exception):
     """Raised inside a transaction whose reads were overtaken by a concurrent commit: run it again."""
 
 
+def short_driver_error(exc: BaseException) -> str:
+    """The driver's message without its timeout settings and topology dump (kept on the exception)."""
+    text = str(exc)
+    for tail in (", Timeout: ", " (configured timeouts:"):
+        text = text.split(tail, 1)[0]
+    return text
+
+
 @contextlib.contextmanager
 def driver_errors(action: str) -> Iterator[None]:
     """Turn driver errors into the store's: unreachable or failing backend -> ``StoreUnavailable``."""
@@ -103,7 +111,7 @@ def driver_errors(action: str) -> Iterator[None]:
         key = (exc.details or {}).get("keyValue", "")
         raise Conflict(f"{action}: a record with the same key {key} exists") from exc
     except (ConnectionFailure, WriteConcernError, WTimeoutError, ExecutionTimeout) as exc:
-        raise StoreUnavailable(f"{action}: MongoDB unavailable: {exc}") from exc
+        raise StoreUnavailable(f"{action}: MongoDB unavailable: {short_driver_error(exc)}") from exc
     except InvalidDocument as exc:
         raise InvalidInput(f"{action}: value cannot be stored: {exc}") from exc
     except RetryTransaction as exc:
