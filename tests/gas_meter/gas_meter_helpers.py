@@ -120,3 +120,32 @@ def make_session(store: Any, config: Config | None = None, spec: Any = None) -> 
         opened_at=NOW,
         clock=lambda: NOW,
     )
+
+
+LEGACY_UID = "A149490D"
+#: a legacy device document as the C server and the v2 web server wrote it (integers fit int32, so BSON int32)
+LEGACY_DEVICE = {
+    "device_uid": LEGACY_UID,
+    "release_date": "2025-01-10",
+    "installer_id": "installer1",
+    "comment": "",
+    "flag": True,
+    "meter_id": "202465478965",
+    "install_date": "2025-01-12",
+    "initial_count": 2543,
+    "ref_interval": 43200,
+    "minimum": 10,
+    "maximum": 7200,
+    "server_ip": "192.0.2.10",
+    "server_port": 5004,
+    "last_access": "2025-03-05 13:00:00",
+    "last_timestamp": NOW - 12 * 3600,
+    "last_count": 10000 + 11 * 7,
+    "battery": 90,
+    "uptime": 1000,
+    "error_count": 0,
+    "status": 0,
+    "customer_name": "이순신",
+    "customer_no": "S12547896",
+    "addr_city": "서울시",
+}
