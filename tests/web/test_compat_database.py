@@ -165,7 +165,9 @@ async def test_insert_adds_subscribers_and_devices_checked_first(store):
         assert bad.json()["code"] == 400
         redirect = [{"device_uid": "F0000002", "server_ip": "192.0.2.10"}]
         assert (await call(client, "insert", admin, db=TENANT, table="device", data=redirect)).status_code == 403
-        devices = [{"device_uid": "F0000001", "meter_id": "m1", "ref_interval": "3600"}]
+        for bad in ([{"device_uid": "bad uid"}], [{"device_uid": "F0000003", "installer_id": "nobody"}]):
+            assert (await call(client, "insert", admin, db=TENANT, table="device", data=bad)).json()["code"] == 400
+        devices = [{"device_uid": "F0000001", "meter_id": "m1", "ref_interval": "3600", "installer_id": "installer"}]
         response = await call(client, "insert", admin, db=TENANT, table="device", data=devices)
         assert response.json()["data"] == {"inserted_count": 1}
         taken = await call(client, "insert", admin, db=TENANT, table="device", data=[{"device_uid": "B0000001"}])
@@ -181,7 +183,7 @@ async def test_insert_adds_subscribers_and_devices_checked_first(store):
     assert await store.get_subscriber(TENANT, "S3") is None and await store.get_subscriber(TENANT, "S4") is None
     device = await store.get_device(TENANT, "F0000001")
     assert (device["meter_id"], device["ref_interval"], device["flag"]) == ("m1", 3600, False)
-    assert await store.get_device_route("F0000002") is None
+    assert await store.get_device_route("F0000002") is None and await store.get_device_route("F0000003") is None
     assert await store.get_device_route("F0000001") == TENANT
     assert await store.find_user("root") is None
     assert await store.get_subscriber(OTHER, "S9") is None

@@ -10,7 +10,6 @@ from the body's ``userseq`` (:func:`web.compat.context.authenticate`) and checks
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable
 
@@ -28,8 +27,6 @@ from web.compat.context import Call, Exchange, authenticate
 from web.compat.envelope import NOT_FOUND, Refused, Reply, respond, unsupported_action
 from web.compat.inputs import read_body
 from web.compat.scripts import OPERATIONS, PUBLIC, SCRIPT_NAMES, route
-
-log = logging.getLogger("specgate.web.compat")
 
 #: request bodies larger than this are refused (an import or insert of many rows is the largest)
 BODY_LIMIT = 2 * 1024 * 1024

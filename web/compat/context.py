@@ -20,6 +20,7 @@ from starlette.requests import Request
 from core.security.accounts import Accounts
 from core.security.roles import Principal, allowed
 from core.store import ListQuery, Page, Store
+from web.api.devices import installer_scope
 from web.compat.envelope import PERMISSION_DENIED, UNAUTHORIZED, Refused
 
 #: most rows one answer lists when the original listed everything (its listings had no limit)
@@ -79,8 +80,9 @@ class Call(Exchange):
 
     @property
     def own_devices_only(self) -> bool:
-        """An installer sees and changes only the devices it installed (``installer_id``)."""
-        return self.caller.role == "installer" and not self.caller.system_admin
+        """An installer sees and changes only the devices it installed (``installer_id``), as in the REST
+        API."""
+        return installer_scope(self.caller) is not None
 
     def sees(self, device: dict[str, Any] | None) -> bool:
         return device is not None and (not self.own_devices_only or device.get("installer_id") == self.caller.login_id)

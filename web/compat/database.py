@@ -13,6 +13,7 @@ from typing import Any
 from core.errors import Conflict, NotFound
 from core.security.accounts import public_user
 from core.store import ListQuery
+from web.api.devices import UID_RE
 from web.compat.context import PAGE, Call
 from web.compat.envelope import PERMISSION_DENIED, Refused, Reply, bad_request, shown
 from web.compat.fields import device_changes, subscriber_fields
@@ -98,6 +99,10 @@ async def insert_documents(call: Call) -> Reply:
     keys = [document[key] for document in checked]
     if len(set(keys)) != len(keys):
         raise bad_request(f"data repeats a {key}")
+    installers = {document["installer_id"] for document in checked if document.get("installer_id")}
+    for installer_id in sorted(installers):
+        if await call.store.get_user(call.tenant, installer_id) is None:
+            raise bad_request(f"installer_id {installer_id!r} is not a user of your tenant")
     for value in keys:
         if await _exists(call, collection, value):
             return {"code": 409, "message": f"{key} {value} exists already", "elasped_time": call.elapsed()}
@@ -123,6 +128,8 @@ def _checked(call: Call, collection: str, document: Any) -> dict[str, Any]:
     rest = {name: item for name, item in document.items() if name != key}
     if collection == "subscriber":
         return {key: value, "binded": False, **subscriber_fields(rest)}
+    if not UID_RE.fullmatch(value):
+        raise bad_request(f"device_uid {value!r} must be 1 to 64 letters, digits or _.:- (as the REST API's release)")
     return {key: value, "flag": False, **device_changes(rest, call.caller)}
 
 
