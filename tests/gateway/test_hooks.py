@@ -248,4 +248,4 @@ def test_register_simulators_adds_one_simulator_per_device_plugin(pm):
     pm.hook.specgate_register_simulators(subparsers=subparsers)
     assert sorted(subparsers.choices) == ["gas-meter", "scale"]
     args = parser.parse_args(["scale", "--port", "4002", "--lines", "5"])
-    assert (args.port, args.lines, args.scale_id) == (4002, 5, "default")
+    assert (args.port, args.lines, args.scale_id) == (4002, 5, None)  # the listener's own unless told
