@@ -76,8 +76,15 @@ class Field(cs.Renamed):
             raise error from exc
 
     def _parse(self, stream: Any, context: Any, path: str) -> Any:
-        with self._labelled_errors(stream.tell()):
-            return self.subcon._parsereport(stream, context, path)
+        trail = context._params.get("_path") if self.label else None
+        if trail is not None:
+            trail.append(self.label)
+        try:
+            with self._labelled_errors(stream.tell()):
+                return self.subcon._parsereport(stream, context, path)
+        finally:
+            if trail is not None:
+                trail.pop()
 
     def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
         with self._labelled_errors():

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.spec.check_fields import FieldChecks
+from core.spec.check_fields import FieldChecks, PendingExpr
+from core.spec.checksums import Crc
+from core.spec.expr import SPECIAL_NAMES
+from core.spec.expr import parse as parse_expr
 from core.spec.check_text import TextChecks
 from core.spec.loader import Located
 from core.spec.problems import Problem, join_pointer
+from core.spec.tables import build_tables
 from core.spec.schema_check import (
     did_you_mean,
     int_range,
@@ -51,6 +55,26 @@ class ModelBuilder(FieldChecks, TextChecks):
         self.structs: dict[str, StructModel] = {}
         self._building: list[str] = []
         self.raw_cases: dict[int, dict[Any, tuple[StructModel, str]]] = {}
+        self.pending: list[list[PendingExpr]] = []
+        self.field_index = 0
+        self.crcs: dict[str, Crc] = {}
+        for name, params in (self.doc.get("crcs") or {}).items():
+            crc = Crc(
+                params["width"],
+                params["poly"],
+                params.get("init", 0),
+                params.get("xorout", 0),
+                params.get("refin", False),
+                params.get("refout", False),
+            )
+            if "check" in params and crc(b"123456789") != params["check"]:
+                self.problem(
+                    f"/crcs/{name}/check",
+                    f"the CRC of '123456789' is {crc(b'123456789'):#x} with these parameters, not {params['check']:#x}",
+                )
+            self.crcs[name] = crc
+        self.tables, problems = build_tables(self.doc.get("tables") or {}, self.located.problem)
+        self.problems.extend(problems)
 
     def problem(self, pointer: str, message: str, prefer_key: bool = False) -> None:
         self.problems.append(self.located.problem(pointer, message, prefer_key))
@@ -66,30 +90,69 @@ class ModelBuilder(FieldChecks, TextChecks):
         self._building.append(name)
         doc = self.type_docs[name]
         model = self.struct(name, doc["fields"], f"/types/{name}/fields")
+        self.check_until_end(model)
         self._building.pop()
         self.structs[name] = model
         return model
 
     def struct(self, name: str, field_docs: list[dict[str, Any]], pointer: str, top_level: bool = False) -> StructModel:
         fields: list[FieldModel] = []
+        positions: list[int] = []
+        self.pending.append([])
+        saved_index = self.field_index
         for index, doc in enumerate(field_docs):
             fpointer = join_pointer(pointer, index)
+            self.field_index = index
             model = self.field(doc, fpointer, fields, top_level, index)
             if model is not None:
                 fields.append(model)
+                positions.append(index)
+        self.field_index = saved_index
+        pending = self.pending.pop()
         struct = StructModel(name=name, fields=fields, pointer=pointer)
         self.link_references(struct)
         self.check_names(struct)
+        self.check_expressions(struct, positions, pending)
         return struct
+
+    def check_expressions(self, struct: StructModel, positions: list[int], pending: list[PendingExpr]) -> None:
+        """Every name an expression reads is an earlier field (or a special name); every table exists."""
+        for expression, pointer, index, extra in pending:
+            known: list[str] = []
+            for position, f in zip(positions, struct.fields, strict=True):
+                if position >= index:
+                    break
+                if f.kind == "switch" and not f.value_switch:
+                    known += [n for n, holder in struct.flattened.items() if holder == f.name]
+                else:
+                    known.append(f.name)
+            allowed = set(known) | set(extra) | SPECIAL_NAMES
+            unknown = sorted(expression.names - allowed)
+            if unknown:
+                where = f"; earlier fields: {', '.join(known)}" if known else "; there is no earlier field"
+                self.problem(
+                    pointer,
+                    f"unknown name '{unknown[0]}' in {expression.text!r}{where}{did_you_mean(unknown[0], known)}",
+                )
+            for table in sorted(expression.tables - set(self.tables)):
+                known_tables = sorted(self.tables)
+                self.problem(
+                    pointer,
+                    f"unknown table '{table}' in {expression.text!r}; tables: {', '.join(known_tables) or '(none)'}"
+                    f"{did_you_mean(table, known_tables)}",
+                )
 
     def check_names(self, struct: StructModel) -> None:
         seen: dict[str, str] = {}
         for f in struct.fields:
-            names = [(f.name, f.pointer)] if f.kind != "switch" else []
-            if f.kind == "switch":
+            names = [(f.name, f.pointer)] if f.kind != "switch" or f.value_switch else []
+            if f.kind == "switch" and not f.value_switch:
                 case_names: set[str] = set()
-                for case in list(f.cases.values()) + ([f.default_case] if f.default_case else []):
-                    case_names.update(c.name for c in case.fields if c.visible)
+                cases = list(f.cases.values()) + [c for _, _, c in f.range_cases]
+                for case in cases + ([f.default_case] if f.default_case else []):
+                    case_names.update(c.name for c in case.fields if c.visible or c.shown)
+                    for c in case.fields:
+                        struct.flattened.setdefault(c.name, f.name)
                 names = [(n, f.pointer) for n in sorted(case_names)]
             for name, ptr in names:
                 if name in seen:
@@ -192,6 +255,14 @@ class ModelBuilder(FieldChecks, TextChecks):
                 ptr, f"'{ref}' is a bits field: switch on one of its members ({choices}), not on the whole field"
             )
             return
+        if target.kind not in ("int", "bits") and switch.switch_mask is None and not target.hidden:
+            # a computed (or text, bytes...) field: its value is the key, as for an expression
+            switch.switch_expr, _ = parse_expr(ref)
+            switch.switch_on = None
+            cases = switch.value_cases if switch.value_switch else switch.cases
+            for key, (model, _ptr) in self.raw_cases.pop(id(switch), {}).items():
+                cases[key] = model
+            return
         if target.kind != "int" or target.hidden:
             self.problem(ptr, f"a switch needs an integer field, '{ref}' is {target.type_name}")
             return
@@ -203,14 +274,15 @@ class ModelBuilder(FieldChecks, TextChecks):
     ) -> None:
         """Turn the case keys into the values the switched-on field decodes to (enum labels or ints)."""
         raw_cases = self.raw_cases.pop(id(switch), {})
+        target: dict[Any, Any] = switch.value_cases if switch.value_switch else switch.cases
         for key, (model, ptr) in raw_cases.items():
             if enum:
                 if isinstance(key, int) and not isinstance(key, bool):
                     labels = [label for label, value in enum.items() if value == key]
                     if labels:
-                        switch.cases[labels[0]] = model
+                        target[labels[0]] = model
                     elif lo <= key <= hi:
-                        switch.cases[key] = model
+                        target[key] = model
                     else:
                         self.problem(ptr, f"case {key} does not fit {type_name} field '{on_name}'")
                     continue
@@ -222,7 +294,7 @@ class ModelBuilder(FieldChecks, TextChecks):
                         prefer_key=True,
                     )
                     continue
-                switch.cases[str(key)] = model
+                target[str(key)] = model
             else:
                 if isinstance(key, int) and not isinstance(key, bool):
                     if not lo <= key <= hi:
@@ -232,7 +304,7 @@ class ModelBuilder(FieldChecks, TextChecks):
                             prefer_key=True,
                         )
                         continue
-                    switch.cases[key] = model
+                    target[key] = model
                 else:
                     self.problem(
                         ptr, f"case {key!r} must be an integer: field '{on_name}' has no enum", prefer_key=True
@@ -256,7 +328,17 @@ class ModelBuilder(FieldChecks, TextChecks):
             messages[name] = message
         framing_doc = self.doc["framing"]
         kind = next(iter(framing_doc))
-        framing = FramingModel(kind=kind, options=dict(framing_doc[kind]))
+        if kind == "alternatives":
+            alternatives = []
+            for alternative in framing_doc[kind]:
+                alt_kind = next(iter(alternative))
+                options = dict(alternative[alt_kind])
+                if alt_kind == "length_field":
+                    options.setdefault("endian", self.endian)
+                alternatives.append({alt_kind: options})
+            framing = FramingModel(kind=kind, options={"alternatives": alternatives})
+        else:
+            framing = FramingModel(kind=kind, options=dict(framing_doc[kind]))
         if kind == "length_field":
             framing.options.setdefault("endian", self.endian)
         if not self.problems:  # sizes of messages with broken fields would only repeat those problems
@@ -270,12 +352,30 @@ class ModelBuilder(FieldChecks, TextChecks):
             framing=framing,
             messages=messages,
             examples=list(self.doc.get("examples", []) or []),
+            tables=self.tables,
         )
 
     def check_checksums(self, struct: StructModel) -> None:
         offset: int | None = 0
+        seen: list[str] = []
         for f in struct.fields:
-            if f.kind == "checksum":
+            if f.kind == "checksum" and f.over:
+                for name in f.over:
+                    if name not in seen:
+                        self.problem(
+                            join_pointer(f.pointer, "over"),
+                            f"'{name}' is not an earlier field of this struct; earlier fields: {', '.join(seen)}"
+                            f"{did_you_mean(name, seen)}",
+                        )
+                        break
+                else:
+                    order = [seen.index(n) for n in f.over]
+                    if order != sorted(order) or order != list(range(order[0], order[-1] + 1)):
+                        self.problem(
+                            join_pointer(f.pointer, "over"),
+                            f"a checksum covers consecutive fields in their order: {', '.join(seen[min(order) : max(order) + 1])}",
+                        )
+            elif f.kind == "checksum":
                 end = f.end if f.end is not None else offset
                 if offset is None:
                     self.problem(f.pointer, "a checksum must follow fixed-size fields")
@@ -288,6 +388,7 @@ class ModelBuilder(FieldChecks, TextChecks):
                     f.end = end
             if offset is not None:
                 offset = None if f.size is None else offset + f.size
+            seen.append(f.name)
 
     def check_until_end(self, struct: StructModel) -> None:
         for i, f in enumerate(struct.fields):
@@ -303,6 +404,26 @@ class ModelBuilder(FieldChecks, TextChecks):
     def check_framing(self, framing: FramingModel, messages: dict[str, MessageModel]) -> None:
         opts = framing.options
         ptr = f"/framing/{framing.kind}"
+        if framing.kind == "alternatives":
+            starts: dict[bytes, int] = {}
+            for i, alternative in enumerate(opts["alternatives"]):
+                alt_kind, alt = next(iter(alternative.items()))
+                aptr = join_pointer(ptr, i, alt_kind)
+                if alt_kind == "fixed":
+                    first = [bytes([b]) for b in alt.get("first_bytes", [])]
+                else:
+                    text = str(alt.get("start", "")).replace(" ", "")
+                    first = [bytes.fromhex(text)[:1]] if text and len(text) % 2 == 0 else []
+                    if alt["offset"] + INT_TYPES[alt["type"]][0] > alt["max_length"]:
+                        self.problem(join_pointer(aptr, "offset"), "the length field does not fit max_length")
+                if not first:
+                    key = "first_bytes" if alt_kind == "fixed" else "start"
+                    self.problem(aptr, f"each alternative framing needs '{key}': the first byte picks the framing")
+                for byte in first:
+                    if byte in starts:
+                        self.problem(aptr, f"first byte {byte.hex().upper()} already picks alternative {starts[byte]}")
+                    starts.setdefault(byte, i)
+            return
         if framing.kind == "fixed":
             for m in messages.values():
                 if m.text is not None:

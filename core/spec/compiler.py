@@ -49,7 +49,7 @@ def int_construct(size: int, signed: bool, endian: str) -> cs.Construct:
 
 
 def field_label(f: FieldModel) -> str:
-    if f.kind == "switch":
+    if f.kind == "switch" and not f.value_switch:
         return ""  # the body's fields are flattened into the enclosing values, so are their paths
     return f.type_name if f.name.startswith("_") else f.name
 
@@ -59,19 +59,33 @@ class ConstructBuilder:
         self.model = model
 
     def struct(self, struct: StructModel, top_level: bool = False) -> cs.Struct:
+        from core.spec import compose
+        from core.spec import constructs as cx
+
         by_name = {f.name: f for f in struct.fields}
         members = []
+        v2 = compose.struct_uses_v2(struct)
         for f in struct.fields:
             sub = self.field(f, by_name)
             if f.length_field is not None:
                 length = by_name[f.length_field]
                 sub = ad.ExactSized(sub, length.name, length.adjust)
+            if f.condition is not None:
+                sub = cx.Conditional(sub, f.condition, compose.lookup_for(self.model))
             members.append(ad.Field(f.name, sub, field_label(f)))
         if top_level:
             members.append(ad.Field("_end", ad.FrameEnd(), ""))
+        if v2:
+            flattened = frozenset(f.name for f in struct.fields if f.kind == "switch" and not f.value_switch)
+            return cx.SpecStruct(*members, flattened=flattened)
         return cs.Struct(*members)
 
     def field(self, f: FieldModel, siblings: dict[str, FieldModel]) -> cs.Construct:
+        from core.spec.compose import v2_field
+
+        v2 = v2_field(self, f, siblings)
+        if v2 is not None:
+            return v2
         kind = f.kind
         if kind == "int":
             sub: cs.Construct = int_construct(f.size or 1, f.signed, f.endian)
@@ -159,15 +173,28 @@ class ConstructBuilder:
 
 
 def shape_struct(struct: StructModel, obj: Any, path: list[str], flags: list[str]) -> dict[str, Any]:
+    from core.spec.constructs import CaseResult
+
     values: dict[str, Any] = {}
     for f in struct.fields:
-        if f.hidden:
+        if f.hidden and not f.shown:
             continue
         raw = obj[f.name]
+        if isinstance(raw, CaseResult):  # a v2 switch: it knows the case that read it
+            if raw.case is None:
+                values[f.name] = None
+            elif f.value_switch:
+                values[f.name] = shape_value(raw.case, raw.value, path + [f.name], flags)
+            else:
+                values.update(shape_struct(raw.case, raw.value, path, flags))
+            continue
         if f.kind == "switch":
             case = f.case_for(f.switch_key(obj))
             if case is not None:
                 values.update(shape_struct(case, raw, path, flags))
+            continue
+        if raw is None and (f.condition is not None or f.kind in ("bcd", "computed")):
+            values[f.name] = None
             continue
         values[f.name] = shape_value(f, raw, path + [f.name], flags)
     return values
@@ -186,6 +213,8 @@ def shape_value(f: FieldModel, raw: Any, path: list[str], flags: list[str]) -> A
         return raw
     if kind == "struct":
         assert f.struct is not None
+        if isinstance(raw, (bytes, bytearray)):  # a processed part left as received (no key, say)
+            return bytes(raw)
         return shape_struct(f.struct, raw, path, flags)
     if kind == "array":
         assert f.element is not None
@@ -199,7 +228,18 @@ def shape_value(f: FieldModel, raw: Any, path: list[str], flags: list[str]) -> A
         return result
     if kind == "bytes":
         return bytes(raw)
+    if kind == "computed":
+        return _plain_value(raw)
     return raw
+
+
+def _plain_value(value: Any) -> Any:
+    """A computed value as plain data (construct's containers become dicts and lists)."""
+    if isinstance(value, dict):
+        return {k: _plain_value(v) for k, v in value.items() if not str(k).startswith("_")}
+    if isinstance(value, list):
+        return [_plain_value(v) for v in value]
+    return value
 
 
 def _fail(path: list[str], message: str, expected: Any = None, found: Any = None) -> FrameError:
@@ -215,9 +255,15 @@ def unshape_struct(
             path, f"expected a mapping of values, got {type(values).__name__}", "mapping", type(values).__name__
         )
     obj: dict[str, Any] = {}
-    names = {f.name for f in struct.fields if f.visible and f.kind != "switch"}
+    names = {f.name for f in struct.fields if (f.visible or f.shown) and (f.kind != "switch" or f.value_switch)}
     for f in struct.fields:
-        if f.hidden:
+        if f.hidden or f.kind == "computed":
+            continue
+        if f.condition is not None and values.get(f.name) is None:
+            obj[f.name] = None  # absent: the construct's condition decides whether that is right
+            continue
+        if f.kind == "switch" and (f.value_switch or f.switch_expr is not None):
+            unshape_v2_switch(f, values, obj, path, names)
             continue
         if f.kind == "switch":
             key = f.switch_key(obj)
@@ -242,6 +288,41 @@ def unshape_struct(
     if allowed is None:
         check_names(values, names, path)
     return obj
+
+
+def _switch_key_of(f: FieldModel, obj: dict[str, Any], flat: dict[str, Any]) -> Any:
+    if f.switch_expr is None:
+        return f.switch_key(obj)
+    from core.spec.expr import ExprError
+
+    scope = {**flat, **obj}
+    try:
+        return f.switch_expr.evaluate(lambda name: scope.get(name), None)
+    except ExprError as exc:
+        raise _fail([f.name], f"cannot evaluate {f.switch_expr.text!r}: {exc}", f.switch_expr.text, str(exc)) from None
+
+
+def unshape_v2_switch(
+    f: FieldModel, values: dict[str, Any], obj: dict[str, Any], path: list[str], names: set[str]
+) -> None:
+    """The build value of a switch on an expression or with value cases (the case is chosen from ``obj``)."""
+    flat: dict[str, Any] = {}
+    for value in obj.values():
+        if isinstance(value, dict):
+            flat.update(value)
+    key = _switch_key_of(f, obj, flat)
+    if f.value_switch:
+        found, case = f.value_case_for(key)
+        if not found:
+            raise _fail(path + [f.name], f"no layout for {key!r}", [str(k) for k in f.value_cases], key)
+        value = values.get(f.name)
+        obj[f.name] = None if case is None else unshape_value(case, value, path + [f.name])
+        return
+    struct = f.case_for(key)
+    if struct is None:
+        raise _fail(path + [f.name], f"no layout for {key!r}", [str(k) for k in f.cases], key)
+    obj[f.name] = unshape_struct(struct, values, path, allowed=set())
+    names |= {c.name for c in struct.fields if c.visible}
 
 
 def missing_value(path: list[str]) -> FrameError:
@@ -324,7 +405,8 @@ def unshape_value(f: FieldModel, value: Any, path: list[str]) -> Any:
             return value
         if kind == "bcd":
             exact = _as_decimal(value, path)
-            ad.bcd_encode(exact, f.size or 1, f.bcd_signed, f.decimals)
+            if f.size is not None and f.bcd_sign != "leading_f":
+                ad.bcd_encode(exact, f.size, f.bcd_signed, f.decimals)
             return exact
         if kind == "ipv4":
             try:
@@ -378,7 +460,11 @@ def unshape_value(f: FieldModel, value: Any, path: list[str]) -> Any:
             return [unshape_value(f.element, item, path + [str(i)]) for i, item in enumerate(value)]
         if kind == "struct":
             assert f.struct is not None
+            if f.process is not None and isinstance(value, (bytes, bytearray)):
+                return bytes(value)
             return unshape_struct(f.struct, value, path)
+        if kind == "computed":
+            return value
     except FrameError as exc:
         if not exc.path:
             exc.path = " -> ".join(path)
@@ -396,6 +482,8 @@ class MessageStructs:
     fast_source: str | None = None
     fast_build: Callable[[Any], bytes | None] | None = None
     fast_build_source: str | None = None
+    #: the generated decoder of a variable layout: (frame, keys) -> (values, flags) or None
+    fast_keys: Callable[[bytes, Any], tuple[dict[str, Any], list[str]] | None] | None = None
 
 
 @dataclass
