@@ -38,6 +38,7 @@ class FieldChecks:
     crcs: dict[str, Crc]
     pending: list[list[PendingExpr]]
     field_index: int
+    all_exprs: list[ex.Expr]
 
     def expression(self, text: Any, pointer: str, extra: frozenset[str] = frozenset()) -> ex.Expr | None:
         """Parse an expression, report its problem, and queue its names for checking against the struct."""
@@ -47,6 +48,7 @@ class FieldChecks:
             return None
         if self.pending:
             self.pending[-1].append((parsed, pointer, self.field_index, extra))
+        self.all_exprs.append(parsed)
         return parsed
 
     def problem(self, pointer: str, message: str, prefer_key: bool = False) -> None:
@@ -119,9 +121,14 @@ class FieldChecks:
         method = getattr(self, f"field_{kind}")
         if method(f, doc) is False:
             return None
-        if doc.get("show"):
-            if not f.hidden or f.kind in ("checksum", "reserved"):
-                self.problem(join_pointer(pointer, "show"), "show makes a constant or computed-on-build field visible")
+        if "show" in doc and f.kind == "computed":
+            f.hidden = not doc["show"]  # a computed step of a longer computation, not a value of its own
+        elif doc.get("show") is not None:
+            if not doc["show"] or not f.hidden or f.kind in ("checksum", "reserved"):
+                self.problem(
+                    join_pointer(pointer, "show"),
+                    "show: true makes a constant or computed-on-build field visible; show: false hides a computed one",
+                )
                 return None
             f.shown = True
         if f.condition is not None:
@@ -145,7 +152,9 @@ class FieldChecks:
             f.size_from = doc["size_from"]
         elif "until" in doc:
             if doc["until"] != "end":
-                self.problem(join_pointer(f.pointer, "until"), f"{f.type_name} is read until: end, got {doc['until']!r}")
+                self.problem(
+                    join_pointer(f.pointer, "until"), f"{f.type_name} is read until: end, got {doc['until']!r}"
+                )
                 return False
             f.until_end = True
         elif f.kind in ("bytes", "string", "reserved", "bcd"):
@@ -345,6 +354,7 @@ class FieldChecks:
         f.bcd_sign = None if sign == "none" else sign
         f.bcd_signed = sign == "trailing"
         f.bcd_invalid = doc.get("invalid", "error")
+        f.bcd_text = bool(doc.get("text", False))
         f.decimals = doc.get("decimals")
         f.unit = doc.get("unit")
         if f.size is None:
@@ -505,6 +515,7 @@ class FieldChecks:
             return False
         f.struct = model
         f.size = model.size
+        f.flatten = bool(doc.get("flatten", False))
         if "process" in doc:
             return self.process(f, doc["process"])
         return True
@@ -603,7 +614,8 @@ class FieldChecks:
                     continue
                 f.range_cases.append((span[0], span[1], value))
             elif f.switch_expr is not None:
-                (f.value_cases if f.value_switch else f.cases)[key] = value
+                target: dict[Any, Any] = f.value_cases if f.value_switch else f.cases
+                target[key] = value
             else:
                 cases[key] = (value, ptr)
         self.raw_cases[id(f)] = cases
@@ -641,7 +653,9 @@ class FieldChecks:
         f.end = doc.get("end")
         if "over" in doc:
             if "start" in doc or "end" in doc:
-                self.problem(join_pointer(f.pointer, "over"), "a checksum covers either named fields (over) or start..end")
+                self.problem(
+                    join_pointer(f.pointer, "over"), "a checksum covers either named fields (over) or start..end"
+                )
                 return False
             f.over = [doc["over"]] if isinstance(doc["over"], str) else list(doc["over"])
         f.hidden = True

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from core.spec.check_fields import FieldChecks, PendingExpr
-from core.spec.checksums import Crc
-from core.spec.expr import SPECIAL_NAMES
-from core.spec.expr import parse as parse_expr
 from core.spec.check_text import TextChecks
+from core.spec.checksums import Crc
+from core.spec.expr import SPECIAL_NAMES, Expr
+from core.spec.expr import parse as parse_expr
 from core.spec.loader import Located
 from core.spec.problems import Problem, join_pointer
-from core.spec.tables import build_tables
 from core.spec.schema_check import (
     did_you_mean,
     int_range,
@@ -20,6 +19,7 @@ from core.spec.schema_check import (
     to_decimal,
     unknown_key_message,
 )
+from core.spec.tables import build_tables
 from core.spec.types import (
     INT_TYPES,
     FieldModel,
@@ -56,6 +56,7 @@ class ModelBuilder(FieldChecks, TextChecks):
         self._building: list[str] = []
         self.raw_cases: dict[int, dict[Any, tuple[StructModel, str]]] = {}
         self.pending: list[list[PendingExpr]] = []
+        self.all_exprs: list[Expr] = []
         self.field_index = 0
         self.crcs: dict[str, Crc] = {}
         for name, params in (self.doc.get("crcs") or {}).items():
@@ -122,7 +123,7 @@ class ModelBuilder(FieldChecks, TextChecks):
             for position, f in zip(positions, struct.fields, strict=True):
                 if position >= index:
                     break
-                if f.kind == "switch" and not f.value_switch:
+                if (f.kind == "switch" and not f.value_switch) or f.flatten:
                     known += [n for n, holder in struct.flattened.items() if holder == f.name]
                 else:
                     known.append(f.name)
@@ -145,7 +146,11 @@ class ModelBuilder(FieldChecks, TextChecks):
     def check_names(self, struct: StructModel) -> None:
         seen: dict[str, str] = {}
         for f in struct.fields:
-            names = [(f.name, f.pointer)] if f.kind != "switch" or f.value_switch else []
+            names = [(f.name, f.pointer)] if (f.kind != "switch" or f.value_switch) and not f.flatten else []
+            if f.flatten and f.struct is not None:
+                for c in f.struct.fields:
+                    struct.flattened.setdefault(c.name, f.name)
+                names = [(c.name, f.pointer) for c in f.struct.fields if c.visible or c.shown]
             if f.kind == "switch" and not f.value_switch:
                 case_names: set[str] = set()
                 cases = list(f.cases.values()) + [c for _, _, c in f.range_cases]
@@ -255,11 +260,12 @@ class ModelBuilder(FieldChecks, TextChecks):
                 ptr, f"'{ref}' is a bits field: switch on one of its members ({choices}), not on the whole field"
             )
             return
-        if target.kind not in ("int", "bits") and switch.switch_mask is None and not target.hidden:
+        if target.kind not in ("int", "bits") and switch.switch_mask is None:
             # a computed (or text, bytes...) field: its value is the key, as for an expression
             switch.switch_expr, _ = parse_expr(ref)
+            self.all_exprs.append(switch.switch_expr)
             switch.switch_on = None
-            cases = switch.value_cases if switch.value_switch else switch.cases
+            cases: dict[Any, Any] = switch.value_cases if switch.value_switch else switch.cases
             for key, (model, _ptr) in self.raw_cases.pop(id(switch), {}).items():
                 cases[key] = model
             return
@@ -343,6 +349,13 @@ class ModelBuilder(FieldChecks, TextChecks):
             framing.options.setdefault("endian", self.endian)
         if not self.problems:  # sizes of messages with broken fields would only repeat those problems
             self.check_framing(framing, messages)
+        tables = self.tables
+
+        def lookup(table: str, key: Any) -> Any:
+            return tables[table].get(key)
+
+        for expression in self.all_exprs:
+            expression.lookup = lookup
         meta = self.doc["meta"]
         return SpecModel(
             name=meta["name"],
@@ -375,6 +388,11 @@ class ModelBuilder(FieldChecks, TextChecks):
                             join_pointer(f.pointer, "over"),
                             f"a checksum covers consecutive fields in their order: {', '.join(seen[min(order) : max(order) + 1])}",
                         )
+                    elif offset is not None:  # the fields sit at fixed offsets: the range is known now
+                        sizes = [g.size or 0 for g in struct.fields]
+                        f.start = sum(sizes[: order[0]])
+                        f.end = sum(sizes[: order[-1] + 1])
+                        f.over = []
             elif f.kind == "checksum":
                 end = f.end if f.end is not None else offset
                 if offset is None:

@@ -86,7 +86,14 @@ class Crc:
     def __init__(
         self, width: int, poly: int, init: int = 0, xorout: int = 0, refin: bool = False, refout: bool = False
     ) -> None:
-        self.width, self.poly, self.init, self.xorout, self.refin, self.refout = width, poly, init, xorout, refin, refout
+        self.width, self.poly, self.init, self.xorout, self.refin, self.refout = (
+            width,
+            poly,
+            init,
+            xorout,
+            refin,
+            refout,
+        )
         self.size = (width + 7) // 8
         self.mask = (1 << width) - 1
         top = 1 << (width - 1)

@@ -76,7 +76,9 @@ class ConstructBuilder:
         if top_level:
             members.append(ad.Field("_end", ad.FrameEnd(), ""))
         if v2:
-            flattened = frozenset(f.name for f in struct.fields if f.kind == "switch" and not f.value_switch)
+            flattened = frozenset(
+                f.name for f in struct.fields if (f.kind == "switch" and not f.value_switch) or f.flatten
+            )
             return cx.SpecStruct(*members, flattened=flattened)
         return cs.Struct(*members)
 
@@ -193,6 +195,9 @@ def shape_struct(struct: StructModel, obj: Any, path: list[str], flags: list[str
             if case is not None:
                 values.update(shape_struct(case, raw, path, flags))
             continue
+        if f.flatten and isinstance(raw, dict):
+            values.update(shape_struct(f.struct, raw, path, flags))  # type: ignore[arg-type]
+            continue
         if raw is None and (f.condition is not None or f.kind in ("bcd", "computed")):
             values[f.name] = None
             continue
@@ -256,14 +261,24 @@ def unshape_struct(
         )
     obj: dict[str, Any] = {}
     names = {f.name for f in struct.fields if (f.visible or f.shown) and (f.kind != "switch" or f.value_switch)}
+    computed: dict[str, Any] = {}
     for f in struct.fields:
-        if f.hidden or f.kind == "computed":
+        if f.kind == "computed":
+            computed[f.name] = _computed_value(f, obj, computed)
+            continue
+        if f.hidden:
             continue
         if f.condition is not None and values.get(f.name) is None:
             obj[f.name] = None  # absent: the construct's condition decides whether that is right
             continue
         if f.kind == "switch" and (f.value_switch or f.switch_expr is not None):
-            unshape_v2_switch(f, values, obj, path, names)
+            unshape_v2_switch(f, values, obj, path, names, computed)
+            continue
+        if f.flatten and f.struct is not None:
+            used: set[str] = set()
+            obj[f.name] = unshape_struct(f.struct, values, path, allowed=used)
+            names |= used
+            names.discard(f.name)
             continue
         if f.kind == "switch":
             key = f.switch_key(obj)
@@ -275,8 +290,9 @@ def unshape_struct(
                     ", ".join(map(str, f.cases)),
                     key,
                 )
-            obj[f.name] = unshape_struct(case, values, path, allowed=set())
-            names |= {c.name for c in case.fields if c.visible}
+            used = set()
+            obj[f.name] = unshape_struct(case, values, path, allowed=used)
+            names |= used
             continue
         if f.name in values:
             value = values[f.name]
@@ -287,7 +303,28 @@ def unshape_struct(
         obj[f.name] = unshape_value(f, value, path + [f.name])
     if allowed is None:
         check_names(values, names, path)
+    else:
+        allowed |= names  # a flattened part: the caller checks the names, these among them
     return obj
+
+
+def _computed_value(f: FieldModel, obj: dict[str, Any], computed: dict[str, Any]) -> Any:
+    """A computed field's value from the values built so far (a switch on it needs it); None if it fails."""
+    from core.spec.expr import ExprError
+
+    scope = {**_flat(obj), **obj, **computed}
+    try:
+        return f.value_expr.evaluate(lambda name: scope.get(name))
+    except ExprError:
+        return None  # construct computes it again and reports the failure with its path
+
+
+def _flat(obj: dict[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for value in obj.values():
+        if isinstance(value, dict):
+            flat.update(value)
+    return flat
 
 
 def _switch_key_of(f: FieldModel, obj: dict[str, Any], flat: dict[str, Any]) -> Any:
@@ -303,13 +340,15 @@ def _switch_key_of(f: FieldModel, obj: dict[str, Any], flat: dict[str, Any]) -> 
 
 
 def unshape_v2_switch(
-    f: FieldModel, values: dict[str, Any], obj: dict[str, Any], path: list[str], names: set[str]
+    f: FieldModel,
+    values: dict[str, Any],
+    obj: dict[str, Any],
+    path: list[str],
+    names: set[str],
+    computed: dict[str, Any] | None = None,
 ) -> None:
     """The build value of a switch on an expression or with value cases (the case is chosen from ``obj``)."""
-    flat: dict[str, Any] = {}
-    for value in obj.values():
-        if isinstance(value, dict):
-            flat.update(value)
+    flat = {**_flat(obj), **(computed or {})}
     key = _switch_key_of(f, obj, flat)
     if f.value_switch:
         found, case = f.value_case_for(key)
@@ -321,8 +360,9 @@ def unshape_v2_switch(
     struct = f.case_for(key)
     if struct is None:
         raise _fail(path + [f.name], f"no layout for {key!r}", [str(k) for k in f.cases], key)
-    obj[f.name] = unshape_struct(struct, values, path, allowed=set())
-    names |= {c.name for c in struct.fields if c.visible}
+    used: set[str] = set()
+    obj[f.name] = unshape_struct(struct, values, path, allowed=used)
+    names |= used
 
 
 def missing_value(path: list[str]) -> FrameError:
@@ -402,6 +442,10 @@ def unshape_value(f: FieldModel, value: Any, path: list[str]) -> Any:
                 raise _fail(path, f"expected text matching {f.pattern!r}, got {value!r}", f.pattern, value)
             if f.pad and ad.strip_padding(value, f.pad, f.align) != value:
                 raise _fail(path, f"text {value!r} ends with the pad character {f.pad!r}", "no padding", value)
+            return value
+        if kind == "bcd" and f.bcd_text:
+            if not isinstance(value, str):
+                raise _fail(path, f"expected the digits as text, got {value!r}", "digits", value)
             return value
         if kind == "bcd":
             exact = _as_decimal(value, path)

@@ -93,27 +93,35 @@ def v2_field(builder: ConstructBuilder, f: FieldModel, siblings: dict[str, Field
             return raw
         return ad.StringAdapter(raw, None if f.size_expr is not None else f.size, f.pad, f.align, f.pattern)
     if kind == "bcd" and (
-        f.size_expr is not None or f.endian == "little" or f.bcd_sign == "leading_f" or f.bcd_invalid != "error"
+        f.size_expr is not None
+        or f.endian == "little"
+        or f.bcd_sign == "leading_f"
+        or f.bcd_invalid != "error"
+        or f.bcd_text
     ):
         size: Any = f.size or 0
         if f.size_expr is not None:
             expr = f.size_expr
             size = lambda context: cx.evaluate(expr, context, lookup)  # noqa: E731
-        return cx.BcdField(size, f.endian, f.bcd_sign, f.decimals, f.bcd_invalid)
+        return cx.BcdField(size, f.endian, f.bcd_sign, f.decimals, f.bcd_invalid, f.bcd_text)
     if kind == "bits" and (f.size or 1) not in (1, 2, 4):
         from core.spec.compiler import int_construct
 
         return ad.BitsAdapter(
             int_construct(f.size or 1, False, f.endian), f.bits, (f.size or 1) * 8, model.reserved_check
         )
-    if kind == "array" and f.element is not None and (
-        f.count_expr is not None
-        or f.until_expr is not None
-        or f.chain is not None
-        or f.skip
-        or f.stop
-        or f.max_count is not None
-        or f.element.size is None
+    if (
+        kind == "array"
+        and f.element is not None
+        and (
+            f.count_expr is not None
+            or f.until_expr is not None
+            or f.chain is not None
+            or f.skip
+            or f.stop
+            or f.max_count is not None
+            or f.element.size is None
+        )
     ):
         element = builder.field(f.element, {})
         count = f.count_expr
@@ -131,9 +139,7 @@ def v2_field(builder: ConstructBuilder, f: FieldModel, siblings: dict[str, Field
             stop=f.stop,
             leave=f.end or 0,
         )
-    if kind == "switch" and (
-        f.switch_expr is not None or f.switch_mask is not None or f.range_cases or f.value_switch
-    ):
+    if kind == "switch" and (f.switch_expr is not None or f.switch_mask is not None or f.range_cases or f.value_switch):
         return _switch(builder, f, lookup)
     if kind == "checksum" and (f.over or f.crc is not None):
         from core.spec.compiler import int_construct

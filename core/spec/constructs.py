@@ -150,6 +150,12 @@ class SpecStruct(cs.Struct):
     def _sizeof(self, context: Any, path: str) -> int:
         raise cs.SizeofError("variable size", path=path)
 
+    def _emitparse(self, code: Any) -> str:
+        raise NotImplementedError("a v2 struct has no construct-compiled form (its fast path is generated)")
+
+    def _emitbuild(self, code: Any) -> str:
+        raise NotImplementedError("a v2 struct has no construct-compiled form")
+
 
 class Conditional(cs.Subconstruct):
     """A field read only when its condition holds; otherwise it is None and takes no bytes."""
@@ -234,8 +240,11 @@ class ReverseAdapter(cs.Adapter):
         return bytes(obj)[::-1]
 
 
-def bcd_digits(raw: bytes, endian: str, sign: str | None, decimals: int | None) -> tuple[Any, str | None]:
-    """(value, None) or (None, why) for packed BCD; ``sign`` is None, ``trailing`` or ``leading_f``."""
+def bcd_digits(
+    raw: bytes, endian: str, sign: str | None, decimals: int | None, text: bool = False
+) -> tuple[Any, str | None]:
+    """(value, None) or (None, why) for packed BCD; ``sign`` is None, ``trailing`` or ``leading_f``; with
+    ``text`` the value is the digits as text (a leading ``-`` when negative)."""
     data = raw[::-1] if endian == "little" else raw
     nibbles: list[int] = []
     for byte in data:
@@ -252,8 +261,12 @@ def bcd_digits(raw: bytes, endian: str, sign: str | None, decimals: int | None) 
         nibbles[0] = 0
     for position, nibble in enumerate(nibbles):
         if nibble > 9:
-            return None, f"invalid BCD digit {nibble:X} at digit {position} of {raw.hex().upper()}"
+            problem = f"invalid BCD digit {nibble:X} at digit {position} of {raw.hex().upper()}"
+            # as text the digits stay what was sent (an id with wildcard or hex digits, say)
+            return ("".join(f"{n:X}" for n in nibbles) if text else None), problem
     digits = "".join(map(str, nibbles)) or "0"
+    if text:
+        return ("-" if negative else "") + digits, None
     if decimals:
         return Decimal(f"{'-' if negative else ''}{digits[:-decimals] or '0'}.{digits[-decimals:]}"), None
     if decimals == 0:
@@ -262,7 +275,15 @@ def bcd_digits(raw: bytes, endian: str, sign: str | None, decimals: int | None) 
     return (-number if negative else number), None
 
 
-def bcd_pack(value: Any, size: int, endian: str, sign: str | None, decimals: int | None) -> bytes:
+def bcd_pack(value: Any, size: int, endian: str, sign: str | None, decimals: int | None, text: bool = False) -> bytes:
+    if text:
+        digits = value.lstrip("-") if isinstance(value, str) else ""
+        if not digits or len(digits) > size * 2 or not all(c in "0123456789ABCDEFabcdef" for c in digits):
+            raise FrameError(f"expected up to {size * 2} digits as text, got {value!r}", found=value)
+        if not digits.isdigit():  # hex digits as they were received
+            raw = bytes.fromhex(digits.rjust(size * 2, "0"))
+            return raw[::-1] if endian == "little" else raw
+        value = int(value)
     if sign != "leading_f":
         raw = ad.bcd_encode(value, size, sign == "trailing", decimals)
         return raw[::-1] if endian == "little" else raw
@@ -283,10 +304,17 @@ class BcdField(cs.Construct):
     """Packed BCD with a byte order, a sign convention and, with ``invalid: flag``, a flagged null value."""
 
     def __init__(
-        self, size: int | Callable[[Any], int], endian: str, sign: str | None, decimals: int | None, invalid: str
+        self,
+        size: int | Callable[[Any], int],
+        endian: str,
+        sign: str | None,
+        decimals: int | None,
+        invalid: str,
+        text: bool = False,
     ) -> None:
         super().__init__()
         self.size, self.endian, self.sign, self.decimals, self.invalid = size, endian, sign, decimals, invalid
+        self.text = text
 
     def _length(self, context: Any) -> int:
         size = self.size(context) if callable(self.size) else self.size
@@ -296,7 +324,7 @@ class BcdField(cs.Construct):
 
     def _parse(self, stream: Any, context: Any, path: str) -> Any:
         raw = cs.stream_read(stream, self._length(context), path)
-        value, problem = bcd_digits(raw, self.endian, self.sign, self.decimals)
+        value, problem = bcd_digits(raw, self.endian, self.sign, self.decimals, self.text)
         if problem is not None:
             if self.invalid == "error":
                 raise FrameError(problem, expected="BCD digits", found=raw.hex().upper())
@@ -306,7 +334,7 @@ class BcdField(cs.Construct):
     def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
         if obj is None or isinstance(obj, bool):
             raise FrameError(f"expected a number, got {obj!r}", expected="number", found=obj)
-        raw = bcd_pack(obj, self._length(context), self.endian, self.sign, self.decimals)
+        raw = bcd_pack(obj, self._length(context), self.endian, self.sign, self.decimals, self.text)
         cs.stream_write(stream, raw, len(raw), path)
         return obj
 
@@ -352,9 +380,9 @@ class VarArray(cs.Construct):
                     break
                 if data is not None and any(data.startswith(m, here) for m in self.stop):
                     break
-            elif count is not None and len(items) >= count:
-                break
-            elif self.chain is not None and items and not (items[-1] >> self.chain) & 1:
+            elif (count is not None and len(items) >= count) or (
+                self.chain is not None and items and not (items[-1] >> self.chain) & 1
+            ):
                 break
             if self.max_count is not None and len(items) >= self.max_count:
                 raise FrameError(

@@ -99,6 +99,13 @@ def _pow10(exponent: Any) -> Decimal:
     return Decimal(1).scaleb(exponent)
 
 
+def _plain(value: Any) -> Any:
+    """A Decimal written without an exponent (``3.5E+4`` -> ``35000``); anything else unchanged."""
+    if isinstance(value, Decimal) and value.is_finite() and value.as_tuple().exponent > 0:  # type: ignore[operator]
+        return value.quantize(Decimal(1))
+    return value
+
+
 def _date(year: Any, month: Any, day: Any) -> str | None:
     try:
         return _dt.date(year, month, day).isoformat()
@@ -129,13 +136,13 @@ def _hexstr(value: Any) -> str:
 def _uint(data: Any, order: str = "little") -> int:
     if order not in ("little", "big"):
         raise ExprError(f"byte order must be 'little' or 'big', got {order!r}")
-    return int.from_bytes(bytes(data), order)
+    return int.from_bytes(bytes(data), "little" if order == "little" else "big")
 
 
 def _sint(data: Any, order: str = "little") -> int:
     if order not in ("little", "big"):
         raise ExprError(f"byte order must be 'little' or 'big', got {order!r}")
-    return int.from_bytes(bytes(data), order, signed=True)
+    return int.from_bytes(bytes(data), "little" if order == "little" else "big", signed=True)
 
 
 def _bytes(items: Any) -> bytes:
@@ -180,6 +187,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
     "enumerate": (lambda items: list(enumerate(items)), 1, 1),
     "decimal": (_decimal, 1, 1),
     "pow10": (_pow10, 1, 1),
+    "plain": (_plain, 1, 1),
     "date": (_date, 3, 3),
     "datetime": (_datetime, 5, 6),
     "time": (_time, 2, 3),
@@ -250,6 +258,8 @@ class Expr:
     tree: ast.expr
     names: frozenset[str] = frozenset()
     tables: frozenset[str] = frozenset()
+    #: the spec's table lookup (set once the spec's tables are known)
+    lookup: Callable[[str, Any], Any] | None = field(default=None, repr=False, compare=False)
     _closure: Closure | None = field(default=None, repr=False)
 
     def evaluate(self, scope: Scope, lookup: Callable[[str, Any], Any] | None = None) -> Any:
@@ -257,7 +267,7 @@ class Expr:
         if self._closure is None:
             self._closure = _compile(self.tree)
         try:
-            return self._closure(scope, {"lookup": lookup})
+            return self._closure(scope, {"lookup": lookup or self.lookup})
         except ExprError:
             raise
         except Exception as exc:  # any failure of the operations is the expression's failure
@@ -340,7 +350,16 @@ class _Checker(ast.NodeVisitor):
         for item in node.elts:
             self.visit(item)
 
-    visit_Tuple = visit_List
+    def visit_Tuple(self, node: ast.Tuple) -> None:
+        for item in node.elts:
+            self.visit(item)
+
+    def visit_Dict(self, node: ast.Dict) -> None:
+        for key, value in zip(node.keys, node.values, strict=True):
+            if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+                self.problems.append("mapping keys are quoted names: {'value': x}")
+                return
+            self.visit(value)
 
     def visit_Call(self, node: ast.Call) -> None:
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
@@ -487,6 +506,9 @@ def _compile(node: ast.expr) -> Closure:
         items = [_compile(e) for e in node.elts]
         kind = list if isinstance(node, ast.List) else tuple
         return lambda scope, env: kind(item(scope, env) for item in items)
+    if isinstance(node, ast.Dict):
+        pairs = [(k.value, _compile(v)) for k, v in zip(node.keys, node.values, strict=True)]  # type: ignore[union-attr]
+        return lambda scope, env: {key: value(scope, env) for key, value in pairs}
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)
         name = node.func.id
@@ -588,8 +610,8 @@ class _Translator:
             return "(" + word.join(self.visit(v) for v in node.values) + ")"
         if isinstance(node, ast.Compare):
             parts = [self.visit(node.left)]
-            for op, right in zip(node.ops, node.comparators, strict=True):
-                parts += [_COMPARE[type(op)][1], self.visit(right)]
+            for op, operand in zip(node.ops, node.comparators, strict=True):
+                parts += [_COMPARE[type(op)][1], self.visit(operand)]
             return "(" + " ".join(parts) + ")"
         if isinstance(node, ast.IfExp):
             return f"({self.visit(node.body)} if {self.visit(node.test)} else {self.visit(node.orelse)})"
@@ -597,6 +619,9 @@ class _Translator:
             return "[" + ", ".join(self.visit(e) for e in node.elts) + "]"
         if isinstance(node, ast.Tuple):
             return "(" + "".join(self.visit(e) + ", " for e in node.elts) + ")"
+        if isinstance(node, ast.Dict):
+            items = ", ".join(f"{k.value!r}: {self.visit(v)}" for k, v in zip(node.keys, node.values, strict=True))  # type: ignore[union-attr]
+            return "{" + items + "}"
         if isinstance(node, ast.Call):
             assert isinstance(node.func, ast.Name)
             if node.func.id == "lookup":

@@ -86,13 +86,17 @@ def build_tables(docs: Mapping[str, Any], file_problem: Any) -> tuple[dict[str, 
             bad = next((k for k, v in attributes.items() if _varying(v) and "code" in entry), None)
             if bad is not None:
                 problems.append(
-                    file_problem(join_pointer(eptr, bad), "{start, step} varies across a range: use it on a 'range' entry")
+                    file_problem(
+                        join_pointer(eptr, bad), "{start, step} varies across a range: use it on a 'range' entry"
+                    )
                 )
                 continue
             clash = next((c for c in range(low, high + 1) if c in owner), None)
             if clash is not None:
                 problems.append(
-                    file_problem(eptr, f"code {clash:#04x} is already covered by entry {owner[clash]} of table '{name}'")
+                    file_problem(
+                        eptr, f"code {clash:#04x} is already covered by entry {owner[clash]} of table '{name}'"
+                    )
                 )
                 continue
             for code in range(low, high + 1):

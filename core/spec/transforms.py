@@ -91,13 +91,15 @@ def _cipher(key: bytes, mode: Any) -> Any:
 
 
 class AesCbc:
-    params = ("key", "iv", "blocks")
+    params: tuple[str, ...] = ("key", "iv", "blocks")
 
     def _split(self, data: bytes, blocks: Any) -> tuple[bytes, bytes]:
         count = len(data) // 16 if not blocks else int(blocks)
         if count * 16 > len(data):
             raise FrameError(
-                f"{count} encrypted blocks need {count * 16} bytes, found {len(data)}", expected=count * 16, found=len(data)
+                f"{count} encrypted blocks need {count * 16} bytes, found {len(data)}",
+                expected=count * 16,
+                found=len(data),
             )
         return data[: count * 16], data[count * 16 :]
 
@@ -134,7 +136,7 @@ class AesCbc:
 
 
 class AesCtr:
-    params = ("key", "iv")
+    params: tuple[str, ...] = ("key", "iv")
 
     def _run(self, data: bytes, key: bytes, iv: bytes) -> bytes:
         from cryptography.hazmat.primitives.ciphers import modes
@@ -165,7 +167,7 @@ class AesCtr:
 class CrcBlocks:
     """Blocks each followed by a 16-bit CRC (big endian), as wireless M-Bus frame formats A and B carry them."""
 
-    params = ("first", "size", "poly", "init", "xorout")
+    params: tuple[str, ...] = ("first", "size", "poly", "init", "xorout")
 
     def _crc(self, args: dict[str, Any]) -> Crc:
         return Crc(16, int(args["poly"]), int(args["init"]), int(args["xorout"]))

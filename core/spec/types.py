@@ -22,7 +22,7 @@ TYPE_KEYS: dict[str, frozenset[str]] = {
     **{name: frozenset({"endian", "unit"}) for name in FLOAT_TYPES},
     "bytes": frozenset({"size", "size_from", "until", "const", "reverse", "process"}),
     "string": frozenset({"size", "size_from", "until", "pad", "align", "pattern", "const", "reverse"}),
-    "bcd": frozenset({"size", "signed", "decimals", "unit", "endian", "sign", "invalid"}),
+    "bcd": frozenset({"size", "signed", "decimals", "unit", "endian", "sign", "invalid", "text"}),
     "bits": frozenset({"size", "endian", "bits"}),
     "ipv4": frozenset(),
     "reserved": frozenset({"size", "fill", "check"}),
@@ -30,7 +30,7 @@ TYPE_KEYS: dict[str, frozenset[str]] = {
     "switch": frozenset({"on", "cases", "mask"}),
     "checksum": frozenset({"algorithm", "start", "end", "endian", "over"}),
     "computed": frozenset({"value", "unit"}),
-    "struct": frozenset({"process"}),
+    "struct": frozenset({"process", "flatten"}),
 }
 COMMON_KEYS = frozenset({"name", "type", "description", "default", "if", "show"})
 
@@ -125,6 +125,8 @@ class FieldModel:
     bcd_invalid: str = "error"  # "error" | "flag": an invalid digit is a FrameError, or a null value and a flag
     process: ProcessModel | None = None
     shown: bool = False  # a constant (or other hidden field) shown in the values
+    bcd_text: bool = False  # the digits as text (leading zeros kept)
+    flatten: bool = False  # a struct field whose values sit beside the enclosing ones
 
     @property
     def visible(self) -> bool:
@@ -153,6 +155,8 @@ class FieldModel:
             or self.process is not None
             or self.shown
             or self.crc is not None
+            or self.bcd_text
+            or self.flatten
         )
 
     def switch_key(self, obj: Any) -> Any:
