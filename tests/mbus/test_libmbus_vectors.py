@@ -155,7 +155,9 @@ def differences(name: str) -> dict[tuple[str, int, str], tuple[object, object]]:
                 found[(name, index, key)] = (text, record[key])
         quantity = element.findtext("Quantity")
         mapped = None if quantity is None else QUANTITIES.get(quantity, quantity)
-        if quantity is None and record["quantity"] is not None or quantity is not None and mapped != record["quantity"]:
+        if (quantity is None and record["quantity"] is not None) or (
+            quantity is not None and mapped != record["quantity"]
+        ):
             found[(name, index, "quantity")] = (quantity, record["quantity"])
         unit = element.findtext("Unit") or ""
         if UNITS.get(unit, unit) != (record["unit"] or ""):
