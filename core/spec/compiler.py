@@ -585,6 +585,14 @@ def compile_message(model: SpecModel, message: MessageModel) -> MessageStructs:
         generated = generate_fast_path(model, message)
         if generated is not None:
             structs.fast, structs.fast_source = generated
+        else:
+            from core.spec.fastvar import generate_variable_path
+
+            variable = generate_variable_path(model, message)
+            if variable is not None:
+                decode, structs.fast_source = variable
+                structs.fast_keys = decode
+                structs.fast = lambda frame, _decode=decode: _decode(frame, None)
         builder = generate_fast_builder(model, message)
         if builder is not None:
             structs.fast_build, structs.fast_build_source = builder

@@ -67,6 +67,8 @@ def _lshift(a: Any, b: Any) -> Any:
 
 
 def _attr(value: Any, name: str) -> Any:
+    if isinstance(value, dict):  # dicts (and construct's containers) first: the common, quick case
+        return value.get(name)
     if isinstance(value, Mapping):
         return value.get(name)
     return None

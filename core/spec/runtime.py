@@ -139,11 +139,23 @@ class Spec:
         if len(self.decode_order) == 1:
             return self._decode_one(self.decode_order[0], raw, ring)
         errors: list[tuple[str, FrameError]] = []
+        deferred: list[str] = []
         for name in self.decode_order:
+            size = self.messages[name].size
+            if size is not None and size != len(raw) and self.messages[name].kind == "binary":
+                deferred.append(name)  # it cannot fit: its error is only needed if no message fits
+                continue
             try:
                 return self._decode_one(name, raw, ring)
             except FrameError as exc:
                 errors.append((name, exc))
+        for name in deferred:
+            try:
+                return self._decode_one(name, raw, ring)
+            except FrameError as exc:
+                errors.append((name, exc))
+        order = {name: i for i, name in enumerate(self.decode_order)}
+        errors.sort(key=lambda item: order[item[0]])
         uplink = [n for n in self.decode_order if self.model.messages[n].direction == "uplink"]
         if len(uplink) == 1:
             raise errors[0][1]
