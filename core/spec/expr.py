@@ -104,7 +104,10 @@ def _pow10(exponent: Any) -> Decimal:
 def _plain(value: Any) -> Any:
     """A Decimal written without an exponent (``3.5E+4`` -> ``35000``); anything else unchanged."""
     if isinstance(value, Decimal) and value.is_finite() and value.as_tuple().exponent > 0:  # type: ignore[operator]
-        return value.quantize(Decimal(1))
+        try:
+            return value.quantize(Decimal(1))
+        except ArithmeticError:  # more digits than the decimal context holds: the exponent stays
+            return value
     return value
 
 
