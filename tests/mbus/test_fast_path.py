@@ -114,7 +114,7 @@ def test_every_example_agrees(index):
             except FrameError:
                 assert generated is None
                 continue
-            assert generated is None and plain.flags or generated == (plain.values, plain.flags)
+            assert (generated is None and plain.flags) or generated == (plain.values, plain.flags)
 
 
 @pytest.mark.parametrize("path", VECTORS, ids=lambda p: p.stem)
