@@ -49,7 +49,7 @@ def int_construct(size: int, signed: bool, endian: str) -> cs.Construct:
 
 
 def field_label(f: FieldModel) -> str:
-    if f.kind == "switch" and not f.value_switch:
+    if (f.kind == "switch" and not f.value_switch) or f.flatten:
         return ""  # the body's fields are flattened into the enclosing values, so are their paths
     return f.type_name if f.name.startswith("_") else f.name
 

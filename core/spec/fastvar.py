@@ -7,10 +7,10 @@ checksums and transforms written out as straight-line code. ``values`` is what t
 fields left out), ``scope`` what the struct's expressions read (hidden fields included, the fields of a
 flattened case beside the others), as in the construct structs.
 
-The generated ``decode(frame, keys)`` returns ``(values, flags)`` for a frame that decodes cleanly and
-without findings, and ``None`` for anything else (an error, an unknown enum value, an invalid BCD digit, a
-part left encrypted): ``Spec.decode`` then runs the construct struct, which gives the error with its path or
-the flags. Tests check that both agree on every example and on generated frames.
+The generated ``decode(frame, keys)`` returns ``(values, flags)`` (findings such as an unknown enum value, an
+invalid BCD digit or a part left encrypted are flags, with the paths the construct structs give them), and
+``None`` for a frame that does not decode: ``Spec.decode`` then runs the construct struct, which gives the
+error with its path. Tests check that both agree on every example and on generated frames.
 """
 
 from __future__ import annotations
@@ -43,25 +43,43 @@ def _string(raw: bytes, pad: str, align: str, pattern: Any) -> str:
     return text
 
 
-def _bcd2(raw: bytes, endian: str, sign: str | None, decimals: int | None, text: bool) -> Any:
+def _where(path: tuple[str, ...]) -> str:
+    return " -> ".join(p for p in path if p)
+
+
+def _bcd2(
+    raw: bytes, endian: str, sign: str | None, decimals: int | None, text: bool, invalid: str, ctx: Any, here: Any
+) -> Any:
     value, problem = cx.bcd_digits(raw, endian, sign, decimals, text)
     if problem is not None:
-        raise _Fallback  # an error, or a flag: the construct path reports either
+        if invalid == "error":
+            raise _Fallback  # the construct path reports the error with its path
+        ctx[1].append(f"{_where(here)}: {problem}")
     return value
 
 
-def _bits(value: int, members: Any, total: int, check: bool) -> dict[str, Any]:
+def _unknown(ctx: Any, value: int, enum_name: str, here: Any) -> int:
+    ctx[2].append(f"{_where(here)}: unknown value {value} for enum {enum_name}")
+    return value
+
+
+def _bits(value: int, members: Any, total: int, check: bool, ctx: Any, here: Any) -> dict[str, Any]:
     result = ad.bits_decode(value, members, total, check)
-    for item in result.values():
+    for key, item in result.items():
         if isinstance(item, ad.UnknownValue):
-            raise _Fallback  # the construct path flags it
+            result[key] = _unknown(ctx, int(item), key, (*here, key))
     return result
 
 
-def _transform(transform: Any, data: bytes, args: dict[str, Any], keys: Any, check: bytes) -> bytes:
-    plain, _ = transform.decode(data, args, keys, check)
+class _Kept(bytes):
+    """The bytes of a part a transform could not run on (kept as received)."""
+
+
+def _transform(transform: Any, data: bytes, args: dict[str, Any], ctx: Any, check: bytes, here: Any) -> bytes:
+    plain, reason = transform.decode(data, args, ctx[0], check)
     if plain is None:
-        raise _Fallback  # left as received, with a flag: the construct path says so
+        ctx[1].append(f"{_where(here)}: {reason or 'not transformed'}")
+        return _Kept(data)
     return bytes(plain)
 
 
@@ -128,7 +146,7 @@ class _Writer:
         name = f"_struct{len(self.functions)}"
         self.functions[key] = name
         lines = [
-            f"def {name}(buf, pos, end, parent, root, keys, up=None):",
+            f"def {name}(buf, pos, end, parent, root, ctx, up=None, path=()):",
             "    v = {}",
             "    o = {}",
             "    if root is None:",
@@ -136,12 +154,15 @@ class _Writer:
         ]
         by_name = {f.name: f for f in struct.fields}
         for f in struct.fields:
-            lines += ["    " + line for line in self.field_block(f, by_name)]
+            label = f.name if (f.kind != "switch" or f.value_switch) and not f.flatten else ""
+            label = f.type_name if label.startswith("_") else label
+            here = f"(*path, {label!r})" if label else "path"
+            lines += ["    " + line for line in self.field_block(f, by_name, here)]
         lines.append("    return o, v, pos")
         self.bodies.append(lines)
         return name
 
-    def field_block(self, f: FieldModel, siblings: dict[str, FieldModel]) -> list[str]:
+    def field_block(self, f: FieldModel, siblings: dict[str, FieldModel], here: str) -> list[str]:
         """Statements reading one field of a struct into ``v`` (scope) and ``o`` (values)."""
         lines: list[str] = [f"s_{f.name} = pos"]
         body: list[str] = []
@@ -155,7 +176,7 @@ class _Writer:
                 "    raise _Fallback",
             ]
             region_end = sub_end
-        read, scope_expr, out_expr = self.read(f, region_end)
+        read, scope_expr, out_expr = self.read(f, region_end, here)
         body += read
         if f.length_field is not None:
             body += [f"if pos != {region_end}:", "    raise _Fallback"]
@@ -179,7 +200,7 @@ class _Writer:
         lines.append(f"e_{f.name} = pos")
         return lines
 
-    def read(self, f: FieldModel, end: str) -> tuple[list[str], str, str]:
+    def read(self, f: FieldModel, end: str, here: str) -> tuple[list[str], str, str]:
         """(statements, scope value, output value) reading one field at ``pos`` up to ``end``."""
         kind = f.kind
         x = self.temp("x")
@@ -193,7 +214,11 @@ class _Writer:
                 lines += [f"if {x} != {self.expr(f.equals)}:", "    raise _Fallback"]
             elif f.enum:
                 table = self.const({value: label for label, value in f.enum.items()})
-                lines += [f"{x} = {table}.get({x}, _MISSING)", f"if {x} is _MISSING:", "    raise _Fallback"]
+                y = self.temp("y")
+                lines += [
+                    f"{y} = {table}.get({x}, _MISSING)",
+                    f"{x} = _unknown(ctx, {x}, {f.enum_name or f.name!r}, {here}) if {y} is _MISSING else {y}",
+                ]
             elif f.scale is not None or f.offset is not None:
                 lines.append(f"{x} = _scale({x}, {self.const(f.scale)}, {self.const(f.offset)})")
             return lines, x, x
@@ -211,7 +236,7 @@ class _Writer:
                 x,
             )
         if kind in ("bytes", "string"):
-            lines = self.bytes_read(x, f, end)
+            lines = self.bytes_read(x, f, end, here)
             if kind == "bytes":
                 if f.const is not None:
                     lines += [f"if {x} != {self.const(f.const)}:", "    raise _Fallback"]
@@ -230,7 +255,10 @@ class _Writer:
                 or f.bcd_text
                 or f.bcd_invalid != "error"
             ):
-                lines.append(f"{x} = _bcd2({x}, {f.endian!r}, {f.bcd_sign!r}, {f.decimals!r}, {f.bcd_text})")
+                lines.append(
+                    f"{x} = _bcd2({x}, {f.endian!r}, {f.bcd_sign!r}, {f.decimals!r}, {f.bcd_text},"
+                    f" {f.bcd_invalid!r}, ctx, {here})"
+                )
             else:
                 lines.append(f"{x} = _bcd({x}, {f.bcd_signed}, {f.decimals!r})")
             return lines, x, x
@@ -248,7 +276,7 @@ class _Writer:
         if kind == "bits":
             lines = self.int_read(x, f.size or 1, False, f.endian, end)
             members = self.const(f.bits)
-            lines.append(f"{x} = _bits({x}, {members}, {(f.size or 1) * 8}, {self.model.reserved_check})")
+            lines.append(f"{x} = _bits({x}, {members}, {(f.size or 1) * 8}, {self.model.reserved_check}, ctx, {here})")
             return lines, x, x
         if kind == "reserved":
             size = f.size or 0
@@ -260,11 +288,11 @@ class _Writer:
         if kind == "checksum":
             return self.checksum_read(x, f, end), x, x
         if kind == "struct":
-            return self.struct_read(x, f, end)
+            return self.struct_read(x, f, end, here)
         if kind == "array":
-            return self.array_read(x, f, end)
+            return self.array_read(x, f, end, here)
         if kind == "switch":
-            return self.switch_read(x, f, end)
+            return self.switch_read(x, f, end, here)
         raise _Unsupported(kind)
 
     def int_read(self, x: str, size: int, signed: bool, endian: str, end: str) -> list[str]:
@@ -302,7 +330,7 @@ class _Writer:
             f"pos += {n}",
         ]
 
-    def bytes_read(self, x: str, f: FieldModel, end: str) -> list[str]:
+    def bytes_read(self, x: str, f: FieldModel, end: str, here: str) -> list[str]:
         if f.process is not None:
             lines = [
                 f"{x} = bytes(buf[pos:{end} - {f.end or 0}])",
@@ -312,13 +340,13 @@ class _Writer:
             ]
             if f.reverse:
                 lines.append(f"{x} = {x}[::-1]")
-            return lines + self.process_lines(x, f)
+            return lines + self.process_lines(x, f, here)
         lines = self.sized_raw(x, f, end)
         if f.reverse:
             lines.append(f"{x} = {x}[::-1]")
         return lines
 
-    def process_lines(self, x: str, f: FieldModel) -> list[str]:
+    def process_lines(self, x: str, f: FieldModel, here: str) -> list[str]:
         assert f.process is not None
         process = f.process
         transform = self.const(TRANSFORMS[process.transform])
@@ -326,7 +354,7 @@ class _Writer:
             f"{key!r}: {self.expr(value) if isinstance(value, Expr) else repr(value)}"
             for key, value in process.params.items()
         )
-        call = f"{x} = _transform({transform}, {x}, {{{args}}}, keys, {process.check!r})"
+        call = f"{x} = _transform({transform}, {x}, {{{args}}}, ctx, {process.check!r}, {here})"
         if process.condition is None:
             return [call]
         return [f"if {self.expr(process.condition)}:", "    " + call]
@@ -338,7 +366,7 @@ class _Writer:
         lines += [f"if {func}({span}) != {x}:", "    raise _Fallback"]
         return lines
 
-    def struct_read(self, x: str, f: FieldModel, end: str) -> tuple[list[str], str, str]:
+    def struct_read(self, x: str, f: FieldModel, end: str, here: str) -> tuple[list[str], str, str]:
         assert f.struct is not None
         func = self.struct_function(f.struct)
         lines: list[str] = []
@@ -351,17 +379,20 @@ class _Writer:
                 f"{data} = bytes(buf[pos:{limit}])",
                 f"pos = {limit}",
             ]
-            lines += self.process_lines(data, f)
+            lines += self.process_lines(data, f, here)
             o, s, p = self.temp("o"), self.temp("s"), self.temp("p")
             lines += [
-                f"{o}, {s}, {p} = {func}({data}, 0, len({data}), v, root, keys)",
-                f"if {p} != len({data}):",
-                "    raise _Fallback",
+                f"if type({data}) is _Kept:",
+                f"    {o} = bytes({data})",
+                "else:",
+                f"    {o}, {s}, {p} = {func}({data}, 0, len({data}), v, root, ctx, None, {here})",
+                f"    if {p} != len({data}):",
+                "        raise _Fallback",
             ]
             return lines, o, o
         o, s = self.temp("o"), self.temp("s")
         limit = f"{end} - {f.end or 0}" if f.until_end else end
-        lines.append(f"{o}, {s}, pos = {func}(buf, pos, {limit}, v, root, keys)")
+        lines.append(f"{o}, {s}, pos = {func}(buf, pos, {limit}, v, root, ctx, None, {here})")
         if f.flatten:
             lines += [f"v[{f.name!r}] = {o}", f"v.update({s})", f"o.update({o})"]
         return lines, o, o
@@ -373,14 +404,14 @@ class _Writer:
             return self.functions[key]
         name = f"_value{len(self.functions)}"
         self.functions[key] = name
-        read, scope_expr, out_expr = self.read(element, "end")
-        lines = [f"def {name}(buf, pos, end, v, root, keys, parent=None):"]
+        read, scope_expr, out_expr = self.read(element, "end", "path")
+        lines = [f"def {name}(buf, pos, end, v, root, ctx, parent=None, path=()):"]
         lines += ["    " + line for line in read]
         lines.append(f"    return {out_expr}, {scope_expr}, pos")
         self.bodies.append(lines)
         return name
 
-    def array_read(self, x: str, f: FieldModel, end: str) -> tuple[list[str], str, str]:
+    def array_read(self, x: str, f: FieldModel, end: str, here: str) -> tuple[list[str], str, str]:
         element = f.element
         assert element is not None
         item_func = self.element_function(element)
@@ -414,7 +445,9 @@ class _Writer:
         if f.max_count is not None:
             loop += [f"if len({items}) >= {f.max_count}:", "    raise _Fallback"]
         item, scope_item = self.temp("i"), self.temp("j")
-        loop.append(f"{item}, {scope_item}, pos = {item_func}(buf, pos, {limit}, v, root, keys, parent)")
+        loop.append(
+            f"{item}, {scope_item}, pos = {item_func}(buf, pos, {limit}, v, root, ctx, parent, (*{here}, str(len({items}))))"
+        )
         loop += [f"{items}.append({item})", f"{scopes}.append({scope_item})"]
         if f.until_expr is not None:
             condition = self.expr(f.until_expr, {"item": scope_item, "index": f"(len({items}) - 1)"})
@@ -432,7 +465,7 @@ class _Writer:
             return self.struct_function(case.struct)
         return self.element_function(case)
 
-    def switch_read(self, x: str, f: FieldModel, end: str) -> tuple[list[str], str, str]:
+    def switch_read(self, x: str, f: FieldModel, end: str, here: str) -> tuple[list[str], str, str]:
         if f.switch_expr is not None:
             key = self.expr(f.switch_expr)
         else:
@@ -451,7 +484,7 @@ class _Writer:
         k, func = self.temp("k"), self.temp("f")
         lines = [f"{k} = {key}", f"{func} = _select({dispatch}, {k}, {self.const(self.range_table(f))}, {default})"]
         o, s = self.temp("o"), self.temp("s")
-        lines.append(f"{o}, {s}, pos = {func}(buf, pos, end, v, root, keys, parent)")
+        lines.append(f"{o}, {s}, pos = {func}(buf, pos, end, v, root, ctx, parent, {here})")
         if f.value_switch:
             return lines, s, o
         lines += [f"v[{f.name!r}] = {o}", f"v.update({s})", f"o.update({o})"]
@@ -485,7 +518,9 @@ def _select(table: dict[Any, Any], key: Any, ranges: list[tuple[int, int, Any]],
     return default
 
 
-def _no_case(buf: Any, pos: int, end: int, v: Any, root: Any, keys: Any, up: Any = None) -> tuple[None, None, int]:
+def _no_case(
+    buf: Any, pos: int, end: int, v: Any, root: Any, ctx: Any, up: Any = None, path: Any = ()
+) -> tuple[None, None, int]:
     return None, None, pos
 
 
@@ -520,12 +555,13 @@ def generate_variable_path(model: SpecModel, message: MessageModel) -> tuple[Cal
         "",
         "def decode(frame, keys=None):",
         "    try:",
-        f"        o, v, pos = {entry}(frame, 0, len(frame), None, None, keys)",
+        "        ctx = (keys, [], [])",
+        f"        o, v, pos = {entry}(frame, 0, len(frame), None, None, ctx, None, ({message.name!r},))",
         "    except Exception:  # any failure: the construct path decodes (or reports) the frame",
         "        return None",
         "    if pos != len(frame):",
         "        return None",
-        "    return o, []",
+        "    return o, ctx[1] + ctx[2]",
     ]
     source = "\n".join(lines) + "\n"
     namespace: dict[str, Any] = {
@@ -538,6 +574,8 @@ def generate_variable_path(model: SpecModel, message: MessageModel) -> tuple[Cal
         "_scale": ad.scale_value,
         "_unpack_from": struct.unpack_from,
         "_transform": _transform,
+        "_unknown": _unknown,
+        "_Kept": _Kept,
         "_select": _select,
         "_no_case": _no_case,
         "_lookup": _lookup_of(model),
