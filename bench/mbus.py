@@ -22,12 +22,12 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.append(sys.path.pop(0))  # bench/ last: bench/http.py must not shadow the standard library's http
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.spec import load_spec
 
+ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "mbus" / "vectors" / "libmbus"
 FUNCTIONS = {
     "instantaneous": "instantaneous",
