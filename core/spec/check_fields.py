@@ -293,11 +293,12 @@ class FieldChecks:
         if missing:
             self.problem(ptr, f"the transform '{name}' needs the params {', '.join(missing)}")
             return False
-        unknown = sorted(set(process.params) - set(TRANSFORMS[name].params))
+        known_params = tuple(TRANSFORMS[name].params) + tuple(getattr(TRANSFORMS[name], "optional", ()))
+        unknown = sorted(set(process.params) - set(known_params))
         if unknown:
             self.problem(
                 join_pointer(ptr, "params", unknown[0]),
-                f"unknown param '{unknown[0]}' of the transform '{name}'; params: {', '.join(TRANSFORMS[name].params)}",
+                f"unknown param '{unknown[0]}' of the transform '{name}'; params: {', '.join(known_params)}",
                 prefer_key=True,
             )
             return False
@@ -318,6 +319,7 @@ class FieldChecks:
             return False
         f.pad = doc.get("pad", "\x00")
         f.align = doc.get("align", "left")
+        f.encoding = "latin-1" if doc.get("encoding") == "latin1" else "ascii"
         if not f.pad.isascii():
             self.problem(join_pointer(f.pointer, "pad"), f"pad must be an ASCII character, got {f.pad!r}")
             return False

@@ -101,7 +101,9 @@ class ConstructBuilder:
                     def length_of(
                         ctx: Any, _con: cs.Construct = target_con, _name: str = target_name, _adjust: int = adjust
                     ) -> int:
-                        return len(_con.build(ctx[_name])) + _adjust
+                        params = ctx.get("_params") or {}
+                        passed = {k: params[k] for k in ("_flags", "_path", "_keys") if k in params}
+                        return len(_con.build(ctx[_name], **passed)) + _adjust
 
                     sub = ad.BuildComputed(sub, length_of)
                 else:
@@ -434,7 +436,7 @@ def unshape_value(f: FieldModel, value: Any, path: list[str]) -> Any:
                 raise _fail(path, f"expected {f.size} bytes, got {len(value)}", f.size, len(value))
             return bytes(value)
         if kind == "string":
-            if not isinstance(value, str) or not value.isascii():
+            if not isinstance(value, str) or not (value.isascii() or f.encoding != "ascii"):
                 raise _fail(path, f"expected ASCII text, got {value!r}", "ASCII text", value)
             if f.size is not None and len(value) > f.size:
                 raise _fail(path, f"text {value!r} is longer than {f.size} characters", f.size, len(value))

@@ -83,7 +83,9 @@ def v2_field(builder: ConstructBuilder, f: FieldModel, siblings: dict[str, Field
         from core.spec.compiler import int_construct
 
         return cx.EqualsCheck(int_construct(f.size or 1, f.signed, f.endian), f.equals, lookup)
-    if kind in ("bytes", "string") and (f.size_expr is not None or f.reverse or f.process is not None):
+    if kind in ("bytes", "string") and (
+        f.size_expr is not None or f.reverse or f.process is not None or f.encoding != "ascii"
+    ):
         raw = cs.GreedyBytes if f.process is not None else _sized_bytes(builder, f, lookup)
         if f.reverse:
             raw = cx.ReverseAdapter(raw)
@@ -91,7 +93,7 @@ def v2_field(builder: ConstructBuilder, f: FieldModel, siblings: dict[str, Field
             raw = _processed(f, raw, lookup)
         if kind == "bytes":
             return raw
-        return ad.StringAdapter(raw, None if f.size_expr is not None else f.size, f.pad, f.align, f.pattern)
+        return ad.StringAdapter(raw, None if f.size_expr is not None else f.size, f.pad, f.align, f.pattern, f.encoding)
     if kind == "bcd" and (
         f.size_expr is not None
         or f.endian == "little"

@@ -632,6 +632,8 @@ class Processed(cs.Construct):
         self.subcon._build(obj, inner, context, path)
         data = inner.getvalue()
         if self.condition is None or evaluate(self.condition, context, self.lookup):
+            if self.check and not data.startswith(self.check):
+                data = self.check + data  # the verification bytes the decode looks for come first
             params = context.get("_params") or {}
             data = self.transform.encode(data, self.arguments(context), params.get("_keys"))
         cs.stream_write(stream, data, len(data), path)

@@ -156,6 +156,12 @@ def _bytes(items: Any) -> bytes:
     return bytes(items)
 
 
+def _fromhex(text: Any) -> bytes:
+    if not isinstance(text, str):
+        raise ExprError(f"fromhex() takes hex text, got {text!r}")
+    return bytes.fromhex(text)
+
+
 def _reverse(value: Any) -> Any:
     if isinstance(value, (str, bytes, list, tuple)):
         return value[::-1]
@@ -201,6 +207,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
     "sint": (_sint, 1, 2),
     "bytes": (_bytes, 1, 1),
     "reverse": (_reverse, 1, 1),
+    "fromhex": (_fromhex, 1, 1),
     "join": (_join, 1, 2),
     "format": (_format, 2, 2),
     "lookup": (_lookup_unbound, 2, 2),

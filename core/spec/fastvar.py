@@ -35,8 +35,8 @@ class _Unsupported(Exception):
     """The layout uses something this generator does not write (the construct path decodes it)."""
 
 
-def _string(raw: bytes, pad: str, align: str, pattern: Any) -> str:
-    text = raw.decode("ascii")
+def _string(raw: bytes, pad: str, align: str, pattern: Any, encoding: str = "ascii") -> str:
+    text = raw.decode(encoding)
     text = text.rstrip(pad) if align == "left" else text.lstrip(pad)
     if pattern is not None and not pattern.fullmatch(text):
         raise _Fallback
@@ -242,7 +242,7 @@ class _Writer:
                     lines += [f"if {x} != {self.const(f.const)}:", "    raise _Fallback"]
                 return lines, x, x
             pattern = self.const(__import__("re").compile(f.pattern)) if f.pattern else "None"
-            lines.append(f"{x} = _string({x}, {f.pad!r}, {f.align!r}, {pattern})")
+            lines.append(f"{x} = _string({x}, {f.pad!r}, {f.align!r}, {pattern}, {f.encoding!r})")
             if f.const is not None:
                 lines += [f"if {x} != {f.const!r}:", "    raise _Fallback"]
             return lines, x, x
@@ -384,10 +384,12 @@ class _Writer:
             lines += [
                 f"if type({data}) is _Kept:",
                 f"    {o} = bytes({data})",
+                *([f"    v[{f.name!r}] = {o}", f"    o[{f.name!r}] = {o}"] if f.flatten else []),
                 "else:",
                 f"    {o}, {s}, {p} = {func}({data}, 0, len({data}), v, root, ctx, None, {here})",
                 f"    if {p} != len({data}):",
                 "        raise _Fallback",
+                *([f"    v[{f.name!r}] = {o}", f"    v.update({s})", f"    o.update({o})"] if f.flatten else []),
             ]
             return lines, o, o
         o, s = self.temp("o"), self.temp("s")

@@ -21,7 +21,7 @@ TYPE_KEYS: dict[str, frozenset[str]] = {
     },
     **{name: frozenset({"endian", "unit"}) for name in FLOAT_TYPES},
     "bytes": frozenset({"size", "size_from", "until", "const", "reverse", "process"}),
-    "string": frozenset({"size", "size_from", "until", "pad", "align", "pattern", "const", "reverse"}),
+    "string": frozenset({"size", "size_from", "until", "pad", "align", "pattern", "const", "reverse", "encoding"}),
     "bcd": frozenset({"size", "signed", "decimals", "unit", "endian", "sign", "invalid", "text"}),
     "bits": frozenset({"size", "endian", "bits"}),
     "ipv4": frozenset(),
@@ -126,6 +126,7 @@ class FieldModel:
     process: ProcessModel | None = None
     shown: bool = False  # a constant (or other hidden field) shown in the values
     bcd_text: bool = False  # the digits as text (leading zeros kept)
+    encoding: str = "ascii"  # of a string: ascii | latin1
     flatten: bool = False  # a struct field whose values sit beside the enclosing ones
 
     @property
@@ -157,6 +158,7 @@ class FieldModel:
             or self.crc is not None
             or self.bcd_text
             or self.flatten
+            or self.encoding != "ascii"
         )
 
     def switch_key(self, obj: Any) -> Any:

@@ -142,7 +142,8 @@ def test_bundled_examples_build_the_same_bytes(path):
         assert spec.build_with(message, example["values"], "compiled") == frame
         assert spec.encode(message, example["values"]) == frame
         checked += 1
-    assert checked or spec.framing.kind == "lines"
+    # a spec of text lines, or of variable layouts only (wmbus), has no example a fast builder builds
+    assert checked or spec.framing.kind == "lines" or all(s.fast_build is None for s in spec.structs.values())
 
 
 # ---------------------------------------------------------------------- values drawn from the model
