@@ -395,6 +395,11 @@ def _spec_entry(spec: Spec) -> dict[str, Any]:
 
 
 def _framing_text(framing: dict[str, Any]) -> str:
+    if framing["kind"] == "alternatives":  # one framing per first byte: each shown like a framing of its own
+        shown = [
+            _framing_text({"kind": kind, **options}) for alt in framing["alternatives"] for kind, options in alt.items()
+        ]
+        return "alternatives: " + " | ".join(shown)
     options = " ".join(f"{key}={value}" for key, value in framing.items() if key != "kind")
     return f"{framing['kind']} {options}".rstrip()
 

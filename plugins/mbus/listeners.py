@@ -10,12 +10,15 @@ MAX_FRAME = {"mbus": 261, "wmbus": 256}
 
 
 def default_listeners(config: Config) -> list[ListenerConfig]:
-    """Both listeners skip garbage (a converter's line noise, a receiver's status lines) rather than close,
+    """The listeners that ``devices.mbus.listen`` / ``devices.wmbus.listen`` turn on (a ``listeners:`` entry
+    of the configuration file opens one too, with these settings as its defaults). Both skip garbage (a converter's line noise, a receiver's status lines) rather than close,
     replace a converter's half-open connection when it reconnects, and log no exchanges (there are none:
     meters push, nobody replies)."""
     listeners = []
     for device_type in DEVICE_TYPES:
         options = config.device_options(device_type)
+        if not options.get("listen"):
+            continue
         listeners.append(
             ListenerConfig(
                 device_type=device_type,

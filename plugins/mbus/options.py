@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.api import Config, ConfigError, DeviceOption, KeyRing, as_int, as_mapping, as_str
+from core.api import Config, ConfigError, DeviceOption, KeyRing, as_bool, as_int, as_mapping, as_str
 
 WIRED = "mbus"
 WIRELESS = "wmbus"
@@ -34,6 +34,16 @@ def _keys(value: Any, key: str) -> dict[str, str]:
 
 
 OPTIONS = [
+    *(
+        DeviceOption(
+            device_type,
+            "listen",
+            as_bool,
+            "open the default listener (off: a gateway without M-Bus converters or receivers opens no port)",
+            default=False,
+        )
+        for device_type in DEVICE_TYPES
+    ),
     *(
         DeviceOption(device_type, "listen_host", as_str, "address the listener binds", default="0.0.0.0")
         for device_type in DEVICE_TYPES

@@ -54,7 +54,10 @@ def listeners(config, pm, device_type):
 
 
 def test_the_default_listeners_follow_the_options():
-    config = Config(devices={"mbus": {"listen_port": 10101}, "wmbus": {"listen_host": "127.0.0.1"}})
+    assert resolve_listeners(Config(), plugin_manager()) == []  # no port opens unless asked
+    config = Config(
+        devices={"mbus": {"listen": True, "listen_port": 10101}, "wmbus": {"listen": True, "listen_host": "127.0.0.1"}}
+    )
     by_type = {entry.device_type: entry for entry in resolve_listeners(config, plugin_manager())}
     assert (by_type["mbus"].port, by_type["mbus"].on_bad_frame, by_type["mbus"].max_frame_length) == (
         10101,
@@ -70,7 +73,7 @@ def test_the_default_listeners_follow_the_options():
 
 async def test_wired_frames_from_a_converter_become_measurements(store):
     pm = plugin_manager()
-    config = Config(listeners=None)
+    config = Config(listeners=None, devices={"mbus": {"listen": True}})
     clock = iter(range(1_700_000_000, 1_700_000_100))
     frame = bytes.fromhex((VECTORS / "EDC.hex").read_text())
     other = bytes.fromhex((VECTORS / "kamstrup_multical_601.hex").read_text())
@@ -108,7 +111,7 @@ async def _count(store, device_type, n):
 
 async def test_wireless_telegrams_decrypted_with_keys_from_the_options_and_the_store(store):
     pm = plugin_manager()
-    config = Config(listeners=None, devices={"wmbus": {"keys": {"12345678": KEY.hex()}}})
+    config = Config(listeners=None, devices={"wmbus": {"listen": True, "keys": {"12345678": KEY.hex()}}})
     await store.add_device("tenant_a", {"device_uid": "87654321", "aes_key": STORED_KEY.hex()})
     clock = iter(range(1_700_000_000, 1_700_000_100))
     telegrams = [wireless("12345678", KEY), wireless("87654321", STORED_KEY), wireless("55555555", KEY)]
