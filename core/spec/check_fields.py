@@ -131,8 +131,6 @@ class FieldChecks:
                 )
                 return None
             f.shown = True
-        if f.condition is not None:
-            f.size = None
         if kind == "checksum" and (not top_level or element):
             self.problem(pointer, "a checksum field must be a top-level field of a message")
         return f

@@ -78,6 +78,27 @@ class TextChecks:
                 else:
                     spans.append((start, end, tf.name))
                     tf.columns = (start, end)
+            elif tf.kind == "computed":
+                from core.spec.expr import SPECIAL_NAMES
+                from core.spec.expr import parse as parse_expr
+
+                tf.value_expr, problem = parse_expr(fdoc.get("value"))
+                vptr = join_pointer(fptr, "value")
+                if tf.value_expr is None:
+                    self.problem(vptr if "value" in fdoc else fptr, problem or "a computed field needs 'value'")
+                    continue
+                earlier = [f.name for f in fields]
+                unknown = sorted(tf.value_expr.names - set(earlier) - SPECIAL_NAMES)
+                if unknown:
+                    self.problem(
+                        vptr,
+                        f"unknown name '{unknown[0]}' in {tf.value_expr.text!r}; earlier fields: {', '.join(earlier)}"
+                        f"{did_you_mean(unknown[0], earlier)}",
+                    )
+                    continue
+                if tf.value_expr.tables:
+                    self.problem(vptr, "a text message has no tables to look up")
+                    continue
             elif tf.kind != "line":
                 if columns:
                     self.problem(fptr, "missing required key 'columns'")

@@ -389,7 +389,7 @@ class ModelBuilder(FieldChecks, TextChecks):
                             f"a checksum covers consecutive fields in their order: {', '.join(seen[min(order) : max(order) + 1])}",
                         )
                     elif offset is not None:  # the fields sit at fixed offsets: the range is known now
-                        sizes = [g.size or 0 for g in struct.fields]
+                        sizes = [g.fixed_size or 0 for g in struct.fields]
                         f.start = sum(sizes[: order[0]])
                         f.end = sum(sizes[: order[-1] + 1])
                         f.over = []
@@ -405,14 +405,16 @@ class ModelBuilder(FieldChecks, TextChecks):
                 else:
                     f.end = end
             if offset is not None:
-                offset = None if f.size is None else offset + f.size
+                offset = None if f.fixed_size is None else offset + f.fixed_size
             seen.append(f.name)
 
     def check_until_end(self, struct: StructModel) -> None:
         for i, f in enumerate(struct.fields):
+            if f.stop:
+                continue  # a marker ends it: what follows may be of any size
             if f.until_end and i != len(struct.fields) - 1 and f.length_field is None:
-                trailing = sum((g.size or 0) for g in struct.fields[i + 1 :])
-                if any(g.size is None for g in struct.fields[i + 1 :]):
+                trailing = sum((g.fixed_size or 0) for g in struct.fields[i + 1 :])
+                if any(g.fixed_size is None for g in struct.fields[i + 1 :]):
                     self.problem(
                         join_pointer(f.pointer, "until"), "only fixed-size fields may follow a field read until the end"
                     )

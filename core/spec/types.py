@@ -34,7 +34,7 @@ TYPE_KEYS: dict[str, frozenset[str]] = {
 }
 COMMON_KEYS = frozenset({"name", "type", "description", "default", "if", "show"})
 
-TEXT_TYPES = ("str", "int", "decimal", "decimals", "choice", "bool", "line")
+TEXT_TYPES = ("str", "int", "decimal", "decimals", "choice", "bool", "line", "computed")
 
 
 @dataclass
@@ -134,6 +134,12 @@ class FieldModel:
         return not self.hidden
 
     @property
+    def fixed_size(self) -> int | None:
+        """The bytes the field always takes (None when that varies: a conditional field, say); ``size`` is
+        its size when it is there."""
+        return None if self.condition is not None else self.size
+
+    @property
     def variable(self) -> bool:
         """Whether the field needs the v2 machinery (expressions, conditions, variable repetition...)."""
         return (
@@ -207,9 +213,9 @@ class StructModel:
     def size(self) -> int | None:
         total = 0
         for f in self.fields:
-            if f.size is None:
+            if f.fixed_size is None:
                 return None
-            total += f.size
+            total += f.fixed_size
         return total
 
 
@@ -231,6 +237,7 @@ class TextFieldModel:
     null_if: dict[str, list[str]] = field(default_factory=dict)
     null_fill: str | None = None
     match: str | None = None
+    value_expr: Any = None  # ``computed``: an expression over the fields before it
 
 
 @dataclass
