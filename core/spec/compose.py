@@ -13,6 +13,7 @@ import construct as cs
 
 from core.spec import adapters as ad
 from core.spec import constructs as cx
+from core.spec import constructs_data as cd
 from core.spec.checksums import ALGORITHMS
 from core.spec.transforms import TRANSFORMS
 from core.spec.types import FieldModel, SpecModel, StructModel
@@ -105,7 +106,7 @@ def v2_field(builder: ConstructBuilder, f: FieldModel, siblings: dict[str, Field
         if f.size_expr is not None:
             expr = f.size_expr
             size = lambda context: cx.evaluate(expr, context, lookup)  # noqa: E731
-        return cx.BcdField(size, f.endian, f.bcd_sign, f.decimals, f.bcd_invalid, f.bcd_text)
+        return cd.BcdField(size, f.endian, f.bcd_sign, f.decimals, f.bcd_invalid, f.bcd_text)
     if kind == "bits" and (f.size or 1) not in (1, 2, 4):
         from core.spec.compiler import int_construct
 
@@ -149,8 +150,8 @@ def v2_field(builder: ConstructBuilder, f: FieldModel, siblings: dict[str, Field
         func = f.crc if f.crc is not None else ALGORITHMS[f.algorithm or "sum8"][0]
         sub = int_construct(f.size or 1, False, f.endian)
         if f.over:
-            return cx.ChecksumOver(sub, func, f.over, f.algorithm or "checksum")
-        return cx.CrcChecksum(sub, func, f.algorithm or "crc", f.start, f.end or 0)
+            return cd.ChecksumOver(sub, func, f.over, f.algorithm or "checksum")
+        return cd.CrcChecksum(sub, func, f.algorithm or "crc", f.start, f.end or 0)
     if kind == "struct" and f.process is not None:
         assert f.struct is not None
         return _processed(f, builder.struct(f.struct), lookup)
@@ -160,7 +161,7 @@ def v2_field(builder: ConstructBuilder, f: FieldModel, siblings: dict[str, Field
 def _processed(f: FieldModel, inner: cs.Construct, lookup: Callable[[str, Any], Any]) -> cs.Construct:
     assert f.process is not None
     process = f.process
-    return cx.Processed(
+    return cd.Processed(
         inner,
         TRANSFORMS[process.transform],
         process.params,

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.spec import adapters as ad
-from core.spec import constructs as cx
+from core.spec import constructs_data as cd
 from core.spec.checksums import ALGORITHMS
 from core.spec.expr import HELPERS, Expr
 from core.spec.transforms import TRANSFORMS
@@ -50,7 +50,7 @@ def _where(path: tuple[str, ...]) -> str:
 def _bcd2(
     raw: bytes, endian: str, sign: str | None, decimals: int | None, text: bool, invalid: str, ctx: Any, here: Any
 ) -> Any:
-    value, problem = cx.bcd_digits(raw, endian, sign, decimals, text)
+    value, problem = cd.bcd_digits(raw, endian, sign, decimals, text)
     if problem is not None:
         if invalid == "error":
             raise _Fallback  # the construct path reports the error with its path
