@@ -8,7 +8,8 @@ working while core's insides move (the built-in plugins are held to it by a test
 - configuration: :class:`Config`, :class:`DeviceOption` and the value checks ``as_*``;
 - errors: :class:`FrameError`, :class:`ConfigError`, :class:`StoreUnavailable`, :class:`InvalidInput`, ...;
 - specs: :func:`load_spec`, :class:`Spec`, :class:`Decoded`, :func:`bundled_spec_paths` (the YAML files of
-  ``specs/``, where the built-in device types' layouts live);
+  ``specs/``, where the built-in device types' layouts live); :class:`KeyRing` (keys for a spec's
+  transforms, by meter) and :func:`register_transform` (a transform a spec can name in ``process:``);
 - the store plugins may use: :class:`Store` (its methods are the contract), :class:`ListQuery`, :class:`Page`;
 - time: :func:`calendar_fields`, :func:`local_string`, :func:`iso`, :func:`tz_from_offset`;
 - HTTP routes: :class:`ApiRoute` (a route with the permission it needs), :class:`Principal` (the caller),
@@ -55,6 +56,7 @@ from core.routing import ApiRoute, Forbidden, Param, Unauthorized, caller_tenant
 from core.security.roles import Principal
 from core.simulate import split_chunks, write_chunks
 from core.spec import Decoded, Spec, load_spec
+from core.spec.transforms import KeyRing, register_transform
 from core.store import ListQuery, Page, Store
 from core.timeutil import DEFAULT_TZ_OFFSET, calendar_fields, iso, local_string, tz_from_offset
 from specs import bundled_spec_paths
@@ -73,6 +75,7 @@ __all__ = [
     "FrameError",
     "InvalidInput",
     "JSONResponse",
+    "KeyRing",
     "ListQuery",
     "ListenerConfig",
     "NotFound",
@@ -115,6 +118,7 @@ __all__ = [
     "query_time",
     "read_json_object",
     "read_limited_body",
+    "register_transform",
     "run_with_store",
     "split_chunks",
     "tenant_name",

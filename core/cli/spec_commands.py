@@ -53,6 +53,14 @@ def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -
     _add_spec_option(decode)
     decode.add_argument("--message", metavar="M", help="decode as this message (default: the spec decides)")
     decode.add_argument(
+        "--key",
+        metavar="HEX",
+        action="append",
+        default=[],
+        help="an AES-128 key (32 hex digits) for the spec's transforms, tried for every meter; repeatable;"
+        " ID=HEX gives the key of one meter only",
+    )
+    decode.add_argument(
         "data",
         metavar="HEX|-",
         help="the frame as hex digits (spaces and colons allowed), or '-' to read raw bytes from standard input",
@@ -212,17 +220,18 @@ def run_decode(args: argparse.Namespace) -> int:
 
     spec = _resolve_spec(args.spec)
     _check_message(spec, args.message)
+    keys = _keys(getattr(args, "key", []))
     if args.data != "-":
         frame = parse_hex(args.data)
         try:
-            msg = spec.decode(frame, message=args.message) if args.message else spec.decode(frame)
+            msg = spec.decode(frame, message=args.message, keys=keys)
         except FrameError as exc:
             print(frame_error_report(f"the frame does not decode with spec {spec.name!r}", exc, frame), file=sys.stderr)
             return 1
         print(dumps(msg))
         return 0
     try:
-        return _decode_stream(spec, sys.stdin.buffer, args.message)
+        return _decode_stream(spec, sys.stdin.buffer, args.message, keys)
     except BrokenPipeError:
         # the reader went away (``| head``): stop quietly, and keep Python's exit-time flush from failing too
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -232,9 +241,31 @@ def run_decode(args: argparse.Namespace) -> int:
 STDIN_CHUNK = 4096  # small reads keep the framer's buffer short, and a pipe is decoded as it streams
 
 
-def _decode_stream(spec: Spec, stream: BinaryIO, message: str | None) -> int:
+def _keys(texts: list[str]) -> Any:
+    """The ``--key`` options as a key ring: ``HEX`` for any meter, ``ID=HEX`` for one meter."""
+    if not texts:
+        return None
+    from core.spec.transforms import KeyRing
+
+    ring = KeyRing()
+    for text in texts:
+        key_id, _, digits = text.rpartition("=")
+        try:
+            key = bytes.fromhex(digits.replace(" ", ""))
+        except ValueError:
+            raise ConfigError(f"--key {text!r} is not hex") from None
+        if len(key) != 16:
+            raise ConfigError(f"--key {text!r}: an AES-128 key has 32 hex digits, got {len(key) * 2}")
+        if key_id:
+            ring.by_id.setdefault(key_id.upper(), []).append(key)
+        else:
+            ring.default.append(key)
+    return ring
+
+
+def _decode_stream(spec: Spec, stream: BinaryIO, message: str | None, keys: Any = None) -> int:
     """Cut the stream into frames with the spec's framer, as a device connection would, and decode each."""
-    decoder = _StreamDecoder(spec, message)
+    decoder = _StreamDecoder(spec, message, keys)
     read = getattr(stream, "read1", stream.read)
     while chunk := read(STDIN_CHUNK):
         decoder.feed(chunk)
@@ -264,9 +295,10 @@ def _line_terminator(spec: Spec) -> bytes | None:
 class _StreamDecoder:
     """Feeds bytes to a fresh framer and prints each frame decoded (JSON on stdout, errors on stderr)."""
 
-    def __init__(self, spec: Spec, message: str | None) -> None:
+    def __init__(self, spec: Spec, message: str | None, keys: Any = None) -> None:
         self.spec = spec
         self.message = message
+        self.keys = keys
         self.framer = spec.new_framer()
         self.buffer = bytearray()
         self.junk = bytearray()
@@ -287,7 +319,7 @@ class _StreamDecoder:
                 _warn_junk(self.junk)
                 self.frames += 1
                 try:
-                    msg = self.spec.decode(frame, message=self.message) if self.message else self.spec.decode(frame)
+                    msg = self.spec.decode(frame, message=self.message, keys=self.keys)
                 except FrameError as exc:
                     self.failed += 1
                     headline = f"frame {self.frames} does not decode with spec {self.spec.name!r}"
@@ -363,6 +395,11 @@ def _spec_entry(spec: Spec) -> dict[str, Any]:
 
 
 def _framing_text(framing: dict[str, Any]) -> str:
+    if framing["kind"] == "alternatives":  # one framing per first byte: each shown like a framing of its own
+        shown = [
+            _framing_text({"kind": kind, **options}) for alt in framing["alternatives"] for kind, options in alt.items()
+        ]
+        return "alternatives: " + " | ".join(shown)
     options = " ".join(f"{key}={value}" for key, value in framing.items() if key != "kind")
     return f"{framing['kind']} {options}".rstrip()
 

@@ -76,8 +76,15 @@ class Field(cs.Renamed):
             raise error from exc
 
     def _parse(self, stream: Any, context: Any, path: str) -> Any:
-        with self._labelled_errors(stream.tell()):
-            return self.subcon._parsereport(stream, context, path)
+        trail = context._params.get("_path") if self.label else None
+        if trail is not None:
+            trail.append(self.label)
+        try:
+            with self._labelled_errors(stream.tell()):
+                return self.subcon._parsereport(stream, context, path)
+        finally:
+            if trail is not None:
+                trail.pop()
 
     def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
         with self._labelled_errors():
@@ -325,13 +332,16 @@ def strip_padding(text: str, pad: str, align: str) -> str:
 
 
 class StringAdapter(cs.Adapter):
-    def __init__(self, subcon: cs.Construct, size: int | None, pad: str, align: str, pattern: str | None) -> None:
+    def __init__(
+        self, subcon: cs.Construct, size: int | None, pad: str, align: str, pattern: str | None, encoding: str = "ascii"
+    ) -> None:
         super().__init__(subcon)
-        self.size, self.pad, self.align = size, pad, align
+        self.size, self.pad, self.align, self.encoding = size, pad, align, encoding
         self.pattern = re.compile(pattern) if pattern else None
 
     def _decode(self, obj: bytes, context: Any, path: str) -> str:
-        text = strip_padding(decode_ascii(obj), self.pad, self.align)
+        text = decode_ascii(obj) if self.encoding == "ascii" else bytes(obj).decode("latin-1")
+        text = strip_padding(text, self.pad, self.align)
         if self.pattern is not None and not self.pattern.fullmatch(text):
             raise FrameError(
                 f"expected text matching {self.pattern.pattern!r}, found {text!r}",
@@ -341,7 +351,7 @@ class StringAdapter(cs.Adapter):
         return text
 
     def _encode(self, obj: str, context: Any, path: str) -> bytes:
-        raw = obj.encode("ascii")
+        raw = obj.encode(self.encoding)
         if self.size is not None:
             raw = (
                 raw.ljust(self.size, self.pad.encode())

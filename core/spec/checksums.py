@@ -74,3 +74,70 @@ ALGORITHMS: dict[str, tuple[Callable[[bytes], int], int]] = {
 def parity_ok(value: int, kind: str) -> bool:
     ones = bin(value).count("1")
     return ones % 2 == 0 if kind == "even" else ones % 2 == 1
+
+
+class Crc:
+    """A parametrised CRC (the Rocksoft model: width, poly, init, reflected input and output, final xor).
+
+    ``Crc(16, 0x3D65, xorout=0xFFFF)`` is CRC-16/EN-13757 ("123456789" -> 0xC2B7). Table driven, one byte
+    at a time.
+    """
+
+    def __init__(
+        self, width: int, poly: int, init: int = 0, xorout: int = 0, refin: bool = False, refout: bool = False
+    ) -> None:
+        self.width, self.poly, self.init, self.xorout, self.refin, self.refout = (
+            width,
+            poly,
+            init,
+            xorout,
+            refin,
+            refout,
+        )
+        self.size = (width + 7) // 8
+        self.mask = (1 << width) - 1
+        top = 1 << (width - 1)
+        table = []
+        for byte in range(256):
+            if refin:
+                crc = byte
+                reflected = _reflect(poly, width)
+                for _ in range(8):
+                    crc = (crc >> 1) ^ reflected if crc & 1 else crc >> 1
+            else:
+                crc = byte << (width - 8) if width >= 8 else byte
+                for _ in range(8):
+                    crc = ((crc << 1) ^ poly) if crc & top else crc << 1
+                crc &= self.mask
+            table.append(crc)
+        self.table = table
+
+    def __call__(self, data: bytes) -> int:
+        crc, table, mask = self.init, self.table, self.mask
+        if self.refin:
+            crc = _reflect(crc, self.width)
+            for byte in data:
+                crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
+            if not self.refout:
+                crc = _reflect(crc, self.width)
+        else:
+            shift = self.width - 8
+            for byte in data:
+                crc = ((crc << 8) & mask) ^ table[((crc >> shift) ^ byte) & 0xFF]
+            if self.refout:
+                crc = _reflect(crc, self.width)
+        return (crc ^ self.xorout) & mask
+
+    def __repr__(self) -> str:
+        return (
+            f"Crc(width={self.width}, poly={self.poly:#x}, init={self.init:#x}, xorout={self.xorout:#x},"
+            f" refin={self.refin}, refout={self.refout})"
+        )
+
+
+def _reflect(value: int, width: int) -> int:
+    result = 0
+    for _ in range(width):
+        result = (result << 1) | (value & 1)
+        value >>= 1
+    return result

@@ -49,7 +49,7 @@ def int_construct(size: int, signed: bool, endian: str) -> cs.Construct:
 
 
 def field_label(f: FieldModel) -> str:
-    if f.kind == "switch":
+    if (f.kind == "switch" and not f.value_switch) or f.flatten:
         return ""  # the body's fields are flattened into the enclosing values, so are their paths
     return f.type_name if f.name.startswith("_") else f.name
 
@@ -59,19 +59,35 @@ class ConstructBuilder:
         self.model = model
 
     def struct(self, struct: StructModel, top_level: bool = False) -> cs.Struct:
+        from core.spec import compose
+        from core.spec import constructs as cx
+
         by_name = {f.name: f for f in struct.fields}
         members = []
+        v2 = compose.struct_uses_v2(struct)
         for f in struct.fields:
             sub = self.field(f, by_name)
             if f.length_field is not None:
                 length = by_name[f.length_field]
                 sub = ad.ExactSized(sub, length.name, length.adjust)
+            if f.condition is not None:
+                sub = cx.Conditional(sub, f.condition, compose.lookup_for(self.model))
             members.append(ad.Field(f.name, sub, field_label(f)))
         if top_level:
             members.append(ad.Field("_end", ad.FrameEnd(), ""))
+        if v2:
+            flattened = frozenset(
+                f.name for f in struct.fields if (f.kind == "switch" and not f.value_switch) or f.flatten
+            )
+            return cx.SpecStruct(*members, flattened=flattened)
         return cs.Struct(*members)
 
     def field(self, f: FieldModel, siblings: dict[str, FieldModel]) -> cs.Construct:
+        from core.spec.compose import v2_field
+
+        v2 = v2_field(self, f, siblings)
+        if v2 is not None:
+            return v2
         kind = f.kind
         if kind == "int":
             sub: cs.Construct = int_construct(f.size or 1, f.signed, f.endian)
@@ -85,7 +101,9 @@ class ConstructBuilder:
                     def length_of(
                         ctx: Any, _con: cs.Construct = target_con, _name: str = target_name, _adjust: int = adjust
                     ) -> int:
-                        return len(_con.build(ctx[_name])) + _adjust
+                        params = ctx.get("_params") or {}
+                        passed = {k: params[k] for k in ("_flags", "_path", "_keys") if k in params}
+                        return len(_con.build(ctx[_name], **passed)) + _adjust
 
                     sub = ad.BuildComputed(sub, length_of)
                 else:
@@ -159,15 +177,31 @@ class ConstructBuilder:
 
 
 def shape_struct(struct: StructModel, obj: Any, path: list[str], flags: list[str]) -> dict[str, Any]:
+    from core.spec.constructs import CaseResult
+
     values: dict[str, Any] = {}
     for f in struct.fields:
-        if f.hidden:
+        if f.hidden and not f.shown:
             continue
         raw = obj[f.name]
+        if isinstance(raw, CaseResult):  # a v2 switch: it knows the case that read it
+            if raw.case is None:
+                values[f.name] = None
+            elif f.value_switch:
+                values[f.name] = shape_value(raw.case, raw.value, path + [f.name], flags)
+            else:
+                values.update(shape_struct(raw.case, raw.value, path, flags))
+            continue
         if f.kind == "switch":
             case = f.case_for(f.switch_key(obj))
             if case is not None:
                 values.update(shape_struct(case, raw, path, flags))
+            continue
+        if f.flatten and isinstance(raw, dict):
+            values.update(shape_struct(f.struct, raw, path, flags))  # type: ignore[arg-type]
+            continue
+        if raw is None and (f.condition is not None or f.kind in ("bcd", "computed")):
+            values[f.name] = None
             continue
         values[f.name] = shape_value(f, raw, path + [f.name], flags)
     return values
@@ -186,6 +220,8 @@ def shape_value(f: FieldModel, raw: Any, path: list[str], flags: list[str]) -> A
         return raw
     if kind == "struct":
         assert f.struct is not None
+        if isinstance(raw, (bytes, bytearray)):  # a processed part left as received (no key, say)
+            return bytes(raw)
         return shape_struct(f.struct, raw, path, flags)
     if kind == "array":
         assert f.element is not None
@@ -199,7 +235,18 @@ def shape_value(f: FieldModel, raw: Any, path: list[str], flags: list[str]) -> A
         return result
     if kind == "bytes":
         return bytes(raw)
+    if kind == "computed":
+        return _plain_value(raw)
     return raw
+
+
+def _plain_value(value: Any) -> Any:
+    """A computed value as plain data (construct's containers become dicts and lists)."""
+    if isinstance(value, dict):
+        return {k: _plain_value(v) for k, v in value.items() if not str(k).startswith("_")}
+    if isinstance(value, list):
+        return [_plain_value(v) for v in value]
+    return value
 
 
 def _fail(path: list[str], message: str, expected: Any = None, found: Any = None) -> FrameError:
@@ -215,9 +262,25 @@ def unshape_struct(
             path, f"expected a mapping of values, got {type(values).__name__}", "mapping", type(values).__name__
         )
     obj: dict[str, Any] = {}
-    names = {f.name for f in struct.fields if f.visible and f.kind != "switch"}
+    names = {f.name for f in struct.fields if (f.visible or f.shown) and (f.kind != "switch" or f.value_switch)}
+    computed: dict[str, Any] = {}
     for f in struct.fields:
+        if f.kind == "computed":
+            computed[f.name] = _computed_value(f, obj, computed)
+            continue
         if f.hidden:
+            continue
+        if f.condition is not None and values.get(f.name) is None:
+            obj[f.name] = None  # absent: the construct's condition decides whether that is right
+            continue
+        if f.kind == "switch" and (f.value_switch or f.switch_expr is not None):
+            unshape_v2_switch(f, values, obj, path, names, computed)
+            continue
+        if f.flatten and f.struct is not None:
+            used: set[str] = set()
+            obj[f.name] = unshape_struct(f.struct, values, path, allowed=used)
+            names |= used
+            names.discard(f.name)
             continue
         if f.kind == "switch":
             key = f.switch_key(obj)
@@ -229,8 +292,9 @@ def unshape_struct(
                     ", ".join(map(str, f.cases)),
                     key,
                 )
-            obj[f.name] = unshape_struct(case, values, path, allowed=set())
-            names |= {c.name for c in case.fields if c.visible}
+            used = set()
+            obj[f.name] = unshape_struct(case, values, path, allowed=used)
+            names |= used
             continue
         if f.name in values:
             value = values[f.name]
@@ -241,7 +305,66 @@ def unshape_struct(
         obj[f.name] = unshape_value(f, value, path + [f.name])
     if allowed is None:
         check_names(values, names, path)
+    else:
+        allowed |= names  # a flattened part: the caller checks the names, these among them
     return obj
+
+
+def _computed_value(f: FieldModel, obj: dict[str, Any], computed: dict[str, Any]) -> Any:
+    """A computed field's value from the values built so far (a switch on it needs it); None if it fails."""
+    from core.spec.expr import ExprError
+
+    scope = {**_flat(obj), **obj, **computed}
+    try:
+        return f.value_expr.evaluate(lambda name: scope.get(name))
+    except ExprError:
+        return None  # construct computes it again and reports the failure with its path
+
+
+def _flat(obj: dict[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for value in obj.values():
+        if isinstance(value, dict):
+            flat.update(value)
+    return flat
+
+
+def _switch_key_of(f: FieldModel, obj: dict[str, Any], flat: dict[str, Any]) -> Any:
+    if f.switch_expr is None:
+        return f.switch_key(obj)
+    from core.spec.expr import ExprError
+
+    scope = {**flat, **obj}
+    try:
+        return f.switch_expr.evaluate(lambda name: scope.get(name), None)
+    except ExprError as exc:
+        raise _fail([f.name], f"cannot evaluate {f.switch_expr.text!r}: {exc}", f.switch_expr.text, str(exc)) from None
+
+
+def unshape_v2_switch(
+    f: FieldModel,
+    values: dict[str, Any],
+    obj: dict[str, Any],
+    path: list[str],
+    names: set[str],
+    computed: dict[str, Any] | None = None,
+) -> None:
+    """The build value of a switch on an expression or with value cases (the case is chosen from ``obj``)."""
+    flat = {**_flat(obj), **(computed or {})}
+    key = _switch_key_of(f, obj, flat)
+    if f.value_switch:
+        found, case = f.value_case_for(key)
+        if not found:
+            raise _fail(path + [f.name], f"no layout for {key!r}", [str(k) for k in f.value_cases], key)
+        value = values.get(f.name)
+        obj[f.name] = None if case is None else unshape_value(case, value, path + [f.name])
+        return
+    struct = f.case_for(key)
+    if struct is None:
+        raise _fail(path + [f.name], f"no layout for {key!r}", [str(k) for k in f.cases], key)
+    used: set[str] = set()
+    obj[f.name] = unshape_struct(struct, values, path, allowed=used)
+    names |= used
 
 
 def missing_value(path: list[str]) -> FrameError:
@@ -313,7 +436,7 @@ def unshape_value(f: FieldModel, value: Any, path: list[str]) -> Any:
                 raise _fail(path, f"expected {f.size} bytes, got {len(value)}", f.size, len(value))
             return bytes(value)
         if kind == "string":
-            if not isinstance(value, str) or not value.isascii():
+            if not isinstance(value, str) or not (value.isascii() or f.encoding != "ascii"):
                 raise _fail(path, f"expected ASCII text, got {value!r}", "ASCII text", value)
             if f.size is not None and len(value) > f.size:
                 raise _fail(path, f"text {value!r} is longer than {f.size} characters", f.size, len(value))
@@ -322,9 +445,14 @@ def unshape_value(f: FieldModel, value: Any, path: list[str]) -> Any:
             if f.pad and ad.strip_padding(value, f.pad, f.align) != value:
                 raise _fail(path, f"text {value!r} ends with the pad character {f.pad!r}", "no padding", value)
             return value
+        if kind == "bcd" and f.bcd_text:
+            if not isinstance(value, str):
+                raise _fail(path, f"expected the digits as text, got {value!r}", "digits", value)
+            return value
         if kind == "bcd":
             exact = _as_decimal(value, path)
-            ad.bcd_encode(exact, f.size or 1, f.bcd_signed, f.decimals)
+            if f.size is not None and f.bcd_sign != "leading_f":
+                ad.bcd_encode(exact, f.size, f.bcd_signed, f.decimals)
             return exact
         if kind == "ipv4":
             try:
@@ -378,7 +506,11 @@ def unshape_value(f: FieldModel, value: Any, path: list[str]) -> Any:
             return [unshape_value(f.element, item, path + [str(i)]) for i, item in enumerate(value)]
         if kind == "struct":
             assert f.struct is not None
+            if f.process is not None and isinstance(value, (bytes, bytearray)):
+                return bytes(value)
             return unshape_struct(f.struct, value, path)
+        if kind == "computed":
+            return value
     except FrameError as exc:
         if not exc.path:
             exc.path = " -> ".join(path)
@@ -396,6 +528,8 @@ class MessageStructs:
     fast_source: str | None = None
     fast_build: Callable[[Any], bytes | None] | None = None
     fast_build_source: str | None = None
+    #: the generated decoder of a variable layout: (frame, keys) -> (values, flags) or None
+    fast_keys: Callable[[bytes, Any], tuple[dict[str, Any], list[str]] | None] | None = None
 
 
 @dataclass
@@ -453,6 +587,14 @@ def compile_message(model: SpecModel, message: MessageModel) -> MessageStructs:
         generated = generate_fast_path(model, message)
         if generated is not None:
             structs.fast, structs.fast_source = generated
+        else:
+            from core.spec.fastvar import generate_variable_path
+
+            variable = generate_variable_path(model, message)
+            if variable is not None:
+                decode, structs.fast_source = variable
+                structs.fast_keys = decode
+                structs.fast = lambda frame, _decode=decode: _decode(frame, None)
         builder = generate_fast_builder(model, message)
         if builder is not None:
             structs.fast_build, structs.fast_build_source = builder

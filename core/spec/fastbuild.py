@@ -342,8 +342,10 @@ class _BuildGen:
 
 
 def generate_fast_builder(model: SpecModel, message: MessageModel) -> tuple[Callable[[Any], bytes | None], str] | None:
+    from core.spec.compose import struct_uses_v2
+
     top = message.struct
-    if top is None or top.size is None or not _struct_supported(top, True):
+    if top is None or top.size is None or not _struct_supported(top, True) or struct_uses_v2(top):
         return None
     switches = [f for f in top.fields if f.kind == "switch"]
     if len(switches) > 1:

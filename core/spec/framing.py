@@ -166,8 +166,39 @@ class LineFramer:
                 return consumed, None
 
 
+class AlternativesFramer:
+    """Several framings on one stream (M-Bus: the single byte E5, short and long frames): the first byte
+    picks the framing; a byte that starts none of them is skipped as garbage."""
+
+    def __init__(self, alternatives: list[tuple[bytes, Framer]]) -> None:
+        self.by_first: dict[int, Framer] = {}
+        for first, framer in alternatives:
+            for byte in first:
+                self.by_first.setdefault(byte, framer)
+        self.max_frame_length = max(framer.max_frame_length for _, framer in alternatives)
+
+    def decode(self, buffer: bytes | bytearray | memoryview) -> tuple[int, bytes | None]:
+        data = bytes(buffer)
+        skipped = 0
+        while skipped < len(data) and data[skipped] not in self.by_first:
+            skipped += 1
+        if skipped:
+            return skipped, None
+        if not data:
+            return 0, None
+        return self.by_first[data[0]].decode(data)
+
+
 def make_framer(framing: FramingModel) -> Framer:
     options = dict(framing.options)
+    if framing.kind == "alternatives":
+        alternatives: list[tuple[bytes, Framer]] = []
+        for alternative in options["alternatives"]:
+            kind, alt = next(iter(alternative.items()))
+            framer = make_framer(FramingModel(kind=kind, options=dict(alt)))
+            first = bytes(alt.get("first_bytes", [])) if kind == "fixed" else _hex(alt.get("start"))[:1]
+            alternatives.append((first, framer))
+        return AlternativesFramer(alternatives)
     if framing.kind == "fixed":
         return FixedFramer(options["length"], options.get("first_bytes"))
     if framing.kind == "length_field":

@@ -15,6 +15,7 @@ from core.spec import adapters as ad
 from core.spec.compiler import MessageInfo, MessageStructs, compile_message, message_info, shape_struct, unshape_struct
 from core.spec.framing import Framer, make_framer
 from core.spec.text import TextResult
+from core.spec.transforms import KeyRing
 from core.spec.types import MessageModel, SpecModel
 
 
@@ -80,23 +81,25 @@ class Spec:
             )
         return self.model.messages[name]
 
-    def parse_with(self, name: str, frame: bytes, which: str = "plain") -> Decoded:
+    def parse_with(self, name: str, frame: bytes, which: str = "plain", keys: Any = None) -> Decoded:
         """Decode with one form: ``plain`` or ``compiled`` construct struct, or the ``fast`` path."""
         message = self._message(name)
         structs = self.structs[name]
         raw = bytes(frame)
+        ring = KeyRing.of(keys)
         if which == "fast":
             if structs.fast is None:
                 raise FrameError(f"message {name} has no fast path")
-            result = structs.fast(raw)
+            result = structs.fast(raw) if structs.fast_keys is None else structs.fast_keys(raw, ring)
             if result is None:
                 raise FrameError(f"the fast path of {name} cannot decode this frame", path=name)
             values, flags = result
             return Decoded(name, values, flags, raw)
         construct_ = structs.plain if which == "plain" else structs.compiled
         assert construct_ is not None
+        parse_flags: list[str] = []
         try:
-            obj = construct_.parse(raw)
+            obj = construct_.parse(raw, _flags=parse_flags, _path=[name], _keys=ring)
         except FrameError as exc:
             raise _finish_error(exc, name) from None
         except cs.ConstructError as exc:
@@ -111,34 +114,48 @@ class Spec:
         shape_flags: list[str] = []
         assert message.struct is not None
         values = shape_struct(message.struct, obj, [name], shape_flags)
-        return Decoded(name, values, shape_flags, raw)
+        return Decoded(name, values, parse_flags + shape_flags, raw)
 
-    def _decode_one(self, name: str, frame: bytes) -> Decoded:
+    def _decode_one(self, name: str, frame: bytes, keys: KeyRing | None = None) -> Decoded:
         structs = self.structs[name]
         if structs.fast is not None:
-            result = structs.fast(frame)
+            result = structs.fast(frame) if structs.fast_keys is None else structs.fast_keys(frame, keys)
             if result is not None:
                 return Decoded(name, result[0], result[1], bytes(frame))
         if structs.compiled is not None and structs.fast is None:
             try:
-                return self.parse_with(name, frame, "compiled")
+                return self.parse_with(name, frame, "compiled", keys)
             except FrameError:
                 pass  # the plain struct below reports the error with its field path
-        return self.parse_with(name, frame, "plain")
+        return self.parse_with(name, frame, "plain", keys)
 
-    def decode(self, frame: bytes | bytearray | memoryview, message: str | None = None) -> Decoded:
+    def decode(self, frame: bytes | bytearray | memoryview, message: str | None = None, keys: Any = None) -> Decoded:
+        """Decode a frame; ``keys`` (a ``KeyRing``, ``{id: key}`` or a list of keys) serve the transforms."""
         raw = bytes(frame)
+        ring = KeyRing.of(keys)
         if message is not None:
             self._message(message)
-            return self._decode_one(message, raw)
+            return self._decode_one(message, raw, ring)
         if len(self.decode_order) == 1:
-            return self._decode_one(self.decode_order[0], raw)
+            return self._decode_one(self.decode_order[0], raw, ring)
         errors: list[tuple[str, FrameError]] = []
+        deferred: list[str] = []
         for name in self.decode_order:
+            size = self.messages[name].size
+            if size is not None and size != len(raw) and self.messages[name].kind == "binary":
+                deferred.append(name)  # it cannot fit: its error is only needed if no message fits
+                continue
             try:
-                return self._decode_one(name, raw)
+                return self._decode_one(name, raw, ring)
             except FrameError as exc:
                 errors.append((name, exc))
+        for name in deferred:
+            try:
+                return self._decode_one(name, raw, ring)
+            except FrameError as exc:
+                errors.append((name, exc))
+        order = {name: i for i, name in enumerate(self.decode_order)}
+        errors.sort(key=lambda item: order[item[0]])
         uplink = [n for n in self.decode_order if self.model.messages[n].direction == "uplink"]
         if len(uplink) == 1:
             raise errors[0][1]
@@ -170,7 +187,7 @@ class Spec:
 
     # ------------------------------------------------------------------ encode
 
-    def encode(self, message: str, values: dict[str, Any]) -> bytes:
+    def encode(self, message: str, values: dict[str, Any], keys: Any = None) -> bytes:
         model = self._message(message)
         structs = self.structs[message]
         if model.text is not None:
@@ -182,13 +199,13 @@ class Spec:
                 raise _finish_error(exc, message) from None
             except (cs.ConstructError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
                 raise FrameError(f"{message}: cannot build: {exc}", path=message) from exc
-        if structs.fast_build is not None:
+        if structs.fast_build is not None and keys is None:
             frame = structs.fast_build(values)
             if frame is not None:
                 return frame
-        return self.build_with(message, values, "plain")
+        return self.build_with(message, values, "plain", keys)
 
-    def build_with(self, name: str, values: dict[str, Any], which: str = "plain") -> bytes:
+    def build_with(self, name: str, values: dict[str, Any], which: str = "plain", keys: Any = None) -> bytes:
         """Build a binary message with one form: the ``plain`` or ``compiled`` construct struct, or the ``fast``
         builder (which raises when it leaves the values to construct)."""
         model = self._message(name)
@@ -206,7 +223,7 @@ class Spec:
         message = name
         obj = unshape_struct(model.struct, values, [message])
         try:
-            return construct_.build(obj)
+            return construct_.build(obj, _flags=[], _path=[message], _keys=KeyRing.of(keys))
         except FrameError as exc:
             raise _finish_error(exc, message) from None
         except (cs.ConstructError, KeyError, TypeError, ValueError, ArithmeticError, struct.error) as exc:

@@ -110,17 +110,30 @@ class TextCodec:
             )
         raise AssertionError(f.kind)
 
+    def computed(self, f: TextFieldModel, values: dict[str, Any]) -> Any:
+        from core.spec.expr import ExprError
+
+        try:
+            return f.value_expr.evaluate(lambda name: values.get(name))
+        except ExprError as exc:
+            raise _fail(f.name, f"cannot evaluate {f.value_expr.text!r}: {exc}", f.value_expr.text, str(exc)) from None
+
     def parse(self, data: bytes) -> TextResult:
         text = decode_ascii(bytes(data))
         pieces, line, skipped = self.pieces(text)
-        values = {f.name: self.convert(f, pieces.get(f.name), pieces, line) for f in self.model.fields}
+        values: dict[str, Any] = {}
+        for f in self.model.fields:
+            if f.kind == "computed":
+                values[f.name] = self.computed(f, values)
+            else:
+                values[f.name] = self.convert(f, pieces.get(f.name), pieces, line)
         flags = [f"skipped {len(skipped)} junk characters before the message: {skipped!r}"] if skipped else []
         return TextResult(values, flags)
 
     # ------------------------------------------------------------------ build
 
     def render(self, f: TextFieldModel, values: dict[str, Any]) -> str:
-        if f.kind in ("bool", "line", "decimals"):
+        if f.kind in ("bool", "line", "decimals", "computed"):
             return ""
         value = values.get(f.name)
         if (

@@ -441,8 +441,15 @@ def test_specs_text_matches_json(capsys, monkeypatch):
     text = run_cli(["specs"], capsys, monkeypatch)
     assert text.code == 0
     for entry in entries:
-        options = " ".join(f"{key}={value}" for key, value in entry["framing"].items() if key != "kind")
-        assert f"{entry['name']}  {entry['file']}\n  framing: {entry['framing']['kind']} {options}\n" in text.out
+        framing = entry["framing"]
+        parts = [{"kind": k, **o} for alt in framing.get("alternatives", []) for k, o in alt.items()] or [framing]
+        shown = " | ".join(
+            f"{part['kind']} " + " ".join(f"{key}={value}" for key, value in part.items() if key != "kind")
+            for part in parts
+        )
+        if framing["kind"] == "alternatives":  # several framings, each shown like one of its own
+            shown = f"alternatives: {shown}"
+        assert f"{entry['name']}  {entry['file']}\n  framing: {shown}\n" in text.out
         for message in entry["messages"]:
             assert f"  {message['direction']:<8}  {message['name']}\n" in text.out
 

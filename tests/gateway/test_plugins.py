@@ -23,6 +23,10 @@ from tests.gateway.doubles import connect, read_line
 
 ROOT = Path(__file__).resolve().parents[2]
 HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("specgate_"))
+#: specgate's own device plugins, as its installed metadata declares them (pyproject's entry points)
+BUILT_INS = sorted(
+    e.name for e in importlib.metadata.distribution("specgate").entry_points if e.group == ENTRY_POINT_GROUP
+)
 
 
 _REAL_DISTRIBUTIONS = importlib.metadata.distributions
@@ -59,7 +63,8 @@ def names(pm: pluggy.PluginManager) -> list[str]:
 
 def test_built_ins_then_entry_points(installed):
     pm = get_plugin_manager()
-    assert names(pm) == ["default_plugin", "fg150kal", "gas_meter", "thirdparty"]
+    assert {"fg150kal", "gas_meter"} <= set(BUILT_INS)
+    assert names(pm) == ["default_plugin", *BUILT_INS, "thirdparty"]
     described = {p["name"]: p for p in describe_plugins(pm)["plugins"]}
     assert described["thirdparty"] == {
         "name": "thirdparty",
@@ -84,7 +89,7 @@ def test_built_ins_then_entry_points(installed):
 
 def test_environment_selects_and_disables(installed, monkeypatch):
     monkeypatch.setenv("SPECGATE_DISABLE_PLUGINS", "thirdparty,gas_meter")
-    assert names(get_plugin_manager()) == ["default_plugin", "fg150kal"]
+    assert names(get_plugin_manager()) == ["default_plugin", *(n for n in BUILT_INS if n != "gas_meter")]
     monkeypatch.delenv("SPECGATE_DISABLE_PLUGINS")
     monkeypatch.setenv("SPECGATE_PLUGINS", "thirdparty")
     assert names(get_plugin_manager()) == ["default_plugin", "thirdparty"]

@@ -42,8 +42,11 @@ def round_trip(spec: Spec, message: str, frame: bytes) -> Any:
         results.append(parsed)
     assert results[0].values == results[1].values and results[0].flags == results[1].flags
     if structs.fast is not None:
-        fast = spec.parse_with(message, frame, "fast")
-        assert (fast.values, fast.flags) == (results[0].values, results[0].flags)
+        generated = structs.fast(frame)
+        if generated is None:  # a variable layout's fast path leaves frames with findings to construct
+            assert results[0].flags and structs.fast_keys is not None
+        else:
+            assert generated == (results[0].values, results[0].flags)
     if structs.fast_build is not None:  # the generated builder gives the construct struct's bytes
         assert spec.build_with(message, results[0].values, "fast") == frame
         assert spec.build_with(message, results[0].values, "plain") == frame

@@ -43,8 +43,8 @@ def test_unknown_key_lists_allowed_keys_and_suggests(spec_file):
     assert problem.pointer == "/messages/report/fields/0/sise"
     assert (problem.line, problem.col) == (7, 32)
     assert problem.message == (
-        "unknown key 'sise'; allowed keys: const, default, description, name, size, size_from, "
-        "type, until; did you mean 'size'?"
+        "unknown key 'sise'; allowed keys: const, default, description, if, name, process, reverse, show, size, "
+        "size_from, type, until; did you mean 'size'?"
     )
 
 
@@ -53,7 +53,7 @@ def test_unknown_top_level_key(spec_file):
     problem = only_problem(path)
     assert problem.pointer == "/mesages"
     assert problem.message == (
-        "unknown key 'mesages'; allowed keys: enums, examples, framing, messages, meta, types; did you mean 'messages'?"
+        "unknown key 'mesages'; allowed keys: crcs, enums, examples, framing, messages, meta, tables, types; did you mean 'messages'?"
     )
 
 
@@ -259,4 +259,4 @@ messages:
     )
     problem = only_problem(path)
     assert problem.pointer == "/messages/m/fields/0/of"
-    assert problem.message.endswith("checksum, count_slot, got 'count_slots'; did you mean 'count_slot'?")
+    assert problem.message.endswith("checksum, computed, count_slot, got 'count_slots'; did you mean 'count_slot'?")
