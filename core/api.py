@@ -52,7 +52,7 @@ from core.http import (
     read_json_object,
     read_limited_body,
 )
-from core.routing import ApiRoute, Forbidden, Param, Unauthorized, caller_tenant
+from core.routing import PAGE_PARAMS, ApiRoute, Forbidden, Param, Unauthorized, caller_tenant
 from core.security.roles import Principal
 from core.simulate import split_chunks, write_chunks
 from core.spec import Decoded, Spec, load_spec
@@ -63,6 +63,7 @@ from specs import bundled_spec_paths
 
 __all__ = [
     "DEFAULT_TZ_OFFSET",
+    "PAGE_PARAMS",
     "ApiRoute",
     "BadRequest",
     "BodyTooLarge",

@@ -52,6 +52,13 @@ class Param:
     required: bool = False
 
 
+#: the query parameters of every paged listing (``core.http.PageRequest`` reads them)
+PAGE_PARAMS = (
+    Param("limit", "page size (at most 1000)", {"type": "integer"}),
+    Param("cursor", "the next page, as the previous page's 'next' gives it"),
+)
+
+
 class ApiRoute(Route):
     """A route with its access rule and its documentation.
 

@@ -126,3 +126,33 @@ async def two_stores(backend_url):
     url, options = backend_url
     async with contextlib.AsyncExitStack() as stack:
         yield tuple([await stack.enter_async_context(open_store(url, **options)) for _ in range(2)])
+
+
+@pytest.fixture
+def config_file(backend_url, tmp_path) -> str:
+    """A configuration file naming a new, empty store of each backend (made once, as ``--create`` does),
+    for tests of commands that take ``--config``."""
+    import yaml
+
+    from core.cli import main
+
+    url, options = backend_url
+    path = tmp_path / "admin.yaml"
+    path.write_text(yaml.safe_dump({"store": {"url": url, "options": options}}))
+    assert main(["tenants", "list", "--config", str(path), "--create"]) == 0
+    return str(path)
+
+
+def on_store(backend_url, action):
+    """Run ``action(store)`` on a store opened on ``backend_url`` (from synchronous command-line tests)."""
+    import asyncio
+
+    from core.store import open_store
+
+    url, options = backend_url
+
+    async def run():
+        async with open_store(url, **options) as store:
+            return await action(store)
+
+    return asyncio.run(run())

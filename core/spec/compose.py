@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import construct as cs
 
 from core.spec import adapters as ad
+from core.spec import codecs as vc
 from core.spec import constructs as cx
 from core.spec import constructs_data as cd
 from core.spec.checksums import ALGORITHMS
@@ -94,7 +95,7 @@ def v2_field(builder: ConstructBuilder, f: FieldModel, siblings: dict[str, Field
             raw = _processed(f, raw, lookup)
         if kind == "bytes":
             return raw
-        return ad.StringAdapter(raw, None if f.size_expr is not None else f.size, f.pad, f.align, f.pattern, f.encoding)
+        return vc.StringAdapter(raw, None if f.size_expr is not None else f.size, f.pad, f.align, f.pattern, f.encoding)
     if kind == "bcd" and (
         f.size_expr is not None
         or f.endian == "little"
@@ -110,7 +111,7 @@ def v2_field(builder: ConstructBuilder, f: FieldModel, siblings: dict[str, Field
     if kind == "bits" and (f.size or 1) not in (1, 2, 4):
         from core.spec.compiler import int_construct
 
-        return ad.BitsAdapter(
+        return vc.BitsAdapter(
             int_construct(f.size or 1, False, f.endian), f.bits, (f.size or 1) * 8, model.reserved_check
         )
     if (

@@ -13,6 +13,7 @@ import construct as cs
 
 from core.errors import ChecksumError, FrameError
 from core.spec import adapters as ad
+from core.spec import codecs as vc
 from core.spec.constructs import Lookup, evaluate, flag
 from core.spec.expr import Expr
 
@@ -62,7 +63,7 @@ def bcd_pack(value: Any, size: int, endian: str, sign: str | None, decimals: int
             return raw[::-1] if endian == "little" else raw
         value = int(value)
     if sign != "leading_f":
-        raw = ad.bcd_encode(value, size, sign == "trailing", decimals)
+        raw = vc.bcd_encode(value, size, sign == "trailing", decimals)
         return raw[::-1] if endian == "little" else raw
     number = Decimal(value).scaleb(decimals or 0)
     if number != number.to_integral_value():

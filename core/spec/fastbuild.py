@@ -19,12 +19,13 @@ from decimal import Decimal
 from typing import Any, NoReturn
 
 from core.errors import FrameError
-from core.spec import adapters as ad
+from core.spec import codecs as vc
 from core.spec.checks import int_range
 from core.spec.checksums import ALGORITHMS
-from core.spec.compiler import ConstructBuilder, check_names, missing_value, unshape_struct, unshape_value
+from core.spec.compiler import ConstructBuilder
 from core.spec.fastpath import _FORMATS, _struct_supported
 from core.spec.types import FieldModel, MessageModel, SpecModel, StructModel
+from core.spec.unshape import check_names, missing_value, unshape_struct, unshape_value
 
 
 class _Fallback(Exception):
@@ -70,7 +71,7 @@ def _decimal(value: Any) -> Decimal:
 
 def _unscale(value: Any, scale: Decimal | None, offset: Decimal | None, lo: int, hi: int) -> int | None:
     try:
-        raw = ad.unscale_value(_decimal(value), scale, offset)
+        raw = vc.unscale_value(_decimal(value), scale, offset)
     except (FrameError, ArithmeticError, TypeError, ValueError):
         return None
     return raw if lo <= raw <= hi else None
@@ -78,7 +79,7 @@ def _unscale(value: Any, scale: Decimal | None, offset: Decimal | None, lo: int,
 
 def _bcd(value: Any, size: int, signed: bool, decimals: int | None) -> bytes | None:
     try:
-        return ad.bcd_encode(_decimal(value), size, signed, decimals)
+        return vc.bcd_encode(_decimal(value), size, signed, decimals)
     except (FrameError, ArithmeticError, TypeError, ValueError):
         return None
 

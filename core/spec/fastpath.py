@@ -13,6 +13,7 @@ from typing import Any
 
 from core.errors import FrameError
 from core.spec import adapters as ad
+from core.spec import codecs as vc
 from core.spec.checksums import ALGORITHMS
 from core.spec.types import FieldModel, MessageModel, SpecModel, StructModel
 
@@ -62,7 +63,7 @@ def _call(func: Callable[..., Any], *args: Any) -> Any:
 
 def _bits(value: int, members: Any, total: int, check: bool, flags: list[str], path: str) -> dict[str, Any]:
     try:
-        result = ad.bits_decode(value, members, total, check)
+        result = vc.bits_decode(value, members, total, check)
     except FrameError:
         raise _Fallback from None
     for key, item in result.items():
@@ -340,8 +341,8 @@ def generate_fast_path(model: SpecModel, message: MessageModel) -> tuple[Callabl
         "_call": _call,
         "_bits": _bits,
         "_checksum": _checksum,
-        "_scale": ad.scale_value,
-        "_bcd": ad.bcd_decode,
+        "_scale": vc.scale_value,
+        "_bcd": vc.bcd_decode,
         "_unpack": struct.unpack,
         **gen.constants,
     }

@@ -20,8 +20,10 @@ from collections.abc import Callable
 from typing import Any
 
 from core.spec import adapters as ad
+from core.spec import codecs as vc
 from core.spec import constructs_data as cd
 from core.spec.checksums import ALGORITHMS
+from core.spec.compiler import plain_value
 from core.spec.expr import HELPERS, Expr
 from core.spec.transforms import TRANSFORMS
 from core.spec.types import FieldModel, MessageModel, SpecModel, StructModel
@@ -64,7 +66,7 @@ def _unknown(ctx: Any, value: int, enum_name: str, here: Any) -> int:
 
 
 def _bits(value: int, members: Any, total: int, check: bool, ctx: Any, here: Any) -> dict[str, Any]:
-    result = ad.bits_decode(value, members, total, check)
+    result = vc.bits_decode(value, members, total, check)
     for key, item in result.items():
         if isinstance(item, ad.UnknownValue):
             result[key] = _unknown(ctx, int(item), key, (*here, key))
@@ -570,10 +572,10 @@ def generate_variable_path(model: SpecModel, message: MessageModel) -> tuple[Cal
         "_Fallback": _Fallback,
         "_MISSING": object(),
         "_string": _string,
-        "_bcd": ad.bcd_decode,
+        "_bcd": vc.bcd_decode,
         "_bcd2": _bcd2,
         "_bits": _bits,
-        "_scale": ad.scale_value,
+        "_scale": vc.scale_value,
         "_unpack_from": struct.unpack_from,
         "_transform": _transform,
         "_unknown": _unknown,
@@ -581,7 +583,7 @@ def generate_variable_path(model: SpecModel, message: MessageModel) -> tuple[Cal
         "_select": _select,
         "_no_case": _no_case,
         "_lookup": _lookup_of(model),
-        "_plain_value": _plain_value,
+        "_plain_value": plain_value,
         **HELPERS,
         **names,
     }
@@ -596,11 +598,3 @@ def _lookup_of(model: SpecModel) -> Callable[[str, Any], Any]:
         return tables[table].get(key)
 
     return lookup
-
-
-def _plain_value(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain_value(v) for k, v in value.items() if not str(k).startswith("_")}
-    if isinstance(value, list):
-        return [_plain_value(v) for v in value]
-    return value

@@ -12,11 +12,12 @@ import construct as cs
 from core import jsonutil
 from core.errors import ChecksumError, FrameError
 from core.spec import adapters as ad
-from core.spec.compiler import MessageInfo, MessageStructs, compile_message, message_info, shape_struct, unshape_struct
+from core.spec.compiler import MessageInfo, MessageStructs, compile_message, message_info, shape_struct
 from core.spec.framing import Framer, make_framer
 from core.spec.text import TextResult
 from core.spec.transforms import KeyRing
 from core.spec.types import MessageModel, SpecModel
+from core.spec.unshape import unshape_struct
 
 
 @dataclass

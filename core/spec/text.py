@@ -14,7 +14,7 @@ from typing import Any
 import construct as cs
 
 from core.errors import FrameError
-from core.spec.adapters import decode_ascii
+from core.spec.codecs import decode_ascii
 from core.spec.types import TextFieldModel, TextModel
 
 

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.api import (
+    PAGE_PARAMS,
     ApiRoute,
     BadRequest,
     ListQuery,
@@ -174,14 +175,12 @@ _LISTING_QUERY = [
     Param("from", "committed at or after (epoch seconds or ISO 8601)"),
     Param("to", "committed before (epoch seconds or ISO 8601)"),
     Param("sort", "id or committed_at, - for descending (default -id: newest first)"),
-    Param("limit", "page size (default 100, at most 1000)", {"type": "integer"}),
-    Param("cursor", "the next cursor of the previous page"),
+    *PAGE_PARAMS,
 ]
 _HISTORY_QUERY = [
     Param("event_type", "SHIP or RETURN only (each is judged against its own type either way)"),
     Param("sort", "committed_at (default, oldest first) or -committed_at"),
-    Param("limit", "page size (default 100, at most 1000)", {"type": "integer"}),
-    Param("cursor", "the next cursor of the previous page"),
+    *PAGE_PARAMS,
 ]
 _HISTORY_DESCRIPTION = (
     "Each weighing is compared with the cylinder's earlier weighings of the same event_type (SHIP and "

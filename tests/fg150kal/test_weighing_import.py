@@ -6,9 +6,6 @@ import asyncio
 import json
 from decimal import Decimal
 
-import pytest
-import yaml
-
 from core.cli import main
 from core.store import ListQuery, open_store
 
@@ -19,15 +16,6 @@ EXPORT = """id,scale_id,cylinder_no,event_type,gross_kg,raw_line,received_at,com
 4,default,,SHIP,10,x,2025-12-19T08:00:00,2025-12-19T08:00:05,,
 5,default,CY000000002,SHIP,heavy,x,2025-12-19T08:00:00,2025-12-19T08:00:05,,
 """
-
-
-@pytest.fixture
-def config_file(backend_url, tmp_path) -> str:
-    url, options = backend_url
-    path = tmp_path / "site.yaml"
-    path.write_text(yaml.safe_dump({"store": {"url": url, "options": options}}))
-    assert main(["tenants", "list", "--config", str(path), "--create"]) == 0
-    return str(path)
 
 
 def weighings(backend_url) -> list[dict]:

@@ -2,46 +2,32 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
-import yaml
 
 from core.cli import main
-from core.store import open_store
+from tests.conftest import on_store
 
 T = "gas_demo"
 ADD = ["--ref-interval", "3600", "--server-ip", "192.0.2.10", "--server-port", "5004"]
 
 
 @pytest.fixture
-def config_file(backend_url, tmp_path) -> str:
-    url, options = backend_url
-    path = tmp_path / "admin.yaml"
-    path.write_text(yaml.safe_dump({"store": {"url": url, "options": options}}))
-    assert main(["tenants", "add", T, "--config", str(path), "--create"]) == 0
-    return str(path)
-
-
-def stored(backend_url, action):
-    url, options = backend_url
-
-    async def run():
-        async with open_store(url, **options) as store:
-            return await action(store)
-
-    return asyncio.run(run())
+def config_file(config_file) -> str:
+    """The shared store, with the tenant these tests use."""
+    assert main(["tenants", "add", T, "--config", config_file]) == 0
+    return config_file
 
 
 def test_update_changes_only_the_given_fields_and_refuses_unknown_devices(config_file, backend_url, capsys):
     assert main(["devices", "add", "D4245A98", "--tenant", T, *ADD, "--config", config_file]) == 0
     assert main(["devices", "update", "D4245A98", "--ref-interval", "600", "--active", "--config", config_file]) == 0
     assert "ref_interval=600, flag=True" in capsys.readouterr().out
-    device = stored(backend_url, lambda s: s.get_device(T, "D4245A98"))
+    device = on_store(backend_url, lambda s: s.get_device(T, "D4245A98"))
     assert (device["ref_interval"], device["flag"], device["server_ip"]) == (600, True, "192.0.2.10")
     assert main(["devices", "update", "D4245A98", "--inactive", "--config", config_file]) == 0
-    assert stored(backend_url, lambda s: s.get_device(T, "D4245A98"))["flag"] is False
+    assert on_store(backend_url, lambda s: s.get_device(T, "D4245A98"))["flag"] is False
     assert main(["devices", "update", "D4245A98", "--config", config_file]) == 1
     assert "nothing to change" in capsys.readouterr().err
     assert main(["devices", "update", "D4245A99", "--min", "1", "--config", config_file]) == 1
@@ -53,14 +39,14 @@ def test_update_changes_only_the_given_fields_and_refuses_unknown_devices(config
 
 def test_delete_refuses_a_device_with_readings_unless_forced(config_file, backend_url, capsys):
     assert main(["devices", "add", "D4245A98", "--tenant", T, *ADD, "--config", config_file]) == 0
-    stored(
+    on_store(
         backend_url,
         lambda s: s.insert_readings(T, [{"device_uid": "D4245A98", "timestamp": 1741190400, "counter_val": 5}]),
     )
     assert main(["devices", "delete", "D4245A98", "--config", config_file]) == 1
     assert "has 1 readings" in capsys.readouterr().err
     assert main(["devices", "delete", "D4245A98", "--force", "--config", config_file]) == 0
-    assert stored(backend_url, lambda s: s.get_device_route("D4245A98")) is None
+    assert on_store(backend_url, lambda s: s.get_device_route("D4245A98")) is None
 
 
 def test_import_adds_good_rows_and_reports_each_refused_one(config_file, backend_url, tmp_path, capsys):
@@ -85,9 +71,9 @@ def test_import_adds_good_rows_and_reports_each_refused_one(config_file, backend
     assert "nothex!!" in report[6]["reason"] and "8 characters" in report[6]["reason"]
     assert "ref_interval" in report[7]["reason"] and "IPv4" in report[8]["reason"]
     assert "2 added, 5 refused, of 7 rows" in captured.err
-    added = stored(backend_url, lambda s: s.get_device(T, "D4245A91"))
+    added = on_store(backend_url, lambda s: s.get_device(T, "D4245A91"))
     assert (added["meter_id"], added["flag"], added["ref_interval"]) == ("M1", True, 3600)
-    assert stored(backend_url, lambda s: s.get_device(T, "D4245A92"))["flag"] is False
+    assert on_store(backend_url, lambda s: s.get_device(T, "D4245A92"))["flag"] is False
 
 
 def test_import_dry_run_adds_nothing(config_file, backend_url, tmp_path, capsys):
@@ -95,4 +81,4 @@ def test_import_dry_run_adds_nothing(config_file, backend_url, tmp_path, capsys)
     csv_file.write_text("device_uid,ref_interval,server_ip,server_port\nD4245A95,3600,192.0.2.10,5004\n")
     assert main(["devices", "import", str(csv_file), "--tenant", T, "--dry-run", "--all", "--config", config_file]) == 0
     assert "1 would be added, 0 refused" in capsys.readouterr().err
-    assert stored(backend_url, lambda s: s.get_device_route("D4245A95")) is None
+    assert on_store(backend_url, lambda s: s.get_device_route("D4245A95")) is None

@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 
 import pytest
-import yaml
 
 from core.cli import main
 from core.cli.admin import read_password
 from core.errors import ConfigError
 from core.security.passwords import hash_password, needs_rehash, verify_password
-from core.store import open_store
-
-
-@pytest.fixture
-def config_file(backend_url, tmp_path) -> str:
-    url, options = backend_url
-    path = tmp_path / "admin.yaml"
-    path.write_text(yaml.safe_dump({"store": {"url": url, "options": options}}))
-    assert main(["tenants", "list", "--config", str(path), "--create"]) == 0  # a new store, made once
-    return str(path)
-
-
-def read_back(backend_url, action):
-    url, options = backend_url
-
-    async def run():
-        async with open_store(url, **options) as store:
-            return await action(store)
-
-    return asyncio.run(run())
+from tests.conftest import on_store
 
 
 def test_tenants_and_devices(config_file, backend_url, capsys):
@@ -90,7 +69,7 @@ def test_tenants_and_devices(config_file, backend_url, capsys):
         "device D4245A98 added to tenant gas_demo, active" in out
         and "00000001 added to tenant gas_demo, inactive" in out
     )
-    device = read_back(backend_url, lambda s: s.get_device("gas_demo", "D4245A98"))
+    device = on_store(backend_url, lambda s: s.get_device("gas_demo", "D4245A98"))
     expected = {
         "device_uid": "D4245A98",
         "ref_interval": 43200,
@@ -103,8 +82,8 @@ def test_tenants_and_devices(config_file, backend_url, capsys):
     }
     assert {k: device[k] for k in expected} == expected
     assert all(type(device[k]) is int for k in ("ref_interval", "server_port", "minimum", "maximum", "initial_count"))
-    assert read_back(backend_url, lambda s: s.get_device("gas_demo", "00000001"))["flag"] is False
-    assert read_back(backend_url, lambda s: s.get_device_route("D4245A98")) == "gas_demo"
+    assert on_store(backend_url, lambda s: s.get_device("gas_demo", "00000001"))["flag"] is False
+    assert on_store(backend_url, lambda s: s.get_device_route("D4245A98")) == "gas_demo"
 
     assert main(["devices", "list", "--format", "json", "--config", config_file]) == 0
     listed = json.loads(capsys.readouterr().out)
@@ -177,7 +156,7 @@ def test_users_add_reads_the_password_from_stdin(config_file, backend_url, monke
         == 0
     )
     assert "user hanskim (admin) added to tenant gas_demo" in capsys.readouterr().out
-    tenant, user = read_back(backend_url, lambda s: s.find_user("hanskim"))
+    tenant, user = on_store(backend_url, lambda s: s.find_user("hanskim"))
     assert tenant == "gas_demo"
     assert (user["role"], user["level"], user["name"], user["flag"]) == ("admin", 16, "Hans Kim", True)
     assert "correct horse" not in user["passwd"] and verify_password("correct horse battery", user["passwd"])
@@ -194,14 +173,14 @@ def test_users_add_system_administrator_and_roles(config_file, backend_url, monk
         assert main([*add[:2], login, *add[2:], *flags]) == 0
     out = capsys.readouterr().out
     assert "user root (admin, system administrator) added" in out and "user old (viewer) added" in out
-    root = read_back(backend_url, lambda s: s.get_user("gas_demo", "root"))
+    root = on_store(backend_url, lambda s: s.get_user("gas_demo", "root"))
     assert (root["role"], root["level"], root["system_admin"]) == ("admin", 16, True)
-    old = read_back(backend_url, lambda s: s.get_user("gas_demo", "old"))
+    old = on_store(backend_url, lambda s: s.get_user("gas_demo", "old"))
     assert (old["role"], old["level"], "system_admin" in old) == ("viewer", 1, False)
     for role in ("operator", "installer", "user", "viewer"):
         monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))
         assert main([*add[:2], f"{role}1", *add[2:], "--role", role]) == 0
-        assert read_back(backend_url, lambda s, login=f"{role}1": s.get_user("gas_demo", login))["role"] == role
+        assert on_store(backend_url, lambda s, login=f"{role}1": s.get_user("gas_demo", login))["role"] == role
     with pytest.raises(SystemExit):
         main([*add[:2], "king1", *add[2:], "--role", "king"])
     assert "invalid choice: 'king'" in capsys.readouterr().err

@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import time
 
 import pytest
-import yaml
 
 from core.cli import main
 from core.security.passwords import verify_password
-from core.store import open_store
+from tests.conftest import on_store
 
 T = "gas_demo"
 
 
 @pytest.fixture
-def config_file(backend_url, tmp_path) -> str:
-    url, options = backend_url
-    path = tmp_path / "admin.yaml"
-    path.write_text(yaml.safe_dump({"store": {"url": url, "options": options}}))
-    assert main(["tenants", "add", T, "--config", str(path), "--create"]) == 0
-    return str(path)
-
-
-def on_store(backend_url, action):
-    url, options = backend_url
-
-    async def run():
-        async with open_store(url, **options) as store:
-            return await action(store)
-
-    return asyncio.run(run())
+def config_file(config_file) -> str:
+    """The shared store, with the tenant these tests use."""
+    assert main(["tenants", "add", T, "--config", config_file]) == 0
+    return config_file
 
 
 def add_user(config_file, monkeypatch, login, role="user"):

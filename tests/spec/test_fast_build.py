@@ -18,11 +18,11 @@ from spec_testing import SPECS_DIR, binary_spec
 
 from core.errors import FrameError
 from core.spec import Spec, load_spec
-from core.spec.adapters import scale_value
 from core.spec.checks import int_range
-from core.spec.compiler import unshape_struct
+from core.spec.codecs import scale_value
 from core.spec.examples import example_frame
 from core.spec.types import FieldModel, StructModel
+from core.spec.unshape import unshape_struct
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -158,14 +158,14 @@ async def test_an_administrator_sets_a_password(store):
 
 
 async def test_only_a_system_administrator_changes_a_system_administrator(store):
-    await add_user(store, "gas_a", "root", "admin", system_admin=True)
+    await add_user(store, "gas_a", "sysop", "admin", system_admin=True)
     await add_user(store, "gas_a", "boss", "admin")
     async with app_client(store) as client:
-        admin, root = await session(client, "boss"), await session(client, "root")
+        admin, root = await session(client, "boss"), await session(client, "sysop")
         for method, path, body in (
-            ("PATCH", "/api/v1/users/root", {"flag": False}),
-            ("POST", "/api/v1/users/root/password", {"password": NEW_PASSWORD}),
-            ("DELETE", "/api/v1/users/root", None),
+            ("PATCH", "/api/v1/users/sysop", {"flag": False}),
+            ("POST", "/api/v1/users/sysop/password", {"password": NEW_PASSWORD}),
+            ("DELETE", "/api/v1/users/sysop", None),
         ):
             response = await client.request(method, path, json=body, headers=admin)
             assert response.status_code == 403, (method, path)

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.http import MAX_PAGE, BadRequest, JSONResponse, PageRequest, paged_response, query_str, query_time
-from core.routing import ApiRoute, Param, caller_tenant
+from core.routing import PAGE_PARAMS, ApiRoute, Param, caller_tenant
 from core.security.roles import Principal
 from core.store import USAGE_BUCKETS, ListQuery, Page, Store
 from core.store.listings import LISTINGS
@@ -261,8 +261,7 @@ async def list_measurements(request: Request, caller: Principal) -> Response:
 
 
 _PAGING = [
-    Param("limit", "page size (at most 1000)", {"type": "integer"}),
-    Param("cursor", "the next cursor of the page before"),
+    *PAGE_PARAMS,
 ]
 _TIMES = [
     Param("from", "from this time (epoch seconds or ISO 8601), included"),

@@ -48,7 +48,7 @@ from starlette.responses import Response
 
 from core.errors import Conflict, NotFound
 from core.http import BadRequest, JSONResponse, PageRequest, paged_response, query_bool, query_str, read_json_object
-from core.routing import ApiRoute, Param, caller_tenant
+from core.routing import PAGE_PARAMS, ApiRoute, Param, caller_tenant
 from core.security.roles import Principal
 from core.store import ListQuery, Store
 
@@ -403,8 +403,7 @@ ROUTES = [
             Param("status", "only devices with this status", {"type": "integer"}),
             Param("q", "text in device_uid, meter_id, customer_no, customer_name or installer_id"),
             Param("sort", "field or -field: device_uid, meter_id, installer_id, flag, customer_no, status, ..."),
-            Param("limit", "page size (at most 1000)", {"type": "integer"}),
-            Param("cursor", "the next cursor of the page before"),
+            *PAGE_PARAMS,
         ],
         tags=["devices"],
     ),

@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from core.http import BadRequest, PageRequest, paged_response, query_bool, query_str
 from core.plugins import load_specs
-from core.routing import ApiRoute, Forbidden, Param, caller_tenant
+from core.routing import PAGE_PARAMS, ApiRoute, Forbidden, Param, caller_tenant
 from core.security.roles import Principal
 from web.api.data import list_query, time_range
 
@@ -127,8 +127,7 @@ _PAGING = [
     Param("from", "from this time (epoch seconds or ISO 8601), included"),
     Param("to", "until this time (epoch seconds or ISO 8601), excluded"),
     Param("sort", "at or -at (default: newest first)"),
-    Param("limit", "page size (at most 1000)", {"type": "integer"}),
-    Param("cursor", "the next cursor of the page before"),
+    *PAGE_PARAMS,
 ]
 
 ROUTES = [

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from core.errors import Conflict, NotFound
 from core.http import JSONResponse, PageRequest, error_response, paged_response, query_str, read_json_object
-from core.routing import ApiRoute, Forbidden, Param, caller_tenant, client_address
+from core.routing import PAGE_PARAMS, ApiRoute, Forbidden, Param, caller_tenant, client_address
 from core.security.accounts import PasswordRejected, check_new_password, public_user
 from core.security.passwords import hash_password
 from core.security.roles import ROLES, Principal
@@ -172,8 +172,7 @@ ROUTES = [
         summary="Pending registrations naming the caller's tenant (a system administrator: all)",
         query=[
             Param("tenant", "only those naming this tenant (a system administrator's filter)"),
-            Param("limit", "page size", {"type": "integer"}),
-            Param("cursor", "the next page, as the previous page's 'next' gives it"),
+            *PAGE_PARAMS,
         ],
         tags=["registrations"],
     ),

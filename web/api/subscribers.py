@@ -30,7 +30,7 @@ from core.http import (
     read_json_object,
     read_limited_body,
 )
-from core.routing import ApiRoute, Param, caller_tenant
+from core.routing import PAGE_PARAMS, ApiRoute, Param, caller_tenant
 from core.security.roles import Principal
 from core.store import ListQuery, Store
 from core.timeutil import local_string
@@ -347,8 +347,7 @@ _SUBSCRIBER_BODY = {
     "additionalProperties": False,
 }
 _PAGING = [
-    Param("limit", "page size", {"type": "integer"}),
-    Param("cursor", "the next page, as the previous page's 'next' gives it"),
+    *PAGE_PARAMS,
 ]
 
 ROUTES = [

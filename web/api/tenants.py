@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from core.errors import Conflict
 from core.http import BadRequest, JSONResponse, PageRequest, error_response, paged_response, read_json_object
-from core.routing import ApiRoute, Param
+from core.routing import PAGE_PARAMS, ApiRoute, Param
 from core.security.accounts import PasswordRejected, check_new_password, public_user
 from core.security.roles import Principal
 from web.api.forms import email_field, lang_field, login_id, new_user, refuse_unknown, tenant_field, text_field
@@ -67,8 +67,7 @@ ROUTES = [
         summary="Every tenant",
         query=[
             Param("q", "only tenants whose name contains this"),
-            Param("limit", "page size", {"type": "integer"}),
-            Param("cursor", "the next page, as the previous page's 'next' gives it"),
+            *PAGE_PARAMS,
         ],
         tags=["tenants"],
     ),

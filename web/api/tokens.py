@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from core.errors import NotFound
 from core.http import BadRequest, JSONResponse, PageRequest, paged_response, query_bool, read_json_object
-from core.routing import ApiRoute, Param, caller_tenant
+from core.routing import PAGE_PARAMS, ApiRoute, Param, caller_tenant
 from core.security.roles import TOKEN_SCOPES, Principal
 from web.api.forms import list_query, refuse_unknown, text_field
 
@@ -91,8 +91,7 @@ ROUTES = [
         summary="The tenant's API tokens (never their secrets), newest first",
         query=[
             Param("revoked", "only revoked (true) or live (false) tokens", {"type": "boolean"}),
-            Param("limit", "page size", {"type": "integer"}),
-            Param("cursor", "the next page, as the previous page's 'next' gives it"),
+            *PAGE_PARAMS,
         ],
         tags=["tokens"],
     ),

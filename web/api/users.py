@@ -23,7 +23,7 @@ from core.http import (
     query_str,
     read_json_object,
 )
-from core.routing import ApiRoute, Forbidden, Param, caller_tenant
+from core.routing import PAGE_PARAMS, ApiRoute, Forbidden, Param, caller_tenant
 from core.security.accounts import PasswordRejected, check_new_password, public_user
 from core.security.roles import ROLE_LEVELS, ROLES, Principal, canonical_role
 from core.store import Store
@@ -201,8 +201,7 @@ ROUTES = [
             Param("role", "only users of this role"),
             Param("flag", "only enabled (true) or disabled (false) users", {"type": "boolean"}),
             Param("q", "search the login ID, name and e-mail"),
-            Param("limit", "page size", {"type": "integer"}),
-            Param("cursor", "the next page, as the previous page's 'next' gives it"),
+            *PAGE_PARAMS,
         ],
         tags=["users"],
     ),
