@@ -16,10 +16,12 @@ candidate keys for it, each is tried until ``check`` passes. Without a key that 
 bytes as received and a flag says so; that is no error, since a receiver hears meters whose keys it has not
 got. Plugins add transforms with :func:`register_transform` (``core.api`` exports it).
 
-Built in: ``aes128_cbc`` (EN 13757-7 security mode 5 and the like: key, iv, blocks = how many 16-byte
-blocks are encrypted, 0 for all whole blocks), ``aes128_ctr`` (key, iv: the counter block) and
+Built in: ``aes128_cbc`` (EN 13757-7 security modes 5 and 7: key, iv, blocks = how many 16-byte
+blocks are encrypted, 0 for all whole blocks; optional derive = a 16-byte block: the key used is then
+AES-CMAC(key, derive), the OMS key derivation of mode 7), ``aes128_ctr`` (key, iv: the counter block) and
 ``crc_blocks`` (a CRC after each block: first = size of the first block, size = of the others, poly, init,
-xorout; decoding checks and drops the CRCs, encoding adds them).
+xorout; optional length_counts_crcs: the first byte is an L field that counts the CRCs too, as in wireless
+M-Bus format B, and is given back without them; decoding checks and drops the CRCs, encoding adds them).
 """
 
 from __future__ import annotations
@@ -90,8 +92,21 @@ def _cipher(key: bytes, mode: Any) -> Any:
     return Cipher(algorithms.AES(key), mode)
 
 
+def _derived(key: bytes, args: dict[str, Any]) -> bytes:
+    """The key itself, or with a ``derive`` block the key AES-CMAC derives from it (OMS key derivation)."""
+    if args.get("derive") is None:
+        return key
+    from cryptography.hazmat.primitives.ciphers import algorithms
+    from cryptography.hazmat.primitives.cmac import CMAC
+
+    mac = CMAC(algorithms.AES(key))
+    mac.update(_bytes_arg(args, "derive", 16))
+    return mac.finalize()
+
+
 class AesCbc:
     params: tuple[str, ...] = ("key", "iv", "blocks")
+    optional: tuple[str, ...] = ("derive",)
 
     def _split(self, data: bytes, blocks: Any) -> tuple[bytes, bytes]:
         count = len(data) // 16 if not blocks else int(blocks)
@@ -112,7 +127,7 @@ class AesCbc:
         secret, clear = self._split(data, args.get("blocks"))
         candidates = keys.candidates(args.get("key")) if keys is not None else []
         for key in candidates:
-            decryptor = _cipher(key, modes.CBC(iv)).decryptor()
+            decryptor = _cipher(_derived(key, args), modes.CBC(iv)).decryptor()
             plain = decryptor.update(secret) + decryptor.finalize()
             if plain.startswith(check):
                 return plain + clear, None
@@ -135,7 +150,7 @@ class AesCbc:
         candidates = keys.candidates(args.get("key")) if keys is not None else []
         if not candidates:
             raise FrameError(f"no key for {args.get('key')} to encrypt with", found=args.get("key"))
-        encryptor = _cipher(candidates[0], modes.CBC(iv)).encryptor()
+        encryptor = _cipher(_derived(candidates[0], args), modes.CBC(iv)).encryptor()
         return encryptor.update(secret) + encryptor.finalize() + clear
 
 
@@ -183,6 +198,7 @@ class CrcBlocks:
     """Blocks each followed by a 16-bit CRC (big endian), as wireless M-Bus frame formats A and B carry them."""
 
     params: tuple[str, ...] = ("first", "size", "poly", "init", "xorout")
+    optional: tuple[str, ...] = ("length_counts_crcs",)
 
     def _crc(self, args: dict[str, Any]) -> Crc:
         return Crc(16, int(args["poly"]), int(args["init"]), int(args["xorout"]))
@@ -209,6 +225,14 @@ class CrcBlocks:
             position += len(chunk)
             block = int(args["size"])
             index += 1
+        if args.get("length_counts_crcs") and out:
+            if out[0] != len(data) - 1:
+                raise FrameError(
+                    f"the L field counts {out[0]} bytes after it, the frame has {len(data) - 1}",
+                    expected=len(data) - 1,
+                    found=out[0],
+                )
+            out[0] -= 2 * index
         return bytes(out), None
 
     def encode(self, data: bytes, args: dict[str, Any], keys: KeyRing | None) -> bytes:
@@ -217,6 +241,11 @@ class CrcBlocks:
         position, block = 0, int(args["first"])
         while position < len(data):
             body = data[position : position + block]
+            if args.get("length_counts_crcs") and position == 0 and body:
+                blocks = 1 + max(0, -(-(len(data) - block) // int(args["size"])))
+                if body[0] + 2 * blocks > 0xFF:
+                    raise FrameError(f"the L field {body[0]} with {blocks} CRCs does not fit a byte", found=body[0])
+                body = bytes([body[0] + 2 * blocks]) + body[1:]
             out += body + crc(body).to_bytes(2, "big")
             position += len(body)
             block = int(args["size"])
