@@ -73,7 +73,8 @@ class CompositeChecks:
         if unknown:
             self.problem(
                 join_pointer(ptr, "params", unknown[0]),
-                f"unknown param '{unknown[0]}' of the transform '{name}'; params: {', '.join(known_params)}",
+                f"unknown param '{unknown[0]}' of the transform '{name}'; params: {', '.join(known_params)}"
+                f"{did_you_mean(unknown[0], list(known_params))}",
                 prefer_key=True,
             )
             return False

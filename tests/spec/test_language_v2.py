@@ -245,7 +245,7 @@ def test_signed_text_weight_from_a_sign_and_a_magnitude(tmp_path):
         (
             "- {name: a, type: bytes, until: end, process: {transform: aes128_ctr, params: {key: '1', iv: '2', ivv: '3'}}}",
             "",
-            "/messages/m/fields/0/process/params/ivv: unknown param 'ivv' of the transform 'aes128_ctr'; params: key, iv, crc",
+            "/messages/m/fields/0/process/params/ivv: unknown param 'ivv' of the transform 'aes128_ctr'; params: key, iv, crc; did you mean 'iv'?",
         ),
         (
             "- {name: a, type: u8}\n- {name: s, type: switch, on: 'a & 3', cases: {0: wat}}",
