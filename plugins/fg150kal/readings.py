@@ -41,11 +41,6 @@ def line_text(message: Decoded) -> str:
     return raw.decode("ascii", "replace").strip()
 
 
-def signed_value(values: dict[str, Any]) -> Decimal:
-    value = Decimal(values["value"])
-    return -abs(value) if values.get("sign") == "-" else value
-
-
 def reading_from(message: Decoded, received_at: float, tenant: str | None = None) -> dict[str, Any] | None:
     """The latest-reading document of a stable weight or count line, or None for any other line. It names
     the scale's ``tenant`` (None: shared), so every process serving it knows whom it belongs to."""
@@ -57,7 +52,7 @@ def reading_from(message: Decoded, received_at: float, tenant: str | None = None
         return None
     return {
         "status": header,
-        "weight": signed_value(values),
+        "weight": Decimal(values["weight"]),
         "unit": values.get("unit"),
         "raw": line_text(message),
         "received_at": received_at,
