@@ -14,13 +14,15 @@ working while core's insides move (the built-in plugins are held to it by a test
 - time: :func:`calendar_fields`, :func:`local_string`, :func:`iso`, :func:`tz_from_offset`;
 - HTTP routes: :class:`ApiRoute` (a route with the permission it needs), :class:`Principal` (the caller),
   :class:`JSONResponse`, :func:`error_response`, :func:`read_json_object`, query and paging helpers;
-- CLI commands: :func:`run_with_store`, :func:`print_rows`, :func:`all_pages`, argument types;
+- CLI commands: :func:`run_with_store`, :func:`print_rows`, :func:`all_pages`, :func:`progress_bar`,
+  argument types;
 - simulators: :func:`split_chunks`, :func:`write_chunks`.
 """
 
 from __future__ import annotations
 
 from core.cli.common import (
+    add_progress_flag,
     add_store_flags,
     all_pages,
     fail,
@@ -29,6 +31,7 @@ from core.cli.common import (
     need_subcommand,
     positive_int,
     print_rows,
+    progress_bar,
     run_with_store,
     tenant_name,
 )
@@ -90,6 +93,7 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "Unauthorized",
+    "add_progress_flag",
     "add_store_flags",
     "all_pages",
     "as_bool",
@@ -113,6 +117,7 @@ __all__ = [
     "paged_response",
     "positive_int",
     "print_rows",
+    "progress_bar",
     "query_bool",
     "query_int",
     "query_str",

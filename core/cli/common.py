@@ -13,11 +13,14 @@ import os
 import re
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.config import Config, load_config
 from core.errors import ConfigError
 from core.store import ListQuery, Page, Store, display_url, open_store, sqlite_file
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 TENANT_RE = re.compile(r"^[A-Za-z0-9_]{1,63}$")
 _PAGE = 1000
@@ -120,6 +123,26 @@ async def all_pages(fetch: Callable[[ListQuery], Awaitable[Page]], sort: str) ->
         items.extend(page.items)
         if not page.items or len(items) >= page.total:
             return items
+
+
+def add_progress_flag(parser: argparse.ArgumentParser) -> None:
+    """``--progress``/``--no-progress``, for a long-running command (see :func:`progress_bar`)."""
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar on stderr (default: only when stderr is a terminal)",
+    )
+
+
+def progress_bar(args: argparse.Namespace, total: int | None, desc: str, unit: str) -> tqdm:
+    """A tqdm bar on stderr, never on stdout where a command's summary goes: shown when ``--progress``
+    was given, hidden with ``--no-progress``, else shown only when stderr is a terminal."""
+    from tqdm import tqdm
+
+    wanted = getattr(args, "progress", None)
+    show = sys.stderr.isatty() if wanted is None else bool(wanted)
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not show, dynamic_ncols=True)
 
 
 def need_subcommand(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:

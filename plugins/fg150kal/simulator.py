@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -97,12 +98,14 @@ async def run_scale(
     pause: float = 0.0,
     seed: int = 1,
     linger: float = 0.2,
+    on_written: Callable[[int], object] | None = None,
 ) -> dict[str, Any]:
-    """Send ``stream`` over one TCP connection; returns a summary (bytes, chunks, expected latest)."""
+    """Send ``stream`` over one TCP connection; returns a summary (bytes, chunks, expected latest).
+    ``on_written`` (optional) is called with the length of each chunk once it is sent."""
     _reader, writer = await asyncio.open_connection(host, port)
     chunks = chunk_stream(stream.data, split, random.Random(seed))
     try:
-        await write_chunks(writer, chunks, pause)
+        await write_chunks(writer, chunks, pause, on_written)
         if linger:
             await asyncio.sleep(linger)
     finally:

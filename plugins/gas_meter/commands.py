@@ -17,6 +17,7 @@ from core.api import (
     Conflict,
     ListQuery,
     Store,
+    add_progress_flag,
     add_store_flags,
     all_pages,
     fail,
@@ -24,6 +25,7 @@ from core.api import (
     need_subcommand,
     positive_int,
     print_rows,
+    progress_bar,
     run_with_store,
     tenant_name,
 )
@@ -223,8 +225,6 @@ def import_row(row: dict[str, str]) -> dict[str, Any]:
 def devices_import(args: argparse.Namespace) -> int:
     import csv
 
-    from tqdm import tqdm
-
     try:
         with open(args.file, newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))
@@ -240,24 +240,26 @@ def devices_import(args: argparse.Namespace) -> int:
             return fail(f"tenant {args.tenant} does not exist (specgate tenants add {args.tenant})")
         report: list[dict[str, Any]] = []
         seen: set[str] = set()
-        for line, row in enumerate(tqdm(rows, desc="devices", unit="row", disable=not sys.stderr.isatty()), start=2):
-            uid = (row.get("device_uid") or "").strip()
-            try:
-                document = import_row(row)
-                if uid in seen:
-                    raise ValueError(f"device {uid} is repeated in the file")
-                seen.add(uid)
-                routed = await store.get_device_route(uid)
-                if routed is not None:
-                    raise ValueError(
-                        "already registered" + (" in this tenant" if routed == args.tenant else " elsewhere")
-                    )
-                if not args.dry_run:
-                    await store.add_device(args.tenant, document)
-            except (ValueError, Conflict) as exc:
-                report.append({"line": line, "device_uid": uid, "result": "refused", "reason": str(exc)})
-            else:
-                report.append({"line": line, "device_uid": uid, "result": "checked" if args.dry_run else "added"})
+        with progress_bar(args, len(rows), "devices", "row") as bar:
+            for line, row in enumerate(rows, start=2):
+                uid = (row.get("device_uid") or "").strip()
+                try:
+                    document = import_row(row)
+                    if uid in seen:
+                        raise ValueError(f"device {uid} is repeated in the file")
+                    seen.add(uid)
+                    routed = await store.get_device_route(uid)
+                    if routed is not None:
+                        raise ValueError(
+                            "already registered" + (" in this tenant" if routed == args.tenant else " elsewhere")
+                        )
+                    if not args.dry_run:
+                        await store.add_device(args.tenant, document)
+                except (ValueError, Conflict) as exc:
+                    report.append({"line": line, "device_uid": uid, "result": "refused", "reason": str(exc)})
+                else:
+                    report.append({"line": line, "device_uid": uid, "result": "checked" if args.dry_run else "added"})
+                bar.update()
         refused = sum(1 for entry in report if entry["result"] == "refused")
         print_rows(
             [entry for entry in report if args.all or entry["result"] == "refused"],
@@ -329,6 +331,7 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:
     bulk.add_argument("--dry-run", action="store_true", help="check every row, add nothing")
     bulk.add_argument("--all", action="store_true", help="report every row, not only the refused ones")
     bulk.add_argument("--format", choices=("text", "json"), default="text")
+    add_progress_flag(bulk)
     add_store_flags(bulk)
     bulk.set_defaults(func=devices_import)
 
@@ -364,6 +367,7 @@ def register_simulator(subparsers: argparse._SubParsersAction) -> None:
     meters.add_argument("--uid-prefix", default="5A", help="hex prefix of the meters' 8-digit uids (default 5A)")
     meters.add_argument("--seed", type=int, default=1)
     meters.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each reply")
+    add_progress_flag(meters)
     meters.set_defaults(func=run_gas_meter_simulator)
 
 
@@ -388,7 +392,8 @@ def run_gas_meter_simulator(args: argparse.Namespace) -> int:
         seed=args.seed,
         timeout=args.timeout,
     )
-    summary = asyncio.run(run_load(plan)).as_dict()
+    with progress_bar(args, plan.count, "reports", "report") as bar:
+        summary = asyncio.run(run_load(plan, on_report=lambda _summary: bar.update())).as_dict()
     print(json.dumps(summary, indent=2))
     if summary["told_to_stop"]:
         print(

@@ -191,6 +191,26 @@ async def test_cli_counts_replies_telling_an_unregistered_meter_to_stop(store, c
     assert "4 of 4 replies told the meter to stop: register the meters" in captured.err
 
 
+async def test_cli_progress_bar_shows_on_stderr_when_forced_and_stays_out_of_stdout(store, capsys):
+    await provision(store, uid="6F000000")
+    async with Gateway(
+        make_config(), store, plugin_manager(), specs={"gas_meter": gas_meter_spec()}, clock=lambda: NOW
+    ) as gw:
+        argv = ["simulate", "gas-meter", "--port", str(gw.port("gas_meter")), "--meters", "1", "--count", "3"]
+        argv += ["--mix", "normal=1", "--uid-prefix", "6F"]
+        forced = await asyncio.to_thread(main, [*argv, "--progress"])
+        forced_out = capsys.readouterr()
+        quiet = await asyncio.to_thread(main, [*argv, "--no-progress"])
+        quiet_out = capsys.readouterr()
+        default = await asyncio.to_thread(main, argv)
+        default_out = capsys.readouterr()
+    assert (forced, quiet, default) == (0, 0, 0)
+    assert re.search(r"reports: 100%.*3/3", forced_out.err)
+    assert json.loads(forced_out.out)["replied"] == 3 and "reports:" not in forced_out.out
+    assert "reports:" not in quiet_out.err and json.loads(quiet_out.out)["replied"] == 3
+    assert "reports:" not in default_out.err, "stderr is no terminal here: no bar unless asked"
+
+
 async def test_cli_reports_unreachable_gateways_as_errors(capsys, unused_tcp_port):
     argv = ["simulate", "gas-meter", "--port", str(unused_tcp_port), "--meters", "2", "--count", "2"]
     status = await asyncio.to_thread(main, argv)
