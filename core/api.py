@@ -14,9 +14,9 @@ working while core's insides move (the built-in plugins are held to it by a test
 - time: :func:`calendar_fields`, :func:`local_string`, :func:`iso`, :func:`tz_from_offset`;
 - HTTP routes: :class:`ApiRoute` (a route with the permission it needs), :class:`Principal` (the caller),
   :class:`JSONResponse`, :func:`error_response`, :func:`read_json_object`, query and paging helpers;
-- CLI commands: :func:`run_with_store`, :func:`print_rows`, :func:`all_pages`, :func:`progress_bar`,
-  argument types;
-- simulators: :func:`split_chunks`, :func:`write_chunks`.
+- CLI commands: :func:`run_with_store`, :func:`print_rows`, :func:`all_pages`, :func:`command_group`,
+  :func:`progress_bar`, argument types;
+- simulators: :func:`split_chunks`, :func:`write_chunks`, :func:`close_quietly`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from core.cli.common import (
     add_progress_flag,
     add_store_flags,
     all_pages,
+    command_group,
     fail,
     int_range,
     load_config_for,
@@ -57,7 +58,7 @@ from core.http import (
 )
 from core.routing import PAGE_PARAMS, ApiRoute, Forbidden, Param, Unauthorized, caller_tenant
 from core.security.roles import Principal
-from core.simulate import split_chunks, write_chunks
+from core.simulate import close_quietly, split_chunks, write_chunks
 from core.spec import Decoded, Spec, load_spec
 from core.spec.transforms import KeyRing, register_transform
 from core.store import ListQuery, Page, Store
@@ -104,6 +105,8 @@ __all__ = [
     "bundled_spec_paths",
     "calendar_fields",
     "caller_tenant",
+    "close_quietly",
+    "command_group",
     "count",
     "error_response",
     "fail",

@@ -32,3 +32,12 @@ async def write_chunks(
             on_written(len(chunk))
         if pause:
             await asyncio.sleep(pause)
+
+
+async def close_quietly(writer: asyncio.StreamWriter) -> None:
+    """Close a simulated device's connection; a gateway that already dropped it is no error here."""
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except (ConnectionError, OSError):
+        pass

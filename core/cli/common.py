@@ -145,6 +145,14 @@ def progress_bar(args: argparse.Namespace, total: int | None, desc: str, unit: s
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not show, dynamic_ncols=True)
 
 
+def command_group(subparsers: argparse._SubParsersAction, name: str, help: str) -> argparse._SubParsersAction:
+    """A command made of actions (``specgate users add|list|...``): its parser, which prints the group's
+    help when run without an action, and the subparsers its actions are added to."""
+    group = subparsers.add_parser(name, help=help)
+    group.set_defaults(func=need_subcommand(group))
+    return group.add_subparsers(metavar="ACTION")
+
+
 def need_subcommand(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     """The ``func`` of a command group run without its action: print the group's help, exit 2."""
 

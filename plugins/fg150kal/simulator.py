@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from core.api import split_chunks, write_chunks
+from core.api import close_quietly, split_chunks, write_chunks
 
 STEP = Decimal("0.05")
 OVERLOAD_LINE = "OL,+99999.99 kg"
@@ -109,11 +109,7 @@ async def run_scale(
         if linger:
             await asyncio.sleep(linger)
     finally:
-        writer.close()
-        try:
-            await writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
+        await close_quietly(writer)
     return {
         "lines": len(stream.lines),
         "bytes": len(stream.data),

@@ -20,9 +20,9 @@ from core.api import (
     add_progress_flag,
     add_store_flags,
     all_pages,
+    command_group,
     fail,
     int_range,
-    need_subcommand,
     positive_int,
     print_rows,
     progress_bar,
@@ -47,6 +47,21 @@ def _ipv4(text: str) -> str:
 
 # --------------------------------------------------------------------------- devices
 
+#: the device document's settings by the ``devices add|update`` flag (its dest) that sets each
+_FIELD_FLAGS = {
+    "ref_interval": "ref_interval",
+    "server_ip": "server_ip",
+    "server_port": "server_port",
+    "minimum": "min",
+    "maximum": "max",
+    "initial_count": "initial_count",
+}
+
+
+def _given_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The device settings as the flags give them (None where an update leaves one out)."""
+    return {field: getattr(args, dest) for field, dest in _FIELD_FLAGS.items()}
+
 
 def device_document(args: argparse.Namespace) -> dict[str, Any]:
     """The ``device`` document of ``devices add``: original names, int32 integers, ``flag`` a bool."""
@@ -54,12 +69,7 @@ def device_document(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigError(f"--min {args.min} is above --max {args.max}")
     return {
         "device_uid": args.uid,
-        "ref_interval": args.ref_interval,
-        "server_ip": args.server_ip,
-        "server_port": args.server_port,
-        "minimum": args.min,
-        "maximum": args.max,
-        "initial_count": args.initial_count,
+        **_given_fields(args),
         "flag": bool(args.active),
         "status": 0,
         "error_count": 0,
@@ -117,15 +127,7 @@ async def _tenant_of(store: Store, uid: str, given: str | None) -> str | None:
 
 
 def _changes(args: argparse.Namespace) -> dict[str, Any]:
-    fields = {
-        "ref_interval": args.ref_interval,
-        "server_ip": args.server_ip,
-        "server_port": args.server_port,
-        "minimum": args.min,
-        "maximum": args.max,
-        "initial_count": args.initial_count,
-        "flag": args.active,
-    }
+    fields = {**_given_fields(args), "flag": args.active}
     return {key: value for key, value in fields.items() if value is not None}
 
 
@@ -289,9 +291,7 @@ def _device_field_flags(parser: argparse.ArgumentParser, required: bool) -> None
 
 
 def register_commands(subparsers: argparse._SubParsersAction) -> None:
-    devices = subparsers.add_parser("devices", help="register, list, change, delete or import gas meter devices")
-    devices.set_defaults(func=need_subcommand(devices))
-    device_commands = devices.add_subparsers(metavar="ACTION")
+    device_commands = command_group(subparsers, "devices", "register, list, change, delete or import gas meter devices")
     add = device_commands.add_parser("add", help="register a device in a tenant")
     add.add_argument("uid", type=_uid, help="8 characters from 0-9A-F")
     add.add_argument("--tenant", required=True, type=tenant_name)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from core.api import ConfigError, Spec, bundled_spec_paths, load_spec, split_chunks, write_chunks
+from core.api import ConfigError, Spec, bundled_spec_paths, close_quietly, load_spec, split_chunks, write_chunks
 from plugins.gas_meter.options import DEVICE_TYPE
 
 SLOTS = 24
@@ -266,11 +266,7 @@ async def exchange(
             received += piece
         return received
     finally:
-        writer.close()
-        try:
-            await writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
+        await close_quietly(writer)
 
 
 @dataclass

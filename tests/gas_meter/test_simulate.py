@@ -109,9 +109,7 @@ def test_scale_lines_decode_with_the_scale_spec():
 
 
 def plugin_manager():
-
-    pm = get_plugin_manager(installed=False)
-    return pm
+    return get_plugin_manager(installed=False)
 
 
 async def test_load_with_faults_is_answered_exactly_when_it_should_be(store):
