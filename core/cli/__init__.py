@@ -17,6 +17,7 @@ from typing import NoReturn
 import pluggy
 
 from core import __version__
+from core.cli.common import need_subcommand
 from core.errors import SpecgateError
 from core.plugins import get_plugin_manager
 
@@ -60,10 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpecgateError as exc:
         print(f"specgate: error: {exc}", file=sys.stderr)
         return 1
+    parser.set_defaults(func=need_subcommand(parser))
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        return 2
     try:
         return int(args.func(args) or 0)
     except SpecgateError as exc:

@@ -154,10 +154,13 @@ def command_group(subparsers: argparse._SubParsersAction, name: str, help: str) 
 
 
 def need_subcommand(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
-    """The ``func`` of a command group run without its action: print the group's help, exit 2."""
+    """The ``func`` of a command run without the action or command it needs: one sentence naming them,
+    exit status 1, like every other usage error."""
 
     def run(args: argparse.Namespace) -> int:
-        parser.print_help(sys.stderr)
-        return 2
+        choices = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+        names = ", ".join(choices[0].choices) if choices else ""
+        print(f"{parser.prog}: error: name one of {names} (see '{parser.prog} --help')", file=sys.stderr)
+        return 1
 
     return run

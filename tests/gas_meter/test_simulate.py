@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import re
 from decimal import Decimal
@@ -177,16 +178,21 @@ async def test_cli_prints_a_json_summary(store, capsys):
     assert summary["told_to_stop"] == 0 and "told the meter to stop" not in captured.err
 
 
-async def test_cli_counts_replies_telling_an_unregistered_meter_to_stop(store, capsys):
+async def test_cli_counts_replies_telling_an_unregistered_meter_to_stop(store, capsys, caplog):
+    caplog.set_level(logging.INFO, logger="specgate")
     async with Gateway(
         make_config(), store, plugin_manager(), specs={"gas_meter": gas_meter_spec()}, clock=lambda: NOW
     ) as gw:
         argv = ["simulate", "gas-meter", "--port", str(gw.port("gas_meter")), "--meters", "2", "--count", "4"]
         status = await asyncio.to_thread(main, argv + ["--mix", "normal=1", "--uid-prefix", "6E"])
+        counted = gw.metrics()["listeners"][0]["plugin"]
     captured = capsys.readouterr()
     summary = json.loads(captured.out)
     assert status == 0 and summary["replied"] == 4 and summary["told_to_stop"] == 4
     assert "4 of 4 replies told the meter to stop: register the meters" in captured.err
+    # the gateway counts them for its INFO summary instead of an INFO line per report
+    assert counted == {"told_to_stop": 4}
+    assert not [r for r in caplog.records if "told to stop" in r.getMessage() and r.levelno >= logging.INFO]
 
 
 async def test_cli_progress_bar_shows_on_stderr_when_forced_and_stays_out_of_stdout(store, capsys):
