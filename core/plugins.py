@@ -168,9 +168,10 @@ def _plain(value: Any) -> Any:
 def _options_by_plugin(pm: pluggy.PluginManager) -> dict[int, list[dict[str, Any]]]:
     by_plugin: dict[int, list[dict[str, Any]]] = {}
     for impl in pm.hook.specgate_declare_options.get_hookimpls():
+        declared = cast("list[DeviceOption]", impl.function() or [])
         by_plugin[id(impl.plugin)] = [
             {"name": f"devices.{o.section}.{o.key}", "env": o.env, "default": _plain(o.default), "help": o.help}
-            for o in impl.function() or []
+            for o in declared
         ]
     return by_plugin
 

@@ -263,11 +263,9 @@ def devices_import(args: argparse.Namespace) -> int:
                     report.append({"line": line, "device_uid": uid, "result": "checked" if args.dry_run else "added"})
                 bar.update()
         refused = sum(1 for entry in report if entry["result"] == "refused")
-        print_rows(
-            [entry for entry in report if args.all or entry["result"] == "refused"],
-            ["line", "device_uid", "result", "reason"],
-            args.format == "json",
-        )
+        shown = [entry for entry in report if args.all or entry["result"] == "refused"]
+        if shown or args.format == "json":  # no table of nothing: the count line says it all
+            print_rows(shown, ["line", "device_uid", "result", "reason"], args.format == "json")
         verb = "would be added" if args.dry_run else "added"
         print(f"{len(report) - refused} {verb}, {refused} refused, of {len(report)} rows", file=sys.stderr)
         return 1 if refused else 0

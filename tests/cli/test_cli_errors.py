@@ -68,3 +68,19 @@ def test_a_command_run_without_its_action_names_the_actions(prog, capsys):
     assert status == 1 and len(err.splitlines()) == 1, err
     assert err.startswith(f"{prog}: error: ") and "usage:" not in err
     assert f"name one of {', '.join(names)} (see '{prog} --help')" in err
+
+
+@pytest.mark.parametrize(
+    "argv, prog",
+    [
+        (["--bogus"], "specgate"),
+        (["replay", "gas_meter", "--limit", "3"], "specgate replay"),
+        (["tenants", "list", "--x"], "specgate tenants list"),
+    ],
+)
+def test_unknown_arguments_are_blamed_on_the_command_they_were_given_to(argv, prog, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stopped.value.code == 1 and len(err.splitlines()) == 1
+    assert err.startswith(f"{prog}: error: unrecognized arguments: ") and err.endswith(f"(see '{prog} --help')\n")

@@ -62,6 +62,11 @@ def test_the_installed_plugin_is_listed_with_its_hooks(installed):
     plugins = {p["name"]: p for p in json.loads(specgate(installed, "plugins", "--format", "json"))["plugins"]}
     assert plugins["nmea_gps"]["package"] == "specgate-nmea-gps"
     assert plugins["nmea_gps"]["specs"] == ["nmea_gps"]
+    assert [(o["name"], o["default"]) for o in plugins["nmea_gps"]["options"]] == [
+        ("devices.nmea_gps.listen_host", "0.0.0.0"),
+        ("devices.nmea_gps.listen_port", 10110),
+        ("devices.nmea_gps.device_id", None),
+    ]
     assert {"specgate_decode_frame", "specgate_handle_message", "specgate_declare_listeners"} <= set(
         plugins["nmea_gps"]["hooks"]
     )

@@ -95,3 +95,7 @@ def test_import_progress_goes_to_stderr_only_when_asked(config_file, tmp_path, c
     assert json.loads(captured.out)[0]["result"] == "checked"
     assert main([*argv, "--config", config_file]) == 0
     assert "devices:" not in capsys.readouterr().err
+    csv_file.write_text("device_uid,ref_interval,server_ip,server_port\nD4245A97,3600,192.0.2.10,5004\n")
+    assert main(["devices", "import", str(csv_file), "--tenant", T, "--config", config_file]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and "1 added, 0 refused, of 1 rows" in captured.err  # no empty table
