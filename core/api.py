@@ -14,21 +14,25 @@ working while core's insides move (the built-in plugins are held to it by a test
 - time: :func:`calendar_fields`, :func:`local_string`, :func:`iso`, :func:`tz_from_offset`;
 - HTTP routes: :class:`ApiRoute` (a route with the permission it needs), :class:`Principal` (the caller),
   :class:`JSONResponse`, :func:`error_response`, :func:`read_json_object`, query and paging helpers;
-- CLI commands: :func:`run_with_store`, :func:`print_rows`, :func:`all_pages`, argument types;
-- simulators: :func:`split_chunks`, :func:`write_chunks`.
+- CLI commands: :func:`run_with_store`, :func:`print_rows`, :func:`all_pages`, :func:`command_group`,
+  :func:`progress_bar`, argument types;
+- simulators: :func:`split_chunks`, :func:`write_chunks`, :func:`close_quietly`.
 """
 
 from __future__ import annotations
 
 from core.cli.common import (
+    add_progress_flag,
     add_store_flags,
     all_pages,
+    command_group,
     fail,
     int_range,
     load_config_for,
     need_subcommand,
     positive_int,
     print_rows,
+    progress_bar,
     run_with_store,
     tenant_name,
 )
@@ -54,7 +58,7 @@ from core.http import (
 )
 from core.routing import PAGE_PARAMS, ApiRoute, Forbidden, Param, Unauthorized, caller_tenant
 from core.security.roles import Principal
-from core.simulate import split_chunks, write_chunks
+from core.simulate import close_quietly, split_chunks, write_chunks
 from core.spec import Decoded, Spec, load_spec
 from core.spec.transforms import KeyRing, register_transform
 from core.store import ListQuery, Page, Store
@@ -90,6 +94,7 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "Unauthorized",
+    "add_progress_flag",
     "add_store_flags",
     "all_pages",
     "as_bool",
@@ -100,6 +105,8 @@ __all__ = [
     "bundled_spec_paths",
     "calendar_fields",
     "caller_tenant",
+    "close_quietly",
+    "command_group",
     "count",
     "error_response",
     "fail",
@@ -113,6 +120,7 @@ __all__ = [
     "paged_response",
     "positive_int",
     "print_rows",
+    "progress_bar",
     "query_bool",
     "query_int",
     "query_str",

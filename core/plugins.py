@@ -156,15 +156,34 @@ class PluginDescription:
     specs: list[str] = field(default_factory=list)
     package: str | None = None
     version: str | None = None
+    #: the device options it declares: ``{"name": "devices.<section>.<key>", "env", "default", "help"}``
+    options: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _plain(value: Any) -> Any:
+    """A default as JSON can carry it (``GET /-/plugins`` serves it): a plugin's own types become text."""
+    return value if isinstance(value, (str, int, float, bool, list, dict, type(None))) else str(value)
+
+
+def _options_by_plugin(pm: pluggy.PluginManager) -> dict[int, list[dict[str, Any]]]:
+    by_plugin: dict[int, list[dict[str, Any]]] = {}
+    for impl in pm.hook.specgate_declare_options.get_hookimpls():
+        declared = cast("list[DeviceOption]", impl.function() or [])
+        by_plugin[id(impl.plugin)] = [
+            {"name": f"devices.{o.section}.{o.key}", "env": o.env, "default": _plain(o.default), "help": o.help}
+            for o in declared
+        ]
+    return by_plugin
 
 
 def describe_plugins(pm: pluggy.PluginManager) -> dict[str, Any]:
-    """``{"plugins": [{"name", "hooks", "specs", "package", "version"}]}`` in registration order: what
+    """``{"plugins": [{"name", "hooks", "specs", "package", "version", "options"}]}`` in registration order: what
     ``specgate plugins`` prints and ``GET /-/plugins`` serves."""
     distributions = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
     specs_by_plugin: dict[int, list[str]] = {}
     for plugin, path in _registered_specs(pm):
         specs_by_plugin.setdefault(id(plugin), []).append(spec_name(path))
+    options = _options_by_plugin(pm)
     described = []
     for name, plugin in pm.list_name_plugin():
         if plugin is None:
@@ -177,6 +196,7 @@ def describe_plugins(pm: pluggy.PluginManager) -> dict[str, Any]:
                 specs=sorted(specs_by_plugin.get(id(plugin), [])),
                 package=dist.project_name if dist is not None else None,
                 version=dist.version if dist is not None else None,
+                options=options.get(id(plugin), []),
             ).__dict__
         )
     return {"plugins": described}

@@ -17,6 +17,7 @@ from typing import NoReturn
 import pluggy
 
 from core import __version__
+from core.cli.common import need_subcommand
 from core.errors import SpecgateError
 from core.plugins import get_plugin_manager
 
@@ -37,6 +38,26 @@ class CommandParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(1, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        # the innermost command parsed sets it first (a subcommand's namespace is copied into its parent's)
+        if not hasattr(parsed, "command_prog"):
+            parsed.command_prog = self.prog
+        return parsed, extras
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """As argparse's, but unknown arguments are blamed on the command they were given to, whose
+        ``--help`` lists the right ones (argparse names the top-level program)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            prog = parsed.command_prog
+            self.exit(1, f"{prog}: error: unrecognized arguments: {' '.join(extras)} (see '{prog} --help')\n")
+        return parsed
 
 
 def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentParser:
@@ -60,10 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpecgateError as exc:
         print(f"specgate: error: {exc}", file=sys.stderr)
         return 1
+    parser.set_defaults(func=need_subcommand(parser))
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        return 2
     try:
         return int(args.func(args) or 0)
     except SpecgateError as exc:

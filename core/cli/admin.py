@@ -18,7 +18,7 @@ from typing import Any
 
 import pluggy
 
-from core.cli.common import add_store_flags, all_pages, fail, need_subcommand, print_rows, run_with_store, tenant_name
+from core.cli.common import add_store_flags, all_pages, command_group, fail, print_rows, run_with_store, tenant_name
 from core.config import load_config
 from core.errors import ConfigError, Conflict
 from core.security.accounts import LOGIN_RE, public_user
@@ -214,9 +214,7 @@ def users_set_flag(flag: bool) -> Callable[[argparse.Namespace], int]:
 
 
 def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -> None:
-    tenants = subparsers.add_parser("tenants", help="add, list or delete tenants")
-    tenants.set_defaults(func=need_subcommand(tenants))
-    tenant_commands = tenants.add_subparsers(metavar="ACTION")
+    tenant_commands = command_group(subparsers, "tenants", "add, list or delete tenants")
     add = tenant_commands.add_parser("add", help="add a tenant (idempotent)")
     add.add_argument("name", type=tenant_name)
     add_store_flags(add)
@@ -231,9 +229,7 @@ def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -
     add_store_flags(delete)
     delete.set_defaults(func=tenants_delete)
 
-    users = subparsers.add_parser("users", help="add, list, change, disable or enable web users")
-    users.set_defaults(func=need_subcommand(users))
-    user_commands = users.add_subparsers(metavar="ACTION")
+    user_commands = command_group(subparsers, "users", "add, list, change, disable or enable web users")
     add = user_commands.add_parser("add", help="add a user (password prompted, or read from stdin)")
     add.add_argument("login", type=_login)
     add.add_argument("--tenant", required=True, type=tenant_name)

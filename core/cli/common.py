@@ -13,11 +13,14 @@ import os
 import re
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.config import Config, load_config
 from core.errors import ConfigError
 from core.store import ListQuery, Page, Store, display_url, open_store, sqlite_file
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 TENANT_RE = re.compile(r"^[A-Za-z0-9_]{1,63}$")
 _PAGE = 1000
@@ -122,11 +125,42 @@ async def all_pages(fetch: Callable[[ListQuery], Awaitable[Page]], sort: str) ->
             return items
 
 
+def add_progress_flag(parser: argparse.ArgumentParser) -> None:
+    """``--progress``/``--no-progress``, for a long-running command (see :func:`progress_bar`)."""
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar on stderr (default: only when stderr is a terminal)",
+    )
+
+
+def progress_bar(args: argparse.Namespace, total: int | None, desc: str, unit: str) -> tqdm:
+    """A tqdm bar on stderr, never on stdout where a command's summary goes: shown when ``--progress``
+    was given, hidden with ``--no-progress``, else shown only when stderr is a terminal."""
+    from tqdm import tqdm
+
+    wanted = getattr(args, "progress", None)
+    show = sys.stderr.isatty() if wanted is None else bool(wanted)
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not show, dynamic_ncols=True)
+
+
+def command_group(subparsers: argparse._SubParsersAction, name: str, help: str) -> argparse._SubParsersAction:
+    """A command made of actions (``specgate users add|list|...``): its parser, which prints the group's
+    help when run without an action, and the subparsers its actions are added to."""
+    group = subparsers.add_parser(name, help=help)
+    group.set_defaults(func=need_subcommand(group))
+    return group.add_subparsers(metavar="ACTION")
+
+
 def need_subcommand(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
-    """The ``func`` of a command group run without its action: print the group's help, exit 2."""
+    """The ``func`` of a command run without the action or command it needs: one sentence naming them,
+    exit status 1, like every other usage error."""
 
     def run(args: argparse.Namespace) -> int:
-        parser.print_help(sys.stderr)
-        return 2
+        choices = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+        names = ", ".join(choices[0].choices) if choices else ""
+        print(f"{parser.prog}: error: name one of {names} (see '{parser.prog} --help')", file=sys.stderr)
+        return 1
 
     return run

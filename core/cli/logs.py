@@ -18,7 +18,7 @@ from typing import Any
 
 import pluggy
 
-from core.cli.common import add_store_flags, fail, need_subcommand, print_rows, run_with_store
+from core.cli.common import add_store_flags, command_group, fail, print_rows, run_with_store
 from core.config import load_config
 from core.errors import ConfigError
 from core.store import ListQuery, Store, display_url, sqlite_file
@@ -141,9 +141,7 @@ def _listing_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -> None:
-    exchanges = subparsers.add_parser("exchanges", help="the raw exchange log (what devices sent and got)")
-    exchanges.set_defaults(func=need_subcommand(exchanges))
-    exchange_commands = exchanges.add_subparsers(metavar="ACTION")
+    exchange_commands = command_group(subparsers, "exchanges", "the raw exchange log (what devices sent and got)")
     listing = exchange_commands.add_parser("list", help="list exchanges, newest first")
     listing.add_argument("--device", help="only this device uid")
     listing.add_argument("--ip", help="only this peer address")
@@ -151,9 +149,7 @@ def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -
     _listing_flags(listing)
     listing.set_defaults(func=exchanges_list)
 
-    letters = subparsers.add_parser("dead-letters", help="frames that failed to parse, with the error path")
-    letters.set_defaults(func=need_subcommand(letters))
-    letter_commands = letters.add_subparsers(metavar="ACTION")
+    letter_commands = command_group(subparsers, "dead-letters", "frames that failed to parse, with the error path")
     listing = letter_commands.add_parser("list", help="list dead letters, newest first")
     listing.add_argument("--device-type", help="only this device type")
     listing.add_argument("--ip", help="only this peer address")

@@ -1,4 +1,5 @@
-"""``specgate plugins``: every loaded plugin with its hooks and specs (the data ``GET /-/plugins`` serves)."""
+"""``specgate plugins``: every loaded plugin with its hooks, specs and options (the data ``GET /-/plugins``
+serves)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ def _print_text(data: dict[str, Any]) -> None:
         print(f"{plugin['name']}{origin}")
         print(f"  hooks: {', '.join(plugin['hooks']) or '-'}")
         print(f"  specs: {', '.join(plugin['specs']) or '-'}")
+        for option in plugin["options"]:
+            default = "none" if option["default"] is None else json.dumps(option["default"])
+            env = f", {option['env']}" if option["env"] else ""
+            print(f"  option {option['name']} (default {default}{env}): {option['help']}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -> None:
-    parser = subparsers.add_parser("plugins", help="list loaded plugins, their hooks and specs")
+    parser = subparsers.add_parser("plugins", help="list loaded plugins, their hooks, specs and options")
     parser.add_argument("--config", help="configuration file (default: SPECGATE_CONFIG)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(func=run)

@@ -9,6 +9,8 @@ import argparse
 
 import pluggy
 
+from core.cli.common import need_subcommand
+
 
 def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -> None:
     parser = subparsers.add_parser(
@@ -16,6 +18,6 @@ def register(subparsers: argparse._SubParsersAction, pm: pluggy.PluginManager) -
         help="simulate devices against a running gateway",
         description="Connect simulated devices to a gateway over TCP and print a JSON summary.",
     )
+    parser.set_defaults(func=need_subcommand(parser))
     kinds = parser.add_subparsers(dest="device", metavar="DEVICE")
-    kinds.required = True
     pm.hook.specgate_register_simulators(subparsers=kinds)

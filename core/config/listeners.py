@@ -67,8 +67,7 @@ class ListenerConfig:
 
     def check(self, place: str) -> None:
         """Raise ``ConfigError`` naming ``place`` for any field that cannot be used."""
-        # a file entry's fields read as "site.yaml: listeners[0].port"; a flag's as "--listen TEXT: port"
-        at = f"{place}: " if place.startswith("--listen") else f"{place}."
+        at = _field_prefix(place)
         if not isinstance(self.device_type, str) or not self.device_type:
             raise ConfigError(f"{at}device_type must be a non-empty string, got {self.device_type!r}")
         _check_int(self.port, f"{at}port", 0, 65535)
@@ -102,6 +101,12 @@ class ListenerConfig:
                 "a list of the load balancers' addresses or networks",
                 allow_empty=False,
             )
+
+
+def _field_prefix(place: str) -> str:
+    """What a field's name follows in an error: a file entry's fields read as "site.yaml: listeners[0].port";
+    a flag's as "--listen TEXT: port" (a dot would glue the flag's value to the key)."""
+    return f"{place}: " if place.startswith("--listen") else f"{place}."
 
 
 def _check_int(value: Any, key: str, low: int, high: int | None = None) -> None:
@@ -167,14 +172,15 @@ def listener_from_mapping(entry: Any, place: str) -> ListenerConfig:
     check_keys(entry, _ENTRY_KEYS, place)
     if "device_type" not in entry or "port" not in entry:
         raise ConfigError(f"{place} needs device_type and port, got {dict(entry)!r}")
+    at = _field_prefix(place)
     kwargs: dict[str, Any] = {
-        "device_type": as_str(entry["device_type"], f"{place}.device_type"),
-        "port": as_int(entry["port"], f"{place}.port", low=0, high=65535),
-        "options": as_mapping(entry.get("options"), f"{place}.options"),
+        "device_type": as_str(entry["device_type"], f"{at}device_type"),
+        "port": as_int(entry["port"], f"{at}port", low=0, high=65535),
+        "options": as_mapping(entry.get("options"), f"{at}options"),
     }
     for name in LISTENER_FIELDS:
         if name in entry:
-            kwargs[name] = _CONVERTERS[name](entry[name], f"{place}.{name}")
+            kwargs[name] = _CONVERTERS[name](entry[name], f"{at}{name}")
     kwargs["given"] = frozenset(name for name in LISTENER_FIELDS if name in entry)
     return ListenerConfig(**kwargs, place=place)
 

@@ -121,7 +121,7 @@ def activity_summary(now: dict[str, Any], before: dict[str, Any]) -> str | None:
 
     def counted(key: str) -> dict[str, int]:
         old = before.get(key, {})
-        return {name: n - old.get(name, 0) for name, n in sorted(now[key].items()) if n - old.get(name, 0)}
+        return {name: n - old.get(name, 0) for name, n in sorted(now.get(key, {}).items()) if n - old.get(name, 0)}
 
     closed, rejected = counted("closed"), counted("rejected")
     frames_ok, frames_bad, replies = delta("frames_ok"), delta("frames_bad"), delta("replies")
@@ -138,6 +138,9 @@ def activity_summary(now: dict[str, Any], before: dict[str, Any]) -> str | None:
     ):
         if delta(key):
             parts.append(f"{delta(key)} {label}")
+    plugin = counted("plugin")  # what the device plugins counted: their per-session lines are DEBUG
+    if plugin:
+        parts.append(_listing(plugin))
     parts.append(f"{now['active']} active")
     return ", ".join(parts)
 

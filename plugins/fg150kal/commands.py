@@ -8,7 +8,7 @@ import json
 import sys
 from decimal import Decimal
 
-from core.api import ConfigError, fail, load_config_for, positive_int
+from core.api import ConfigError, add_progress_flag, fail, load_config_for, positive_int, progress_bar
 from plugins.fg150kal.listeners import default_listener
 from plugins.fg150kal.options import DEFAULT_SCALE_ID, DEVICE_TYPE
 
@@ -36,6 +36,7 @@ def register_simulator(subparsers: argparse._SubParsersAction) -> None:
     )
     scale.add_argument("--config", help="the gateway's configuration, to find the scale id of its listener")
     scale.add_argument("--seed", type=int, default=1)
+    add_progress_flag(scale)
     scale.set_defaults(func=run_scale_simulator)
 
 
@@ -64,9 +65,18 @@ def run_scale_simulator(args: argparse.Namespace) -> int:
         lines=args.lines, settle=args.settle, overload=args.overload, replies=args.replies, nul=args.nul, seed=args.seed
     )
     try:
-        summary = asyncio.run(
-            run_scale(args.host, args.port, stream, split=args.split, pause=args.interval, seed=args.seed)
-        )
+        with progress_bar(args, len(stream.data), "scale", "B") as bar:
+            summary = asyncio.run(
+                run_scale(
+                    args.host,
+                    args.port,
+                    stream,
+                    split=args.split,
+                    pause=args.interval,
+                    seed=args.seed,
+                    on_written=bar.update,
+                )
+            )
     except OSError as exc:
         return fail(f"cannot stream to {args.host}:{args.port}: {exc}")
     scale_id = args.scale_id or listener_scale_id(args.config, args.port)

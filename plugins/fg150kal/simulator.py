@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from core.api import split_chunks, write_chunks
+from core.api import close_quietly, split_chunks, write_chunks
 
 STEP = Decimal("0.05")
 OVERLOAD_LINE = "OL,+99999.99 kg"
@@ -97,20 +98,18 @@ async def run_scale(
     pause: float = 0.0,
     seed: int = 1,
     linger: float = 0.2,
+    on_written: Callable[[int], object] | None = None,
 ) -> dict[str, Any]:
-    """Send ``stream`` over one TCP connection; returns a summary (bytes, chunks, expected latest)."""
+    """Send ``stream`` over one TCP connection; returns a summary (bytes, chunks, expected latest).
+    ``on_written`` (optional) is called with the length of each chunk once it is sent."""
     _reader, writer = await asyncio.open_connection(host, port)
     chunks = chunk_stream(stream.data, split, random.Random(seed))
     try:
-        await write_chunks(writer, chunks, pause)
+        await write_chunks(writer, chunks, pause, on_written)
         if linger:
             await asyncio.sleep(linger)
     finally:
-        writer.close()
-        try:
-            await writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
+        await close_quietly(writer)
     return {
         "lines": len(stream.lines),
         "bytes": len(stream.data),

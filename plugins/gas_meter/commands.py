@@ -17,13 +17,15 @@ from core.api import (
     Conflict,
     ListQuery,
     Store,
+    add_progress_flag,
     add_store_flags,
     all_pages,
+    command_group,
     fail,
     int_range,
-    need_subcommand,
     positive_int,
     print_rows,
+    progress_bar,
     run_with_store,
     tenant_name,
 )
@@ -45,6 +47,21 @@ def _ipv4(text: str) -> str:
 
 # --------------------------------------------------------------------------- devices
 
+#: the device document's settings by the ``devices add|update`` flag (its dest) that sets each
+_FIELD_FLAGS = {
+    "ref_interval": "ref_interval",
+    "server_ip": "server_ip",
+    "server_port": "server_port",
+    "minimum": "min",
+    "maximum": "max",
+    "initial_count": "initial_count",
+}
+
+
+def _given_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The device settings as the flags give them (None where an update leaves one out)."""
+    return {field: getattr(args, dest) for field, dest in _FIELD_FLAGS.items()}
+
 
 def device_document(args: argparse.Namespace) -> dict[str, Any]:
     """The ``device`` document of ``devices add``: original names, int32 integers, ``flag`` a bool."""
@@ -52,12 +69,7 @@ def device_document(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigError(f"--min {args.min} is above --max {args.max}")
     return {
         "device_uid": args.uid,
-        "ref_interval": args.ref_interval,
-        "server_ip": args.server_ip,
-        "server_port": args.server_port,
-        "minimum": args.min,
-        "maximum": args.max,
-        "initial_count": args.initial_count,
+        **_given_fields(args),
         "flag": bool(args.active),
         "status": 0,
         "error_count": 0,
@@ -115,15 +127,7 @@ async def _tenant_of(store: Store, uid: str, given: str | None) -> str | None:
 
 
 def _changes(args: argparse.Namespace) -> dict[str, Any]:
-    fields = {
-        "ref_interval": args.ref_interval,
-        "server_ip": args.server_ip,
-        "server_port": args.server_port,
-        "minimum": args.min,
-        "maximum": args.max,
-        "initial_count": args.initial_count,
-        "flag": args.active,
-    }
+    fields = {**_given_fields(args), "flag": args.active}
     return {key: value for key, value in fields.items() if value is not None}
 
 
@@ -223,8 +227,6 @@ def import_row(row: dict[str, str]) -> dict[str, Any]:
 def devices_import(args: argparse.Namespace) -> int:
     import csv
 
-    from tqdm import tqdm
-
     try:
         with open(args.file, newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))
@@ -240,30 +242,30 @@ def devices_import(args: argparse.Namespace) -> int:
             return fail(f"tenant {args.tenant} does not exist (specgate tenants add {args.tenant})")
         report: list[dict[str, Any]] = []
         seen: set[str] = set()
-        for line, row in enumerate(tqdm(rows, desc="devices", unit="row", disable=not sys.stderr.isatty()), start=2):
-            uid = (row.get("device_uid") or "").strip()
-            try:
-                document = import_row(row)
-                if uid in seen:
-                    raise ValueError(f"device {uid} is repeated in the file")
-                seen.add(uid)
-                routed = await store.get_device_route(uid)
-                if routed is not None:
-                    raise ValueError(
-                        "already registered" + (" in this tenant" if routed == args.tenant else " elsewhere")
-                    )
-                if not args.dry_run:
-                    await store.add_device(args.tenant, document)
-            except (ValueError, Conflict) as exc:
-                report.append({"line": line, "device_uid": uid, "result": "refused", "reason": str(exc)})
-            else:
-                report.append({"line": line, "device_uid": uid, "result": "checked" if args.dry_run else "added"})
+        with progress_bar(args, len(rows), "devices", "row") as bar:
+            for line, row in enumerate(rows, start=2):
+                uid = (row.get("device_uid") or "").strip()
+                try:
+                    document = import_row(row)
+                    if uid in seen:
+                        raise ValueError(f"device {uid} is repeated in the file")
+                    seen.add(uid)
+                    routed = await store.get_device_route(uid)
+                    if routed is not None:
+                        raise ValueError(
+                            "already registered" + (" in this tenant" if routed == args.tenant else " elsewhere")
+                        )
+                    if not args.dry_run:
+                        await store.add_device(args.tenant, document)
+                except (ValueError, Conflict) as exc:
+                    report.append({"line": line, "device_uid": uid, "result": "refused", "reason": str(exc)})
+                else:
+                    report.append({"line": line, "device_uid": uid, "result": "checked" if args.dry_run else "added"})
+                bar.update()
         refused = sum(1 for entry in report if entry["result"] == "refused")
-        print_rows(
-            [entry for entry in report if args.all or entry["result"] == "refused"],
-            ["line", "device_uid", "result", "reason"],
-            args.format == "json",
-        )
+        shown = [entry for entry in report if args.all or entry["result"] == "refused"]
+        if shown or args.format == "json":  # no table of nothing: the count line says it all
+            print_rows(shown, ["line", "device_uid", "result", "reason"], args.format == "json")
         verb = "would be added" if args.dry_run else "added"
         print(f"{len(report) - refused} {verb}, {refused} refused, of {len(report)} rows", file=sys.stderr)
         return 1 if refused else 0
@@ -287,9 +289,7 @@ def _device_field_flags(parser: argparse.ArgumentParser, required: bool) -> None
 
 
 def register_commands(subparsers: argparse._SubParsersAction) -> None:
-    devices = subparsers.add_parser("devices", help="register, list, change, delete or import gas meter devices")
-    devices.set_defaults(func=need_subcommand(devices))
-    device_commands = devices.add_subparsers(metavar="ACTION")
+    device_commands = command_group(subparsers, "devices", "register, list, change, delete or import gas meter devices")
     add = device_commands.add_parser("add", help="register a device in a tenant")
     add.add_argument("uid", type=_uid, help="8 characters from 0-9A-F")
     add.add_argument("--tenant", required=True, type=tenant_name)
@@ -329,6 +329,7 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:
     bulk.add_argument("--dry-run", action="store_true", help="check every row, add nothing")
     bulk.add_argument("--all", action="store_true", help="report every row, not only the refused ones")
     bulk.add_argument("--format", choices=("text", "json"), default="text")
+    add_progress_flag(bulk)
     add_store_flags(bulk)
     bulk.set_defaults(func=devices_import)
 
@@ -364,6 +365,7 @@ def register_simulator(subparsers: argparse._SubParsersAction) -> None:
     meters.add_argument("--uid-prefix", default="5A", help="hex prefix of the meters' 8-digit uids (default 5A)")
     meters.add_argument("--seed", type=int, default=1)
     meters.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each reply")
+    add_progress_flag(meters)
     meters.set_defaults(func=run_gas_meter_simulator)
 
 
@@ -388,7 +390,8 @@ def run_gas_meter_simulator(args: argparse.Namespace) -> int:
         seed=args.seed,
         timeout=args.timeout,
     )
-    summary = asyncio.run(run_load(plan)).as_dict()
+    with progress_bar(args, plan.count, "reports", "report") as bar:
+        summary = asyncio.run(run_load(plan, on_report=lambda _summary: bar.update())).as_dict()
     print(json.dumps(summary, indent=2))
     if summary["told_to_stop"]:
         print(

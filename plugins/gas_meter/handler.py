@@ -15,7 +15,17 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
 
-from core.api import Decoded, FrameError, InvalidInput, Outcome, Session, Store, calendar_fields, local_string
+from core.api import (
+    Decoded,
+    FrameError,
+    InvalidInput,
+    Outcome,
+    Session,
+    Store,
+    calendar_fields,
+    count,
+    local_string,
+)
 from plugins.gas_meter.options import GasMeterOptions, options_for
 from plugins.gas_meter.protocol import (
     EID_EVENT,
@@ -303,7 +313,9 @@ class GasMeterHandler:
         session.tenant = tenant if device is not None else None
         if tenant is None or device is None or device.get("flag") is not True:
             why = "unknown device" if device is None else "inactive device"
-            log.info("gas meter %s from %s: %s, told to stop", uid, session.peer_host, why)
+            # one line per report at DEBUG; INFO has the listener's periodic summary with this counter
+            log.debug("gas meter %s from %s: %s, told to stop", uid, session.peer_host, why)
+            count(session, "told_to_stop")
             plan = stop_plan(uid, values, now, device)
             return Outcome(reply_message=REPLY_MESSAGE, reply=plan.reply, close=True)
         plan = plan_report(uid, values, device, now, self.options_for(session))

@@ -14,6 +14,12 @@ from plugins.gas_meter.protocol import DEFAULT_REF_INTERVAL, INT32_MAX, as_int
 DEVICE_TYPE = "gas_meter"
 #: every option key this plugin reads (anything else under ``gas_meter`` is a configuration error)
 OPTION_KEYS = ("checkin_spread", "checkin_min_gap", "default_ref_interval", "tz_offset")
+#: the value of each option a configuration leaves out; ``tz_offset`` has none, the top-level timezone decides
+OPTION_DEFAULTS: dict[str, Any] = {
+    "checkin_spread": False,
+    "checkin_min_gap": 0.5,
+    "default_ref_interval": DEFAULT_REF_INTERVAL,
+}
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ class GasMeterOptions:
             raise ConfigError(f"unknown gas_meter option(s) {', '.join(unknown)}; allowed: {', '.join(OPTION_KEYS)}")
         if "tz_offset" in options:
             tz = tz_from_offset(options["tz_offset"])
-        raw_interval = options.get("default_ref_interval", DEFAULT_REF_INTERVAL)
+        raw_interval = options.get("default_ref_interval", OPTION_DEFAULTS["default_ref_interval"])
         interval = as_int(raw_interval, 1, INT32_MAX)
         if interval is None:
             raise ConfigError(
@@ -44,8 +50,10 @@ class GasMeterOptions:
             tz=tz or tz_from_offset(DEFAULT_TZ_OFFSET),
             default_ref_interval=interval,
             checkin=CheckinScheduler(
-                spread=_as_bool(options.get("checkin_spread", False), "checkin_spread"),
-                min_gap=_as_fraction(options.get("checkin_min_gap", 0.5), "checkin_min_gap"),
+                spread=_as_bool(options.get("checkin_spread", OPTION_DEFAULTS["checkin_spread"]), "checkin_spread"),
+                min_gap=_as_fraction(
+                    options.get("checkin_min_gap", OPTION_DEFAULTS["checkin_min_gap"]), "checkin_min_gap"
+                ),
             ),
         )
 
@@ -81,12 +89,15 @@ def _checked(key: str) -> Callable[[Any, str], Any]:
 
 
 OPTION_HELP = {
-    "checkin_spread": "spread the fleet's reports across the interval (true/false, default false)",
-    "checkin_min_gap": "least share of the interval between two reports when spreading (0-1, default 0.5)",
+    "checkin_spread": "spread the fleet's reports across the interval (true/false)",
+    "checkin_min_gap": "least share of the interval between two reports when spreading (above 0, at most 1)",
     "default_ref_interval": "seconds between reports for a device document without a usable ref_interval",
     "tz_offset": "time zone of the meters' local times, overriding the top-level timezone",
 }
-OPTIONS = [DeviceOption(DEVICE_TYPE, key, _checked(key), OPTION_HELP[key]) for key in OPTION_KEYS]
+OPTIONS = [
+    DeviceOption(DEVICE_TYPE, key, _checked(key), OPTION_HELP[key], default=OPTION_DEFAULTS.get(key))
+    for key in OPTION_KEYS
+]
 
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 

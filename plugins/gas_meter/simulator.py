@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from core.api import ConfigError, Spec, bundled_spec_paths, load_spec, split_chunks, write_chunks
+from core.api import ConfigError, Spec, bundled_spec_paths, close_quietly, load_spec, split_chunks, write_chunks
 from plugins.gas_meter.options import DEVICE_TYPE
 
 SLOTS = 24
@@ -266,11 +266,7 @@ async def exchange(
             received += piece
         return received
     finally:
-        writer.close()
-        try:
-            await writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
+        await close_quietly(writer)
 
 
 @dataclass
@@ -300,11 +296,14 @@ class LoadPlan:
 
 
 async def run_load(
-    plan: LoadPlan, stop: asyncio.Event | None = None, summary: LoadSummary | None = None
+    plan: LoadPlan,
+    stop: asyncio.Event | None = None,
+    summary: LoadSummary | None = None,
+    on_report: Callable[[LoadSummary], object] | None = None,
 ) -> LoadSummary:
     """Drive ``plan.meters`` simulated meters, one connection per report, until ``count`` reports were
     sent, ``duration`` seconds passed or ``stop`` is set. ``summary`` (optional) is filled as replies
-    arrive, so a caller can watch progress."""
+    arrive, so a caller can watch progress; ``on_report`` (optional) is called with it after each report."""
     if plan.count is None and plan.duration is None and stop is None:
         raise ConfigError("give a report count, a duration or a stop event")
     rng = random.Random(plan.seed)
@@ -346,6 +345,8 @@ async def run_load(
             if delay:
                 await asyncio.sleep(delay)
             await _send_one(plan, meter, rng.choices(kinds, weights)[0], rng, summary)
+            if on_report is not None:
+                on_report(summary)
 
     await asyncio.gather(*(one_meter(m) for m in meters))
     summary.elapsed_s = loop.time() - began

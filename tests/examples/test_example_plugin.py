@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from core.store import ListQuery, open_store
-from tests.gateway.test_serve import Output
+from tests.gateway.serving import clean_env, serving, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "nmea_gps"
@@ -49,9 +47,7 @@ def installed(tmp_path_factory) -> Path:
 
 
 def env_with(target: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPECGATE_", "SCALE_GATEWAY_"))}
-    env["PYTHONPATH"] = str(target)
-    return env
+    return clean_env(PYTHONPATH=str(target))
 
 
 def specgate(target: Path, *args: str) -> str:
@@ -66,6 +62,11 @@ def test_the_installed_plugin_is_listed_with_its_hooks(installed):
     plugins = {p["name"]: p for p in json.loads(specgate(installed, "plugins", "--format", "json"))["plugins"]}
     assert plugins["nmea_gps"]["package"] == "specgate-nmea-gps"
     assert plugins["nmea_gps"]["specs"] == ["nmea_gps"]
+    assert [(o["name"], o["default"]) for o in plugins["nmea_gps"]["options"]] == [
+        ("devices.nmea_gps.listen_host", "0.0.0.0"),
+        ("devices.nmea_gps.listen_port", 10110),
+        ("devices.nmea_gps.device_id", None),
+    ]
     assert {"specgate_decode_frame", "specgate_handle_message", "specgate_declare_listeners"} <= set(
         plugins["nmea_gps"]["hooks"]
     )
@@ -91,17 +92,9 @@ async def read_store(url: str) -> tuple[list[dict], list[dict]]:
 
 def test_serve_keeps_the_fixes_a_tracker_streams(installed, tmp_path):
     store_url = f"sqlite:///{tmp_path / 'x.db'}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core", "serve", "--no-web", "--no-listeners", "--store", store_url]
-        + ["--listen", "nmea_gps:0:host=127.0.0.1,device_id=tracker-7"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env_with(installed),
-        cwd=tmp_path,
-    )
-    try:
-        output = Output(proc)
+    args = ["--no-web", "--no-listeners", "--store", store_url]
+    args += ["--listen", "nmea_gps:0:host=127.0.0.1,device_id=tracker-7"]
+    with serving(args, tmp_path, env=env_with(installed)) as (proc, output):
         lines = output.until("  web disabled", 30)
         listener = re.search(r"listener nmea_gps on 127\.0\.0\.1:(\d+)", "\n".join(lines))
         assert listener, lines
@@ -111,12 +104,7 @@ def test_serve_keeps_the_fixes_a_tracker_streams(installed, tmp_path):
             tracker.shutdown(socket.SHUT_WR)
             tracker.settimeout(5)
             assert tracker.recv(64) == b""  # no replies; the gateway closes once every line is handled
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0, proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     measurements, dead = asyncio.run(read_store(store_url))
     assert [(m["device_id"], m["device_type"], m["values"]["sentence"]) for m in measurements] == [
         ("tracker-7", "nmea_gps", "GPGGA"),

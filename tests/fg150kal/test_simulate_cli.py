@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 
@@ -48,3 +49,16 @@ def test_without_a_configuration_the_scale_id_is_not_guessed(capsys):
     with server:
         assert main(["simulate", "scale", "--port", str(port), "--lines", "5", "--scale-id", "s1"]) == 0
     assert json.loads(capsys.readouterr().out)["scale_id"] == "s1"
+
+
+def test_progress_shows_on_stderr_when_forced_and_never_in_the_summary(capsys):
+    server, port = sink()
+    with server:
+        assert main(["simulate", "scale", "--port", str(port), "--lines", "5", "--scale-id", "s1", "--progress"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert re.search(rf"scale: 100%.*{summary['bytes']}/{summary['bytes']}", captured.err)
+    server, port = sink()
+    with server:
+        assert main(["simulate", "scale", "--port", str(port), "--lines", "5", "--scale-id", "s1"]) == 0
+    assert "scale:" not in capsys.readouterr().err

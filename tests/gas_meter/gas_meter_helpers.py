@@ -15,6 +15,10 @@ from core.timeutil import tz_from_offset
 
 #: 2025-03-05 16:00:00 UTC = 2025-03-06 01:00:00 KST (a Thursday, ISO week 10)
 NOW = 1741190400
+#: NOW as the meters' local time, as device documents and exchanges keep it
+NOW_LOCAL = "2025-03-06 01:00:00"
+#: the calendar fields of a reading taken at NOW (local time)
+NOW_CALENDAR = {"year": 2025, "month": 3, "day": 6, "hour": 1, "wday": 4, "week": 10}
 KST = tz_from_offset(32400)
 TENANT = "gas_demo"
 UID = "D4245A98"
@@ -149,3 +153,13 @@ LEGACY_DEVICE = {
     "customer_no": "S12547896",
     "addr_city": "서울시",
 }
+
+
+class StoreWrapper:
+    """The real store, but for the methods a subclass replaces (to fail as an unreachable backend does)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -82,3 +83,19 @@ def test_import_dry_run_adds_nothing(config_file, backend_url, tmp_path, capsys)
     assert main(["devices", "import", str(csv_file), "--tenant", T, "--dry-run", "--all", "--config", config_file]) == 0
     assert "1 would be added, 0 refused" in capsys.readouterr().err
     assert on_store(backend_url, lambda s: s.get_device_route("D4245A95")) is None
+
+
+def test_import_progress_goes_to_stderr_only_when_asked(config_file, tmp_path, capsys):
+    csv_file = tmp_path / "devices.csv"
+    csv_file.write_text("device_uid,ref_interval,server_ip,server_port\nD4245A96,3600,192.0.2.10,5004\n")
+    argv = ["devices", "import", str(csv_file), "--tenant", T, "--dry-run", "--all", "--format", "json"]
+    assert main([*argv, "--progress", "--config", config_file]) == 0
+    captured = capsys.readouterr()
+    assert re.search(r"devices: 100%.*1/1", captured.err)
+    assert json.loads(captured.out)[0]["result"] == "checked"
+    assert main([*argv, "--config", config_file]) == 0
+    assert "devices:" not in capsys.readouterr().err
+    csv_file.write_text("device_uid,ref_interval,server_ip,server_port\nD4245A97,3600,192.0.2.10,5004\n")
+    assert main(["devices", "import", str(csv_file), "--tenant", T, "--config", config_file]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and "1 added, 0 refused, of 1 rows" in captured.err  # no empty table

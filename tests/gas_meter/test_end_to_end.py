@@ -11,7 +11,9 @@ import random
 import pytest
 from gas_meter_helpers import (
     NOW,
+    NOW_LOCAL,
     TENANT,
+    StoreWrapper,
     hourly_slots,
     make_config,
     provision,
@@ -103,7 +105,7 @@ async def test_each_case_gets_exactly_the_expected_bytes_and_store_contents(stor
     assert {k: device[k] for k in ("battery", "uptime", "last_access", "last_timestamp", "last_count", "flag")} == {
         "battery": 87,
         "uptime": 3600,
-        "last_access": "2025-03-06 01:00:00",
+        "last_access": NOW_LOCAL,
         "last_timestamp": NOW,
         "last_count": NEWEST,
         "flag": True,
@@ -120,7 +122,7 @@ async def test_each_case_gets_exactly_the_expected_bytes_and_store_contents(stor
     assert (await store.get_device(TENANT, "E0000001"))["last_count"] == NEWEST
 
     init_device = await store.get_device(TENANT, "E1000001")
-    assert (init_device["initial_access"], init_device["last_count"]) == ("2025-03-06 01:00:00", 4321)
+    assert (init_device["initial_access"], init_device["last_count"]) == (NOW_LOCAL, 4321)
     assert await readings(store, "E1000001") == []
 
     assert await store.get_device_route("0BADBEEF") is None
@@ -129,7 +131,7 @@ async def test_each_case_gets_exactly_the_expected_bytes_and_store_contents(stor
     assert (await store.list_events(TENANT, ListQuery(filters={"device_uid": "0FF00001"}))).total == 0
 
     synced = await store.get_device(TENANT, "B0000009")
-    assert (synced["battery"], synced["last_access"]) == (44, "2025-03-06 01:00:00")
+    assert (synced["battery"], synced["last_access"]) == (44, NOW_LOCAL)
     assert "last_count" not in synced and await readings(store, "B0000009") == []
     assert len(await readings(store, "0CF00001")) == 24
     assert (await store.get_device(TENANT, "0CF00001"))["last_count"] == NEWEST
@@ -217,15 +219,10 @@ async def test_a_resent_event_report_is_stored_once(store):
     assert [(e["event_id"], e["event_time"]) for e in events] == [(f"E0000002-E0-1-{NOW}-7200", NOW)]
 
 
-class FailingStore:
+class FailingStore(StoreWrapper):
     """The real store, except that committing a report fails as an unreachable backend does."""
 
-    def __init__(self, store):
-        self._store = store
-        self.attempts = 0
-
-    def __getattr__(self, name):
-        return getattr(self._store, name)
+    attempts = 0
 
     async def record_report(self, *args, **kwargs):
         self.attempts += 1

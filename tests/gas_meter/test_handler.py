@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-from gas_meter_helpers import NOW, TENANT, UID, hourly_slots, make_session, provision
+from gas_meter_helpers import NOW, NOW_CALENDAR, NOW_LOCAL, TENANT, UID, hourly_slots, make_session, provision
 
 from core.errors import FrameError
 from core.store import ListQuery
@@ -56,21 +56,13 @@ async def test_normal_report_is_committed_only_by_the_outcome(store):
     assert {k: device[k] for k in ("battery", "uptime", "last_access", "last_timestamp", "last_count")} == {
         "battery": 61,
         "uptime": 999,
-        "last_access": "2025-03-06 01:00:00",
+        "last_access": NOW_LOCAL,
         "last_timestamp": NOW,
         "last_count": 100 + 23 * 7,
     }
     rows = await readings(store)
     assert [r["timestamp"] for r in rows] == sorted(ts for ts, _ in slots)
-    assert {k: rows[-1][k] for k in ("counter_val", "year", "month", "day", "hour", "wday", "week")} == {
-        "counter_val": 261,
-        "year": 2025,
-        "month": 3,
-        "day": 6,
-        "hour": 1,
-        "wday": 4,
-        "week": 10,
-    }
+    assert {k: rows[-1][k] for k in ("counter_val", *NOW_CALENDAR)} == {"counter_val": 261, **NOW_CALENDAR}
 
 
 async def test_overlapping_windows_store_each_reading_once(store):
@@ -102,7 +94,7 @@ async def test_init_sets_initial_access_and_last_count(store):
     assert (outcome.reply["count"], outcome.reply["ts_next"]) == (777, 0)
     await outcome.store(store)
     device = await store.get_device(TENANT, UID)
-    assert (device["initial_access"], device["last_count"]) == ("2025-03-06 01:00:00", 777)
+    assert (device["initial_access"], device["last_count"]) == (NOW_LOCAL, 777)
     assert await readings(store) == []
 
 

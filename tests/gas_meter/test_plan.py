@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from gas_meter_helpers import DEVICE, KST, NOW, UID, hourly_slots
+from gas_meter_helpers import DEVICE, KST, NOW, NOW_CALENDAR, NOW_LOCAL, UID, hourly_slots
 
 from core.api import calendar_fields, tz_from_offset
 from core.errors import ConfigError, FrameError
@@ -45,7 +45,7 @@ def test_normal_report_replies_and_updates_the_device_from_the_newest_slot():
     assert plan.device_fields == {
         "battery": 87,
         "uptime": 123456,
-        "last_access": "2025-03-06 01:00:00",
+        "last_access": NOW_LOCAL,
         "last_timestamp": NOW,
         "last_count": 10014,
     }
@@ -54,12 +54,7 @@ def test_normal_report_replies_and_updates_the_device_from_the_newest_slot():
             "device_uid": UID,
             "timestamp": NOW,
             "counter_val": 10014,
-            "year": 2025,
-            "month": 3,
-            "day": 6,
-            "hour": 1,
-            "wday": 4,
-            "week": 10,
+            **NOW_CALENDAR,
         },
         {
             "device_uid": UID,
@@ -184,8 +179,8 @@ def test_init_pushes_the_initial_count_and_asks_for_a_report_now():
     assert plan.device_fields == {
         "battery": 87,
         "uptime": 123456,
-        "last_access": "2025-03-06 01:00:00",
-        "initial_access": "2025-03-06 01:00:00",
+        "last_access": NOW_LOCAL,
+        "initial_access": NOW_LOCAL,
         "last_count": 5000,
     }
     assert plan.readings == [] and plan.event is None

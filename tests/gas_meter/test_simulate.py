@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import re
 from decimal import Decimal
@@ -109,9 +110,7 @@ def test_scale_lines_decode_with_the_scale_spec():
 
 
 def plugin_manager():
-
-    pm = get_plugin_manager(installed=False)
-    return pm
+    return get_plugin_manager(installed=False)
 
 
 async def test_load_with_faults_is_answered_exactly_when_it_should_be(store):
@@ -179,16 +178,41 @@ async def test_cli_prints_a_json_summary(store, capsys):
     assert summary["told_to_stop"] == 0 and "told the meter to stop" not in captured.err
 
 
-async def test_cli_counts_replies_telling_an_unregistered_meter_to_stop(store, capsys):
+async def test_cli_counts_replies_telling_an_unregistered_meter_to_stop(store, capsys, caplog):
+    caplog.set_level(logging.INFO, logger="specgate")
     async with Gateway(
         make_config(), store, plugin_manager(), specs={"gas_meter": gas_meter_spec()}, clock=lambda: NOW
     ) as gw:
         argv = ["simulate", "gas-meter", "--port", str(gw.port("gas_meter")), "--meters", "2", "--count", "4"]
         status = await asyncio.to_thread(main, argv + ["--mix", "normal=1", "--uid-prefix", "6E"])
+        counted = gw.metrics()["listeners"][0]["plugin"]
     captured = capsys.readouterr()
     summary = json.loads(captured.out)
     assert status == 0 and summary["replied"] == 4 and summary["told_to_stop"] == 4
     assert "4 of 4 replies told the meter to stop: register the meters" in captured.err
+    # the gateway counts them for its INFO summary instead of an INFO line per report
+    assert counted == {"told_to_stop": 4}
+    assert not [r for r in caplog.records if "told to stop" in r.getMessage() and r.levelno >= logging.INFO]
+
+
+async def test_cli_progress_bar_shows_on_stderr_when_forced_and_stays_out_of_stdout(store, capsys):
+    await provision(store, uid="6F000000")
+    async with Gateway(
+        make_config(), store, plugin_manager(), specs={"gas_meter": gas_meter_spec()}, clock=lambda: NOW
+    ) as gw:
+        argv = ["simulate", "gas-meter", "--port", str(gw.port("gas_meter")), "--meters", "1", "--count", "3"]
+        argv += ["--mix", "normal=1", "--uid-prefix", "6F"]
+        forced = await asyncio.to_thread(main, [*argv, "--progress"])
+        forced_out = capsys.readouterr()
+        quiet = await asyncio.to_thread(main, [*argv, "--no-progress"])
+        quiet_out = capsys.readouterr()
+        default = await asyncio.to_thread(main, argv)
+        default_out = capsys.readouterr()
+    assert (forced, quiet, default) == (0, 0, 0)
+    assert re.search(r"reports: 100%.*3/3", forced_out.err)
+    assert json.loads(forced_out.out)["replied"] == 3 and "reports:" not in forced_out.out
+    assert "reports:" not in quiet_out.err and json.loads(quiet_out.out)["replied"] == 3
+    assert "reports:" not in default_out.err, "stderr is no terminal here: no bar unless asked"
 
 
 async def test_cli_reports_unreachable_gateways_as_errors(capsys, unused_tcp_port):

@@ -8,7 +8,7 @@ import asyncio
 import logging
 
 import pytest
-from gas_meter_helpers import NOW, hourly_slots, make_config, provision, reply_bytes, report_bytes
+from gas_meter_helpers import NOW, StoreWrapper, hourly_slots, make_config, provision, reply_bytes, report_bytes
 
 from core.errors import StoreUnavailable
 from core.gateway.runtime import Gateway
@@ -21,16 +21,11 @@ SLOTS = hourly_slots(NOW, first_count=10000, n=24, per_hour=7)
 NEWEST = 10000 + 23 * 7
 
 
-class RouteOutageStore:
+class RouteOutageStore(StoreWrapper):
     """The real store, except that device lookups raise StoreUnavailable while ``down`` is set."""
 
-    def __init__(self, store):
-        self._store = store
-        self.down = True
-        self.lookups = 0
-
-    def __getattr__(self, name):
-        return getattr(self._store, name)
+    down = True
+    lookups = 0
 
     async def get_routed_device(self, *args, **kwargs):
         self.lookups += 1

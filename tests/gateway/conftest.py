@@ -8,8 +8,7 @@ import pytest
 
 from core.config import Config, ListenerConfig
 from core.gateway.runtime import Gateway
-from core.plugins import get_plugin_manager
-from tests.gateway.doubles import DEVICE_TYPE, EchoPlugin, LineSpec
+from tests.gateway.doubles import DEVICE_TYPE, EchoPlugin, LineSpec, plugin_manager_with
 
 
 @pytest.fixture
@@ -19,9 +18,7 @@ def echo_plugin() -> EchoPlugin:
 
 @pytest.fixture
 def echo_pm(echo_plugin):
-    pm = get_plugin_manager(enabled=[], disabled=[], installed=False)
-    pm.register(echo_plugin, name="echo")
-    return pm
+    return plugin_manager_with(echo=echo_plugin)
 
 
 @pytest.fixture

@@ -14,12 +14,23 @@ import inspect
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+import pluggy
+
 from core.errors import FrameError, StoreUnavailable
 from core.gateway.types import Outcome
 from core.hookspecs import hookimpl
+from core.plugins import get_plugin_manager
 
 DEVICE_TYPE = "echo"
 TIMEOUT = 3.0
+
+
+def plugin_manager_with(**plugins: object) -> pluggy.PluginManager:
+    """A plugin manager with none of specgate's plugins, only ``plugins`` (registered under their names)."""
+    pm = get_plugin_manager(enabled=[], disabled=[], installed=False)
+    for name, plugin in plugins.items():
+        pm.register(plugin, name=name)
+    return pm
 
 
 @dataclass

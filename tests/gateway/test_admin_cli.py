@@ -230,3 +230,10 @@ def test_a_mongodb_store_that_is_down_is_one_sentence_without_the_driver_dump(ca
 def test_a_listen_flag_error_names_the_key_apart_from_the_value(capsys):
     assert main(["serve", "--listen", "gas_meter:5999:allow=192.0.2.0/33", "--no-web"]) == 1
     assert "--listen gas_meter:5999:allow=192.0.2.0/33: allow: '192.0.2.0/33' is not an IP" in capsys.readouterr().err
+    for flag, expected in (
+        ("gas_meter:99999", "--listen gas_meter:99999: port must be between 0 and 65535, got 99999"),
+        ("gas_meter:5999:backlog=none", "--listen gas_meter:5999:backlog=none: backlog must be an integer, got 'none'"),
+        ("gas_meter:5999:idle_timeout=x", "--listen gas_meter:5999:idle_timeout=x: idle_timeout must be a number"),
+    ):
+        assert main(["serve", "--listen", flag, "--no-web"]) == 1
+        assert f"specgate: error: {expected}" in capsys.readouterr().err

@@ -26,7 +26,11 @@ def test_defaults_without_file_or_environment():
     )
     assert config.listeners is None and config.web_enabled and config.log_level == "INFO"
     assert config.device_options("fg150kal")["idle_timeout_sec"] == 10.0
-    assert config.device_options("gas_meter") == {}
+    assert config.device_options("gas_meter") == {
+        "checkin_spread": False,
+        "checkin_min_gap": 0.5,
+        "default_ref_interval": 43200,
+    }
 
 
 def test_default_listeners_come_from_the_plugins():
@@ -58,7 +62,11 @@ listeners:
     assert config.store_url == "mongodb://db.example:27017/" and config.store_options == {"common_db": "gas_common"}
     assert config.tz_offset == 3600 and config.log_level == "DEBUG"
     assert (config.web_host, config.web_port) == ("0.0.0.0", 9000)
-    assert config.device_options("gas_meter") == {"checkin_spread": True}
+    assert config.device_options("gas_meter") == {
+        "checkin_spread": True,
+        "checkin_min_gap": 0.5,
+        "default_ref_interval": 43200,
+    }
     assert config.device_options("fg150kal")["idle_timeout_sec"] == 3.5
     flagged = load_config(path, env={"SPECGATE_WEB_PORT": "9000"}, web_port=7000, store_url="sqlite:///x.db")
     assert (flagged.web_port, flagged.store_url) == (7000, "sqlite:///x.db")

@@ -15,7 +15,7 @@ from core.errors import ConfigError
 from core.gateway.device_hooks import DeviceHooks
 from core.gateway.runtime import Gateway
 from core.plugins import device_owners, get_plugin_manager, load_specs
-from tests.gateway.doubles import connect, read_line
+from tests.gateway.doubles import connect, plugin_manager_with, read_line
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,11 +69,8 @@ class LineDevice:
 
 @pytest.fixture
 def two_devices(tmp_path):
-    pm = get_plugin_manager(enabled=[], disabled=[], installed=False)
     first, second = LineDevice("alpha", tmp_path), LineDevice("beta", tmp_path)
-    pm.register(first, name="alpha")
-    pm.register(second, name="beta")
-    return pm, first, second
+    return plugin_manager_with(alpha=first, beta=second), first, second
 
 
 async def test_each_device_plugin_sees_only_its_own_sessions(two_devices, store):

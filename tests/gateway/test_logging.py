@@ -66,6 +66,12 @@ def test_a_summary_counts_only_what_happened_since_the_last_one():
         "2 session(s) closed (1 done, 1 junk), 0 frame(s) ok, 1 bad, 0 replies, 2 refused (2 too_many), "
         "1 dead letter(s), 0 active"
     )
+    # the device plugins' counters (count(session, ...)) stand in for their per-session lines
+    with_plugin = {**now, "plugin": {"told_to_stop": 4, "unstable": 1}}
+    assert activity_summary(with_plugin, {**before, "plugin": {"told_to_stop": 1, "unstable": 1}}) == (
+        "2 session(s) closed (1 done, 1 junk), 0 frame(s) ok, 1 bad, 0 replies, 2 refused (2 too_many), "
+        "1 dead letter(s), 3 told_to_stop, 0 active"
+    )
 
 
 def test_json_logs_are_one_object_per_line(monkeypatch):

@@ -81,6 +81,20 @@ def test_built_ins_then_entry_points(installed):
         "specs": ["thirdparty_counter"],
         "package": "specgate-thirdparty",
         "version": "1.2.3",
+        "options": [
+            {
+                "name": "devices.thirdparty_counter.greeting",
+                "env": None,
+                "default": "hello",
+                "help": "what the hello route says",
+            },
+            {
+                "name": "devices.thirdparty_counter.port",
+                "env": "COUNTER_PORT",
+                "default": 0,
+                "help": "the counter listener's port",
+            },
+        ],
     }
     assert described["fg150kal"]["specs"] == ["fg150kal"] and described["gas_meter"]["specs"] == ["gas_meter"]
     assert "specgate_handle_message" in described["fg150kal"]["hooks"]
@@ -130,6 +144,8 @@ def test_plugins_command_prints_what_describe_plugins_returns(installed, capsys)
     assert main(["plugins"]) == 0
     text = capsys.readouterr().out
     assert "thirdparty  (specgate-thirdparty 1.2.3)" in text and "specs: fg150kal" in text
+    assert "option devices.gas_meter.default_ref_interval (default 43200): seconds between reports" in text
+    assert "option devices.fg150kal.listen_port (default 4001, SCALE_GATEWAY_LISTEN_PORT)" in text
 
 
 @pytest.mark.parametrize("hook", HOOKS)

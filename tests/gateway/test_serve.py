@@ -3,77 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import queue
+import contextlib
 import re
-import resource
 import select
 import selectors
-import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
 
 import httpx
-import yaml
 
-STARTUP_TIMEOUT = 30.0
-
-
-class Output:
-    """The process's stdout lines, read by a thread so that waiting never blocks on a pipe."""
-
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, args=(proc,), daemon=True).start()
-
-    def _pump(self, proc: subprocess.Popen) -> None:
-        for line in proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def until(self, marker: str, timeout: float) -> list[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if line is None:
-                break
-            self.seen.append(line)
-            if marker in line:
-                return self.seen
-        raise AssertionError(f"{marker!r} not printed; output so far: {self.seen}")
+from tests.gateway.serving import STARTUP_TIMEOUT, serving_config, stop
 
 
 def test_serve_prints_endpoints_answers_and_stops_on_sigterm(backend_url, tmp_path):
     url, options = backend_url
-    config = tmp_path / "serve.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "store": {"url": url, "options": options},
-                "web": {"host": "127.0.0.1", "port": 0},
-                "listeners": [{"device_type": "gas_meter", "port": 0, "host": "127.0.0.1"}],
-                "shutdown_grace": 2,
-            }
-        )
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPECGATE_", "SCALE_GATEWAY_"))}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
-    try:
-        output = Output(proc)
+    settings = {
+        "store": {"url": url, "options": options},
+        "web": {"host": "127.0.0.1", "port": 0},
+        "listeners": [{"device_type": "gas_meter", "port": 0, "host": "127.0.0.1"}],
+        "shutdown_grace": 2,
+    }
+    with serving_config(tmp_path, settings) as (proc, output):
         lines = list(output.until("  web ", STARTUP_TIMEOUT))
         assert lines[0].startswith("specgate serving (store ")
         listener = re.search(r"listener gas_meter on 127\.0\.0\.1:(\d+)", "\n".join(lines))
@@ -89,35 +39,8 @@ def test_serve_prints_endpoints_answers_and_stops_on_sigterm(backend_url, tmp_pa
             assert client.get("/api/scale-gateway/latest/").json()["error"] == "no_data"
             metrics = client.get("/-/metrics").json()["listeners"][0]
             assert metrics["accepted"] == 1 and metrics["junk_bytes"] == 4
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0, proc.stderr.read()
+        stop(proc)
         assert output.until("specgate stopped", 5)[-2:] == ["specgate stopping", "specgate stopped"]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def start_serve(tmp_path, settings: dict, nofile: int | None = None) -> tuple[subprocess.Popen, Output]:
-    """``specgate serve`` on ``settings`` (a configuration file), with at most ``nofile`` descriptors."""
-    config = tmp_path / "serve.yaml"
-    config.write_text(yaml.safe_dump(settings))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPECGATE_", "SCALE_GATEWAY_"))}
-
-    def limit_descriptors() -> None:
-        if nofile is not None:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        preexec_fn=limit_descriptors,
-    )
-    return proc, Output(proc)
 
 
 def read_to_eof(sock: socket.socket, timeout: float = 10) -> bytes:
@@ -175,23 +98,19 @@ WEB_LIMITS = {"max_connections": 20, "keep_alive_timeout": 120, "header_timeout"
 
 def test_web_clients_cannot_starve_the_device_listeners(tmp_path):
     # 150 descriptors: the 150 idle web connections below would exhaust them if the web server kept them
-    proc, output = start_serve(
-        tmp_path,
-        {
-            "store": f"sqlite:///{tmp_path / 'specgate.db'}",
-            "web": {"host": "127.0.0.1", "port": 0, **WEB_LIMITS},
-            "listeners": [{"device_type": "fg150kal", "port": 0, "host": "127.0.0.1", "max_connections": 8}],
-            "shutdown_grace": 2,
-        },
-        nofile=150,
-    )
+    settings = {
+        "store": f"sqlite:///{tmp_path / 'specgate.db'}",
+        "web": {"host": "127.0.0.1", "port": 0, **WEB_LIMITS},
+        "listeners": [{"device_type": "fg150kal", "port": 0, "host": "127.0.0.1", "max_connections": 8}],
+        "shutdown_grace": 2,
+    }
     held: list[socket.socket] = []
-    try:
+    with serving_config(tmp_path, settings, nofile=150) as (proc, output), contextlib.ExitStack() as open_sockets:
         text = "\n".join(output.until("  web ", STARTUP_TIMEOUT))
         scale_port = int(re.search(r"listener fg150kal on 127\.0\.0\.1:(\d+)", text).group(1))
         web_port = int(re.search(r"web http://127\.0\.0\.1:(\d+)/", text).group(1))
         for _ in range(WEB_LIMITS["max_connections"]):  # the limit, each kept alive after one answer
-            sock = socket.create_connection(("127.0.0.1", web_port), timeout=10)
+            sock = open_sockets.enter_context(socket.create_connection(("127.0.0.1", web_port), timeout=10))
             held.append(sock)
             assert http_get(sock, "/healthz").startswith(b"HTTP/1.1 200")
         refused = []
@@ -223,28 +142,17 @@ def test_web_clients_cannot_starve_the_device_listeners(tmp_path):
                 assert time.monotonic() < deadline, again.text
                 time.sleep(0.2)
             assert again.status_code == 200 and again.json()["weight"] == 53.26
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0, proc.stderr.read()
-        stderr = proc.stderr.read()
+        stderr = stop(proc)
         assert "Traceback" not in stderr and stderr.count("web connection refused") <= 2, stderr[-2000:]
-    finally:
-        for sock in held:
-            sock.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_a_client_sending_its_header_a_byte_at_a_time_is_cut_after_the_header_timeout(tmp_path):
-    proc, output = start_serve(
-        tmp_path,
-        {
-            "store": f"sqlite:///{tmp_path / 'specgate.db'}",
-            "web": {"host": "127.0.0.1", "port": 0, **WEB_LIMITS},
-            "listeners": [],
-        },
-    )
-    try:
+    settings = {
+        "store": f"sqlite:///{tmp_path / 'specgate.db'}",
+        "web": {"host": "127.0.0.1", "port": 0, **WEB_LIMITS},
+        "listeners": [],
+    }
+    with serving_config(tmp_path, settings) as (proc, output):
         text = "\n".join(output.until("  web ", STARTUP_TIMEOUT))
         web_port = int(re.search(r"web http://127\.0\.0\.1:(\d+)/", text).group(1))
         head = b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Padding: " + b"p" * 100 + b"\r\n\r\n"
@@ -269,33 +177,20 @@ def test_a_client_sending_its_header_a_byte_at_a_time_is_cut_after_the_header_ti
         assert 1.5 < elapsed < 15, elapsed
         with httpx.Client(base_url=f"http://127.0.0.1:{web_port}", timeout=10) as client:
             assert client.get("/healthz").status_code == 200  # a prompt client is served as before
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0, proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def test_serve_refuses_connection_limits_the_descriptors_cannot_hold(tmp_path):
-    proc, _output = start_serve(
-        tmp_path,
-        {
-            "store": f"sqlite:///{tmp_path / 'specgate.db'}",
-            "web": {"host": "127.0.0.1", "port": 0, "max_connections": 50},
-            "listeners": [{"device_type": "fg150kal", "port": 0, "host": "127.0.0.1", "max_connections": 8}],
-        },
-        nofile=100,
-    )
-    try:
+    settings = {
+        "store": f"sqlite:///{tmp_path / 'specgate.db'}",
+        "web": {"host": "127.0.0.1", "port": 0, "max_connections": 50},
+        "listeners": [{"device_type": "fg150kal", "port": 0, "host": "127.0.0.1", "max_connections": 8}],
+    }
+    with serving_config(tmp_path, settings, nofile=100) as (proc, _output):
         assert proc.wait(timeout=30) == 1
         stderr = proc.stderr.read()
         assert "need 172 file descriptors (device listeners 8 + 2 x web.max_connections 100 + 64 reserved)" in stderr
         assert "may open only 100" in stderr and "Traceback" not in stderr
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_serve_runs_on_uvloop_where_it_is_installed():

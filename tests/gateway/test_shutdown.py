@@ -18,8 +18,16 @@ from core.config import Config
 from core.gateway.runtime import Gateway
 from core.gateway.types import ListenerConfig, Outcome
 from core.hookspecs import hookimpl
-from core.plugins import get_plugin_manager
-from tests.gateway.doubles import DEVICE_TYPE, TIMEOUT, LineSpec, connect, eventually, read_line, read_until_closed
+from tests.gateway.doubles import (
+    DEVICE_TYPE,
+    TIMEOUT,
+    LineSpec,
+    connect,
+    eventually,
+    plugin_manager_with,
+    read_line,
+    read_until_closed,
+)
 
 GRACE = 0.5
 
@@ -71,9 +79,7 @@ def gated() -> GatedPlugin:
 
 @pytest.fixture
 def gated_pm(gated):
-    pm = get_plugin_manager(enabled=[], disabled=[], installed=False)
-    pm.register(gated, name="gated")
-    return pm
+    return plugin_manager_with(gated=gated)
 
 
 @pytest.fixture
