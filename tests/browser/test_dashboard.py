@@ -1,0 +1,213 @@
+"""The dashboard in Chromium against a real ``specgate serve``: keyboard login, a simulated scale settling on
+the live panel, a commit seen in the log and in the cylinder's chart, a meter's usage chart after simulated
+reports, a registration approved, a viewer kept out of administration, and every form field labelled.
+
+Each page visited is kept as a screenshot in the artifacts folder (see ``conftest.py``)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from decimal import Decimal
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from plugins.fg150kal.simulator import scale_stream
+from tests.browser.support import CYLINDER, METER, TENANT, Server, screenshot
+from tests.web.support import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+#: labels and form controls: every control a user can fill has a <label> (or an aria-label)
+UNLABELLED = """() => [...document.querySelectorAll("input, select, textarea")]
+    .filter((el) => !["hidden", "submit", "button"].includes(el.type))
+    .filter((el) => el.labels.length === 0 && !el.getAttribute("aria-label"))
+    .map((el) => el.name || el.outerHTML)"""
+CHART_DATA = """(selector) => {
+    const chart = Chart.getChart(document.querySelector(selector + " canvas"));
+    return chart && {labels: chart.data.labels, data: chart.data.datasets[0].data,
+                     colors: chart.data.datasets[0].pointBackgroundColor};
+}"""
+
+
+def log_in(page: Page, login: str) -> None:
+    """The login form by keyboard alone: the ID field has the focus, Tab reaches the password, Enter sends."""
+    page.goto("/")
+    form = page.locator("form[aria-labelledby=login-title]")
+    expect(form.get_by_label("Login ID")).to_be_focused()
+    page.keyboard.type(login)
+    page.keyboard.press("Tab")
+    expect(form.get_by_label("Password")).to_be_focused()
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.locator("header#top")).to_be_visible()
+
+
+def test_login_by_keyboard_in_the_accounts_language_and_a_wrong_password_is_refused(page: Page):
+    page.goto("/")
+    form = page.locator("form[aria-labelledby=login-title]")
+    expect(form.get_by_label("Login ID")).to_be_visible()
+    assert page.evaluate(UNLABELLED) == []  # the closed registration form's fields too
+    screenshot(page, "login")
+    form.get_by_label("Login ID").fill("kim")
+    form.get_by_label("Password").fill("not the password")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text("not correct")
+    log_in(page, "kim")  # kim's account language is Korean
+    expect(page.locator("#nav")).to_contain_text("관리")
+    expect(page.locator("html")).to_have_attribute("lang", "ko")
+    screenshot(page, "station-korean")
+    page.get_by_label("언어").select_option("eng")
+    expect(page.locator("#nav")).to_contain_text("Administration")
+    page.reload()  # the choice is remembered in this browser
+    expect(page.locator("#nav")).to_contain_text("Weighing station")
+
+
+def send_lines(conn: socket.socket, lines: list[str], pause: float) -> None:
+    for line in lines:
+        conn.sendall(f"{line}\r\n".encode("ascii"))
+        time.sleep(pause)
+
+
+def test_the_panel_shows_the_settled_weight_within_a_second_and_a_commit_reaches_the_log_and_chart(
+    page: Page, server: Server
+):
+    log_in(page, "lee")
+    panel = page.locator('.scale-panel[data-scale="default"]')
+    expect(panel).to_be_visible()
+    stream = scale_stream(lines=6, settle=4, seed=7, low=Decimal("70"), high=Decimal("80"))
+    expected = f"{stream.last_stable:.2f}"
+    *settling, last = stream.lines
+    with socket.create_connection(("127.0.0.1", server.scale_port), timeout=5) as conn:
+        send_lines(conn, settling[:-1], 0.15)  # the unstable lines: no stable weight is shown for them
+        expect(panel.locator(".weight")).not_to_have_text(expected)
+        send_lines(conn, [settling[-1], last], 0)
+        sent = time.monotonic()
+        expect(panel.locator(".weight")).to_have_text(expected, timeout=1000)
+        shown_after = time.monotonic() - sent
+        expect(panel).to_have_attribute("data-state", "stable")
+        expect(panel.locator(".badge")).to_have_text("Stable")
+        screenshot(page, "station-settled")
+
+        # the commit form by keyboard: cylinder, Tab to the event (SHIP), Tab to the arrival number, Enter
+        page.get_by_label("Cylinder number").focus()
+        page.keyboard.type(CYLINDER)
+        page.keyboard.press("Tab")
+        expect(page.get_by_label("Event", exact=True).first).to_be_focused()
+        page.keyboard.press("Tab")
+        expect(page.get_by_label("Arrival/shipping number")).to_be_focused()
+        page.keyboard.type("AS-77")
+        page.keyboard.press("Enter")
+    assert shown_after < 1.0, f"the stable weight took {shown_after:.2f} s to show"
+    committed = page.locator(".notice.committed")
+    expect(committed).to_contain_text(f"{CYLINDER} SHIP {expected} kg")
+    log = page.locator("section.log tbody tr").first
+    expect(log).to_contain_text(CYLINDER)
+    expect(log).to_contain_text(expected)
+    expect(log).to_contain_text("AS-77")
+    assert page.evaluate(UNLABELLED) == []
+
+    page.get_by_label("Search", exact=True).fill("no-such-cylinder")
+    page.keyboard.press("Enter")
+    expect(page.locator("section.log")).to_contain_text("Nothing here yet.")
+    page.get_by_label("Search", exact=True).fill("TEST-00")
+    page.keyboard.press("Enter")
+    page.locator("section.log tbody tr").first.get_by_role("button", name=CYLINDER).click()
+    expect(page.locator("#history-chart canvas")).to_be_visible()
+    with server.client("lee") as api:
+        history = api.get(f"/api/v1/cylinders/{CYLINDER}/weighings").json()["items"]
+    assert history[-1]["anomaly"] is True and history[0]["anomaly"] is False  # 70-80 kg against a 53 kg usual
+    drawn = page.evaluate(CHART_DATA, "#history-chart")
+    assert drawn["data"] == [float(item["gross_kg"]) for item in history]
+    assert drawn["colors"][-1] != drawn["colors"][0]  # the anomaly is marked
+    expect(page.locator("section.history table")).to_contain_text("Anomalies")
+    screenshot(page, "station-history")
+
+
+def test_a_meters_usage_chart_after_simulated_reports(page: Page, server: Server):
+    simulated = subprocess.run(
+        [sys.executable, "-m", "core", "simulate", "gas-meter", "--port", str(server.meter_port)]
+        + ["--meters", "1", "--count", "6", "--uid-prefix", METER[:-1]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert simulated.returncode == 0, simulated.stdout + simulated.stderr
+    with server.client("kim") as api:
+        usage = api.get(f"/api/v1/devices/{METER}/usage", params={"bucket": "day"}).json()
+        readings = api.get(f"/api/v1/devices/{METER}/readings").json()
+    assert usage["total_usage"] > 0 and readings["total"] >= 6
+    log_in(page, "kim")
+    page.get_by_label("언어").select_option("eng")
+    page.get_by_role("link", name="Meters").click()
+    fleet_row = page.locator("tbody tr", has_text=METER)
+    expect(fleet_row).to_be_visible()
+    screenshot(page, "meters")
+    fleet_row.get_by_role("link", name=METER).click()
+    expect(page.locator("#daily-chart canvas")).to_be_visible()
+    drawn = page.evaluate(CHART_DATA, "#daily-chart")
+    assert drawn["labels"] == [item["label"] for item in usage["items"]]
+    assert drawn["data"] == [item["usage"] for item in usage["items"]]
+    assert page.evaluate(CHART_DATA, "#readings-chart")["data"] == sorted(r["count"] for r in readings["items"])
+    expect(page.locator("#monthly-chart canvas")).to_be_visible()
+    screenshot(page, "meter-device")
+    page.get_by_role("link", name="Exchanges").click()
+    expect(page.locator("tbody tr").first).to_contain_text(METER)
+    expect(page.locator("dl.decoded").first).to_contain_text("message")
+    screenshot(page, "exchanges")
+    page.get_by_role("link", name="Dead letters").click()
+    expect(page.get_by_role("heading", name="Dead letters")).to_be_visible()
+    screenshot(page, "dead-letters")
+
+
+def test_a_registration_sent_from_the_login_page_is_approved_by_the_administrator(page: Page, server: Server):
+    page.goto("/")
+    page.get_by_text("Register").click()
+    form = page.locator("details form")
+    form.get_by_label("Login ID").fill("choi")
+    form.get_by_label("Name").fill("Choi Minsu")
+    form.get_by_label("E-mail").fill("choi@example.com")
+    form.get_by_label("Organisation (tenant)").fill(TENANT)
+    form.get_by_label("Password").fill("a long enough password")
+    form.get_by_role("button", name="Send registration").click()
+    expect(form.get_by_role("status")).to_contain_text("Registration sent")
+    log_in(page, "kim")
+    page.get_by_label("언어").select_option("eng")
+    page.get_by_role("link", name="Administration").click()
+    for section in ("users", "subscribers", "devices", "tokens"):
+        page.goto(f"/#/admin/{section}")
+        expect(page.locator("#main form").first).to_be_visible()
+        assert page.evaluate(UNLABELLED) == [], section
+        screenshot(page, f"admin-{section}")
+    page.get_by_role("link", name="Pending registrations").click()
+    row = page.locator("tbody tr", has_text="choi")
+    expect(row).to_contain_text("choi@example.com")
+    screenshot(page, "admin-registrations")
+    row.get_by_role("button", name="Approve choi").click()
+    expect(page.get_by_role("status").first).to_contain_text("Approved: choi")
+    expect(page.locator("tbody tr", has_text="choi")).to_have_count(0)
+    with server.client("kim") as api:
+        user = api.get("/api/v1/users/choi")
+    assert user.status_code == 200 and user.json()["user"]["flag"] is True
+    with server.client("choi", "a long enough password") as api:  # the new account logs in
+        assert api.get("/api/v1/me").json()["user"]["role"] == "viewer"
+
+
+def test_a_viewer_sees_no_administration_and_the_server_refuses_it_anyway(page: Page):
+    log_in(page, "park")
+    nav = page.locator("#nav")
+    expect(nav).to_contain_text("Meters")
+    expect(nav).to_contain_text("Weighing station")
+    for hidden in ("Administration", "Exchanges", "Dead letters"):
+        expect(nav.get_by_role("link", name=hidden)).to_have_count(0)
+    expect(page.locator("form.commit")).to_have_count(0)  # a viewer may read the log, not commit
+    expect(page.locator(".scale-panel")).to_have_count(0)
+    screenshot(page, "viewer-station")
+    page.goto("/#/admin/users")
+    expect(page.get_by_role("alert")).to_contain_text("not available to your role")
+    status = page.evaluate("() => fetch('/api/v1/users', {credentials: 'same-origin'}).then((r) => r.status)")
+    assert status == 403
+    screenshot(page, "viewer-admin-refused")
