@@ -6,6 +6,8 @@ Each page visited is kept as a screenshot in the artifacts folder (see ``conftes
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 import subprocess
 import sys
@@ -13,7 +15,7 @@ import time
 from decimal import Decimal
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, WebSocketRoute, expect
 
 from plugins.fg150kal.simulator import scale_stream
 from tests.browser.support import CYLINDER, METER, TENANT, Server, screenshot
@@ -211,3 +213,99 @@ def test_a_viewer_sees_no_administration_and_the_server_refuses_it_anyway(page: 
     status = page.evaluate("() => fetch('/api/v1/users', {credentials: 'same-origin'}).then((r) => r.status)")
     assert status == 403
     screenshot(page, "viewer-admin-refused")
+
+
+def test_the_panel_follows_the_live_socket_and_falls_back_to_polling_when_it_closes(page: Page):
+    """The live protocol (``/api/v1/live``) played by a stand-in socket: hello, the subscription to the
+    shown scale, unstable, stable and overload lines, the stale warning, and polling after a close."""
+    received: list[dict] = []
+    sockets: list[WebSocketRoute] = []
+
+    def live(socket: WebSocketRoute) -> None:
+        sockets.append(socket)
+        socket.on_message(lambda message: received.append(json.loads(message)))
+        hello = {"type": "hello", "login_id": "lee", "tenant": TENANT, "role": "operator", "system_admin": False}
+        socket.send(json.dumps(hello))
+
+    page.route_web_socket(re.compile(r"/api/v1/live$"), live)
+    log_in(page, "lee")
+    badge = page.locator(".badge.mode")
+    expect(badge).to_have_attribute("data-mode", "live")
+    deadline = time.monotonic() + 5
+    while not received and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert received == [{"type": "subscribe", "topics": ["scale:default"]}]
+
+    panel = page.locator('.scale-panel[data-scale="default"]')
+    weight = panel.locator(".weight")
+
+    def line(status: str, value: float | None, **extra) -> None:
+        message = {"type": "scale", "scale_id": "default", "status": status, "weight": value, "unit": "kg"}
+        sockets[-1].send(json.dumps(message | {"stable": status == "ST", "at": "2026-01-05T09:00:00Z"} | extra))
+
+    line("US", 12.5)
+    expect(weight).to_have_text("12.50")
+    expect(panel).to_have_attribute("data-state", "unstable")
+    line("ST", 13.75)
+    expect(weight).to_have_text("13.75")
+    expect(panel).to_have_attribute("data-state", "stable")
+    line("ST", 99.0, scale_id="another")  # a scale not shown here changes nothing
+    line("OL", None, unit=None)
+    expect(weight).to_have_text("OVERLOAD")
+    expect(panel).to_have_attribute("data-state", "overload")
+    stale = panel.get_by_role("alert")
+    expect(stale).to_be_hidden()
+    expect(stale).to_be_visible(timeout=8000)  # no line for 5 seconds
+    expect(stale).to_contain_text("No reading from the scale")
+    screenshot(page, "station-live-overload-stale")
+
+    sockets[-1].close()
+    expect(badge).to_have_attribute("data-mode", "polling")
+    expect(badge).to_have_attribute("data-mode", "live", timeout=5000)  # the socket is tried again
+    assert len(sockets) == 2
+
+
+def test_administration_imports_subscribers_releases_and_binds_a_device_and_creates_a_token(page: Page, server: Server):
+    log_in(page, "kim")
+    page.get_by_label("언어").select_option("eng")
+    page.goto("/#/admin/subscribers")
+    csv = "customer_no,customer_name,meter_id\nC1001,Han Mira,M-1001\nC1001,Again,M-1002\n,Nobody,M-1003\n"
+    page.get_by_label("CSV file of subscribers (header row)").set_input_files(
+        files=[{"name": "subscribers.csv", "mimeType": "text/csv", "buffer": csv.encode()}]
+    )
+    page.get_by_role("button", name="Import").click()
+    report = page.locator("form .notice.ok")
+    expect(report).to_contain_text("Imported 1, duplicated 1, failed 1")
+    rows = report.locator("tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0)).to_contain_text("created")
+    expect(rows.nth(1)).to_contain_text("duplicated")
+    expect(rows.nth(2)).to_contain_text("failed")
+    screenshot(page, "admin-subscribers-imported")
+
+    page.get_by_role("link", name="Device release and binding").click()
+    page.get_by_label("Device UIDs (one per line)").fill("AB000001\nAB000001")
+    page.get_by_label("Installer login ID").fill("kim")
+    page.get_by_role("button", name="Release").click()
+    expect(page.locator("form .notice.ok").first).to_contain_text("added: AB000001; duplicates: AB000001")
+    page.get_by_label("Subscriber customer number").fill("C1001")
+    page.get_by_label("Device UID", exact=True).fill("AB000001")
+    page.get_by_role("button", name="Bind", exact=True).click()
+    expect(page.locator("form .notice.ok").nth(1)).to_contain_text("C1001: AB000001")
+    with server.client("kim") as api:
+        assert api.get("/api/v1/subscribers/C1001").json()["subscriber"]["bind_device_id"] == "AB000001"
+    page.get_by_role("button", name="Unbind").click()
+    expect(page.locator("form .notice.ok").nth(1)).to_contain_text("C1001: -")
+    with server.client("kim") as api:
+        assert api.get("/api/v1/subscribers/C1001").json()["subscriber"]["binded"] is False
+
+    page.get_by_role("link", name="API tokens").click()
+    page.get_by_label("Token name").fill("ci-reader")
+    page.get_by_role("button", name="Create token").click()
+    secret = page.locator("form .notice.ok code")
+    expect(secret).to_contain_text("sgt_")
+    token = secret.inner_text().rsplit(" ", 1)[-1]
+    with server.client("kim") as api:
+        me = api.get("/api/v1/devices", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200  # the new token reads with its scope
+    screenshot(page, "admin-token-created")

@@ -193,6 +193,8 @@ class LiveScales {
       this.attempt = 0;
       this.stopPolling();
       this.setMode("live");
+      const now = Date.now(); // the stale clock starts with the socket, not with the page
+      for (const panel of this.panels.values()) panel.lastLine = Math.max(panel.lastLine, now);
       const topics = [...this.panels.keys()].map((id) => `scale:${id}`);
       this.socket?.send(JSON.stringify({ type: "subscribe", topics }));
     } else if (message.type === "scale") {
