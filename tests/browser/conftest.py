@@ -40,6 +40,10 @@ async def _seed(store_url: str) -> None:
             {"device_uid": METER, "flag": True, "ref_interval": 3600, "installer_id": "kim", "customer_no": "C0001"},
         )
         now = time.time()
+        await store.add_dead_letter(
+            {"device_type": "gas_meter", "ip": "198.51.100.7", "port": 5004, "at": now - 3600, "data": b"\xa5\x01"}
+            | {"error": "expected 256 bytes, got 2", "path": "-> report -> counts -> 3 -> ts"}
+        )
         for days, weight in enumerate(("53.00", "53.10", "52.90", "53.05")):
             at = now - 86400 * (5 - days)
             await store.commit_weighing(

@@ -132,7 +132,8 @@ def test_the_panel_shows_the_settled_weight_within_a_second_and_a_commit_reaches
 def test_a_meters_usage_chart_after_simulated_reports(page: Page, server: Server):
     simulated = subprocess.run(
         [sys.executable, "-m", "core", "simulate", "gas-meter", "--port", str(server.meter_port)]
-        + ["--meters", "1", "--count", "6", "--uid-prefix", METER[:-1]],
+        + ["--meters", "1", "--count", "8", "--uid-prefix", METER[:-1], "--seed", "3"]
+        + ["--mix", "normal=60,event=40", "--faults", "garbage", "--fault-rate", "0.25"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -141,12 +142,16 @@ def test_a_meters_usage_chart_after_simulated_reports(page: Page, server: Server
     with server.client("kim") as api:
         usage = api.get(f"/api/v1/devices/{METER}/usage", params={"bucket": "day"}).json()
         readings = api.get(f"/api/v1/devices/{METER}/readings").json()
+        events = api.get(f"/api/v1/devices/{METER}/events").json()
+        dead_letters = api.get("/api/v1/dead-letters").json()
     assert usage["total_usage"] > 0 and readings["total"] >= 6
+    assert events["total"] > 0 and dead_letters["total"] > 0, simulated.stdout
     log_in(page, "kim")
     page.get_by_label("언어").select_option("eng")
     page.get_by_role("link", name="Meters").click()
     fleet_row = page.locator("tbody tr", has_text=METER)
     expect(fleet_row).to_be_visible()
+    expect(fleet_row.locator("a.events")).to_have_text(str(events["total"]))
     screenshot(page, "meters")
     fleet_row.get_by_role("link", name=METER).click()
     expect(page.locator("#daily-chart canvas")).to_be_visible()
@@ -155,6 +160,8 @@ def test_a_meters_usage_chart_after_simulated_reports(page: Page, server: Server
     assert drawn["data"] == [item["usage"] for item in usage["items"]]
     assert page.evaluate(CHART_DATA, "#readings-chart")["data"] == sorted(r["count"] for r in readings["items"])
     expect(page.locator("#monthly-chart canvas")).to_be_visible()
+    expect(page.locator("#main > table tbody tr")).to_have_count(events["total"])
+    expect(page.locator("#main > table")).to_contain_text(events["items"][0]["event_type"])
     screenshot(page, "meter-device")
     page.get_by_role("link", name="Exchanges").click()
     expect(page.locator("tbody tr").first).to_contain_text(METER)
@@ -162,6 +169,14 @@ def test_a_meters_usage_chart_after_simulated_reports(page: Page, server: Server
     screenshot(page, "exchanges")
     page.get_by_role("link", name="Dead letters").click()
     expect(page.get_by_role("heading", name="Dead letters")).to_be_visible()
+    newest = dead_letters["items"][0]
+    first = page.locator("tbody tr").first
+    expect(first).to_contain_text(newest["error"])
+    expect(first.locator("code.hex")).to_have_text(newest["data"])
+    seeded = page.locator("tbody tr", has_text="198.51.100.7")  # one the store had already, with its path
+    expect(seeded).to_contain_text("expected 256 bytes, got 2")
+    expect(seeded.locator("code").first).to_have_text("-> report -> counts -> 3 -> ts")
+    expect(seeded.locator("code.hex")).to_have_text("a501")
     screenshot(page, "dead-letters")
 
 
@@ -213,6 +228,10 @@ def test_a_viewer_sees_no_administration_and_the_server_refuses_it_anyway(page: 
     status = page.evaluate("() => fetch('/api/v1/users', {credentials: 'same-origin'}).then((r) => r.status)")
     assert status == 403
     screenshot(page, "viewer-admin-refused")
+    page.context.clear_cookies()  # the session ends (expired, or ended elsewhere)
+    page.evaluate("() => { location.hash = '#/meters'; }")  # no reload: the page itself notices
+    expect(page.locator("form[aria-labelledby=login-title]")).to_be_visible()
+    expect(page.locator("header#top")).to_be_hidden()
 
 
 def test_the_panel_follows_the_live_socket_and_falls_back_to_polling_when_it_closes(page: Page):

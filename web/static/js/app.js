@@ -26,6 +26,7 @@ export async function api(method, path, body, contentType = "application/json") 
   }
   const response = await fetch(path, options);
   const data = await response.json().catch(() => null);
+  if (response.status === 401 && me && path !== "/api/v1/session") loggedOut(); // the session ended
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
 }
@@ -128,6 +129,13 @@ async function route() {
   }
 }
 
+function loggedOut() {
+  me = null;
+  for (const stop of leaving) stop();
+  leaving = [];
+  loginPage();
+}
+
 function loginPage() {
   document.getElementById("top").hidden = true;
   const main = document.getElementById("main");
@@ -224,10 +232,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   document.getElementById("logout").addEventListener("click", async () => {
     await api("DELETE", "/api/v1/session").catch(() => null);
-    me = null;
-    for (const stop of leaving) stop();
-    leaving = [];
-    loginPage();
+    loggedOut();
   });
   window.addEventListener("hashchange", route);
   start();

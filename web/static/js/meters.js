@@ -25,7 +25,12 @@ function searchForm(value, onSearch) {
 async function fleet(main) {
   const list = h("div", {});
   const load = async (q) => {
-    const page = await api("GET", `/api/v1/devices${query({ q, limit: 200, sort: "device_uid" })}`);
+    const [page, events] = await Promise.all([
+      api("GET", `/api/v1/devices${query({ q, limit: 200, sort: "device_uid" })}`),
+      api("GET", `/api/v1/events${query({ limit: 1000, sort: "-event_time" })}`),
+    ]);
+    const counts = new Map();
+    for (const event of events.items) counts.set(event.device_uid, (counts.get(event.device_uid) ?? 0) + 1);
     list.replaceChildren(
       page.items.length
         ? table(
@@ -36,7 +41,10 @@ async function fleet(main) {
               [t("meters.battery"), (d) => d.battery],
               [t("meters.last_access"), (d) => d.last_access],
               [t("meters.late"), (d) => h("span", { className: d.reporting_late ? "badge warn" : "badge" }, yesNo(d.reporting_late))],
-              [t("meters.events"), (d) => h("a", { href: `#/meters/${encodeURIComponent(d.device_uid)}` }, t("meters.events"))],
+              [
+                t("meters.events"),
+                (d) => h("a", { href: `#/meters/${encodeURIComponent(d.device_uid)}`, className: "events" }, String(counts.get(d.device_uid) ?? 0)),
+              ],
             ],
             page.items,
             `${t("meters.title")} (${page.total})`,
