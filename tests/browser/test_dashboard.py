@@ -328,3 +328,30 @@ def test_administration_imports_subscribers_releases_and_binds_a_device_and_crea
         me = api.get("/api/v1/devices", headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 200  # the new token reads with its scope
     screenshot(page, "admin-token-created")
+
+
+def test_the_weighing_station_fits_a_tablet_and_works_from_the_keyboard(page: Page):
+    page.set_viewport_size({"width": 768, "height": 1024})
+    log_in(page, "lee")
+    expect(page.locator(".scale-panel")).to_be_visible()
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
+    weight_size = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('.weight')).fontSize)")
+    assert weight_size >= 48  # readable from a step away
+    for control in ("Cylinder number", "Arrival/shipping number"):
+        assert page.get_by_label(control).bounding_box()["height"] >= 44  # a finger's touch target
+    assert page.get_by_role("button", name="Commit weighing").bounding_box()["height"] >= 44
+    # from the top of the page: the skip link first, then the navigation in order
+    page.reload()
+    expect(page.locator(".scale-panel")).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Weighing station")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Meters")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Meter fleet")).to_be_visible()
+    expect(page.locator("main")).to_be_focused()  # the new page's content, where Tab goes on from
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Search", exact=True)).to_be_focused()
+    screenshot(page, "meters-tablet")

@@ -234,6 +234,9 @@ document.addEventListener("DOMContentLoaded", () => {
     await api("DELETE", "/api/v1/session").catch(() => null);
     loggedOut();
   });
-  window.addEventListener("hashchange", route);
+  window.addEventListener("hashchange", async () => {
+    await route();
+    if (me) document.getElementById("main").focus({ preventScroll: true }); // a keyboard user goes on from the new page
+  });
   start();
 });
