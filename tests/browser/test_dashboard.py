@@ -14,6 +14,7 @@ import sys
 import time
 from decimal import Decimal
 
+import httpx
 import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
 
@@ -191,6 +192,9 @@ def test_a_registration_sent_from_the_login_page_is_approved_by_the_administrato
     form.get_by_label("Password").fill("a long enough password")
     form.get_by_role("button", name="Send registration").click()
     expect(form.get_by_role("status")).to_contain_text("Registration sent")
+    with httpx.Client(base_url=server.url) as anyone:  # a second one, sent by a script
+        spam = {"ID": "spammer", "name": "S", "email": "s@example.com", "tenant": TENANT, "password": "x" * 12}
+        assert anyone.post("/api/v1/registrations", json=spam).status_code == 201
     log_in(page, "kim")
     page.get_by_label("언어").select_option("eng")
     page.get_by_role("link", name="Administration").click()
@@ -206,7 +210,12 @@ def test_a_registration_sent_from_the_login_page_is_approved_by_the_administrato
     row.get_by_role("button", name="Approve choi").click()
     expect(page.get_by_role("status").first).to_contain_text("Approved: choi")
     expect(page.locator("tbody tr", has_text="choi")).to_have_count(0)
+    page.locator("tbody tr", has_text="spammer").get_by_role("button", name="Reject spammer").click()
+    expect(page.get_by_role("status").first).to_contain_text("Rejected: spammer")
+    expect(page.locator("#main")).to_contain_text("Nothing here yet.")
     with server.client("kim") as api:
+        assert api.get("/api/v1/registrations").json()["total"] == 0
+        assert api.get("/api/v1/users/spammer").status_code == 404
         user = api.get("/api/v1/users/choi")
     assert user.status_code == 200 and user.json()["user"]["flag"] is True
     with server.client("choi", "a long enough password") as api:  # the new account logs in
