@@ -3,7 +3,7 @@
 Everything a device plugin needs from specgate is here, and a plugin that imports only this module keeps
 working while core's insides move (the built-in plugins are held to it by a test). Grouped by use:
 
-- hooks: :data:`hookimpl` (every hook is documented in :mod:`core.hookspecs`);
+- hooks: :data:`hookimpl` (every hook is documented in :mod:`core.hookspecs`), :class:`DashboardModule`;
 - sessions: :class:`Session` (with ``now()``), :class:`Outcome`, :class:`ListenerConfig`, :func:`count`;
 - configuration: :class:`Config`, :class:`DeviceOption` and the value checks ``as_*``;
 - errors: :class:`FrameError`, :class:`ConfigError`, :class:`StoreUnavailable`, :class:`InvalidInput`, ...;
@@ -41,7 +41,7 @@ from core.config.values import as_bool, as_float, as_int, as_mapping, as_str
 from core.errors import ConfigError, Conflict, FrameError, InvalidInput, NotFound, StoreUnavailable
 from core.gateway.metrics import count
 from core.gateway.types import Outcome, Session
-from core.hookspecs import hookimpl
+from core.hookspecs import DashboardModule, hookimpl
 from core.http import (
     BadRequest,
     BodyTooLarge,
@@ -74,6 +74,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "Conflict",
+    "DashboardModule",
     "Decoded",
     "DeviceOption",
     "Forbidden",

@@ -12,13 +12,13 @@ another device type's sessions, so it needs no ``device_type`` guard.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from starlette.routing import BaseRoute
 
     from core.config import Config, ListenerConfig
@@ -169,4 +169,28 @@ def specgate_register_routes(config: Config) -> list[BaseRoute]:
     Handlers read ``request.app.state``: ``config``, ``store``, ``pm``, ``clock``.
 
     :param config: the loaded configuration.
+    """
+
+
+@dataclass(frozen=True)
+class DashboardModule:
+    """A page a plugin adds to the dashboard at ``/``: ``script`` (a JavaScript module inside ``directory``)
+    is loaded by the page shell from ``/static/plugins/<name>/<script>`` and registers its page there;
+    ``label`` is its navigation entry by language (``eng``, ``kor``), English when the user's is missing."""
+
+    name: str
+    directory: Path
+    script: str
+    label: dict[str, str] = field(default_factory=dict)
+
+
+@hookspec
+def specgate_register_dashboard(config: Config) -> list[DashboardModule]:
+    """Return the dashboard modules (``core.api.DashboardModule``) this plugin adds to the web pages.
+
+    Each module's ``directory`` is served under ``/static/plugins/<name>/`` to anyone (it holds code, never
+    data: the module reads the API as the logged-in user), and the page shell loads its ``script``.
+
+    :param config: the loaded configuration.
+    :return: a list of ``DashboardModule``.
     """

@@ -1,5 +1,5 @@
 """The Starlette app: the REST API (``web/api``), the plugins' routes, the operations routes (:mod:`web.ops`:
-OpenAPI, health, Prometheus metrics), ``/-/plugins`` and ``/-/metrics``; around them the security headers,
+OpenAPI, health, Prometheus metrics), ``/-/plugins`` and ``/-/metrics``, the dashboard (:mod:`web.pages`); around them the security headers,
 the request counting and CORS of :mod:`web.middleware`.
 
 Every route is a :class:`core.routing.ApiRoute` declaring the permission it needs, checked before its
@@ -34,7 +34,7 @@ from core.observability import timed_store
 from core.plugins import describe_plugins, get_plugin_manager
 from core.routing import ApiRoute
 from core.security.accounts import Accounts, AuthSettings
-from web import ops
+from web import ops, pages
 from web.api import ROUTES as API_ROUTES
 from web.compat import compat_routes
 from web.middleware import WebApp, outer_layers
@@ -158,6 +158,7 @@ def create_app(
         *API_ROUTES,
         *plugin_routes(config, pm),
         *ops.ROUTES,
+        *pages.routes(config, pm),
         ApiRoute(
             "/-/plugins",
             plugins_endpoint,

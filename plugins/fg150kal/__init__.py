@@ -6,8 +6,9 @@ several converters on one port told apart by peer IP (``scale_by_peer`` option).
 The plugin owns all of it: its spec (``specs/fg150kal.yaml``), its settings and ``SCALE_GATEWAY_*``
 variables (``options``), its listener (``listeners``), what a line means (``readings``), the CYNOW
 scale-gateway HTTP contract (``routes``), the weighing log and cylinder histories of the REST API
-(``weighings``, with the anomaly rule of ``anomalies``), ``specgate weighings import`` (``weighing_import``)
-and ``specgate simulate scale`` (``commands``, ``simulator``).
+(``weighings``, with the anomaly rule of ``anomalies``), ``specgate weighings import`` (``weighing_import``),
+``specgate simulate scale`` (``commands``, ``simulator``) and the dashboard's weighing station
+(``dashboard/station.js``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,17 @@ from pathlib import Path
 
 from starlette.routing import BaseRoute
 
-from core.api import Config, Decoded, DeviceOption, ListenerConfig, Outcome, Session, bundled_spec_paths, hookimpl
+from core.api import (
+    Config,
+    DashboardModule,
+    Decoded,
+    DeviceOption,
+    ListenerConfig,
+    Outcome,
+    Session,
+    bundled_spec_paths,
+    hookimpl,
+)
 from plugins.fg150kal import commands, options, readings
 from plugins.fg150kal.listeners import default_listener
 
@@ -47,6 +58,12 @@ def specgate_register_routes(config: Config) -> list[BaseRoute]:
     from plugins.fg150kal import routes, weighings
 
     return [*routes.routes(), *weighings.routes()]
+
+
+@hookimpl
+def specgate_register_dashboard(config: Config) -> list[DashboardModule]:
+    directory = Path(__file__).with_name("dashboard")
+    return [DashboardModule("fg150kal", directory, "station.js", {"eng": "Weighing station", "kor": "계량소"})]
 
 
 @hookimpl

@@ -34,6 +34,9 @@ PUBLIC = {
     ("GET", "/readyz"),
     ("GET", "/openapi.json"),
     ("POST", "/api/{script}"),
+    # the dashboard's page shell and scripts: code, never data (every page reads the API as its user)
+    ("GET", "/"),
+    ("GET", "/static/{path:path}"),
     # the drop-in test plugin's greeting is not loaded here; listed so the set documents every public route
 }
 TENANT_A, TENANT_B = "gas_ta", "gas_tb"
@@ -49,6 +52,7 @@ SAMPLES = {
     "name": TENANT_A,
     "device_type": "gas_meter",
     "script": "query",
+    "path:path": "js/app.js",
 }
 #: what must never appear in an answer to tenant B
 MARKERS_A = [DEVICE_A, "ta_admin", "ta_operator", "ta_installer", "ta_viewer", "ta_pending", "CA0001", "CYA0001"]
