@@ -8,11 +8,8 @@ The tenant, its users and a meter are put in the store before the server starts.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,12 +17,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import yaml
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from core.store import open_store
 from tests.browser.support import CYLINDER, METER, TENANT, USERS, Server
-from tests.gateway.test_serve import Output
+from tests.gateway.serving import serving_config
 from tests.web.support import add_user
 
 STARTUP_TIMEOUT = 30.0
@@ -61,42 +57,23 @@ def server(tmp_path_factory) -> Iterator[Server]:
     seeding = threading.Thread(target=asyncio.run, args=(_seed(store_url),))
     seeding.start()
     seeding.join()
-    config = folder / "serve.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "store": {"url": store_url},
-                "web": {"host": "127.0.0.1", "port": 0},
-                "listeners": [
-                    {"device_type": "fg150kal", "port": 0, "host": "127.0.0.1"},
-                    {"device_type": "gas_meter", "port": 0, "host": "127.0.0.1"},
-                ],
-                "shutdown_grace": 2,
-            }
-        )
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPECGATE_", "SCALE_GATEWAY_"))}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "core", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=folder,
-    )
-    try:
-        text = "\n".join(Output(proc).until("  web ", STARTUP_TIMEOUT))
+    settings = {
+        "store": {"url": store_url},
+        "web": {"host": "127.0.0.1", "port": 0},
+        "listeners": [
+            {"device_type": "fg150kal", "port": 0, "host": "127.0.0.1"},
+            {"device_type": "gas_meter", "port": 0, "host": "127.0.0.1"},
+        ],
+        "shutdown_grace": 2,
+    }
+    with serving_config(folder, settings) as (proc, output):
+        text = "\n".join(output.until("  web ", STARTUP_TIMEOUT))
         ports = {kind: int(port) for kind, port in re.findall(r"listener (\w+) on 127\.0\.0\.1:(\d+)", text)}
         web = re.search(r"web (http://127\.0\.0\.1:\d+)/", text)
         assert web and {"fg150kal", "gas_meter"} <= set(ports), text
-        yield Server(web.group(1), ports["fg150kal"], ports["gas_meter"], store_url, config)
-    finally:
+        yield Server(web.group(1), ports["fg150kal"], ports["gas_meter"], store_url, folder / "serve.yaml")
         proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        proc.wait(timeout=15)
 
 
 @pytest.fixture(scope="module")
