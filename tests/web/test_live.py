@@ -7,12 +7,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import queue
+import random
+import re
 import secrets
+import signal
 import socket
+import subprocess
+import sys
+import threading
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+import yaml
 from websockets.asyncio.client import connect
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
@@ -22,6 +32,9 @@ from websockets.uri import parse_uri
 from core.cli.serve import start_web, web_server
 from core.config import Config
 from core.security.tokens import new_api_token, new_session_token, token_hash
+from core.store import open_store
+from plugins.fg150kal.simulator import run_scale, scale_stream
+from plugins.gas_meter.simulator import SimulatedMeter, exchange
 from web.app import create_app
 from web.live import PATH
 
@@ -298,3 +311,98 @@ async def test_one_user_may_hold_a_limited_number_of_connections(store):
         again = await opened(url, token)  # a closed connection frees its place
         for ws in (second, again):
             await ws.close()
+
+
+# --------------------------------------------------------------------------- across processes
+
+
+class Served:
+    """A ``specgate serve`` subprocess and what it printed (read by a thread, so waiting never blocks)."""
+
+    def __init__(self, config: Path, *flags: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SPECGATE_", "SCALE_GATEWAY_"))}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "core", "serve", "--config", str(config), *flags],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=config.parent,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    async def until(self, marker: str, timeout: float = 30.0) -> str:
+        """The whole output up to the first line holding ``marker``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.seen.append(self.lines.get_nowait())
+            except queue.Empty:
+                await asyncio.sleep(0.05)
+                continue
+            if marker in self.seen[-1]:
+                return "\n".join(self.seen)
+        raise AssertionError(f"{marker!r} not printed; output so far: {self.seen}")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+async def test_a_web_only_process_pushes_what_a_separate_gateway_process_received(backend_url, tmp_path):
+    url, options = backend_url
+    uid = "D4245A90"
+    async with open_store(url, **options) as store:
+        await store.add_tenant(TENANT_A)
+        await store.add_device(TENANT_A, {"device_uid": uid, "flag": True, "ref_interval": 3600, "initial_count": 100,
+                                          "server_ip": "192.0.2.10", "server_port": 5004})  # fmt: skip
+        token = await session(store, TENANT_A, "a_operator", "operator")
+    base = {"store": {"url": url, "options": options}, "shutdown_grace": 2}
+    gateway_config, web_config = tmp_path / "gateway.yaml", tmp_path / "web.yaml"
+    listeners = [
+        {"device_type": "gas_meter", "port": 0, "host": "127.0.0.1"},
+        {"device_type": "fg150kal", "port": 0, "host": "127.0.0.1", "options": {"scale_id": "yard-1"}},
+    ]
+    gateway_config.write_text(yaml.safe_dump({**base, "listeners": listeners}))
+    web_config.write_text(yaml.safe_dump({**base, "web": {"host": "127.0.0.1", "port": 0}}))
+    gateway, web = Served(gateway_config, "--no-web"), Served(web_config, "--no-listeners")
+    try:
+        printed = await gateway.until("web disabled")
+        ports = dict(re.findall(r"listener (\w+) on 127\.0\.0\.1:(\d+)", printed))
+        web_url = re.search(r"web (http://127\.0\.0\.1:\d+)/", await web.until("  web ")).group(1)
+        ws = await opened(web_url.replace("http://", "ws://") + PATH, token)
+
+        stream = scale_stream(lines=6, settle=4, seed=3)  # four unstable lines, then two stable ones
+        sent = time.monotonic()
+        await run_scale("127.0.0.1", int(ports["fg150kal"]), stream)
+        scales = [await until(ws, "scale", timeout=5) for _ in stream.lines]
+        assert time.monotonic() - sent < 5
+        assert [(m["scale_id"], m["status"], m["stable"]) for m in scales] == [
+            ("yard-1", line[:2], line.startswith("ST")) for line in stream.lines
+        ]
+        assert Decimal(str(scales[-1]["weight"])) == stream.last_stable
+
+        meter = SimulatedMeter(uid, start=int(time.time()) // 3600 * 3600)
+        packet, slots = meter.report("normal", random.Random(1))
+        reply = await exchange("127.0.0.1", int(ports["gas_meter"]), [packet])
+        assert len(reply) == 32
+        report = await until(ws, "report", timeout=5)
+        assert report["tenant"] == TENANT_A and report["device_uid"] == uid
+        assert (
+            report["reading"]["timestamp"] == slots[0]["ts"] and report["reading"]["counter_val"] == slots[0]["count"]
+        )
+        await ws.close()
+    finally:
+        gateway.stop()
+        web.stop()
