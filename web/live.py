@@ -326,11 +326,12 @@ async def _send(websocket: WebSocket, client: Client) -> None:
     cache: dict[str, tuple[float, bool]] = {}
     while True:
         entry, text = await client.queue.get()
-        if client.dropped:
-            dropped, client.dropped = client.dropped, 0
-            await asyncio.wait_for(websocket.send_text(dumps({"type": "lagged", "dropped": dropped})), SEND_TIMEOUT)
-        if await _mine(websocket, client.caller, entry, cache):
-            await asyncio.wait_for(websocket.send_text(text), SEND_TIMEOUT)
+        async with asyncio.timeout(SEND_TIMEOUT):  # a context, not wait_for: no task per message
+            if client.dropped:
+                dropped, client.dropped = client.dropped, 0
+                await websocket.send_text(dumps({"type": "lagged", "dropped": dropped}))
+            if await _mine(websocket, client.caller, entry, cache):
+                await websocket.send_text(text)
 
 
 async def live_endpoint(websocket: WebSocket) -> None:
