@@ -148,3 +148,27 @@ async def test_a_version_4_file_gains_the_live_feed(tmp_path):
     conn = sqlite3.connect(path)
     assert schema_version(conn) == len(MIGRATIONS) >= 5
     conn.close()
+
+
+# --------------------------------------------------------------------------- MongoDB without change streams
+
+
+@pytest.mark.parametrize("backend", ["mongodb"])
+async def test_without_change_streams_a_mongodb_follower_polls_and_yields_each_entry_once(two_stores, monkeypatch):
+    writer, reader = two_stores
+
+    async def no_change_streams(self, after):
+        return None  # what a standalone server answers
+
+    monkeypatch.setattr(type(reader), "_watch", no_change_streams)
+    monkeypatch.setattr(type(reader), "live_poll_interval", 0.02)
+    await writer.set_scale_latest("OLD", stable("1.00"))
+    feed = reader.follow_live(await reader.live_position())
+    pending = asyncio.ensure_future(anext(feed))
+    await asyncio.sleep(0.2)
+    for n in range(5):
+        await writer.publish_live("scale", None, {"scale_id": f"S{n}", "status": "US"})
+    entries = [await asyncio.wait_for(pending, 5), *await collect(feed, 4)]
+    assert [entry["data"]["scale_id"] for entry in entries] == ["S0", "S1", "S2", "S3", "S4"]
+    await nothing_more(feed)  # the overlap read again is never yielded twice
+    await feed.aclose()

@@ -199,6 +199,20 @@ async def test_a_tenant_receives_only_its_own_reports_events_and_scales(store):
         await ws_b.close()
 
 
+async def test_an_installer_receives_only_the_devices_it_installed(store):
+    await store.add_tenant(TENANT_A)
+    await store.add_device(TENANT_A, {"device_uid": "DA01", "installer_id": "a_installer"})
+    await store.add_device(TENANT_A, {"device_uid": "DA02", "installer_id": "someone_else"})
+    token = await session(store, TENANT_A, "a_installer", "installer")
+    async with served(store) as (url, _):
+        ws = await opened(url, token)
+        await store.record_report(TENANT_A, "DA02", {}, [reading("DA02", 1000, 2)])
+        await store.record_report(TENANT_A, "DA01", {}, [reading("DA01", 1000, 1)])
+        assert (await receive(ws))["device_uid"] == "DA01"
+        await nothing(ws)
+        await ws.close()
+
+
 async def test_subscriptions_filter_and_unknown_or_refused_topics_are_errors(store):
     await store.add_tenant(TENANT_A)
     token = await session(store, TENANT_A, "a_admin", "admin")
