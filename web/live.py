@@ -336,7 +336,10 @@ async def _send(websocket: WebSocket, client: Client) -> None:
 
 async def live_endpoint(websocket: WebSocket) -> None:
     await websocket.accept()
-    authenticated = await _authenticate(websocket)
+    try:
+        authenticated = await _authenticate(websocket)
+    except WebSocketDisconnect:
+        return
     if authenticated is None:
         return
     caller, token = authenticated
