@@ -16,7 +16,8 @@ Each poll opens a new connection: on a keep-alive connection every answer after 
 for the client's delayed ACK (the web socket ``specgate serve`` binds has no TCP_NODELAY; see
 ``bench/http.py --baseline-socket-like-serve``), which would swamp what is measured here.
 
-The WebSocket leg: ``--subscribers`` clients (a system-wide API token with the ``scale`` scope, made in the
+The WebSocket leg, run after the HTTP leg in each round (each for ``--seconds`` under the same line load):
+``--subscribers`` clients (a system-wide API token with the ``scale`` scope, made in the
 store before the server starts) receive every line of every scale; for each ``scale`` message, the time since
 its line was sent. ``--split`` runs the listeners and the web app in two processes (``serve --no-web`` and
 ``serve --no-listeners`` on one store), so the push goes through the store's live feed across processes.
@@ -43,6 +44,7 @@ from benchlib import HOST, endpoints, machine_line, median, percentile, running,
 from httpclient import Connection
 from websockets.asyncio.client import connect
 
+from core.cli.serve import event_loop_factory
 from core.security.tokens import new_api_token, token_hash
 from core.store import open_store
 from plugins.fg150kal.simulator import weight_line
@@ -204,33 +206,41 @@ async def main() -> None:
             print(f"  store {args.backend} ({'a temp dir' if args.backend == 'sqlite' else url})")
             print(
                 f"{args.scales} scales x {args.rate:g} stable lines/s = {args.scales * args.rate:,.0f} lines/s;"
-                f" {watched} scales polled (a new connection per GET); {args.subscribers} live WebSocket"
-                f" subscriber(s) receiving every line; {args.rounds} rounds of {args.seconds:g} s"
+                f" {watched} scales polled (a new connection per GET), then {args.subscribers} live WebSocket"
+                f" subscriber(s) receiving every line; {args.rounds} rounds of {args.seconds:g} s per leg"
             )
             print()
             print(
                 f"  {'round':>6} {'HTTP':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'poll p50 ms':>12}"
-                f" {'WS':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'lagged':>6} {'lines/s':>8}"
+                f" {'WS':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'lagged':>6} {'WS lines/s':>10}"
             )
             seqs = [1] * args.scales
             rows = []
             for r in range(args.rounds + 1):  # round 0 is a warm-up
-                sent: dict[tuple[int, str], float] = {}
+                # the legs one after the other, each under the same line load: the pollers' new connections
+                # would otherwise take the CPU the pushes need (and the other way round)
                 delays: list[float] = []
-                pushed: list[float] = []
                 polls: list[float] = []
+                sent: dict[tuple[int, str], float] = {}
+                until = time.perf_counter() + args.seconds
+                streams = [stream(i, ports[i], args.rate, args.seconds, sent, seqs[i]) for i in range(args.scales)]
+                pollers = [poll(web, i, until, sent, delays, polls) for i in range(watched)]
+                seqs = list((await asyncio.gather(*streams, *pollers))[: args.scales])
+                pushed: list[float] = []
+                pushed_sent: dict[tuple[int, str], float] = {}
                 sockets = [await subscribe(web, token) for _ in range(args.subscribers)]
                 started = time.perf_counter()
                 until = started + args.seconds
-                streams = [stream(i, ports[i], args.rate, args.seconds, sent, seqs[i]) for i in range(args.scales)]
-                pollers = [poll(web, i, until, sent, delays, polls) for i in range(watched)]
-                listeners = [listen(ws, until, sent, pushed) for ws in sockets]
-                results = await asyncio.gather(*streams, *pollers, *listeners)
+                streams = [
+                    stream(i, ports[i], args.rate, args.seconds, pushed_sent, seqs[i]) for i in range(args.scales)
+                ]
+                listeners = [listen(ws, until, pushed_sent, pushed) for ws in sockets]
+                results = await asyncio.gather(*streams, *listeners)
+                rate = len(pushed_sent) / (time.perf_counter() - started)
                 for ws in sockets:
                     await ws.close()  # type: ignore[attr-defined]
                 seqs = list(results[: args.scales])
-                lagged = sum(results[args.scales + watched :])
-                rate = len(sent) / (time.perf_counter() - started)
+                lagged = sum(results[args.scales :])
                 if r == 0:
                     continue
                 row = (
@@ -241,7 +251,7 @@ async def main() -> None:
                 print(
                     f"  {r:>6} {row[0]:>6} {row[1]:>8.1f} {row[2]:>8.1f} {row[3]:>8.1f}"
                     f" {percentile(polls, 0.5):>12.1f} {row[4]:>7} {row[5]:>8.1f} {row[6]:>8.1f} {row[7]:>8.1f}"
-                    f" {lagged:>6} {rate:>8,.0f}"
+                    f" {lagged:>6} {rate:>10,.0f}"
                 )
                 await asyncio.sleep(0.5)
             medians = [median([row[i] for row in rows]) for i in range(8)]
@@ -254,4 +264,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # the clients on the server's loop (uvloop where installed): 100 streams and the subscribers are busy
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(main())
