@@ -44,7 +44,6 @@ from benchlib import HOST, endpoints, machine_line, median, percentile, running,
 from httpclient import Connection
 from websockets.asyncio.client import connect
 
-from core.cli.serve import event_loop_factory
 from core.security.tokens import new_api_token, token_hash
 from core.store import open_store
 from plugins.fg150kal.simulator import weight_line
@@ -175,7 +174,12 @@ def servers(args: argparse.Namespace, workdir: Path, url: str) -> Iterator[tuple
                 running("gateway", [*serve, "--no-web", "--no-listeners", *listen, *common], workdir, gateway_ready)
             )
             web = stack.enter_context(
-                running("web", [*serve, "--no-listeners", "--web-port", "0", *common], workdir, [r"web http://"])
+                running(
+                    "web",
+                    [*serve, "--no-listeners", "--web-port", "0", *common],
+                    workdir,
+                    [r"specgate serving", r"web http://"],
+                )
             )
             what = f"two processes: serve --no-web (pid {gateway.pid}) and serve --no-listeners (pid {web.pid})"
         else:
@@ -264,6 +268,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    # the clients on the server's loop (uvloop where installed): 100 streams and the subscribers are busy
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        runner.run(main())
+    asyncio.run(main())

@@ -56,7 +56,7 @@ class LiveMethods(SQLiteBackend):
     after every commit (this class's ``_write`` wraps the backend's, for every mixin's writes)."""
 
     #: seconds between two reads of a follower no write of this process woke
-    live_poll_interval: float = 0.05
+    live_poll_interval: float = 0.01
 
     def _live_waiters(self) -> set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]:
         waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] | None = self.__dict__.get("_live_waiting")
