@@ -420,3 +420,30 @@ async def test_a_web_only_process_pushes_what_a_separate_gateway_process_receive
     finally:
         gateway.stop()
         web.stop()
+
+
+async def test_unstable_and_overload_lines_are_announced_and_a_failing_store_does_not_end_the_stream():
+    from core.errors import StoreUnavailable
+    from plugins.fg150kal.readings import _announce
+
+    class Recording:
+        def __init__(self) -> None:
+            self.published: list[tuple] = []
+
+        async def publish_live(self, kind, tenant, data):
+            self.published.append((kind, tenant, data))
+
+    class Down:
+        async def publish_live(self, kind, tenant, data):
+            raise StoreUnavailable("the store is down")
+
+    store = Recording()
+    await _announce("yard-1", TENANT_A, {"header": "US", "value": "12.35", "sign": "-", "unit": "kg"}, 5.0)(store)
+    await _announce("yard-1", None, {"header": "OL", "overload": True, "unit": "kg"}, 6.0)(store)
+    assert store.published == [
+        ("scale", TENANT_A, {"scale_id": "yard-1", "status": "US", "weight": Decimal("-12.35"), "unit": "kg",
+                             "received_at": 5.0, "stable": False}),
+        ("scale", None, {"scale_id": "yard-1", "status": "OL", "weight": None, "unit": "kg", "received_at": 6.0,
+                         "stable": False}),
+    ]  # fmt: skip
+    await _announce("yard-1", None, {"header": "US", "value": "1.00", "unit": "kg"}, 7.0)(Down())  # no error
