@@ -1,6 +1,8 @@
-"""Freshness of the scale API: from a stable line's send to its weight in ``GET /api/scale-gateway/latest/``.
+"""Freshness of the scale API: from a stable line's send to its weight in ``GET /api/scale-gateway/latest/``
+and in a ``scale`` message of the live WebSocket (``GET /api/v1/live``).
 
-    python bench/freshness.py [--scales 100] [--rate 10] [--watched 10] [--rounds 3] [--seconds 8]
+    python bench/freshness.py [--scales 100] [--rate 10] [--watched 10] [--subscribers 1] [--rounds 3]
+                              [--seconds 8] [--backend sqlite|mongodb] [--split]
 
 ``specgate serve`` runs one fg150kal listener per simulated scale (``--listen fg150kal:0:...,scale_id=scale-NN``:
 from loopback every peer is 127.0.0.1, so ``scale_by_peer`` cannot tell them apart) and the web app, on a
@@ -14,7 +16,12 @@ Each poll opens a new connection: on a keep-alive connection every answer after 
 for the client's delayed ACK (the web socket ``specgate serve`` binds has no TCP_NODELAY; see
 ``bench/http.py --baseline-socket-like-serve``), which would swamp what is measured here.
 
-The WebSocket leg (a line's weight pushed to a subscriber) does not exist yet and is not measured.
+The WebSocket leg, run after the HTTP leg in each round (each for ``--seconds`` under the same line load):
+``--subscribers`` clients (a system-wide API token with the ``scale`` scope, made in the
+store before the server starts) receive every line of every scale; for each ``scale`` message, the time since
+its line was sent. ``--split`` runs the listeners and the web app in two processes (``serve --no-web`` and
+``serve --no-listeners`` on one store), so the push goes through the store's live feed across processes.
+``--backend mongodb`` uses ``MONGODB_URI`` or a ``secantusd-py`` the bench starts (as ``bench/store.py``).
 """
 
 from __future__ import annotations
@@ -29,15 +36,20 @@ import contextlib
 import json
 import tempfile
 import time
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 from benchlib import HOST, endpoints, machine_line, median, percentile, running, specgate_command, web_url
 from httpclient import Connection
+from websockets.asyncio.client import connect
 
+from core.security.tokens import new_api_token, token_hash
+from core.store import open_store
 from plugins.fg150kal.simulator import weight_line
 
 PATH = "/api/scale-gateway/latest/"
+LIVE_PATH = "/api/v1/live"
 
 
 def scale_id(index: int) -> str:
@@ -99,6 +111,84 @@ async def poll(
                 delays.append((answered - at) * 1000)
 
 
+async def subscribe(url: str, token: str) -> object:
+    """A live connection past its ``hello``, receiving everything (no subscription)."""
+    ws = await connect(url.replace("http://", "ws://") + LIVE_PATH, max_queue=None)
+    await ws.send(json.dumps({"type": "auth", "token": token}))
+    hello = json.loads(await ws.recv())
+    if hello.get("type") != "hello":
+        raise SystemExit(f"the live WebSocket refused the bench's token: {hello}")
+    return ws
+
+
+async def listen(ws: object, until: float, sent: dict[tuple[int, str], float], delays: list[float]) -> int:
+    """Record each ``scale`` message's delay since its line was sent; returns how many ``lagged`` arrived."""
+    lagged = 0
+    while True:
+        try:
+            text = await asyncio.wait_for(ws.recv(), max(0.05, until + 1.0 - time.perf_counter()))  # type: ignore[attr-defined]
+        except TimeoutError:
+            return lagged
+        received = time.perf_counter()
+        message = json.loads(text, parse_float=Decimal)
+        if message.get("type") == "lagged":
+            lagged += 1
+        elif message.get("type") == "scale" and message.get("weight") is not None:
+            at = sent.get((int(message["scale_id"].rsplit("-", 1)[1]), f"{Decimal(message['weight']):.2f}"))
+            if at is not None:
+                delays.append((received - at) * 1000)
+
+
+async def bench_token(store_url: str) -> str:
+    """A system-wide API token with the ``scale`` scope, made in the store the server will open."""
+    token_id, token = new_api_token()
+    async with open_store(store_url) as store:
+        record = {"token_id": token_id, "token_hash": token_hash(token), "tenant": None, "name": "freshness bench"}
+        await store.create_api_token({**record, "scopes": ["scale"], "created_by": "bench", "created_at": time.time()})
+    return token
+
+
+@contextlib.contextmanager
+def store_url(backend: str, workdir: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{workdir / 'x.db'}"
+        return
+    from store import mongodb_server  # bench/store.py
+
+    with mongodb_server(workdir) as uri:
+        yield uri
+
+
+@contextlib.contextmanager
+def servers(args: argparse.Namespace, workdir: Path, url: str) -> Iterator[tuple[list[int], str, str]]:
+    """``(listener ports, web URL, description)`` of ``specgate serve``: one process, or two with ``--split``."""
+    listen = []
+    for i in range(args.scales):
+        listen += ["--listen", f"fg150kal:0:host={HOST},scale_id={scale_id(i)}"]
+    common = ["--store", url, "--log-level", "WARNING"]
+    serve = specgate_command() + ["serve"]
+    gateway_ready = [r"specgate serving"] + [r"listener fg150kal on"] * args.scales
+    with contextlib.ExitStack() as stack:
+        if args.split:
+            gateway = stack.enter_context(
+                running("gateway", [*serve, "--no-web", "--no-listeners", *listen, *common], workdir, gateway_ready)
+            )
+            web = stack.enter_context(
+                running(
+                    "web",
+                    [*serve, "--no-listeners", "--web-port", "0", *common],
+                    workdir,
+                    [r"specgate serving", r"web http://"],
+                )
+            )
+            what = f"two processes: serve --no-web (pid {gateway.pid}) and serve --no-listeners (pid {web.pid})"
+        else:
+            argv = [*serve, "--no-listeners", "--web-port", "0", *listen, *common]
+            gateway = web = stack.enter_context(running("specgate", argv, workdir, [*gateway_ready, r"web http://"]))
+            what = f"one process (pid {gateway.pid})"
+        yield [port for _, port in endpoints(gateway, "fg150kal")], web_url(web), what
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", type=int, default=100)
@@ -106,58 +196,75 @@ async def main() -> None:
     parser.add_argument("--watched", type=int, default=10, help="scales the pollers watch")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=8.0, help="per round")
+    parser.add_argument("--subscribers", type=int, default=1, help="live WebSocket clients, each receiving every line")
+    parser.add_argument("--backend", choices=("sqlite", "mongodb"), default="sqlite")
+    parser.add_argument("--split", action="store_true", help="listeners and web app in two processes")
     args = parser.parse_args()
     print(machine_line())
     watched = min(args.watched, args.scales)
-    with tempfile.TemporaryDirectory(prefix="specgate-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="specgate-bench-") as tmp, store_url(args.backend, Path(tmp)) as url:
         workdir = Path(tmp)
-        argv = specgate_command() + ["serve", "--no-listeners", "--web-port", "0"]
-        for i in range(args.scales):
-            argv += ["--listen", f"fg150kal:0:host={HOST},scale_id={scale_id(i)}"]
-        argv += ["--store", f"sqlite:///{workdir / 'x.db'}", "--log-level", "WARNING"]
-        ready = [r"specgate serving"] + [r"listener fg150kal on"] * args.scales + [r"web http://"]
-        with running("specgate", argv, workdir, ready) as ours:
-            ports = [port for _, port in endpoints(ours, "fg150kal")]
-            url = web_url(ours)
-            print(
-                f"ours: specgate serve, {len(ports)} fg150kal listeners (one per scale) and the web app, SQLite in a"
-                f" temp dir, pid {ours.pid}"
-            )
+        token = await bench_token(url)
+        with servers(args, workdir, url) as (ports, web, what):
+            print(f"ours: specgate serve, {len(ports)} fg150kal listeners (one per scale) and the web app, {what};")
+            print(f"  store {args.backend} ({'a temp dir' if args.backend == 'sqlite' else url})")
             print(
                 f"{args.scales} scales x {args.rate:g} stable lines/s = {args.scales * args.rate:,.0f} lines/s;"
-                f" {watched} scales polled (a new connection per GET); {args.rounds} rounds of {args.seconds:g} s"
+                f" {watched} scales polled (a new connection per GET), then {args.subscribers} live WebSocket"
+                f" subscriber(s) receiving every line; {args.rounds} rounds of {args.seconds:g} s per leg"
             )
-            print("WebSocket leg: does not exist yet, not measured")
             print()
             print(
-                f"  {'round':>6} {'seen':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'poll p50 ms':>12} {'lines/s':>8}"
+                f"  {'round':>6} {'HTTP':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'poll p50 ms':>12}"
+                f" {'WS':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'lagged':>6} {'WS lines/s':>10}"
             )
             seqs = [1] * args.scales
             rows = []
             for r in range(args.rounds + 1):  # round 0 is a warm-up
-                sent: dict[tuple[int, str], float] = {}
+                # the legs one after the other, each under the same line load: the pollers' new connections
+                # would otherwise take the CPU the pushes need (and the other way round)
                 delays: list[float] = []
                 polls: list[float] = []
+                sent: dict[tuple[int, str], float] = {}
+                until = time.perf_counter() + args.seconds
+                streams = [stream(i, ports[i], args.rate, args.seconds, sent, seqs[i]) for i in range(args.scales)]
+                pollers = [poll(web, i, until, sent, delays, polls) for i in range(watched)]
+                seqs = list((await asyncio.gather(*streams, *pollers))[: args.scales])
+                pushed: list[float] = []
+                pushed_sent: dict[tuple[int, str], float] = {}
+                sockets = [await subscribe(web, token) for _ in range(args.subscribers)]
                 started = time.perf_counter()
                 until = started + args.seconds
-                streams = [stream(i, ports[i], args.rate, args.seconds, sent, seqs[i]) for i in range(args.scales)]
-                pollers = [poll(url, i, until, sent, delays, polls) for i in range(watched)]
-                results = await asyncio.gather(*streams, *pollers)
+                streams = [
+                    stream(i, ports[i], args.rate, args.seconds, pushed_sent, seqs[i]) for i in range(args.scales)
+                ]
+                listeners = [listen(ws, until, pushed_sent, pushed) for ws in sockets]
+                results = await asyncio.gather(*streams, *listeners)
+                rate = len(pushed_sent) / (time.perf_counter() - started)
+                for ws in sockets:
+                    await ws.close()  # type: ignore[attr-defined]
                 seqs = list(results[: args.scales])
-                rate = len(sent) / (time.perf_counter() - started)
+                lagged = sum(results[args.scales :])
                 if r == 0:
                     continue
-                row = (len(delays), percentile(delays, 0.5), percentile(delays, 0.99), max(delays, default=0.0))
+                row = (
+                    len(delays), percentile(delays, 0.5), percentile(delays, 0.99), max(delays, default=0.0),
+                    len(pushed), percentile(pushed, 0.5), percentile(pushed, 0.99), max(pushed, default=0.0),
+                )  # fmt: skip
                 rows.append(row)
                 print(
                     f"  {r:>6} {row[0]:>6} {row[1]:>8.1f} {row[2]:>8.1f} {row[3]:>8.1f}"
-                    f" {percentile(polls, 0.5):>12.1f} {rate:>8,.0f}"
+                    f" {percentile(polls, 0.5):>12.1f} {row[4]:>7} {row[5]:>8.1f} {row[6]:>8.1f} {row[7]:>8.1f}"
+                    f" {lagged:>6} {rate:>10,.0f}"
                 )
                 await asyncio.sleep(0.5)
+            medians = [median([row[i] for row in rows]) for i in range(8)]
             print(
-                f"  {'median':>6} {median([r[0] for r in rows]):>6.0f} {median([r[1] for r in rows]):>8.1f}"
-                f" {median([r[2] for r in rows]):>8.1f} {median([r[3] for r in rows]):>8.1f}"
+                f"  {'median':>6} {medians[0]:>6.0f} {medians[1]:>8.1f} {medians[2]:>8.1f} {medians[3]:>8.1f}"
+                f" {'':>12} {medians[4]:>7.0f} {medians[5]:>8.1f} {medians[6]:>8.1f} {medians[7]:>8.1f}"
             )
+            verdict = "met" if medians[6] <= 50 else "NOT met"
+            print(f"WebSocket p99 (median of rounds) {medians[6]:.1f} ms; target <= 50 ms: {verdict}")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from core.security.accounts import Accounts, AuthSettings
 from web import ops, pages
 from web.api import ROUTES as API_ROUTES
 from web.compat import compat_routes
+from web.live import ROUTES as LIVE_ROUTES
 from web.middleware import WebApp, outer_layers
 from web.prometheus import WebMetrics
 
@@ -156,6 +157,7 @@ def create_app(
         pm = get_plugin_manager(config.plugins, config.disable_plugins)
     routes = [
         *API_ROUTES,
+        *LIVE_ROUTES,
         *plugin_routes(config, pm),
         *ops.ROUTES,
         *pages.routes(config, pm),

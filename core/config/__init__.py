@@ -85,6 +85,7 @@ class Config:
     web_max_connections: int = 100
     web_keep_alive_timeout: int = 5
     web_header_timeout: float = 10.0
+    web_live_connections_per_user: int = 5
     web_trusted_networks: list[str] = field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
     web_cors_origins: list[str] = field(default_factory=list)
     web_session_idle_timeout: float = 1800.0

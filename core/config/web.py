@@ -86,6 +86,13 @@ WEB_SETTINGS: tuple[WebSetting, ...] = (
         "seconds a client has to send a complete request head",
     ),
     WebSetting(
+        "live_connections_per_user",
+        "web_live_connections_per_user",
+        _at_least_one,
+        "SPECGATE_WEB_LIVE_CONNECTIONS_PER_USER",
+        "live WebSocket connections (GET /api/v1/live) one login or token may hold open; more are closed 4429",
+    ),
+    WebSetting(
         "trusted_networks",
         "web_trusted_networks",
         _networks,

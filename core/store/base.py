@@ -41,7 +41,7 @@ Rules every implementation follows (the contract suite in ``tests/store`` checks
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import tzinfo
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -50,7 +50,10 @@ from core.store.documents import LOGIN_FAILURES_KEPT
 from core.store.listings import LISTINGS, ListQuery, Page, Scalar
 from core.store.usage import USAGE_BUCKETS, aggregate_usage
 
-__all__ = ["USAGE_BUCKETS", "ListQuery", "Page", "Scalar", "Store"]
+__all__ = ["LIVE_KINDS", "USAGE_BUCKETS", "ListQuery", "Page", "Scalar", "Store"]
+
+#: what the live feed announces (:meth:`Store.follow_live`)
+LIVE_KINDS = ("scale", "report", "event", "dead_letter")
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
@@ -280,6 +283,27 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def search_weighings(self, query: ListQuery) -> Page:
         """The weighing log, in ``id`` order by default."""
+
+    # ------------------------------------------------------------------ live feed (common ``live_feed``)
+    @abc.abstractmethod
+    async def publish_live(self, kind: str, tenant: str | None, data: Mapping[str, Any]) -> None:
+        """Announce something that is not stored otherwise (a scale line that is not stable) to every
+        process following the feed. ``kind`` is one of :data:`LIVE_KINDS`, ``tenant`` the tenant it belongs
+        to (None: shared), ``data`` a storable document. The writes that store what they announce do it
+        themselves, in the same commit (so nothing is announced that was not stored): ``record_report``
+        (a report, when a reading was new, and its event when new), ``add_event``, ``set_scale_latest``
+        (a stable scale line) and ``add_dead_letter``."""
+
+    @abc.abstractmethod
+    async def live_position(self) -> Any:
+        """Where the feed ends now: give it to :meth:`follow_live` to miss nothing written after this call."""
+
+    @abc.abstractmethod
+    def follow_live(self, after: Any = None) -> AsyncIterator[dict[str, Any]]:
+        """The feed, written by any process sharing the store, as it grows: ``{kind, tenant, at, data,
+        position}`` in commit order, from ``after`` (a ``position`` yielded before; None: from now). Runs
+        until the caller stops iterating (``aclose()``) or the store closes (``StoreUnavailable``). The
+        feed is bounded (by count on SQLite, by age on MongoDB): a follower far behind misses the oldest."""
 
     # ------------------------------------------------------------------ users (tenant ``users`` + ``user_route``)
     @abc.abstractmethod

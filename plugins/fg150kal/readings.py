@@ -6,7 +6,7 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from core.api import Decoded, Outcome, Session, Store, count
+from core.api import Decoded, Outcome, Session, Store, StoreUnavailable, count
 from plugins.fg150kal.options import DEFAULT_SCALE_ID, DEVICE_TYPE
 
 #: headers of stable values: ST stable weight, WT stable weight (other A&D setting), QT stable count
@@ -61,7 +61,8 @@ def reading_from(message: Decoded, received_at: float, tenant: str | None = None
 
 
 def handle_message(session: Session, message: Decoded) -> Outcome:
-    """Stable lines replace the scale's latest reading; US, OL, replies and info lines are only counted."""
+    """Stable lines replace the scale's latest reading; US and OL lines are counted and announced on the live
+    feed, replies and info lines only counted."""
     scale_id = scale_id_for(session)
     reading = reading_from(message, session.now(), tenant_for(session))
     if reading is not None:
@@ -90,4 +91,27 @@ def handle_message(session: Session, message: Decoded) -> Outcome:
         kind,
         line_text(message),
     )
+    if message.message == "weight":
+        return Outcome(store=_announce(scale_id, tenant_for(session), values, session.now()))
     return Outcome()
+
+
+def _announce(scale_id: str, tenant: str | None, values: dict[str, Any], received_at: float) -> Any:
+    """A line that is not kept (unstable, overload) still reaches the live feed of every process."""
+    measured = not values.get("overload") and values.get("value") is not None
+    line = {
+        "scale_id": scale_id,
+        "status": values.get("header"),
+        "weight": signed_value(values) if measured else None,
+        "unit": values.get("unit"),
+        "received_at": received_at,
+        "stable": False,
+    }
+
+    async def announce(store: Store) -> None:
+        try:
+            await store.publish_live("scale", tenant, line)
+        except StoreUnavailable as exc:  # live views miss one passing line; the stream need not close for it
+            log.debug("scale %s: unstable line not announced: %s", scale_id, exc)
+
+    return announce

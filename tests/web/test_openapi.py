@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from openapi_spec_validator import validate
+from starlette.routing import WebSocketRoute
 
 from core.config import Config
 from core.hookspecs import hookimpl
@@ -46,7 +47,9 @@ async def test_the_document_is_valid_openapi_3_1_and_served_to_anyone(store):
 
 async def test_every_route_of_the_full_app_is_documented_with_its_methods(store):
     app = full_app(store)
-    assert all(isinstance(route, ApiRoute) for route in app.routes), "every route must be an ApiRoute"
+    # the live WebSocket is no HTTP operation: docs/api.md points to docs/live.md, which describes it
+    others = [route for route in app.routes if not isinstance(route, ApiRoute)]
+    assert [(type(route), route.path) for route in others] == [(WebSocketRoute, "/api/v1/live")]
     document = openapi_document(app.routes)
     validate(document)
     documented = {

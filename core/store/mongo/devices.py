@@ -12,9 +12,11 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from core.errors import Conflict, InvalidInput
 from core.store.documents import check_event, check_fields, check_int, check_keyed, check_readings
 from core.store.listings import LISTINGS, ListQuery, Page
+from core.store.live import event_entry, report_entry
 from core.store.mongo.backend import MongoBackend
 from core.store.mongo.codecs import DEVICE_INTS, clean, original_types
 from core.store.mongo.connection import driver_errors
+from core.store.mongo.live import append_live
 from core.store.mongo.queries import insert_absent_readings, insert_event, insert_new
 from core.store.validation import check_identifier, check_tenant
 
@@ -123,10 +125,12 @@ class DeviceMethods(MongoBackend):
                 new = await insert_new(db["data"], docs, "insert readings")
             else:
                 new = await insert_absent_readings(db["data"], device_uid, docs, session)
-            if event_doc is not None:
-                await insert_event(db["event"], event_doc, session)
+            if event_doc is not None and await insert_event(db["event"], event_doc, session):
+                await append_live(self._common, event_entry(tenant, event_doc), session)
             if changes:
                 await db["device"].update_one({"device_uid": {"$eq": device_uid}}, {"$set": changes}, session=session)
+            if new:
+                await append_live(self._common, report_entry(tenant, device_uid, docs), session)
             return new
 
         return await self._atomically(f"record the report of {device_uid!r}", work)
@@ -145,7 +149,8 @@ class DeviceMethods(MongoBackend):
         doc = self._event(event)
         db = await self._writable_tenant(tenant)
         with driver_errors("add an event"):
-            await insert_event(db["event"], doc, None)
+            if await insert_event(db["event"], doc, None):
+                await append_live(self._common, event_entry(tenant, doc))
         return doc["event_id"]
 
     async def list_events(self, tenant: str, query: ListQuery) -> Page:

@@ -7,10 +7,12 @@ from typing import Any
 
 from core.store.documents import check_scale_reading, check_weighing
 from core.store.listings import LISTINGS, ListQuery, Page
+from core.store.live import scale_entry
 from core.store.mongo.backend import MongoBackend
 from core.store.mongo.codecs import clean
 from core.store.mongo.connection import driver_errors
 from core.store.mongo.counters import next_weighing_id
+from core.store.mongo.live import append_live
 from core.store.validation import check_identifier
 
 
@@ -23,6 +25,7 @@ class ScaleMethods(MongoBackend):
         doc.pop("_id", None)
         with driver_errors(f"set the latest reading of scale {scale_id!r}"):
             await self._common["scale_latest"].replace_one({"scale_id": {"$eq": doc["scale_id"]}}, doc, upsert=True)
+            await append_live(self._common, scale_entry(doc))
 
     async def get_scale_latest(self, scale_id: str) -> dict[str, Any] | None:
         scale_id = check_identifier("scale_id", scale_id)

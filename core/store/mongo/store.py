@@ -9,6 +9,7 @@ from core.store.listings import ListQuery, Page, sort_order
 from core.store.mongo.accounts import AccountMethods
 from core.store.mongo.connection import driver_errors
 from core.store.mongo.devices import DeviceMethods
+from core.store.mongo.live import LiveMethods
 from core.store.mongo.logs import LogMethods
 from core.store.mongo.measurements import MeasurementMethods
 from core.store.mongo.queries import find_page
@@ -34,7 +35,9 @@ COMMON_COLLECTIONS = (
 _HIDDEN = {"api_tokens": API_TOKEN_HIDDEN}
 
 
-class MongoStore(DeviceMethods, MeasurementMethods, LogMethods, ScaleMethods, AccountMethods, TokenMethods):
+class MongoStore(
+    DeviceMethods, MeasurementMethods, LogMethods, ScaleMethods, AccountMethods, TokenMethods, LiveMethods
+):
     """The store on a MongoDB deployment; its options are those of
     :class:`~core.store.mongo.backend.MongoBackend`."""
 

@@ -20,7 +20,9 @@ from core.store.documents import (
     to_json,
 )
 from core.store.listings import LISTINGS, ListQuery, Page
+from core.store.live import event_entry, report_entry
 from core.store.sqlite.backend import SQLiteBackend
+from core.store.sqlite.live import append_live
 from core.store.sqlite.queries import READING_COLUMNS, reading_doc
 from core.store.validation import check_identifier
 
@@ -217,6 +219,8 @@ class DeviceMethods(SQLiteBackend):
                 self._insert_event(conn, tenant, event_row)
             if fields:
                 self._update_device(conn, tenant, device_uid, fields)
+            if new:
+                append_live(conn, report_entry(tenant, device_uid, [reading_doc(row[1:]) for row in rows]))
             return new
 
         return await self._write(unit)
@@ -236,6 +240,8 @@ class DeviceMethods(SQLiteBackend):
             " ON CONFLICT (tenant, event_id) DO NOTHING",
             (tenant, *row),
         )
+        if cursor.rowcount > 0:
+            append_live(conn, event_entry(tenant, from_json(row[3])))
         return cursor.rowcount > 0
 
     async def add_event(self, tenant: str, event: Mapping[str, Any]) -> str:

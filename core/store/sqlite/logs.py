@@ -8,7 +8,9 @@ from typing import Any
 
 from core.store.documents import check_dead_letter, check_exchange, from_json, to_json
 from core.store.listings import LISTINGS, ListQuery, Page
+from core.store.live import dead_letter_entry
 from core.store.sqlite.backend import SQLiteBackend
+from core.store.sqlite.live import append_live
 from core.store.validation import check_identifier
 
 
@@ -46,7 +48,9 @@ class LogMethods(SQLiteBackend):
         row = (doc["at"], to_json(doc))
 
         def unit(conn: sqlite3.Connection) -> str:
-            return str(conn.execute("INSERT INTO dead_letter (at, doc) VALUES (?, ?)", row).lastrowid)
+            entry_id = str(conn.execute("INSERT INTO dead_letter (at, doc) VALUES (?, ?)", row).lastrowid)
+            append_live(conn, dead_letter_entry(entry_id, doc))
+            return entry_id
 
         return await self._write(unit)
 

@@ -8,7 +8,9 @@ from typing import Any
 
 from core.store.documents import check_scale_reading, check_weighing, to_json
 from core.store.listings import LISTINGS, ListQuery, Page
+from core.store.live import scale_entry
 from core.store.sqlite.backend import SQLiteBackend
+from core.store.sqlite.live import append_live
 from core.store.validation import check_identifier
 
 
@@ -22,6 +24,7 @@ class ScaleMethods(SQLiteBackend):
 
         def unit(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT OR REPLACE INTO scale_latest (scale_id, doc) VALUES (?, ?)", (scale_id, encoded))
+            append_live(conn, scale_entry(doc))
 
         await self._write(unit)
 

@@ -81,6 +81,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX scale_weight_log_tenant ON scale_weight_log (tenant, id)",
         "CREATE INDEX floating_users_tenant ON floating_users (json_extract(doc, '$.tenant'))",
     ),
+    # 5: the live feed web processes follow (core.store.sqlite.live), bounded by count
+    (
+        "CREATE TABLE live_feed (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, kind TEXT NOT NULL,"
+        " tenant TEXT, doc TEXT NOT NULL)",
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -8,6 +8,7 @@ from core.errors import InvalidInput, NotFound
 from core.store.listings import ListQuery, Page, sort_order
 from core.store.sqlite.accounts import AccountMethods
 from core.store.sqlite.devices import DeviceMethods
+from core.store.sqlite.live import LiveMethods
 from core.store.sqlite.logs import LogMethods
 from core.store.sqlite.measurements import MeasurementMethods
 from core.store.sqlite.queries import COMMON_COLLECTIONS, TENANT_COLLECTIONS
@@ -16,7 +17,9 @@ from core.store.sqlite.tokens import TokenMethods
 from core.store.validation import check_query
 
 
-class SQLiteStore(DeviceMethods, MeasurementMethods, LogMethods, ScaleMethods, AccountMethods, TokenMethods):
+class SQLiteStore(
+    DeviceMethods, MeasurementMethods, LogMethods, ScaleMethods, AccountMethods, TokenMethods, LiveMethods
+):
     """The embedded default backend (see :mod:`core.store.sqlite`)."""
 
     async def list_collections(self) -> list[dict[str, Any]]:

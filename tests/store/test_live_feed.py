@@ -1,0 +1,174 @@
+"""The store's live feed on both backends: what each announcing write appends (and what it does not), its
+order and positions, a second store on the same database following what the first wrote, input checks, and
+on SQLite the bound on the table and the migration of an older file."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from decimal import Decimal
+
+import pytest
+
+from core.errors import InvalidInput
+from core.store.sqlite import MIGRATIONS, SQLiteStore, connect, migrate, schema_version
+
+TENANT = "feed_t"
+
+
+async def collect(feed, count: int, timeout: float = 5.0) -> list[dict]:
+    """The next ``count`` entries of ``feed``."""
+    return [await asyncio.wait_for(anext(feed), timeout) for _ in range(count)]
+
+
+async def nothing_more(feed, wait: float = 0.3) -> None:
+    with pytest.raises(TimeoutError):
+        entry = await asyncio.wait_for(anext(feed), wait)
+        pytest.fail(f"unexpected entry {entry}")
+
+
+def stable(weight: str, tenant: str | None = None) -> dict:
+    return {"status": "ST", "weight": Decimal(weight), "unit": "kg", "raw": "ST", "received_at": 5.0, "tenant": tenant}
+
+
+async def test_each_announcing_write_appends_its_entry_in_commit_order(store):
+    await store.add_tenant(TENANT)
+    feed = store.follow_live(await store.live_position())
+    event = {"device_uid": "F1", "event_time": 9.0, "event_code": 2, "event_type": "alarm", "event_id": "ev1"}
+    await store.record_report(TENANT, "F1", {"last_count": 12}, [
+        {"device_uid": "F1", "timestamp": 100, "counter_val": 10},
+        {"device_uid": "F1", "timestamp": 200, "counter_val": 12},
+    ], event)  # fmt: skip
+    await store.set_scale_latest("S1", stable("12.50", TENANT))
+    dead_id = await store.add_dead_letter({"device_type": "fg150kal", "ip": "192.0.2.1", "port": 4001, "at": 7.0,
+                                           "data": b"\xff", "error": "bad header", "path": "weight"})  # fmt: skip
+    await store.publish_live("scale", None, {"scale_id": "S2", "status": "US", "weight": Decimal("1.20")})
+    await store.add_event(TENANT, {"device_uid": "F2", "event_time": 3.0, "event_code": 5})
+    entries = await collect(feed, 6)
+    kinds = [entry["kind"] for entry in entries]
+    assert sorted(kinds[:2]) == ["event", "report"] and kinds[2:] == ["scale", "dead_letter", "scale", "event"]
+    by_kind = {entry["kind"]: entry for entry in entries[:2]}
+    assert by_kind["report"]["tenant"] == TENANT
+    assert by_kind["report"]["data"] == {
+        "device_uid": "F1",
+        "reading": {"device_uid": "F1", "timestamp": 200, "counter_val": 12},
+    }
+    assert by_kind["event"]["data"]["event"]["event_id"] == "ev1"
+    assert entries[2]["tenant"] == TENANT and entries[2]["data"] == {
+        "scale_id": "S1", "status": "ST", "weight": Decimal("12.50"), "unit": "kg", "received_at": 5.0, "stable": True
+    }  # fmt: skip
+    assert entries[3]["tenant"] is None and entries[3]["data"]["id"] == dead_id
+    assert entries[3]["data"]["error"] == "bad header" and "data" not in entries[3]["data"]  # no raw bytes
+    assert entries[4]["data"]["weight"] == Decimal("1.20") and entries[4]["tenant"] is None
+    assert entries[5]["data"]["device_uid"] == "F2"
+    assert all(isinstance(entry["at"], float) for entry in entries)
+    await feed.aclose()
+
+
+async def test_a_resent_report_and_a_known_event_announce_nothing(store):
+    await store.add_tenant(TENANT)
+    readings = [{"device_uid": "F1", "timestamp": 100, "counter_val": 10}]
+    event = {"device_uid": "F1", "event_time": 9.0, "event_code": 2, "event_id": "ev1"}
+    await store.record_report(TENANT, "F1", {}, readings, event)
+    feed = store.follow_live(await store.live_position())
+    await store.record_report(TENANT, "F1", {}, readings, event)  # the same report again: nothing new
+    await store.add_event(TENANT, event)
+    with pytest.raises(InvalidInput):
+        await store.record_report(TENANT, "F1", {}, [{"device_uid": "F1", "timestamp": "soon", "counter_val": 1}])
+    await store.set_scale_latest("S1", stable("1.00"))  # the next thing stored is the next entry
+    assert [entry["data"]["scale_id"] for entry in await collect(feed, 1)] == ["S1"]
+    await nothing_more(feed)
+    await feed.aclose()
+
+
+async def test_a_follower_resumes_after_a_position_and_another_store_follows_the_writer(two_stores):
+    writer, reader = two_stores
+    start = await reader.live_position()
+    await writer.set_scale_latest("S1", stable("1.00"))
+    await writer.set_scale_latest("S2", stable("2.00"))
+    feed = reader.follow_live(start)
+    first, second = await collect(feed, 2)
+    assert [first["data"]["scale_id"], second["data"]["scale_id"]] == ["S1", "S2"]
+    await feed.aclose()
+    resumed = reader.follow_live(first["position"])
+    assert (await collect(resumed, 1))[0]["data"]["scale_id"] == "S2"
+    # a line written now reaches the other store's follower within the cross-process bound
+    sent = time.monotonic()
+    await writer.publish_live("scale", None, {"scale_id": "S3", "status": "US"})
+    assert (await collect(resumed, 1))[0]["data"]["scale_id"] == "S3"
+    assert time.monotonic() - sent < 1.0
+    await resumed.aclose()
+
+
+async def test_publish_checks_its_input(store):
+    for kind, tenant, data in (
+        ("weather", None, {}),
+        ("scale", "$bad", {}),
+        ("scale", 7, {}),
+        ("scale", None, ["not", "a", "mapping"]),
+        ("scale", None, {"weight": float("nan")}),
+        ("scale", None, {"weight": object()}),
+    ):
+        with pytest.raises(InvalidInput):
+            await store.publish_live(kind, tenant, data)
+
+
+# --------------------------------------------------------------------------- SQLite
+
+
+async def test_the_sqlite_feed_keeps_only_the_newest_entries(tmp_path, monkeypatch):
+    monkeypatch.setattr("core.store.sqlite.live.LIVE_FEED_KEPT", 20)
+    monkeypatch.setattr("core.store.sqlite.live._TRIM_EVERY", 8)
+    path = str(tmp_path / "feed.db")
+    async with SQLiteStore(path) as store:
+        for n in range(100):
+            await store.publish_live("scale", None, {"scale_id": "S", "n": n})
+        with pytest.raises(InvalidInput):
+            await anext(store.follow_live("yesterday"))
+    conn = sqlite3.connect(path)
+    count, newest = conn.execute("SELECT COUNT(*), MAX(id) FROM live_feed").fetchone()
+    conn.close()
+    assert newest == 100 and 20 <= count < 20 + 8
+
+
+async def test_a_version_4_file_gains_the_live_feed(tmp_path):
+    path = str(tmp_path / "v4.db")
+    conn = connect(path)
+    assert migrate(conn, MIGRATIONS[:4]) == 4
+    conn.close()
+    async with SQLiteStore(path) as store:
+        assert await store.live_position() == 0
+        feed = store.follow_live()  # from now
+        pending = asyncio.ensure_future(anext(feed))
+        await asyncio.sleep(0.2)
+        await store.set_scale_latest("S1", stable("3.00"))
+        assert (await asyncio.wait_for(pending, 5))["position"] == 1
+        await feed.aclose()
+    conn = sqlite3.connect(path)
+    assert schema_version(conn) == len(MIGRATIONS) >= 5
+    conn.close()
+
+
+# --------------------------------------------------------------------------- MongoDB without change streams
+
+
+@pytest.mark.parametrize("backend", ["mongodb"])
+async def test_without_change_streams_a_mongodb_follower_polls_and_yields_each_entry_once(two_stores, monkeypatch):
+    writer, reader = two_stores
+
+    async def no_change_streams(self, after):
+        return None  # what a standalone server answers
+
+    monkeypatch.setattr(type(reader), "_watch", no_change_streams)
+    monkeypatch.setattr(type(reader), "live_poll_interval", 0.02)
+    await writer.set_scale_latest("OLD", stable("1.00"))
+    feed = reader.follow_live(await reader.live_position())
+    pending = asyncio.ensure_future(anext(feed))
+    await asyncio.sleep(0.2)
+    for n in range(5):
+        await writer.publish_live("scale", None, {"scale_id": f"S{n}", "status": "US"})
+    entries = [await asyncio.wait_for(pending, 5), *await collect(feed, 4)]
+    assert [entry["data"]["scale_id"] for entry in entries] == ["S0", "S1", "S2", "S3", "S4"]
+    await nothing_more(feed)  # the overlap read again is never yielded twice
+    await feed.aclose()
