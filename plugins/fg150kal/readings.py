@@ -98,11 +98,10 @@ def handle_message(session: Session, message: Decoded) -> Outcome:
 
 def _announce(scale_id: str, tenant: str | None, values: dict[str, Any], received_at: float) -> Any:
     """A line that is not kept (unstable, overload) still reaches the live feed of every process."""
-    measured = not values.get("overload") and values.get("value") is not None
     line = {
         "scale_id": scale_id,
         "status": values.get("header"),
-        "weight": signed_value(values) if measured else None,
+        "weight": None if values.get("overload") else values.get("weight"),
         "unit": values.get("unit"),
         "received_at": received_at,
         "stable": False,

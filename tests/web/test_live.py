@@ -437,13 +437,20 @@ async def test_unstable_and_overload_lines_are_announced_and_a_failing_store_doe
         async def publish_live(self, kind, tenant, data):
             raise StoreUnavailable("the store is down")
 
+    from core.spec import load_spec
+
+    scale_spec = load_spec(Path(__file__).parents[2] / "specs" / "fg150kal.yaml")
+
+    def line(text: bytes) -> dict:
+        return scale_spec.decode(text, message="weight").values
+
     store = Recording()
-    await _announce("yard-1", TENANT_A, {"header": "US", "value": "12.35", "sign": "-", "unit": "kg"}, 5.0)(store)
-    await _announce("yard-1", None, {"header": "OL", "overload": True, "unit": "kg"}, 6.0)(store)
+    await _announce("yard-1", TENANT_A, line(b"US,-00012.35 kg"), 5.0)(store)
+    await _announce("yard-1", None, line(b"OL,+99999.99 kg"), 6.0)(store)
     assert store.published == [
         ("scale", TENANT_A, {"scale_id": "yard-1", "status": "US", "weight": Decimal("-12.35"), "unit": "kg",
                              "received_at": 5.0, "stable": False}),
         ("scale", None, {"scale_id": "yard-1", "status": "OL", "weight": None, "unit": "kg", "received_at": 6.0,
                          "stable": False}),
     ]  # fmt: skip
-    await _announce("yard-1", None, {"header": "US", "value": "1.00", "unit": "kg"}, 7.0)(Down())  # no error
+    await _announce("yard-1", None, line(b"US,+00001.00 kg"), 7.0)(Down())  # no error
