@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import signal
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +30,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from core.cli.serve import event_loop_factory, web_stack
+from core.cli.serve import _bind_web, event_loop_factory, web_stack
+from core.config import Config
 
 
 def app_for(body: dict, path: str) -> Starlette:
@@ -60,9 +60,9 @@ async def main(body: dict, path: str, socket_like_serve: bool) -> None:
         )
     )
     if socket_like_serve:
-        # bound as core/cli/serve.py binds the web app: socket.create_server, whose proto is 0, so asyncio
-        # never sets TCP_NODELAY on the accepted connections
-        sock = socket.create_server(("127.0.0.1", 0))
+        # bound by the very function core/cli/serve.py binds the web app with (its proto says TCP, so the
+        # accepted connections get TCP_NODELAY)
+        sock = _bind_web(Config(web_host="127.0.0.1", web_port=0))
         task = asyncio.create_task(server.serve(sockets=[sock]))
     else:
         task = asyncio.create_task(server.serve())  # uvicorn binds host and port itself
@@ -87,9 +87,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("body", type=Path, help="a JSON object to answer")
     parser.add_argument("--path", default="/api/scale-gateway/latest/")
-    parser.add_argument(
-        "--socket-like-serve", action="store_true", help="bind with socket.create_server as specgate serve does"
-    )
+    parser.add_argument("--socket-like-serve", action="store_true", help="bind the socket as specgate serve does")
     args = parser.parse_args()
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         runner.run(main(json.loads(args.body.read_text()), args.path, args.socket_like_serve))

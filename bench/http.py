@@ -82,7 +82,7 @@ async def main() -> None:
     parser.add_argument(
         "--baseline-socket-like-serve",
         action="store_true",
-        help="bind the baseline's socket as specgate serve does (socket.create_server: no TCP_NODELAY)",
+        help="bind the baseline's socket as specgate serve does (core.cli.serve's own function)",
     )
     args = parser.parse_args()
     print(machine_line())

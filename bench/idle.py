@@ -110,7 +110,9 @@ def main() -> None:
                         "--no-web",
                         "--no-listeners",
                         "--listen",
-                        f"gas_meter:0:host={HOST},max_connections=20000,idle_timeout=3600",
+                        # room for every connection measured, within the open-files limit serve checks
+                        f"gas_meter:0:host={HOST},max_connections={connections + SPARE_FDS // 2},idle_timeout=3600,"
+                        "first_byte_timeout=3600,max_share_per_address=1",
                         "--store",
                         f"sqlite:///{workdir / f'r{r}.db'}",
                         "--log-level",

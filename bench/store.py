@@ -5,7 +5,8 @@
 SQLite: ``insert_readings`` (sequential calls) against raw ``sqlite3.executemany`` into the same schema with
 the same pragmas, one transaction per batch; ``record_report`` (many concurrent callers, group commit)
 against a raw side doing like for like: per report the statements of the store's unit (the device ``$set``
-as SELECT doc + UPDATE doc, ``INSERT OR IGNORE`` of the readings, the event INSERT for one report in ten),
+of plain values as one UPDATE with ``json_patch``, ``INSERT OR IGNORE`` of the readings, the event INSERT
+for one report in ten),
 committed in groups of as many reports as the store's group commit put in one commit in that round (its
 ``stats``). The store's per-unit SAVEPOINT is not done by the raw side: it is part of what is measured.
 MongoDB: the same calls against raw ``insert_many(ordered=False)`` into a collection with the same unique
@@ -190,14 +191,10 @@ def raw_sqlite_reports(path: str, batches: list[list[dict[str, Any]]], per_commi
         for index in range(start, min(len(batches), start + per_commit)):
             batch = batches[index]
             uid = batch[0]["device_uid"]
-            row = conn.execute("SELECT doc FROM device WHERE tenant = ? AND device_uid = ?", (TENANT, uid)).fetchone()
-            if row is not None:
-                doc = json.loads(row[0])
-                doc.update(report_fields(batch))
-                conn.execute(
-                    "UPDATE device SET doc = ? WHERE tenant = ? AND device_uid = ?",
-                    (json.dumps(doc, separators=(",", ":")), TENANT, uid),
-                )
+            conn.execute(
+                "UPDATE device SET doc = json_patch(doc, ?) WHERE tenant = ? AND device_uid = ?",
+                (json.dumps(report_fields(batch), separators=(",", ":")), TENANT, uid),
+            )
             conn.executemany(READING_SQL, reading_rows(batch))
             event = report_event(index, uid)
             if event is not None:

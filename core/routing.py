@@ -14,6 +14,7 @@ a configured CORS origin. The route also carries what the OpenAPI document says 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -146,8 +147,14 @@ async def identify(request: Request) -> Principal | None:
 
 def from_trusted_network(request: Request) -> bool:
     networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = request.app.state.trusted_networks
+    return _in_networks(client_address(request), tuple(networks))
+
+
+@functools.lru_cache(maxsize=4096)
+def _in_networks(host: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    # the same few clients call again and again: each address is parsed and looked up once
     try:
-        address = ipaddress.ip_address(client_address(request))
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
     return any(address in network for network in networks)

@@ -5,8 +5,10 @@ accepts the connection and makes the :class:`Connection`; the runtime fields it 
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
+from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
 
 from core.errors import FrameError, StoreUnavailable
@@ -26,6 +28,12 @@ _CLOSE_WAIT = 2.0
 DEAD_LETTER_BYTES = 4096
 #: junk and bad-frame WARNING lines logged in full per listener and interval; the rest are counted
 JUNK_LINES = 3
+
+
+@functools.lru_cache(maxsize=64)
+def _local_second(at: int, tz: tzinfo) -> str:
+    """The exchange log's local time of day, worked out once per second rather than once per exchange."""
+    return local_string(at, tz)
 
 
 def _preview(data: bytes, limit: int = 48) -> str:
@@ -381,7 +389,7 @@ class Connection:
         entry: dict[str, Any] = {
             "ip": session.peer_host,
             "port": session.listen_port,
-            "datetime": local_string(at, listener.app_config.tz),
+            "datetime": _local_second(int(at), listener.tz),
             "recv": received,
             "recv_len": len(received),
             "send": sent,

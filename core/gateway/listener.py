@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import time
@@ -72,6 +73,7 @@ log = logging.getLogger("specgate.gateway")
 __all__ = ["DEAD_LETTER_BYTES", "JUNK_LINES", "Connection", "Listener"]
 
 
+@functools.lru_cache(maxsize=4096)
 def _normalise_ip(host: str) -> str:
     try:
         address = ipaddress.ip_address(host)
@@ -108,6 +110,8 @@ class Listener:
         self.store = store
         self.hooks = hooks
         self.app_config = app_config
+        #: the configuration's time zone, worked out once (``Config.tz`` parses the offset on every use)
+        self.tz = app_config.tz
         self.clock = clock
         self.metrics = ListenerMetrics()
         proxies = config.proxy_protocol

@@ -17,6 +17,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from core.errors import InvalidInput
 from core.store.validation import (
     check_document,
@@ -372,13 +374,52 @@ def _untag(obj: dict[str, Any]) -> Any:
     return obj
 
 
+#: datetimes and dataclasses go to ``_tag`` (orjson would write them itself), as with ``json.dumps``
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def to_json(doc: Mapping[str, Any]) -> str:
-    """Encode a checked document; bytes, Decimal and datetime are tagged so they round-trip exactly."""
+    """Encode a checked document; bytes, Decimal and datetime are tagged so they round-trip exactly.
+
+    orjson writes it (the hot path); what orjson refuses (an integer beyond 64 bits, a non-string key) or
+    may have written differently (a text with null in it) is left to the standard encoder, which writes it
+    or gives the error."""
+    try:
+        encoded = orjson.dumps(doc, default=_tag, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError as exc:
+        if isinstance(exc.__cause__, InvalidInput):
+            raise exc.__cause__ from None
+    else:
+        # orjson writes NaN and infinities as null, which the standard encoder refuses: without a null
+        # anywhere in the text there was none
+        if b"null" not in encoded:
+            return encoded.decode("utf-8")
     try:
         return json.dumps(doc, default=_tag, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"document cannot be stored: {exc}") from exc
 
 
+def _untag_all(value: Any) -> Any:
+    """What ``object_hook=_untag`` makes of a decoded value: every object untagged, innermost first."""
+    if type(value) is dict:
+        for key, item in value.items():
+            if type(item) is dict or type(item) is list:
+                value[key] = _untag_all(item)
+        return _untag(value)
+    if type(value) is list:
+        return [_untag_all(item) for item in value]
+    return value
+
+
 def from_json(text: str) -> dict[str, Any]:
-    return json.loads(text, object_hook=_untag)
+    try:
+        doc: dict[str, Any] = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        # NaN or Infinity, which only another client could have written: the standard decoder reads them
+        # (an integer beyond 64 bits, which orjson would read as a float, is never stored: check_storable)
+        return json.loads(text, object_hook=_untag)
+    # only a text with a "$..." key can hold a tagged value
+    if '"$' in text or "\\u0024" in text:
+        return _untag_all(doc)  # type: ignore[no-any-return]
+    return doc

@@ -17,6 +17,7 @@ left to the web app, which answers each in the one error shape.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import tzinfo
 from decimal import Decimal
@@ -32,6 +33,10 @@ EVENT_TYPES = ("SHIP", "RETURN")
 _BODY_FIELDS = ("cylinder_no", "event_type", "arrival_shipping_no", "move_report_no", "scale_id")
 _MAX_TEXT = 64
 _CENTS = Decimal("0.01")
+
+
+#: a scale's latest reading is read far more often than it changes: its time is written once
+_iso = functools.lru_cache(maxsize=1024)(iso)
 
 
 def two_decimals(value: Any) -> Decimal:
@@ -117,7 +122,7 @@ async def latest(request: Request, caller: Principal) -> Response:
             "weight": two_decimals(reading["weight"]),
             "unit": reading.get("unit"),
             "raw": reading.get("raw", ""),
-            "received_at": iso(received_at, tz),
+            "received_at": _iso(received_at, tz),
             "stale": state.clock() - received_at > max_age,
         }
     )

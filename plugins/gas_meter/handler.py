@@ -65,6 +65,12 @@ def slot_calendar(ts: int, tz: tzinfo) -> dict[str, int]:
     return calendar_fields(ts, tz)
 
 
+@functools.lru_cache(maxsize=256)
+def local_second(now: int, tz: tzinfo) -> str:
+    """``local_string(now, tz)``, computed once per second (every session of that second stamps it)."""
+    return local_string(now, tz)
+
+
 @dataclass
 class ReportPlan:
     """The decision for one packet: the reply values and what to commit before replying."""
@@ -173,7 +179,7 @@ def _ref_interval(device: Mapping[str, Any], options: GasMeterOptions, now: int,
 
 
 def _status_fields(values: Mapping[str, Any], now: int, options: GasMeterOptions) -> dict[str, Any]:
-    fields: dict[str, Any] = {"last_access": local_string(now, options.tz)}
+    fields: dict[str, Any] = {"last_access": local_second(now, options.tz)}
     battery = as_int(values.get("battery"), 0, 255)
     if battery is not None:
         fields["battery"] = battery
@@ -240,7 +246,7 @@ def plan_report(
         else:
             count = initial
             fields["last_count"] = initial
-        fields["initial_access"] = local_string(now, options.tz)
+        fields["initial_access"] = local_second(now, options.tz)
         reply = _reply(uid, rc, now, TS_IMMEDIATELY, count, device, warnings)
         return ReportPlan(reply=reply, device_fields=fields, warnings=warnings)
 
@@ -276,11 +282,20 @@ class GasMeterHandler:
 
     def __init__(self, options: GasMeterOptions | None = None) -> None:
         self.options = options
+        #: the options worked out last, with the configuration and listener options they came from (both
+        #: are checked at start-up and not changed afterwards, so one listener's sessions share them)
+        self._derived: tuple[object, object, GasMeterOptions] | None = None
 
     def options_for(self, session: Session) -> GasMeterOptions:
         if self.options is not None:
             return self.options
-        return options_for(session.config, session.listener.options)
+        config, listener_options = session.config, session.listener.options
+        derived = self._derived
+        if derived is not None and derived[0] is config and derived[1] is listener_options:
+            return derived[2]
+        options = options_for(config, listener_options)
+        self._derived = (config, listener_options, options)
+        return options
 
     async def handle(self, session: Session, message: Decoded) -> Outcome:
         values = message.values

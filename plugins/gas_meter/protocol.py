@@ -6,6 +6,7 @@ decides with them.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from typing import Any, TypeGuard
@@ -84,6 +85,12 @@ def as_ipv4(value: Any) -> str | None:
     """A dotted IPv4 string, or None when ``value`` is not one."""
     if not isinstance(value, str):
         return None
+    return _ipv4_text(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _ipv4_text(value: str) -> str | None:
+    # a fleet's devices name a handful of servers: each parsed once
     try:
         return str(ipaddress.IPv4Address(value.strip()))
     except ValueError:

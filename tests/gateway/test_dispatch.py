@@ -105,6 +105,50 @@ def test_device_hooks_leave_out_other_device_types_but_keep_cross_cutting_plugin
     assert unknown == set()
 
 
+def test_session_hooks_answer_as_pluggy_does_and_see_later_plugins(two_devices):
+    """The direct calls give what pluggy gives: the first non-None result in pluggy's order (tryfirst,
+    then the last registered) or the list of them; a plugin registered afterwards takes part at once, and
+    a wrapper gets the call through pluggy."""
+    pm, alpha, _beta = two_devices
+    hooks = DeviceHooks(pm, "alpha")
+    calls = []
+
+    class Late:
+        @hookimpl
+        def specgate_build_reply(self, session, outcome):
+            calls.append("late")
+            return None  # the next implementation answers
+
+        @hookimpl(tryfirst=True)
+        def specgate_connection_opened(self, session):
+            calls.append("late opened")
+            return "late"
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def specgate_decode_frame(self, session, frame):
+            calls.append("wrapped")
+            result = yield
+            return result
+
+    session = type("S", (), {"device_type": "alpha"})()
+    assert hooks.hook.specgate_connection_opened(session=session) == []
+    pm.register(Late(), name="late")
+    assert hooks.hook.specgate_connection_opened(session=session) == ["late"]
+    assert pm.hook.specgate_connection_opened(session=session) == ["late"]
+    assert calls == ["late opened", "late opened"] and alpha.opened == ["alpha", "alpha", "alpha"]
+    spec = load_specs(pm)["alpha"]
+    session.spec = spec
+    outcome = Outcome(reply_message="reply", reply={"word": "hi"})
+    assert hooks.hook.specgate_build_reply(session=session, outcome=outcome) == b"hi\n"
+    assert calls[-1] == "late"
+    pm.register(Wrapper(), name="wrapper")
+    assert hooks.hook.specgate_decode_frame(session=session, frame=b"word") == pm.hook.specgate_decode_frame(
+        session=session, frame=b"word"
+    )
+    assert calls.count("wrapped") == 2
+
+
 @pytest.mark.parametrize(
     "fields, named",
     [

@@ -225,6 +225,23 @@ async def test_device_add_get_types_and_route(store):
     assert (await store.get_device(T, "0000AB01"))["meter_id"] == doc["meter_id"]
 
 
+async def test_device_fields_are_set_whole_whatever_they_replace(store):
+    """A device update and a report set each field as given: an object replaces an object whole (never
+    merged into it), None is kept as None, a plain value replaces an object, and the other fields stay."""
+    await store.add_device(T, device("0000AB01", extra={"a": 1, "b": 2}, note="x", level=3))
+    await store.record_report(T, "0000AB01", {"extra": {"c": 3}, "note": None}, [])
+    got = await store.get_device(T, "0000AB01")
+    assert got["extra"] == {"c": 3} and "note" in got and got["note"] is None and got["level"] == 3
+    fields = {"extra": "flat", "note": 'ü ☃ "quoted"', "ratio": 0.25, "flag": False, "big": 2**62}
+    assert await store.update_device(T, "0000AB01", fields) is True
+    assert await store.get_device(T, "0000AB01") == device("0000AB01", level=3, **fields)
+    await store.record_report(T, "0000AB01", {"battery": 77, "when": Decimal("1.50")}, [])
+    got = await store.get_device(T, "0000AB01")
+    assert got["battery"] == 77 and got["when"] == Decimal("1.50") and got["extra"] == "flat"
+    assert await store.record_report(T, "0000AB99", {"battery": 1}, []) == 0
+    assert await store.get_device(T, "0000AB99") is None
+
+
 async def test_device_update_and_delete(store):
     await store.add_device(T, device("0000AB01"))
     assert await store.update_device(T, "0000AB01", {"flag": False, "battery": 87, "last_count": 1234}) is True

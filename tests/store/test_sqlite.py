@@ -201,13 +201,45 @@ async def test_concurrent_writes_share_commits(sqlite_store):
     assert (await sqlite_store.list_readings("gas_demo", ListQuery(limit=1))).total == 7200
 
 
+async def test_point_reads_on_a_busy_database_go_to_the_reader_threads(sqlite_store, monkeypatch):
+    await sqlite_store.add_device("gas_demo", {"device_uid": "0000AB01", "flag": True})
+
+    class Busy:
+        def execute(self, *args: object) -> None:
+            error = sqlite3.OperationalError("database is locked")
+            error.sqlite_errorcode = sqlite3.SQLITE_BUSY
+            raise error
+
+    monkeypatch.setattr(sqlite_store, "_point_connection", Busy)
+    threads = []
+    run_read = sqlite_store._run_read
+    monkeypatch.setattr(
+        sqlite_store, "_run_read", lambda fn: threads.append(threading.current_thread()) or run_read(fn)
+    )
+    assert await sqlite_store.get_routed_device("0000AB01") == ("gas_demo", {"device_uid": "0000AB01", "flag": True})
+    assert await sqlite_store.get_device("gas_demo", "0000AB01") == {"device_uid": "0000AB01", "flag": True}
+    assert len(threads) == 2 and threading.current_thread() not in threads
+
+
+async def test_a_point_read_that_fails_otherwise_is_the_store_unavailable(sqlite_store, monkeypatch):
+    class Broken:
+        def execute(self, *args: object) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(sqlite_store, "_point_connection", Broken)
+    with pytest.raises(StoreUnavailable):
+        await sqlite_store.get_routed_device("0000AB01")
+
+
 async def test_routed_device_is_one_read_and_refuses_a_route_get_device_would(sqlite_store, monkeypatch):
     await sqlite_store.add_device("gas_demo", {"device_uid": "0000AB01", "flag": True})
     reads = []
-    run_read = sqlite_store._run_read
-    monkeypatch.setattr(sqlite_store, "_run_read", lambda fn: reads.append(fn) or run_read(fn))
+    point_connection = sqlite_store._point_connection
+    monkeypatch.setattr(sqlite_store, "_point_connection", lambda: reads.append(1) or point_connection())
+    monkeypatch.setattr(sqlite_store, "_run_read", lambda fn: pytest.fail("a point read went to a reader thread"))
     assert await sqlite_store.get_routed_device("0000AB01") == ("gas_demo", {"device_uid": "0000AB01", "flag": True})
-    assert len(reads) == 1  # the route and the device in one trip to a reader thread
+    assert len(reads) == 1  # the route and the device in one read, on the caller's thread
+    monkeypatch.undo()
     await sqlite_store.set_device_route("0000AB02", "gas_common")  # the common database is not a tenant
     with pytest.raises(InvalidInput):
         await sqlite_store.get_device("gas_common", "0000AB02")

@@ -28,6 +28,8 @@ from core.store.validation import check_identifier
 
 _reading_values = operator.itemgetter(*READING_COLUMNS)
 _ONLY_INT = {int}
+#: values a JSON merge patch sets as they are (null would delete the key, an object would be merged into one)
+_PATCHABLE = frozenset({str, int, float, bool})
 
 
 class DeviceMethods(SQLiteBackend):
@@ -67,7 +69,7 @@ class DeviceMethods(SQLiteBackend):
                 return None
             return row[0], (from_json(row[1]) if row[1] is not None else None)
 
-        found = await self._read(read)
+        found = await self._read_point(read)
         if found is None:
             return None, None
         tenant, doc = found
@@ -78,10 +80,19 @@ class DeviceMethods(SQLiteBackend):
         self._check_tenant(tenant)
         check_identifier("device_uid", device_uid)
         doc = check_fields(fields, "device update", "device_uid", device_uid)
-        to_json(doc)
-        return await self._write(lambda conn: self._update_device(conn, tenant, device_uid, doc))
+        encoded = to_json(doc)
+        return await self._write(lambda conn: self._update_device(conn, tenant, device_uid, doc, encoded))
 
-    def _update_device(self, conn: sqlite3.Connection, tenant: str, device_uid: str, fields: Mapping[str, Any]) -> bool:
+    def _update_device(
+        self, conn: sqlite3.Connection, tenant: str, device_uid: str, fields: Mapping[str, Any], encoded: str = ""
+    ) -> bool:
+        if encoded and all(type(value) in _PATCHABLE for value in fields.values()):
+            # a merge patch of plain values is exactly a $set: one statement, the document never leaves SQLite
+            cursor = conn.execute(
+                "UPDATE device SET doc = json_patch(doc, ?) WHERE tenant = ? AND device_uid = ?",
+                (encoded, tenant, device_uid),
+            )
+            return cursor.rowcount > 0
         return self._merge(
             conn,
             "SELECT doc FROM device WHERE tenant = ? AND device_uid = ?",
@@ -207,7 +218,7 @@ class DeviceMethods(SQLiteBackend):
         self._check_tenant(tenant)
         check_identifier("device_uid", device_uid)
         fields = check_fields(device_fields, "device fields", "device_uid", device_uid)
-        to_json(fields)
+        encoded = to_json(fields)
         rows = self._reading_rows(tenant, readings)
         event_row = self._event_row(event) if event is not None else None
 
@@ -218,7 +229,7 @@ class DeviceMethods(SQLiteBackend):
             if event_row is not None:
                 self._insert_event(conn, tenant, event_row)
             if fields:
-                self._update_device(conn, tenant, device_uid, fields)
+                self._update_device(conn, tenant, device_uid, fields, encoded)
             if new:
                 append_live(conn, report_entry(tenant, device_uid, [reading_doc(row[1:]) for row in rows]))
             return new
