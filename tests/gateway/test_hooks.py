@@ -155,7 +155,9 @@ async def test_handle_message_keeps_a_stable_scale_reading_only_when_stored(pm, 
 
     assert latest["received_at"] == NOW  # stamped by the session's clock
     unstable = scale.hook.specgate_decode_frame(session=session, frame=b"US,+00013.00 kg")
-    assert scale.hook.specgate_handle_message(session=session, message=unstable).store is None
+    passing = scale.hook.specgate_handle_message(session=session, message=unstable)
+    await passing.store(store)  # an unstable line is only announced on the live feed
+    assert await store.get_scale_latest("scale-07") == latest
 
 
 async def test_handle_message_of_a_device_type_no_plugin_knows_is_none(pm, specs):
