@@ -8,6 +8,7 @@ The tenant, its users and a meter are put in the store before the server starts.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import threading
@@ -79,7 +80,12 @@ def server(tmp_path_factory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     executable = shutil.which("chromium") or "/usr/bin/chromium"
-    assert Path(executable).exists(), "the browser tests need Debian's chromium: apt-get install chromium fonts-nanum"
+    if not Path(executable).exists():
+        # a machine with only Python and pip runs the rest of the suite; CI installs Chromium and requires it
+        missing = "the browser tests need Debian's chromium: apt-get install chromium fonts-nanum"
+        if os.environ.get("SPECGATE_REQUIRE_BROWSER"):
+            pytest.fail(missing)
+        pytest.skip(missing)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=executable, headless=True)
         yield launched
