@@ -247,6 +247,14 @@ async def list_scales(request: Request, caller: Principal) -> Response:
     return paged_response(items, page.offset, page.limit, len(ids))
 
 
+_SCALES_DESCRIPTION = (
+    "The configured fg150kal listeners' scale ids and every scale with a stored reading, by scale_id: a "
+    "caller with a tenant sees its tenant's scales and the shared ones. Each item has scale_id, tenant, "
+    "status, weight, unit, raw and received_at of the latest stable reading (all None before the first one) "
+    "and stale, as GET /api/scale-gateway/latest/ gives them."
+)
+
+
 def routes() -> list[ApiRoute]:
     """The scale-gateway routes (trailing slashes as in the contract)."""
     return [
@@ -272,6 +280,7 @@ def routes() -> list[ApiRoute]:
             methods=["GET"],
             permission="scale.read",
             summary="The scales the caller may see, each with its latest stable reading and whether it is stale",
+            description=_SCALES_DESCRIPTION,
             query=PAGE_PARAMS,
             tags=["scales"],
         ),
