@@ -195,8 +195,9 @@ def configured_scales(config: Config) -> dict[str, str | None]:
     does not name from the plugin's default one, as the gateway starts it."""
     default = default_listener(config)
     chosen = [default] if config.listeners is None else list(config.listeners)
+    replaced = {extra.port for extra in config.extra_listeners if extra.port}  # as --listen replaces them
     found: dict[str, str | None] = {}
-    for entry in [*chosen, *config.extra_listeners]:
+    for entry in [*(entry for entry in chosen if entry.port not in replaced), *config.extra_listeners]:
         if entry.device_type != DEVICE_TYPE:
             continue
         options = {**default.options, **entry.options}

@@ -147,3 +147,18 @@ async def test_anonymous_viewers_and_tokens_without_the_scale_scope_are_refused(
         assert (await client.get("/api/v1/scales", headers=bearer(read_token))).status_code == 403
         allowed = await client.get("/api/v1/scales", headers=bearer(scale_token))
         assert allowed.status_code == 200 and ids(allowed.json()) == ["default", "scale-a", "shared"]
+
+
+def test_the_configured_scales_follow_the_listeners_as_the_gateway_starts_them():
+    from core.config import load_config
+    from plugins.fg150kal.routes import configured_scales
+
+    assert configured_scales(Config()) == {"default": None}
+    added = load_config(env={}, listen=["fg150kal:4002:scale_id=dock"])
+    assert configured_scales(added) == {"default": None, "dock": None}
+    # a --listen flag on the default listener's port replaces it
+    config = load_config(env={}, listen=["fg150kal:4001:scale_id=gate"])
+    assert configured_scales(config) == {"gate": None}
+    # a configured listener without a scale_id takes the default one, and keeps its own tenant
+    config.listeners = [ListenerConfig("fg150kal", 4003, options={"tenant": TENANT_A})]
+    assert configured_scales(config) == {"default": TENANT_A, "gate": None}
