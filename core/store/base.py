@@ -273,6 +273,12 @@ class Store(abc.ABC):
         """``{scale_id, status, weight, unit, raw, received_at}`` or None."""
 
     @abc.abstractmethod
+    async def list_scales(self, tenant: str | None) -> list[dict[str, Any]]:
+        """The latest reading of every scale ``tenant`` may see, sorted by ``scale_id``: those of
+        ``tenant`` and shared ones (no ``tenant``, or None); with ``tenant`` None, every scale. Scales are
+        as few as the listeners feeding them, so the whole list is returned."""
+
+    @abc.abstractmethod
     async def commit_weighing(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Append to the weighing log: ``{scale_id, cylinder_no, event_type, gross_kg (Decimal),
         raw_line, received_at, committed_at, arrival_shipping_no, move_report_no, tenant}`` (``tenant``

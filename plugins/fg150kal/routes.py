@@ -1,4 +1,5 @@
-"""The CYNOW scale-gateway contract: ``GET /api/scale-gateway/latest/`` and ``POST /api/scale-gateway/commit/``.
+"""The CYNOW scale-gateway contract: ``GET /api/scale-gateway/latest/`` and ``POST /api/scale-gateway/commit/``;
+and ``GET /api/v1/scales``, the scales a caller may see (stored readings and configured listeners' scale ids).
 
 Everything is read from and written to the store, so the API answers the same in any process sharing it.
 Who may call them: an anonymous client of ``web.trusted_networks`` (loopback by default, as the original
@@ -26,8 +27,21 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core.api import ApiRoute, BadRequest, Config, JSONResponse, Principal, error_response, iso, read_json_object
-from plugins.fg150kal.options import DEFAULT_SCALE_ID, stale_after
+from core.api import (
+    PAGE_PARAMS,
+    ApiRoute,
+    BadRequest,
+    Config,
+    JSONResponse,
+    PageRequest,
+    Principal,
+    error_response,
+    iso,
+    paged_response,
+    read_json_object,
+)
+from plugins.fg150kal.listeners import default_listener
+from plugins.fg150kal.options import DEFAULT_SCALE_ID, DEVICE_TYPE, stale_after
 
 EVENT_TYPES = ("SHIP", "RETURN")
 _BODY_FIELDS = ("cylinder_no", "event_type", "arrival_shipping_no", "move_report_no", "scale_id")
@@ -175,6 +189,73 @@ async def commit(request: Request, caller: Principal) -> Response:
     )
 
 
+def configured_scales(config: Config) -> dict[str, str | None]:
+    """The scale ids the configuration's fg150kal listeners keep readings under (their ``scale_id`` and
+    ``scale_by_peer`` ids), each with the listener's tenant (None: shared). A listener takes the options it
+    does not name from the plugin's default one, as the gateway starts it."""
+    default = default_listener(config)
+    chosen = [default] if config.listeners is None else list(config.listeners)
+    replaced = {extra.port for extra in config.extra_listeners if extra.port}  # as --listen replaces them
+    found: dict[str, str | None] = {}
+    for entry in [*(entry for entry in chosen if entry.port not in replaced), *config.extra_listeners]:
+        if entry.device_type != DEVICE_TYPE:
+            continue
+        options = {**default.options, **entry.options}
+        tenant = str(options["tenant"]) if options.get("tenant") else None
+        by_peer = options.get("scale_by_peer")
+        peers = [str(value) for value in by_peer.values()] if isinstance(by_peer, Mapping) else []
+        for scale_id in [str(options.get("scale_id") or DEFAULT_SCALE_ID), *peers]:
+            found.setdefault(scale_id, tenant)
+    return found
+
+
+def _scale_item(scale_id: str, tenant: str | None, reading: Mapping[str, Any] | None, state: Any) -> dict[str, Any]:
+    """A scale as the listing shows it: its latest reading's fields (None without one) and ``stale``."""
+    if reading is None:
+        empty = dict.fromkeys(("status", "weight", "unit", "raw", "received_at"))
+        return {"scale_id": scale_id, "tenant": tenant, **empty, "stale": True}
+    tz, max_age = _settings(state)
+    received_at = float(reading["received_at"])
+    return {
+        "scale_id": scale_id,
+        "tenant": reading.get("tenant"),
+        "status": reading.get("status"),
+        "weight": two_decimals(reading["weight"]),
+        "unit": reading.get("unit"),
+        "raw": reading.get("raw", ""),
+        "received_at": _iso(received_at, tz),
+        "stale": state.clock() - received_at > max_age,
+    }
+
+
+async def list_scales(request: Request, caller: Principal) -> Response:
+    """The scales the caller may see, by id: those with a stored reading and those configured here."""
+    state = request.app.state
+    page = PageRequest.from_request(request)
+    if page.sort is not None or page.search is not None:
+        raise BadRequest("the scales are listed by scale_id only: sort and q are not supported")
+    readings = {doc["scale_id"]: doc for doc in await state.store.list_scales(caller.tenant)}
+    configured = {
+        scale_id: tenant
+        for scale_id, tenant in configured_scales(state.config).items()
+        if scale_id not in readings and visible_to(caller, tenant)
+    }
+    ids = sorted({*readings, *configured})
+    items = [
+        _scale_item(scale_id, configured.get(scale_id), readings.get(scale_id), state)
+        for scale_id in ids[page.offset : page.offset + page.limit]
+    ]
+    return paged_response(items, page.offset, page.limit, len(ids))
+
+
+_SCALES_DESCRIPTION = (
+    "The configured fg150kal listeners' scale ids and every scale with a stored reading, by scale_id: a "
+    "caller with a tenant sees its tenant's scales and the shared ones. Each item has scale_id, tenant, "
+    "status, weight, unit, raw and received_at of the latest stable reading (all None before the first one) "
+    "and stale, as GET /api/scale-gateway/latest/ gives them."
+)
+
+
 def routes() -> list[ApiRoute]:
     """The scale-gateway routes (trailing slashes as in the contract)."""
     return [
@@ -193,5 +274,15 @@ def routes() -> list[ApiRoute]:
             permission="scale.commit",
             summary="Commit the scale's latest stable weight for a cylinder into the weighing log",
             tags=["scale gateway"],
+        ),
+        ApiRoute(
+            "/api/v1/scales",
+            list_scales,
+            methods=["GET"],
+            permission="scale.read",
+            summary="The scales the caller may see, each with its latest stable reading and whether it is stale",
+            description=_SCALES_DESCRIPTION,
+            query=PAGE_PARAMS,
+            tags=["scales"],
         ),
     ]

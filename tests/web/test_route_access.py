@@ -57,7 +57,17 @@ SAMPLES = {
     "path:path": "js/app.js",
 }
 #: what must never appear in an answer to tenant B
-MARKERS_A = [DEVICE_A, "ta_admin", "ta_operator", "ta_installer", "ta_viewer", "ta_pending", "CA0001", "CYA0001"]
+MARKERS_A = [
+    DEVICE_A,
+    "ta_admin",
+    "ta_operator",
+    "ta_installer",
+    "ta_viewer",
+    "ta_pending",
+    "CA0001",
+    "CYA0001",
+    "scale-a",
+]
 
 
 def api_routes(app) -> list[tuple[str, ApiRoute]]:
@@ -92,8 +102,8 @@ async def session_token(store, tenant: str, login: str, role: str, system_admin:
 
 
 async def seed(store) -> dict:
-    """Two tenants with a user of every role, a device, a reading, an event, a subscriber, a weighing, an
-    exchange, a pending registration and an API token each."""
+    """Two tenants with a user of every role, a device, a reading, an event, a subscriber, a weighing, a
+    scale's latest reading, an exchange, a pending registration and an API token each."""
     tokens = {}
     for tenant, prefix, uid in ((TENANT_A, "ta", DEVICE_A), (TENANT_B, "tb", DEVICE_B)):
         for role in ROLES:
@@ -122,6 +132,11 @@ async def seed(store) -> dict:
             {"scale_id": f"scale-{prefix[1]}", "cylinder_no": f"CY{prefix[1].upper()}0001", "event_type": "SHIP"}
             | {"gross_kg": 53, "raw_line": "ST,+00053.00 kg", "received_at": T0 - 10, "committed_at": T0 - 5}
             | {"arrival_shipping_no": None, "move_report_no": None, "tenant": tenant}
+        )
+        await store.set_scale_latest(
+            f"scale-{prefix[1]}",
+            {"status": "ST", "weight": 53, "unit": "kg", "raw": "ST,+00053.00 kg", "received_at": T0 - 10}
+            | {"tenant": tenant},
         )
     return tokens
 

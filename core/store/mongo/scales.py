@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pymongo import ASCENDING
+
 from core.store.documents import check_scale_reading, check_weighing
 from core.store.listings import LISTINGS, ListQuery, Page
 from core.store.live import scale_entry
 from core.store.mongo.backend import MongoBackend
-from core.store.mongo.codecs import clean
+from core.store.mongo.codecs import clean, strip
 from core.store.mongo.connection import driver_errors
 from core.store.mongo.counters import next_weighing_id
 from core.store.mongo.live import append_live
-from core.store.validation import check_identifier
+from core.store.validation import check_identifier, check_tenant
 
 
 class ScaleMethods(MongoBackend):
@@ -31,6 +33,14 @@ class ScaleMethods(MongoBackend):
         scale_id = check_identifier("scale_id", scale_id)
         with driver_errors(f"read the latest reading of scale {scale_id!r}"):
             return clean(await self._common["scale_latest"].find_one({"scale_id": {"$eq": scale_id}}))
+
+    async def list_scales(self, tenant: str | None) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {}
+        if tenant is not None:
+            query = {"tenant": {"$in": [None, check_tenant(tenant)]}}  # None also matches a missing field
+        with driver_errors("list the scales"):
+            found = self._common["scale_latest"].find(query).sort("scale_id", ASCENDING)
+            return [strip(doc) async for doc in found]
 
     async def commit_weighing(self, record: Mapping[str, Any]) -> dict[str, Any]:
         doc = check_weighing(record)

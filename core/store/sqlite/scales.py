@@ -6,12 +6,12 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from core.store.documents import check_scale_reading, check_weighing, to_json
+from core.store.documents import check_scale_reading, check_weighing, from_json, to_json
 from core.store.listings import LISTINGS, ListQuery, Page
 from core.store.live import scale_entry
 from core.store.sqlite.backend import SQLiteBackend
 from core.store.sqlite.live import append_live
-from core.store.validation import check_identifier
+from core.store.validation import check_identifier, check_tenant
 
 
 class ScaleMethods(SQLiteBackend):
@@ -31,6 +31,16 @@ class ScaleMethods(SQLiteBackend):
     async def get_scale_latest(self, scale_id: str) -> dict[str, Any] | None:
         check_identifier("scale_id", scale_id)
         return await self._get_doc("SELECT doc FROM scale_latest WHERE scale_id = ?", (scale_id,))
+
+    async def list_scales(self, tenant: str | None) -> list[dict[str, Any]]:
+        if tenant is not None:
+            check_tenant(tenant)
+        sql = (
+            "SELECT doc FROM scale_latest WHERE ? IS NULL OR json_extract(doc, '$.tenant') IS NULL"
+            " OR json_extract(doc, '$.tenant') = ? ORDER BY scale_id"
+        )
+        rows = await self._read(lambda conn: conn.execute(sql, (tenant, tenant)).fetchall())
+        return [from_json(row[0]) for row in rows]
 
     async def commit_weighing(self, record: Mapping[str, Any]) -> dict[str, Any]:
         doc = check_weighing(record)

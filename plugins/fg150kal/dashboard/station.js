@@ -2,6 +2,7 @@
 // cylinder's weight history as a chart with its anomalies marked. Loaded by the dashboard shell from the
 // fg150kal plugin's dashboard module; it talks to the scale-gateway and weighing routes only.
 //
+// The panels are the scales the user may see (`GET /api/v1/scales`), narrowed by the scale filter when set.
 // Live lines come from the WebSocket `/api/v1/live` (topic `scale:<id>`). While it is not available the
 // panels poll `GET /api/scale-gateway/latest/` every 500 ms, and the socket is retried with backoff.
 
@@ -35,7 +36,8 @@ addStrings({
     "station.no_data": "No stable reading yet",
     "station.live": "live",
     "station.polling": "polling",
-    "station.scales": "Scales shown (comma-separated IDs)",
+    "station.scales": "Scale filter (comma-separated IDs; empty: every scale)",
+    "station.no_scales": "No scale to show: none is configured or has sent a reading, or the filter matches none.",
     "station.show": "Show",
     "station.commit": "Commit weighing",
     "station.cylinder": "Cylinder number",
@@ -60,7 +62,8 @@ addStrings({
     "station.no_data": "아직 안정된 값이 없습니다",
     "station.live": "실시간",
     "station.polling": "주기 조회",
-    "station.scales": "표시할 저울 (쉼표로 구분한 ID)",
+    "station.scales": "저울 필터 (쉼표로 구분한 ID, 비우면 모든 저울)",
+    "station.no_scales": "표시할 저울이 없습니다. 설정되었거나 값을 보낸 저울이 없거나, 필터에 맞는 저울이 없습니다.",
     "station.show": "표시",
     "station.commit": "계량 확정",
     "station.cylinder": "용기 번호",
@@ -83,9 +86,23 @@ const BACKOFF_MS = [1000, 2000, 5000, 10000, 30000];
 const SCALES_KEY = "specgate.scales";
 const STABLE = new Set(["ST", "WT", "QT"]);
 
-function chosenScales() {
-  const saved = (localStorage.getItem(SCALES_KEY) || "default").split(",");
+/** The scale IDs of the filter; none: every listed scale. */
+function scaleFilter() {
+  const saved = (localStorage.getItem(SCALES_KEY) || "").split(",");
   return [...new Set(saved.map((id) => id.trim()).filter(Boolean))];
+}
+
+/** The scales the user may see, each with its latest stable reading, narrowed by the filter. */
+async function listedScales() {
+  const scales = [];
+  let cursor = null;
+  do {
+    const page = await api("GET", `/api/v1/scales${query({ limit: 1000, cursor })}`);
+    scales.push(...page.items);
+    cursor = page.next;
+  } while (cursor);
+  const filter = scaleFilter();
+  return filter.length ? scales.filter((scale) => filter.includes(scale.scale_id)) : scales;
 }
 
 const weightText = (weight) => (weight === null || weight === undefined ? "" : Number(weight).toFixed(2));
@@ -244,7 +261,7 @@ class LiveScales {
 }
 
 function scalesForm(onChange) {
-  const input = h("input", { name: "scales", value: chosenScales().join(", ") });
+  const input = h("input", { name: "scales", value: scaleFilter().join(", ") });
   return h(
     "form",
     {
@@ -408,20 +425,28 @@ function weighingLog(container, historyBox) {
 
 async function render(main) {
   const user = currentUser();
-  const scales = chosenScales();
   const logBox = h("section", { className: "log", "aria-label": t("station.log") });
   const historyBox = h("section", { className: "history", "aria-live": "polite" });
   const reload = weighingLog(logBox, historyBox);
   let live = null;
   if (roles.staff(user)) {
-    const panels = scales.map((id) => new ScalePanel(id));
+    const shown = location.hash;
+    const listed = await listedScales();
+    if (location.hash !== shown) return undefined; // the user went on to another page meanwhile
+    const scales = listed.map((scale) => scale.scale_id);
+    const panels = listed.map((scale) => {
+      const panel = new ScalePanel(scale.scale_id);
+      if (scale.received_at) panel.show({ ...scale, at: scale.received_at }, scale.stale);
+      return panel;
+    });
     const badge = h("span", { className: "badge mode" });
     live = new LiveScales(panels, badge);
     main.replaceChildren(
       h("h1", {}, moduleLabel("fg150kal", t("station.title")), " ", badge),
       scalesForm(() => window.dispatchEvent(new HashChangeEvent("hashchange"))),
-      h("div", { className: "panels" }, ...panels.map((panel) => panel.element)),
-      commitForm(scales, reload),
+      ...(panels.length
+        ? [h("div", { className: "panels" }, ...panels.map((panel) => panel.element)), commitForm(scales, reload)]
+        : [notice(t("station.no_scales"))]),
       logBox,
       historyBox,
     );

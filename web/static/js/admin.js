@@ -1,5 +1,6 @@
-// Administration (tenant administrators and system administrators): users, pending registrations,
-// subscribers with CSV import and its per-row report, device release and binding, API tokens.
+// Administration (tenant administrators and system administrators): users (add, edit, disable and enable,
+// set a password), pending registrations, subscribers with CSV import and its per-row report, device
+// release and binding, API tokens.
 
 import { api, field, h, notice, query, registerPage, roles, say, select, t, table, time } from "./app.js";
 
@@ -34,8 +35,68 @@ function actionForm(title, controls, buttonText, action, otherButtons = []) {
   return form;
 }
 
-async function users(section) {
+/** The edit card of one user: name, e-mail, language and role (PATCH), and a new password. */
+function userEditor(user, reload) {
+  const inputs = {
+    name: h("input", { name: "name", required: true, value: user.name ?? "" }),
+    email: h("input", { name: "email", type: "email", value: user.email ?? "" }),
+    lang: select("lang", LANG_CHOICES, user.lang),
+    role: select("role", ROLE_CHOICES, user.role === "guest" ? "viewer" : user.role),
+  };
+  const password = h("input", { name: "password", type: "password", required: true, autocomplete: "new-password" });
+  const path = `/api/v1/users/${encodeURIComponent(user.ID)}`;
+  return h(
+    "div",
+    { className: "user-editor", role: "group", "aria-label": t("admin.edit_user", { login: user.ID }) },
+    actionForm(
+      t("admin.edit_user", { login: user.ID }),
+      [
+        field(t("admin.name"), inputs.name),
+        field(t("admin.email"), inputs.email),
+        field(t("admin.lang"), inputs.lang),
+        field(t("admin.role"), inputs.role),
+      ],
+      t("app.save"),
+      async () => {
+        // only what changed: an unchanged role must not end the user's sessions
+        const changes = Object.fromEntries(
+          Object.entries(inputs)
+            .filter(([name, input]) => input.value !== (user[name] ?? ""))
+            .map(([name, input]) => [name, input.value]),
+        );
+        if (!Object.keys(changes).length) return t("admin.unchanged");
+        await api("PATCH", path, changes);
+        await reload(t("admin.saved", { login: user.ID }));
+        return t("admin.saved", { login: user.ID });
+      },
+    ),
+    actionForm(t("admin.set_password", { login: user.ID }), [field(t("admin.new_password"), password)], t("admin.set_password_button"), async () => {
+      await api("POST", `${path}/password`, { password: password.value });
+      password.value = "";
+      return t("admin.password_set", { login: user.ID });
+    }),
+  );
+}
+
+async function users(section, message) {
   const page = await api("GET", `/api/v1/users${query({ limit: 500 })}`);
+  const reload = (text) => users(section, text);
+  const editor = h("div", { className: "editor", "aria-live": "polite" });
+  const status = message ? notice(message, "ok") : notice();
+  const edit = (user) => () => {
+    editor.replaceChildren(userEditor(user, reload));
+    editor.querySelector("input")?.focus();
+  };
+  const toggle = (user) => async () => {
+    const path = `/api/v1/users/${encodeURIComponent(user.ID)}`;
+    try {
+      if (user.flag) await api("DELETE", path);
+      else await api("PATCH", path, { flag: true });
+      await reload(t(user.flag ? "admin.disabled" : "admin.enabled_again", { login: user.ID }));
+    } catch (error) {
+      say(status, error.message, "error");
+    }
+  };
   const inputs = {
     ID: h("input", { name: "ID", required: true }),
     name: h("input", { name: "name", required: true }),
@@ -45,6 +106,7 @@ async function users(section) {
     password: h("input", { name: "password", type: "password", required: true, autocomplete: "new-password" }),
   };
   section.replaceChildren(
+    status,
     table(
       [
         [t("admin.login"), (u) => u.ID],
@@ -53,10 +115,25 @@ async function users(section) {
         [t("admin.role"), (u) => u.role],
         [t("admin.lang"), (u) => u.lang],
         [t("admin.enabled"), (u) => (u.flag ? t("app.yes") : t("app.no"))],
+        [
+          t("admin.actions"),
+          (u) =>
+            h(
+              "span",
+              { className: "actions" },
+              h("button", { type: "button", className: "secondary", onclick: edit(u), "aria-label": t("admin.edit_user", { login: u.ID }) }, t("admin.edit")),
+              h(
+                "button",
+                { type: "button", className: "secondary", onclick: toggle(u), "aria-label": `${t(u.flag ? "admin.disable" : "admin.enable")} ${u.ID}` },
+                t(u.flag ? "admin.disable" : "admin.enable"),
+              ),
+            ),
+        ],
       ],
       page.items,
       `${t("admin.users")} (${page.total})`,
     ),
+    editor,
     actionForm(
       t("admin.add_user"),
       [
