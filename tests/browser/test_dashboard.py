@@ -161,8 +161,8 @@ def test_a_meters_usage_chart_after_simulated_reports(page: Page, server: Server
     assert drawn["data"] == [item["usage"] for item in usage["items"]]
     assert page.evaluate(CHART_DATA, "#readings-chart")["data"] == sorted(r["count"] for r in readings["items"])
     expect(page.locator("#monthly-chart canvas")).to_be_visible()
-    expect(page.locator("#main > table tbody tr")).to_have_count(events["total"])
-    expect(page.locator("#main > table")).to_contain_text(events["items"][0]["event_type"])
+    expect(page.locator("#main > .view > table tbody tr")).to_have_count(events["total"])
+    expect(page.locator("#main > .view > table")).to_contain_text(events["items"][0]["event_type"])
     screenshot(page, "meter-device")
     page.get_by_role("link", name="Exchanges").click()
     expect(page.locator("tbody tr").first).to_contain_text(METER)

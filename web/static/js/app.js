@@ -120,12 +120,18 @@ async function route() {
     main.replaceChildren(notice(t("app.not_allowed"), "error"));
     return;
   }
-  main.replaceChildren(notice(t("app.loading")));
+  // each visit renders into its own view: a page still loading when the user moves on writes into a
+  // view that is no longer shown, and is stopped as soon as it returns
+  const view = h("div", { className: "view" }, notice(t("app.loading")));
+  main.replaceChildren(view);
   try {
-    const stop = await page.render(main, params);
-    if (typeof stop === "function") leaving.push(stop);
+    const stop = await page.render(view, params);
+    if (typeof stop === "function") {
+      if (view.isConnected) leaving.push(stop);
+      else stop();
+    }
   } catch (error) {
-    main.append(notice(`${t("app.error")}: ${error.message}`, "error"));
+    if (view.isConnected) view.append(notice(`${t("app.error")}: ${error.message}`, "error"));
   }
 }
 
