@@ -188,6 +188,7 @@ def test_register_routes_gives_the_scale_routes(pm):
         "/api/scale-gateway/commit/": {"POST"},
         "/api/v1/weighings": {"GET", "HEAD"},
         "/api/v1/cylinders/{no}/weighings": {"GET", "HEAD"},
+        "/api/v1/scales": {"GET", "HEAD"},
     }
 
 
