@@ -286,9 +286,14 @@ class Connection:
             return True
         if reply:
             try:
-                self.writer.write(reply)
-                async with asyncio.timeout(listener.config.idle_timeout):
-                    await self.writer.drain()
+                writer = self.writer
+                writer.write(reply)
+                if writer.transport.get_write_buffer_size():
+                    # the kernel did not take it all at once (the usual case takes it): wait, within a limit
+                    async with asyncio.timeout(listener.config.idle_timeout):
+                        await writer.drain()
+                elif writer.transport.is_closing():
+                    raise ConnectionResetError("the connection closed before the reply was sent")
             except (TimeoutError, ConnectionError, OSError) as exc:
                 log.warning("%s: could not send the reply to %s: %r", listener.name, self._peer, exc)
                 self.reason = self.reason or "peer_closed"

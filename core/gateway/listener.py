@@ -400,7 +400,10 @@ class Listener:
             log.exception(
                 "%s: specgate_connection_closed failed for %s:%d", self.name, session.peer_host, session.peer_port
             )
-        connection.writer.close()
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(_CLOSE_WAIT):
-                await connection.writer.wait_closed()
+        writer = connection.writer
+        writer.close()
+        if writer.transport.get_write_buffer_size():
+            # only a connection with bytes still to flush takes time to close
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(_CLOSE_WAIT):
+                    await writer.wait_closed()
