@@ -308,6 +308,17 @@ async def test_one_unusable_reading_in_a_complete_batch_is_refused(sqlite_store,
     assert (await sqlite_store.list_readings("gas_demo", ListQuery())).total == 0
 
 
+async def test_a_tenant_found_valid_once_does_not_open_the_door_to_others(sqlite_store):
+    await sqlite_store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS, 1)])
+    assert await sqlite_store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS + 3600, 2)]) == 1
+    for bad in ("gas_common", "gas-demo", "", 7, None):
+        with pytest.raises(InvalidInput):
+            await sqlite_store.insert_readings(bad, [reading("0000AB01", BASE_TS, 1)])
+    for i in range(5000):
+        sqlite_store._check_tenant(f"t{i}")
+    assert len(sqlite_store._valid_tenants) <= 4096
+
+
 async def test_types_round_trip_exactly(sqlite_store):
     doc = {
         "device_uid": "0000AB01",
