@@ -30,6 +30,7 @@ from core.store.validation import check_identifier
 
 _reading_values = operator.itemgetter(*READING_COLUMNS)
 _first = operator.itemgetter(0)
+_row_timestamp = operator.itemgetter(2)  # of a ``data`` row: tenant, device_uid, timestamp, ...
 _rest = operator.itemgetter(slice(1, None))
 _ONLY_INT = {int}
 _ONLY_STR = {str}
@@ -256,7 +257,9 @@ class DeviceMethods(SQLiteBackend):
             if fields:
                 self._update_device(conn, tenant, device_uid, fields, encoded)
             if new:
-                append_live(conn, report_entry(tenant, device_uid, [reading_doc(row[1:]) for row in rows]))
+                # the entry carries the newest reading only: that one row is made a document
+                newest = max(rows, key=_row_timestamp)
+                append_live(conn, report_entry(tenant, device_uid, [reading_doc(newest[1:])]))
             return new
 
         return await self._write(unit)
