@@ -67,6 +67,8 @@ class Connection:
         self.frames = 0
         #: bytes that arrived before the read loop (the first bytes, or those after the PROXY header)
         self.early = early
+        #: the exchange-log entry to write after the session closed (see ``Listener._keep_trailing``)
+        self.trailing: dict[str, Any] | None = None
         #: the run of junk since the last frame: its first bytes, its length and what made it junk
         self._held = bytearray()
         self._held_total = 0
@@ -286,9 +288,14 @@ class Connection:
             return True
         if reply:
             try:
-                self.writer.write(reply)
-                async with asyncio.timeout(listener.config.idle_timeout):
-                    await self.writer.drain()
+                writer = self.writer
+                writer.write(reply)
+                if writer.transport.get_write_buffer_size():
+                    # the kernel did not take it all at once (the usual case takes it): wait, within a limit
+                    async with asyncio.timeout(listener.config.idle_timeout):
+                        await writer.drain()
+                elif writer.transport.is_closing():
+                    raise ConnectionResetError("the connection closed before the reply was sent")
             except (TimeoutError, ConnectionError, OSError) as exc:
                 log.warning("%s: could not send the reply to %s: %r", listener.name, self._peer, exc)
                 self.reason = self.reason or "peer_closed"
@@ -298,11 +305,9 @@ class Connection:
             outcome.sent = bytes(reply)
         if outcome.close:
             self.reason = self.reason or "done"
-            # the session ends here: its exchange log joins the store's next commit without holding the
-            # connection open (the reply is already sent; the log is not what acknowledges the report)
-            entry = self._exchange_entry(frame, outcome.sent)
-            if entry is not None:
-                listener.keep_later(self._keep_exchange(entry))
+            # the session ends here: its exchange log is written once the connection is closed and its slot
+            # freed (the reply is already sent; the log is not what acknowledges the report)
+            self.trailing = self._exchange_entry(frame, outcome.sent)
             return True
         await self._log_exchange(frame, outcome.sent)
         return False
@@ -376,7 +381,7 @@ class Connection:
     async def _log_exchange(self, received: bytes, sent: bytes) -> None:
         entry = self._exchange_entry(received, sent)
         if entry is not None:
-            await self._keep_exchange(entry)
+            await self.keep_exchange(entry)
 
     def _exchange_entry(self, received: bytes, sent: bytes) -> dict[str, Any] | None:
         """The exchange-log entry, stamped now and attributed to the session's device and tenant when a plugin
@@ -403,7 +408,7 @@ class Connection:
             entry["tenant"] = session.tenant
         return entry
 
-    async def _keep_exchange(self, entry: dict[str, Any]) -> None:
+    async def keep_exchange(self, entry: dict[str, Any]) -> None:
         listener = self.listener
         try:
             await listener.store.log_exchange(entry)

@@ -52,7 +52,7 @@ import ipaddress
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from core.config import Config, ListenerConfig
@@ -202,13 +202,19 @@ class Listener:
         total = activity_summary(self.metrics.as_dict(), {})
         log.info("%s stopped%s", self.name, f" after {total}" if total else "")
 
-    def keep_later(self, write: Coroutine[Any, Any, None]) -> None:
-        """Run ``write`` (an exchange-log write, which counts its own failure) without the session waiting
-        for it: the session that made it is closing and the log is not an acknowledgement. :meth:`stop`
-        waits for every such write before the store can be closed."""
-        task = asyncio.get_running_loop().create_task(write)
+    async def _keep_trailing(self, connection: Connection) -> None:
+        """Write the exchange log of a session that closed (the write counts its own failure), in the
+        session's own task, after its connection and slot are released: the log is not an acknowledgement.
+        :meth:`stop` waits for every such write before the store can be closed."""
+        entry, connection.trailing = connection.trailing, None
+        task = asyncio.current_task()
+        if entry is None or task is None:
+            return
         self._trailing.add(task)
-        task.add_done_callback(self._trailing.discard)
+        try:
+            await connection.keep_exchange(entry)
+        finally:
+            self._trailing.discard(task)
 
     async def _wait_trailing(self, timeout: float) -> None:
         """Wait for the trailing exchange-log writes; those not done within ``timeout`` are cancelled and
@@ -305,6 +311,7 @@ class Listener:
             return
         self._open += 1
         self._per_address[ip] += 1
+        connection: Connection | None = None
         try:
             if predecessor is not None:
                 log.info(
@@ -322,12 +329,14 @@ class Listener:
                         await self._refuse(writer, "no_first_byte", f"{ip}:{peer_port}", f"{why} within {timeout:g}s")
                     return
                 early = first
-            await self._serve(reader, writer, ip, peer_port, early)
+            connection = await self._serve(reader, writer, ip, peer_port, early)
         finally:
             self._open -= 1
             self._per_address[ip] -= 1
             if not self._per_address[ip]:
                 del self._per_address[ip]
+        if connection is not None and connection.trailing is not None:
+            await self._keep_trailing(connection)
 
     async def _first_bytes(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, deadline: float
@@ -346,7 +355,7 @@ class Listener:
 
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ip: str, peer_port: int, early: bytes
-    ) -> None:
+    ) -> Connection:
         session = Session(
             device_type=self.config.device_type,
             peer_host=ip,
@@ -377,6 +386,7 @@ class Listener:
             connection.reason = connection.reason or "error"
         finally:
             await self._finish(connection)
+        return connection
 
     async def _finish(self, connection: Connection) -> None:
         session = connection.session
@@ -400,7 +410,10 @@ class Listener:
             log.exception(
                 "%s: specgate_connection_closed failed for %s:%d", self.name, session.peer_host, session.peer_port
             )
-        connection.writer.close()
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(_CLOSE_WAIT):
-                await connection.writer.wait_closed()
+        writer = connection.writer
+        writer.close()
+        if writer.transport.get_write_buffer_size():
+            # only a connection with bytes still to flush takes time to close
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(_CLOSE_WAIT):
+                    await writer.wait_closed()

@@ -93,15 +93,19 @@ def valid_slots(counts: list[Mapping[str, Any]], warnings: list[str] | None = No
         ts, count = slot.get("ts"), slot.get("count")
         if ts == 0:
             continue
-        ts_ok, count_ok = as_int(ts, 1, INT32_MAX), as_int(count, 0, INT32_MAX)
-        if ts_ok is None or count_ok is None:
-            if warnings is not None:
-                warnings.append(f"slot {index} (ts={ts!r}, count={count!r}) does not fit int32: not stored")
+        if type(ts) is int and type(count) is int and 0 < ts <= INT32_MAX and 0 <= count <= INT32_MAX:
+            pair = (ts, count)  # what the decoder gives: no conversion to try
+        else:
+            ts_ok, count_ok = as_int(ts, 1, INT32_MAX), as_int(count, 0, INT32_MAX)
+            if ts_ok is None or count_ok is None:
+                if warnings is not None:
+                    warnings.append(f"slot {index} (ts={ts!r}, count={count!r}) does not fit int32: not stored")
+                continue
+            pair = (ts_ok, count_ok)
+        if pair[0] in seen:
             continue
-        if ts_ok in seen:
-            continue
-        seen.add(ts_ok)
-        slots.append((ts_ok, count_ok))
+        seen.add(pair[0])
+        slots.append(pair)
     return slots
 
 

@@ -260,6 +260,65 @@ async def test_a_failing_unit_does_not_fail_its_batch(sqlite_store):
     assert (await sqlite_store.list_readings("gas_demo", ListQuery())).total == 1
 
 
+async def test_a_unit_failing_after_others_wrote_keeps_theirs_and_rolls_back_its_own(sqlite_store):
+    """The group runs without savepoints first; a failure rolls it back and runs it again unit by unit."""
+    await sqlite_store.add_device("gas_demo", {"device_uid": "0000AB01"})
+    before = dict(sqlite_store.stats)
+
+    def half_then_fail(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE device SET doc = json_patch(doc, '{\"half\":1}') WHERE device_uid = '0000AB01'")
+        raise Conflict("refused half way")
+
+    outcomes = await asyncio.gather(
+        sqlite_store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS, 1)]),
+        sqlite_store._write(half_then_fail),
+        sqlite_store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS + 3600, 2)]),
+        return_exceptions=True,
+    )
+    assert outcomes[0] == 1 and isinstance(outcomes[1], Conflict) and outcomes[2] == 1
+    assert sqlite_store.stats["units"] - before["units"] == 3
+    assert await sqlite_store.get_device("gas_demo", "0000AB01") == {"device_uid": "0000AB01"}
+    assert (await sqlite_store.list_readings("gas_demo", ListQuery())).total == 2
+
+
+async def test_a_batch_larger_than_one_insert_counts_only_the_new_readings(sqlite_store):
+    readings = [reading("0000AB01", BASE_TS + 3600 * i, i) for i in range(250)]
+    assert await sqlite_store.insert_readings("gas_demo", readings) == 250
+    more = [reading("0000AB01", BASE_TS + 3600 * i, i) for i in range(200, 330)]
+    assert await sqlite_store.insert_readings("gas_demo", more) == 80
+    page = await sqlite_store.list_readings("gas_demo", ListQuery(limit=1000))
+    assert page.total == 330 and {r["counter_val"] for r in page.items} == set(range(330))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"counter_val": True},
+        {"counter_val": 1.5},
+        {"device_uid": "$where"},
+        {"device_uid": "AB\x00"},
+        {"device_uid": 7},
+    ],
+)
+async def test_one_unusable_reading_in_a_complete_batch_is_refused(sqlite_store, bad):
+    readings = [reading("0000AB01", BASE_TS + 3600 * i, i) for i in range(24)]
+    readings[17] = {**readings[17], **bad}
+    with pytest.raises(InvalidInput):
+        await sqlite_store.insert_readings("gas_demo", readings)
+    assert (await sqlite_store.list_readings("gas_demo", ListQuery())).total == 0
+
+
+async def test_a_tenant_found_valid_once_does_not_open_the_door_to_others(sqlite_store):
+    await sqlite_store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS, 1)])
+    assert await sqlite_store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS + 3600, 2)]) == 1
+    for bad in ("gas_common", "gas-demo", "", 7, None):
+        with pytest.raises(InvalidInput):
+            await sqlite_store.insert_readings(bad, [reading("0000AB01", BASE_TS, 1)])
+    for i in range(5000):
+        sqlite_store._check_tenant(f"t{i}")
+    assert len(sqlite_store._valid_tenants) <= 4096
+
+
 async def test_types_round_trip_exactly(sqlite_store):
     doc = {
         "device_uid": "0000AB01",

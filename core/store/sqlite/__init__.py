@@ -6,8 +6,8 @@ columns; flexible documents (devices, users, subscribers, ...) are JSON (see :mo
 with indexes on the fields the listings filter and sort on.
 
 Writes: every write method builds a *unit* (a function of a connection) and hands it to the writer
-thread. The writer drains everything queued, runs each unit inside a SAVEPOINT (a failing unit is rolled
-back alone), COMMITs once with ``synchronous=FULL`` and only then resolves the callers' futures, so many
+thread. The writer drains everything queued, runs the units (when one fails, the group runs again with a
+SAVEPOINT per unit, so the failing unit is rolled back alone), COMMITs once with ``synchronous=FULL`` and only then resolves the callers' futures, so many
 concurrent device sessions share one fsync and a write returns only once it is durable.
 
 Parts: :mod:`~core.store.sqlite.schema` (tables and migrations), :mod:`~core.store.sqlite.connection`

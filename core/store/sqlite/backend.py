@@ -24,6 +24,9 @@ T = TypeVar("T")
 
 _BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
+#: tenant names remembered as valid at most (a bound against a caller inventing names)
+_VALID_TENANTS_KEPT = 4096
+
 DEFAULT_PATH = "specgate.db"
 DEFAULT_COMMON_DB = "gas_common"
 
@@ -79,6 +82,8 @@ class SQLiteBackend(Store):
         self._reader_connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._tenants = TenantLedger(set())
+        #: tenant names :meth:`_check_tenant` found valid (a name's validity never changes)
+        self._valid_tenants: set[str] = set()
 
     # ------------------------------------------------------------------ lifecycle
     async def open(self) -> None:
@@ -242,9 +247,13 @@ class SQLiteBackend(Store):
         self._tenants.register(conn, tenant)
 
     def _check_tenant(self, tenant: Any) -> str:
+        if type(tenant) is str and tenant in self._valid_tenants:
+            return tenant  # every write of a session checks the same few names: each is matched once
         check_tenant(tenant)
         if tenant == self.common_db:
             raise InvalidInput(f"tenant {tenant!r} is the common database")
+        if len(self._valid_tenants) < _VALID_TENANTS_KEPT:
+            self._valid_tenants.add(tenant)
         return tenant
 
     # ------------------------------------------------------------------ tenants and routing

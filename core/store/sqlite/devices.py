@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import operator
 import sqlite3
 import uuid
@@ -27,9 +29,47 @@ from core.store.sqlite.queries import READING_COLUMNS, reading_doc
 from core.store.validation import check_identifier
 
 _reading_values = operator.itemgetter(*READING_COLUMNS)
+_first = operator.itemgetter(0)
+_row_timestamp = operator.itemgetter(2)  # of a ``data`` row: tenant, device_uid, timestamp, ...
+_rest = operator.itemgetter(slice(1, None))
 _ONLY_INT = {int}
+_ONLY_STR = {str}
+_ONLY_DICT = {dict}
+_COMPLETE = {len(READING_COLUMNS)}
 #: values a JSON merge patch sets as they are (null would delete the key, an object would be merged into one)
 _PATCHABLE = frozenset({str, int, float, bool})
+
+
+#: readings one INSERT carries (10 values each: under SQLite's oldest limit of 999 bound parameters)
+ROWS_PER_INSERT = 96
+
+
+@functools.lru_cache(maxsize=ROWS_PER_INSERT)
+def _insert_sql(count: int) -> str:
+    return (
+        "INSERT OR IGNORE INTO data (tenant, device_uid, timestamp, counter_val, year, month, day, hour, wday,"
+        " week) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * count)
+    )
+
+
+def _complete_rows(tenant: str, readings: Sequence[Any]) -> list[tuple[Any, ...]] | None:
+    """The rows of a batch in which every reading is a plain dict of exactly the nine fields, the device uid
+    a well-formed string and every other value an int; None when one is not, so each is checked alone."""
+    if not readings or set(map(type, readings)) != _ONLY_DICT or set(map(len, readings)) != _COMPLETE:
+        return None
+    try:
+        values = list(map(_reading_values, readings))
+    except KeyError:
+        return None
+    uids = list(map(_first, values))
+    if set(map(type, uids)) != _ONLY_STR:
+        return None
+    for uid in set(uids):
+        if not 0 < len(uid) <= 256 or uid[0] == "$" or "\x00" in uid:
+            return None
+    if set(map(type, itertools.chain.from_iterable(map(_rest, values)))) != _ONLY_INT:
+        return None
+    return list(map((tenant,).__add__, values))
 
 
 class DeviceMethods(SQLiteBackend):
@@ -113,29 +153,16 @@ class DeviceMethods(SQLiteBackend):
     # ------------------------------------------------------------------ readings
     @staticmethod
     def _reading_rows(tenant: str, readings: Any) -> list[tuple[Any, ...]]:
-        """Rows for ``data``. A complete reading (all nine fields, the gateway's case) is checked with
-        C-level operations, as this is the hot path; anything else goes through :func:`check_reading`,
-        which gives the precise error. An int beyond 64 bits is refused by sqlite3 when binding
-        (``InvalidInput``; the unit is rolled back)."""
+        """Rows for ``data``. A batch of complete readings (the gateway's case) is checked as a whole with
+        C-level operations, as this is the hot path (:func:`_complete_rows`); anything else goes through
+        :func:`check_reading`, reading by reading, which gives the precise error. An int beyond 64 bits is
+        refused by sqlite3 when binding (``InvalidInput``; the unit is rolled back)."""
+        readings = check_reading_list(readings)
+        complete = _complete_rows(tenant, readings)
+        if complete is not None:
+            return complete
         rows = []
-        prefix = (tenant,)
-        for r in check_reading_list(readings):
-            if type(r) is dict and len(r) == len(READING_COLUMNS):
-                try:
-                    values = _reading_values(r)
-                except KeyError:
-                    values = None
-                if values is not None:
-                    uid = values[0]
-                    if (
-                        type(uid) is str
-                        and 0 < len(uid) <= 256
-                        and uid[0] != "$"
-                        and "\x00" not in uid
-                        and set(map(type, values[1:])) == _ONLY_INT
-                    ):
-                        rows.append(prefix + values)
-                        continue
+        for r in readings:
             r = check_reading(r)
             rows.append(
                 (
@@ -155,14 +182,13 @@ class DeviceMethods(SQLiteBackend):
 
     @staticmethod
     def _insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
-        if not rows:
-            return 0
-        cursor = conn.executemany(
-            "INSERT OR IGNORE INTO data (tenant, device_uid, timestamp, counter_val, year, month, day, hour, wday,"
-            " week) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        return cursor.rowcount
+        # one multi-row statement per chunk rather than executemany: sqlite3 lets go of the GIL around every
+        # step, and a writer thread that has to win it back from a busy event loop once per row waits long
+        new = 0
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            chunk = rows[start : start + ROWS_PER_INSERT]
+            new += conn.execute(_insert_sql(len(chunk)), list(itertools.chain.from_iterable(chunk))).rowcount
+        return new
 
     async def insert_readings(self, tenant: str, readings: Sequence[Mapping[str, Any]]) -> int:
         self._check_tenant(tenant)
@@ -231,7 +257,9 @@ class DeviceMethods(SQLiteBackend):
             if fields:
                 self._update_device(conn, tenant, device_uid, fields, encoded)
             if new:
-                append_live(conn, report_entry(tenant, device_uid, [reading_doc(row[1:]) for row in rows]))
+                # the entry carries the newest reading only: that one row is made a document
+                newest = max(rows, key=_row_timestamp)
+                append_live(conn, report_entry(tenant, device_uid, [reading_doc(newest[1:])]))
             return new
 
         return await self._write(unit)

@@ -1,7 +1,8 @@
 """The SQLite writer thread: every write of a store, in group commits, plus the periodic retention purge.
 
 Write methods hand the writer a *unit* (a function of the connection). The writer drains everything
-queued, runs each unit inside a SAVEPOINT (a failing unit is rolled back alone), COMMITs once with
+queued, runs the units one after the other (when one fails, the transaction is rolled back and the group
+runs again with a SAVEPOINT per unit, so the failing unit is rolled back alone), COMMITs once with
 ``synchronous=FULL`` and only then resolves the callers' futures, so many concurrent device sessions share
 one fsync and a write returns only once it is durable.
 """
@@ -68,7 +69,7 @@ class TenantLedger:
 
 
 class Writer(threading.Thread):
-    """Runs queued units in group commits: drain, SAVEPOINT per unit, one COMMIT, resolve the futures."""
+    """Runs queued units in group commits: drain, run the units, one COMMIT, resolve the futures."""
 
     def __init__(
         self,
@@ -90,6 +91,8 @@ class Writer(threading.Thread):
         self.stopping = False
         self.next_purge = time.monotonic()
         self.identity = file_identity(path)
+        #: the results of the batch :meth:`_run_plain` ran last (one list, reused)
+        self._results: list[Any] = []
 
     def submit(self, unit: Unit, future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop) -> None:
         if self.stopping or not self.is_alive():
@@ -135,7 +138,6 @@ class Writer(threading.Thread):
 
     def _commit_batch(self, batch: list[_Job]) -> None:
         conn, path = self.conn, self.path
-        outcomes: list[_Outcome] = []
         try:
             if file_identity(path) != self.identity:
                 # SQLite would keep writing to the unlinked file and lose everything on restart
@@ -145,34 +147,28 @@ class Writer(threading.Thread):
             error = translate_error(exc, path)
             _deliver([_Outcome(fut, loop, error=error) for _, fut, loop in batch])
             return
-        broken: BaseException | None = None
-        isolated = len(batch) > 1  # a lone unit needs no savepoint: its failure rolls back the transaction
-        committed_tenants: set[str] = set()
-        for unit, fut, loop in batch:
-            if broken is not None:
-                outcomes.append(_Outcome(fut, loop, error=broken))
-                continue
-            self.tenants.pending.clear()
+        failed = self._run_plain(batch)
+        if failed is None:
+            outcomes = [
+                _Outcome(fut, loop, result) for (_, fut, loop), result in zip(batch, self._results, strict=True)
+            ]
+            committed_tenants = set(self.tenants.pending)
+            broken: BaseException | None = None
+        else:
+            # a unit failed: nothing of this transaction is kept; a lone unit's error is its answer, a group
+            # runs again with a savepoint per unit so only the failing one is rolled back
             try:
-                if isolated:
-                    conn.execute("SAVEPOINT unit")
-                result = unit(conn)
-                if isolated:
-                    conn.execute("RELEASE unit")
-            except Exception as exc:
-                outcomes.append(_Outcome(fut, loop, error=translate_error(exc, path)))
-                try:
-                    conn.execute("ROLLBACK TO unit" if isolated else "ROLLBACK")
-                    if isolated:
-                        conn.execute("RELEASE unit")
-                except sqlite3.Error as rollback_exc:
-                    broken = translate_error(rollback_exc, path)
-                if not isolated and broken is None:
-                    _deliver(outcomes)
+                if conn.in_transaction:  # some errors (a full disk) end the transaction themselves
+                    conn.execute("ROLLBACK")
+                if len(batch) == 1:
+                    _deliver([_Outcome(batch[0][1], batch[0][2], error=translate_error(failed, path))])
                     return
-                continue
-            committed_tenants |= self.tenants.pending
-            outcomes.append(_Outcome(fut, loop, result))
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                error = translate_error(exc, path)
+                _deliver([_Outcome(fut, loop, error=error) for _, fut, loop in batch])
+                return
+            outcomes, committed_tenants, broken = self._run_isolated(batch)
         if broken is None:
             try:
                 conn.execute("COMMIT")
@@ -193,6 +189,47 @@ class Writer(threading.Thread):
             self.stats["commits"] += 1
             self.stats["units"] += len(batch)
         _deliver(outcomes)
+
+    def _run_plain(self, batch: list[_Job]) -> BaseException | None:
+        """Run every unit of ``batch`` with no savepoint (the common case: none fails), their results in
+        ``self._results``; the error of the first that failed, else None."""
+        conn, results = self.conn, self._results
+        results.clear()
+        self.tenants.pending.clear()
+        try:
+            for unit, _fut, _loop in batch:
+                results.append(unit(conn))
+        except Exception as exc:
+            return exc
+        return None
+
+    def _run_isolated(self, batch: list[_Job]) -> tuple[list[_Outcome], set[str], BaseException | None]:
+        """Run every unit of ``batch`` inside its own SAVEPOINT: a failing unit is rolled back alone. The
+        outcomes, the tenants the units that succeeded added, and the error that broke the transaction."""
+        conn, path = self.conn, self.path
+        outcomes: list[_Outcome] = []
+        committed_tenants: set[str] = set()
+        broken: BaseException | None = None
+        for unit, fut, loop in batch:
+            if broken is not None:
+                outcomes.append(_Outcome(fut, loop, error=broken))
+                continue
+            self.tenants.pending.clear()
+            try:
+                conn.execute("SAVEPOINT unit")
+                result = unit(conn)
+                conn.execute("RELEASE unit")
+            except Exception as exc:
+                outcomes.append(_Outcome(fut, loop, error=translate_error(exc, path)))
+                try:
+                    conn.execute("ROLLBACK TO unit")
+                    conn.execute("RELEASE unit")
+                except sqlite3.Error as rollback_exc:
+                    broken = translate_error(rollback_exc, path)
+                continue
+            committed_tenants |= self.tenants.pending
+            outcomes.append(_Outcome(fut, loop, result))
+        return outcomes, committed_tenants, broken
 
     def _purge(self) -> None:
         """Drop rows older than their retention, each table in its own transaction."""
