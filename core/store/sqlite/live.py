@@ -124,7 +124,8 @@ class LiveMethods(SQLiteBackend):
 
     async def _write(self, unit: Callable[[sqlite3.Connection], T]) -> T:
         def appending(conn: sqlite3.Connection) -> tuple[T, list[Row]]:
-            _appending.rows = rows = []
+            rows: list[Row] = []
+            _appending.rows = rows
             try:
                 return unit(conn), rows
             finally:
