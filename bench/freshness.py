@@ -11,6 +11,9 @@ weight unique to its scale, so a weight seen in the API names the line that carr
 ``--watched`` of the scales, each GETting ``latest/?scale_id=`` in a loop, and record, for every weight they
 see for the first time, the time since its line was sent (an upper bound: it includes up to one poll).
 Figures per round (p50/p99/max, ms) and the median of the rounds. No baseline: nothing else does this.
+As the delays follow the machine's load, each round also gives the CPU time the server process(es) spent
+during its WebSocket leg per line sent (``srv CPU us/line``, from ``/proc``): what the push path costs, load
+or not.
 
 Each poll opens a new connection: on a keep-alive connection every answer after the first waits about 40 ms
 for the client's delayed ACK (the web socket ``specgate serve`` binds has no TCP_NODELAY; see
@@ -34,6 +37,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -50,6 +54,15 @@ from plugins.fg150kal.simulator import weight_line
 
 PATH = "/api/scale-gateway/latest/"
 LIVE_PATH = "/api/v1/live"
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes have used (``/proc/PID/stat``)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def scale_id(index: int) -> str:
@@ -160,8 +173,9 @@ def store_url(backend: str, workdir: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def servers(args: argparse.Namespace, workdir: Path, url: str) -> Iterator[tuple[list[int], str, str]]:
-    """``(listener ports, web URL, description)`` of ``specgate serve``: one process, or two with ``--split``."""
+def servers(args: argparse.Namespace, workdir: Path, url: str) -> Iterator[tuple[list[int], str, str, list[int]]]:
+    """``(listener ports, web URL, description, pids)`` of ``specgate serve``: one process, or two with
+    ``--split``."""
     listen = []
     for i in range(args.scales):
         listen += ["--listen", f"fg150kal:0:host={HOST},scale_id={scale_id(i)}"]
@@ -186,7 +200,8 @@ def servers(args: argparse.Namespace, workdir: Path, url: str) -> Iterator[tuple
             argv = [*serve, "--no-listeners", "--web-port", "0", *listen, *common]
             gateway = web = stack.enter_context(running("specgate", argv, workdir, [*gateway_ready, r"web http://"]))
             what = f"one process (pid {gateway.pid})"
-        yield [port for _, port in endpoints(gateway, "fg150kal")], web_url(web), what
+        pids = sorted({gateway.pid, web.pid})
+        yield [port for _, port in endpoints(gateway, "fg150kal")], web_url(web), what, pids
 
 
 async def main() -> None:
@@ -205,7 +220,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="specgate-bench-") as tmp, store_url(args.backend, Path(tmp)) as url:
         workdir = Path(tmp)
         token = await bench_token(url)
-        with servers(args, workdir, url) as (ports, web, what):
+        with servers(args, workdir, url) as (ports, web, what, pids):
             print(f"ours: specgate serve, {len(ports)} fg150kal listeners (one per scale) and the web app, {what};")
             print(f"  store {args.backend} ({'a temp dir' if args.backend == 'sqlite' else url})")
             print(
@@ -217,6 +232,7 @@ async def main() -> None:
             print(
                 f"  {'round':>6} {'HTTP':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'poll p50 ms':>12}"
                 f" {'WS':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'lagged':>6} {'WS lines/s':>10}"
+                f" {'srv CPU us/line':>15}"
             )
             seqs = [1] * args.scales
             rows = []
@@ -233,7 +249,7 @@ async def main() -> None:
                 pushed: list[float] = []
                 pushed_sent: dict[tuple[int, str], float] = {}
                 sockets = [await subscribe(web, token) for _ in range(args.subscribers)]
-                started = time.perf_counter()
+                started, cpu_before = time.perf_counter(), cpu_seconds(pids)
                 until = started + args.seconds
                 streams = [
                     stream(i, ports[i], args.rate, args.seconds, pushed_sent, seqs[i]) for i in range(args.scales)
@@ -241,6 +257,7 @@ async def main() -> None:
                 listeners = [listen(ws, until, pushed_sent, pushed) for ws in sockets]
                 results = await asyncio.gather(*streams, *listeners)
                 rate = len(pushed_sent) / (time.perf_counter() - started)
+                cpu = (cpu_seconds(pids) - cpu_before) / max(1, len(pushed_sent)) * 1e6
                 for ws in sockets:
                     await ws.close()  # type: ignore[attr-defined]
                 seqs = list(results[: args.scales])
@@ -249,19 +266,20 @@ async def main() -> None:
                     continue
                 row = (
                     len(delays), percentile(delays, 0.5), percentile(delays, 0.99), max(delays, default=0.0),
-                    len(pushed), percentile(pushed, 0.5), percentile(pushed, 0.99), max(pushed, default=0.0),
+                    len(pushed), percentile(pushed, 0.5), percentile(pushed, 0.99), max(pushed, default=0.0), cpu,
                 )  # fmt: skip
                 rows.append(row)
                 print(
                     f"  {r:>6} {row[0]:>6} {row[1]:>8.1f} {row[2]:>8.1f} {row[3]:>8.1f}"
                     f" {percentile(polls, 0.5):>12.1f} {row[4]:>7} {row[5]:>8.1f} {row[6]:>8.1f} {row[7]:>8.1f}"
-                    f" {lagged:>6} {rate:>10,.0f}"
+                    f" {lagged:>6} {rate:>10,.0f} {cpu:>15.0f}"
                 )
                 await asyncio.sleep(0.5)
-            medians = [median([row[i] for row in rows]) for i in range(8)]
+            medians = [median([row[i] for row in rows]) for i in range(9)]
             print(
                 f"  {'median':>6} {medians[0]:>6.0f} {medians[1]:>8.1f} {medians[2]:>8.1f} {medians[3]:>8.1f}"
                 f" {'':>12} {medians[4]:>7.0f} {medians[5]:>8.1f} {medians[6]:>8.1f} {medians[7]:>8.1f}"
+                f" {'':>6} {'':>10} {medians[8]:>15.0f}"
             )
             verdict = "met" if medians[6] <= 50 else "NOT met"
             print(f"WebSocket p99 (median of rounds) {medians[6]:.1f} ms; target <= 50 ms: {verdict}")

@@ -111,6 +111,9 @@ def web_server(app: Starlette, config: Config) -> uvicorn.Server:
             backlog=config.web_max_connections,
             ssl_certfile=config.web_ssl_certfile,
             ssl_keyfile=config.web_ssl_keyfile,
+            # live messages are small JSON: compressing each costs the sender more time than it saves on
+            # the wire (browsers ask for permessage-deflate by themselves)
+            ws_per_message_deflate=False,
         )
     )
 

@@ -13,6 +13,7 @@ import pytest
 
 from core.errors import InvalidInput
 from core.store.sqlite import MIGRATIONS, SQLiteStore, connect, migrate, schema_version
+from core.store.sqlite.live import append_live
 
 TENANT = "feed_t"
 
@@ -148,6 +149,69 @@ async def test_a_version_4_file_gains_the_live_feed(tmp_path):
     conn = sqlite3.connect(path)
     assert schema_version(conn) == len(MIGRATIONS) >= 5
     conn.close()
+
+
+async def test_the_writing_store_hands_its_committed_entries_to_its_followers_without_reading_them(
+    tmp_path, monkeypatch
+):
+    path = str(tmp_path / "handed.db")
+    async with SQLiteStore(path) as store:
+        monkeypatch.setattr(type(store), "live_poll_interval", 60.0)  # no read of the table by the clock
+        feed = store.follow_live(await store.live_position())
+        pending = asyncio.ensure_future(anext(feed))
+        await asyncio.sleep(0.1)  # its first read of the table is done
+        reads = []
+        real_read = type(store)._read_point
+
+        async def counted(self, fn):
+            reads.append(fn)
+            return await real_read(self, fn)
+
+        monkeypatch.setattr(type(store), "_read_point", counted)
+        await store.set_scale_latest("S1", stable("1.00"))
+        await store.publish_live("scale", None, {"scale_id": "S2", "status": "US", "weight": Decimal("2.50")})
+        entries = [await asyncio.wait_for(pending, 5), *await collect(feed, 1)]
+        assert [entry["data"]["scale_id"] for entry in entries] == ["S1", "S2"]
+        assert [entry["position"] for entry in entries] == [1, 2]
+        assert entries[1]["data"]["weight"] == Decimal("2.50") and isinstance(entries[0]["at"], float)
+        assert reads == []
+        await feed.aclose()
+
+
+async def test_a_write_that_fails_hands_nothing_over(tmp_path):
+    async with SQLiteStore(str(tmp_path / "failed.db")) as store:
+        feed = store.follow_live(await store.live_position())
+
+        def append_then_fail(conn):
+            append_live(conn, ("scale", None, {"scale_id": "LOST", "status": "US"}))
+            raise sqlite3.IntegrityError("the unit fails after its append")
+
+        pending = asyncio.ensure_future(anext(feed))
+        await asyncio.sleep(0.1)  # following
+        with pytest.raises(Exception, match="fails after its append"):
+            await store._write(append_then_fail)
+        await store.publish_live("scale", None, {"scale_id": "KEPT", "status": "US"})
+        assert (await asyncio.wait_for(pending, 5))["data"]["scale_id"] == "KEPT"
+        await nothing_more(feed)
+        await feed.aclose()
+
+
+async def test_an_entry_of_another_process_between_two_handed_ones_is_read_from_the_table(tmp_path, monkeypatch):
+    path = str(tmp_path / "between.db")
+    async with SQLiteStore(path) as mine, SQLiteStore(path) as other:
+        monkeypatch.setattr(type(mine), "live_poll_interval", 60.0)  # only the gap sends it to the table
+        feed = mine.follow_live(await mine.live_position())
+        pending = asyncio.ensure_future(anext(feed))
+        await asyncio.sleep(0.1)
+        await mine.publish_live("scale", None, {"scale_id": "A", "status": "US"})
+        first = await asyncio.wait_for(pending, 5)
+        await other.publish_live("scale", None, {"scale_id": "B", "status": "US"})  # never handed to mine
+        await mine.publish_live("scale", None, {"scale_id": "C", "status": "US"})
+        entries = [first, *await collect(feed, 2)]
+        assert [entry["data"]["scale_id"] for entry in entries] == ["A", "B", "C"]
+        assert [entry["position"] for entry in entries] == [1, 2, 3]
+        await nothing_more(feed)
+        await feed.aclose()
 
 
 # --------------------------------------------------------------------------- MongoDB without change streams

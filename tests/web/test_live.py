@@ -145,6 +145,9 @@ async def test_a_bearer_token_in_the_first_message_is_accepted_and_hello_names_t
     )  # fmt: skip
     async with served(store) as (url, _):
         async with connect(url) as ws:
+            # the client offers permessage-deflate (as browsers do); the server declines it
+            assert "permessage-deflate" in ws.request.headers["Sec-WebSocket-Extensions"]
+            assert "Sec-WebSocket-Extensions" not in ws.response.headers
             await ws.send(json.dumps({"type": "auth", "token": token}))
             hello = await receive(ws)
         assert hello == {"type": "hello", "login_id": "a_admin", "tenant": TENANT_A, "role": "admin",
