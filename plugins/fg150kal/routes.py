@@ -126,20 +126,7 @@ async def latest(request: Request, caller: Principal) -> Response:
     reading = await _latest_reading(state, scale_id, caller)
     if reading is None:
         return error_response(404, "no_data", f"no stable reading from scale {scale_id!r} yet")
-    tz, max_age = _settings(state)
-    received_at = float(reading["received_at"])
-    return JSONResponse(
-        {
-            "ok": True,
-            "scale_id": scale_id,
-            "status": reading["status"],
-            "weight": two_decimals(reading["weight"]),
-            "unit": reading.get("unit"),
-            "raw": reading.get("raw", ""),
-            "received_at": _iso(received_at, tz),
-            "stale": state.clock() - received_at > max_age,
-        }
-    )
+    return JSONResponse({"ok": True, "scale_id": scale_id, **_reading_view(reading, state)})
 
 
 async def commit(request: Request, caller: Principal) -> Response:
@@ -214,11 +201,14 @@ def _scale_item(scale_id: str, tenant: str | None, reading: Mapping[str, Any] | 
     if reading is None:
         empty = dict.fromkeys(("status", "weight", "unit", "raw", "received_at"))
         return {"scale_id": scale_id, "tenant": tenant, **empty, "stale": True}
+    return {"scale_id": scale_id, "tenant": reading.get("tenant"), **_reading_view(reading, state)}
+
+
+def _reading_view(reading: Mapping[str, Any], state: Any) -> dict[str, Any]:
+    """A stored latest reading as the API shows it, with ``stale`` by the configured age."""
     tz, max_age = _settings(state)
     received_at = float(reading["received_at"])
     return {
-        "scale_id": scale_id,
-        "tenant": reading.get("tenant"),
         "status": reading.get("status"),
         "weight": two_decimals(reading["weight"]),
         "unit": reading.get("unit"),

@@ -19,11 +19,13 @@ class Clock:
 # --------------------------------------------------------------------------- accounts and logins
 
 import contextlib  # noqa: E402
+import time  # noqa: E402
 
 import httpx  # noqa: E402
 
 from core.config import Config  # noqa: E402
 from core.security.passwords import hash_password  # noqa: E402
+from core.security.tokens import new_session_token, token_hash  # noqa: E402
 
 PASSWORD = "correct horse battery"
 #: one test password hashed once (scrypt is slow on purpose)
@@ -56,6 +58,27 @@ async def login(client: httpx.AsyncClient, login_id: str, password: str = PASSWO
     response = await client.post("/api/v1/session", json={"login": login_id, "password": password})
     assert response.status_code == 200, response.text
     return response.json()["token"]
+
+
+async def stored_session(
+    store, tenant: str | None, login: str, role: str, system_admin: bool = False, now: float | None = None
+) -> str:
+    """A live session made directly in the store (no password hashing, for tests that make many); its token."""
+    token = new_session_token()
+    now = time.time() if now is None else now
+    await store.create_session(
+        {
+            "token_hash": token_hash(token),
+            "login_id": login,
+            "tenant": tenant,
+            "role": role,
+            "system_admin": system_admin,
+            "created_at": now,
+            "expires_at": now + 3600,
+            "idle_expires_at": now + 3600,
+        }
+    )
+    return token
 
 
 def bearer(token: str) -> dict[str, str]:

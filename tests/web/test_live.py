@@ -31,10 +31,11 @@ from websockets.uri import parse_uri
 
 from core.cli.serve import start_web, web_server
 from core.config import Config
-from core.security.tokens import new_api_token, new_session_token, token_hash
+from core.security.tokens import new_api_token, token_hash
 from core.store import open_store
 from plugins.fg150kal.simulator import run_scale, scale_stream
 from plugins.gas_meter.simulator import SimulatedMeter, exchange
+from tests.web.support import stored_session
 from web.app import create_app
 from web.live import PATH
 
@@ -55,21 +56,7 @@ async def served(store, **settings):
 
 
 async def session(store, tenant: str | None, login: str, role: str, system_admin: bool = False) -> str:
-    token = new_session_token()
-    now = time.time()
-    await store.create_session(
-        {
-            "token_hash": token_hash(token),
-            "login_id": login,
-            "tenant": tenant,
-            "role": role,
-            "system_admin": system_admin,
-            "created_at": now,
-            "expires_at": now + 3600,
-            "idle_expires_at": now + 3600,
-        }
-    )
-    return token
+    return await stored_session(store, tenant, login, role, system_admin)
 
 
 async def receive(ws, timeout: float = 3.0) -> dict:

@@ -23,9 +23,8 @@ from starlette.routing import Route, WebSocketRoute
 from core.config import Config
 from core.routing import ApiRoute
 from core.security.roles import PERMISSIONS, ROLES
-from core.security.tokens import new_session_token, token_hash
 from core.store import ListQuery, open_store
-from tests.web.support import T0, Clock, add_user, app_client, bearer
+from tests.web.support import T0, Clock, add_user, app_client, bearer, stored_session
 
 #: WebSocket routes, whose access tests are their own (an HTTP call cannot reach them)
 WEBSOCKETS = {"/api/v1/live"}
@@ -84,21 +83,7 @@ def api_routes(app) -> list[tuple[str, ApiRoute]]:
 
 
 async def session_token(store, tenant: str, login: str, role: str, system_admin: bool = False) -> str:
-    """A live session made directly in the store (no password hashing: this test makes hundreds)."""
-    token = new_session_token()
-    await store.create_session(
-        {
-            "token_hash": token_hash(token),
-            "login_id": login,
-            "tenant": tenant,
-            "role": role,
-            "system_admin": system_admin,
-            "created_at": T0,
-            "expires_at": T0 + 3600,
-            "idle_expires_at": T0 + 3600,
-        }
-    )
-    return token
+    return await stored_session(store, tenant, login, role, system_admin, now=T0)
 
 
 async def seed(store) -> dict:
