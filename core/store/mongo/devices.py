@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import PyMongoError
 
 from core.errors import Conflict, InvalidInput
 from core.store.documents import check_event, check_fields, check_int, check_keyed, check_readings
@@ -19,6 +21,8 @@ from core.store.mongo.connection import driver_errors
 from core.store.mongo.live import append_live
 from core.store.mongo.queries import insert_absent_readings, insert_event, insert_new
 from core.store.validation import check_identifier, check_tenant
+
+log = logging.getLogger(__name__)
 
 
 class DeviceMethods(MongoBackend):
@@ -125,15 +129,25 @@ class DeviceMethods(MongoBackend):
                 new = await insert_new(db["data"], docs, "insert readings")
             else:
                 new = await insert_absent_readings(db["data"], device_uid, docs, session)
+            announce.clear()
             if event_doc is not None and await insert_event(db["event"], event_doc, session):
-                await append_live(self._common, event_entry(tenant, event_doc), session)
+                announce.append(event_entry(tenant, event_doc))
             if changes:
                 await db["device"].update_one({"device_uid": {"$eq": device_uid}}, {"$set": changes}, session=session)
             if new:
-                await append_live(self._common, report_entry(tenant, device_uid, docs), session)
+                announce.append(report_entry(tenant, device_uid, docs))
             return new
 
-        return await self._atomically(f"record the report of {device_uid!r}", work)
+        announce: list[Any] = []
+        new = await self._atomically(f"record the report of {device_uid!r}", work)
+        # announced once the report is committed, outside its transaction: the report's transaction stays
+        # within the tenant's database, and a live feed that fails costs a live view one entry, never the reply
+        for entry in announce:
+            try:
+                await append_live(self._common, entry)
+            except PyMongoError as exc:
+                log.warning("the live feed missed the report of %r: %s", device_uid, exc)
+        return new
 
     # ------------------------------------------------------------------ events
     @staticmethod

@@ -1,7 +1,8 @@
 """MongoDB store methods for the live feed: the ``live_feed`` collection of the common database.
 
-A write that announces something appends its entry with :func:`append_live`, inside the same transaction
-when the deployment has them (else right after what it announces). Followers read the collection through a
+A write that announces something appends its entry with :func:`append_live` right after what it announces
+is committed (a report's transaction stays within its tenant's database; a failed append costs a live view
+one entry, never the device's reply). Followers read the collection through a
 change stream (a replica set or a sharded cluster, SecantusDB included): the server pushes each insert in
 commit order, and the stream's resume token is the position. A standalone server has no change streams;
 there followers poll the collection by ``_id`` every :attr:`LiveMethods.live_poll_interval`, reading again
