@@ -5,6 +5,12 @@ resending simulated meters report to. The server is killed with SIGKILL: while i
 be committed, so no meter gets a reply. It is started again on the same port and data: the same gateway
 object, never restarted, answers again, and every reading and event it acknowledged before, during or
 after the outage is stored, once.
+
+The server runs with ``--sync-on-commit``: SecantusDB 0.7 fsyncs a single write that asks for ``j: true`` but
+not a transaction's commit (it keeps the commit's log record in memory, as mongod with ``j: false`` does), so a
+SIGKILL loses the transactions acknowledged in the last moments before it. mongod honours ``j: true`` on
+``commitTransaction``; the flag gives this test a server that keeps what it acknowledged, as the gateway's
+guarantee assumes.
 """
 
 from __future__ import annotations
@@ -34,7 +40,16 @@ def start_server(port: int, data: Path) -> subprocess.Popen:
     log = data / "server.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [_secantus_command(), "--host", "127.0.0.1", "--port", str(port), "--storage-path", str(data / "db")],
+            [
+                _secantus_command(),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--storage-path",
+                str(data / "db"),
+                "--sync-on-commit",
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -226,7 +226,7 @@ async def test_without_change_streams_a_mongodb_follower_polls_and_yields_each_e
 
     monkeypatch.setattr(type(reader), "_watch", no_change_streams)
     monkeypatch.setattr(type(reader), "live_poll_interval", 0.02)
-    await writer.set_scale_latest("OLD", stable("1.00"))
+    await writer.publish_live("scale", None, {"scale_id": "OLD", "status": "US"})  # in the feed when it returns
     feed = reader.follow_live(await reader.live_position())
     pending = asyncio.ensure_future(anext(feed))
     await asyncio.sleep(0.2)
@@ -235,4 +235,43 @@ async def test_without_change_streams_a_mongodb_follower_polls_and_yields_each_e
     entries = [await asyncio.wait_for(pending, 5), *await collect(feed, 4)]
     assert [entry["data"]["scale_id"] for entry in entries] == ["S0", "S1", "S2", "S3", "S4"]
     await nothing_more(feed)  # the overlap read again is never yielded twice
+    await feed.aclose()
+
+
+@pytest.mark.parametrize("store", ["mongodb"], indirect=True)
+async def test_a_mongodb_report_returns_before_its_live_entry_is_appended_and_a_failed_append_is_counted(
+    store, monkeypatch, caplog
+):
+    from pymongo.asynchronous.collection import AsyncCollection
+    from pymongo.errors import AutoReconnect
+
+    await store.add_tenant(TENANT)
+    feed = store.follow_live(await store.live_position())
+    release, outage = asyncio.Event(), False
+    insert_many = AsyncCollection.insert_many
+
+    async def slow_feed(self, documents, *args, **kwargs):
+        if self.name == "live_feed":
+            await release.wait()
+            if outage:
+                raise AutoReconnect("the server went away")
+        return await insert_many(self, documents, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncCollection, "insert_many", slow_feed)
+    reading = {"device_uid": "F1", "timestamp": 100, "counter_val": 10}
+    assert await asyncio.wait_for(store.record_report(TENANT, "F1", {}, [reading]), 5) == 1  # not held by the feed
+    pending = asyncio.ensure_future(anext(feed))
+    await asyncio.sleep(0.3)
+    assert not pending.done()
+    release.set()
+    assert (await asyncio.wait_for(pending, 5))["data"]["device_uid"] == "F1"
+
+    release.clear()
+    outage = True
+    later = {"device_uid": "F1", "timestamp": 200, "counter_val": 11}
+    assert await asyncio.wait_for(store.record_report(TENANT, "F1", {}, [later]), 5) == 1
+    release.set()
+    await store.live_position()  # once the append has failed
+    assert store.live_entries_missed == 1
+    assert "the live feed missed 1 entry" in caplog.text
     await feed.aclose()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import PyMongoError
 
 from core.errors import Conflict, InvalidInput
 from core.store.documents import check_event, check_fields, check_int, check_keyed, check_readings
@@ -18,11 +16,8 @@ from core.store.live import event_entry, report_entry
 from core.store.mongo.backend import MongoBackend
 from core.store.mongo.codecs import DEVICE_INTS, clean, original_types
 from core.store.mongo.connection import driver_errors
-from core.store.mongo.live import append_live
 from core.store.mongo.queries import insert_absent_readings, insert_event, insert_new
 from core.store.validation import check_identifier, check_tenant
-
-log = logging.getLogger(__name__)
 
 
 class DeviceMethods(MongoBackend):
@@ -140,13 +135,7 @@ class DeviceMethods(MongoBackend):
 
         announce: list[Any] = []
         new = await self._atomically(f"record the report of {device_uid!r}", work)
-        # announced once the report is committed, outside its transaction: the report's transaction stays
-        # within the tenant's database, and a live feed that fails costs a live view one entry, never the reply
-        for entry in announce:
-            try:
-                await append_live(self._common, entry)
-            except PyMongoError as exc:
-                log.warning("the live feed missed the report of %r: %s", device_uid, exc)
+        self._announce(*announce)
         return new
 
     # ------------------------------------------------------------------ events
@@ -163,8 +152,9 @@ class DeviceMethods(MongoBackend):
         doc = self._event(event)
         db = await self._writable_tenant(tenant)
         with driver_errors("add an event"):
-            if await insert_event(db["event"], doc, None):
-                await append_live(self._common, event_entry(tenant, doc))
+            new = await insert_event(db["event"], doc, None)
+        if new:
+            self._announce(event_entry(tenant, doc))
         return doc["event_id"]
 
     async def list_events(self, tenant: str, query: ListQuery) -> Page:

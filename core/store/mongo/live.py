@@ -1,8 +1,9 @@
 """MongoDB store methods for the live feed: the ``live_feed`` collection of the common database.
 
-A write that announces something appends its entry with :func:`append_live` right after what it announces
-is committed (a report's transaction stays within its tenant's database; a failed append costs a live view
-one entry, never the device's reply). Followers read the collection through a
+A write that announces something hands its entries to :meth:`LiveMethods._announce` once what it announces
+is committed: a background task appends them in that order, so a report's transaction stays within its
+tenant's database and neither a slow nor a failed append delays the device's reply (a failure costs a live
+view those entries, counted in :attr:`LiveMethods.live_entries_missed` and logged). Followers read the collection through a
 change stream (a replica set or a sharded cluster, SecantusDB included): the server pushes each insert in
 commit order, and the stream's resume token is the position. A standalone server has no change streams;
 there followers poll the collection by ``_id`` every :attr:`LiveMethods.live_poll_interval`, reading again
@@ -13,6 +14,7 @@ second. Entries expire after :data:`LIVE_FEED_RETENTION` seconds (a TTL index), 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
@@ -20,10 +22,9 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo.asynchronous.change_stream import AsyncChangeStream
-from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure
+from pymongo.errors import OperationFailure, PyMongoError
 
+from core.errors import StoreUnavailable
 from core.store.live import Entry, check_live
 from core.store.mongo.backend import MongoBackend
 from core.store.mongo.codecs import epoch_date
@@ -39,14 +40,20 @@ _NO_CHANGE_STREAMS = frozenset({40573, 40324, 20})
 _POLL_OVERLAP = 2.0
 #: how long the server holds an empty change-stream read open (milliseconds)
 _AWAIT_MS = 200
+#: entries waiting for the background append at most; beyond it new ones are dropped (and counted)
+ANNOUNCE_BACKLOG = 10_000
+#: seconds :meth:`LiveMethods.close` waits for the entries still waiting
+_CLOSE_FLUSH = 2.0
+#: seconds between two log lines about missed entries
+_MISSED_LOG_INTERVAL = 10.0
+
+log = logging.getLogger(__name__)
 
 
-async def append_live(common: AsyncDatabase, entry: Entry, session: AsyncClientSession | None = None) -> None:
-    """Append one entry, in ``session``'s transaction when given."""
+def live_document(entry: Entry) -> dict[str, Any]:
     kind, tenant, data = entry
     now = time.time()
-    doc = {"kind": kind, "tenant": tenant, "at": now, "at_date": epoch_date(now), "data": dict(data)}
-    await common[COLLECTION].insert_one(doc, session=session)
+    return {"kind": kind, "tenant": tenant, "at": now, "at_date": epoch_date(now), "data": dict(data)}
 
 
 def _entry(doc: Mapping[str, Any], position: Any) -> dict[str, Any]:
@@ -64,6 +71,13 @@ class LiveMethods(MongoBackend):
 
     #: seconds between two reads of a follower on a server without change streams
     live_poll_interval: float = 0.05
+    #: entries the live feed never got (the append failed, or the backlog was full)
+    live_entries_missed: int = 0
+
+    _announcing: list[dict[str, Any]] | None = None
+    _announced_waiters: list[asyncio.Future] | None = None
+    _announcer: asyncio.Task | None = None
+    _missed_logged_at: float = float("-inf")
 
     async def open(self) -> None:
         first = self._client is None
@@ -72,10 +86,75 @@ class LiveMethods(MongoBackend):
             with driver_errors("prepare the live feed"):
                 await ensure_ttl(self._common[COLLECTION], LIVE_FEED_RETENTION)
 
+    async def close(self) -> None:
+        try:
+            await asyncio.wait_for(self._appended(), _CLOSE_FLUSH)
+        except TimeoutError:
+            if self._announcer is not None:
+                self._announcer.cancel()
+        await super().close()
+
+    async def _appended(self) -> None:
+        """Once the entries announced so far are appended (or missed)."""
+        if self._announcer is not None and not self._announcer.done():
+            await asyncio.shield(self._announcer)
+
+    def _announce(self, *entries: Entry, appended: asyncio.Future | None = None) -> None:
+        """Append ``entries`` to the feed in the background, after those announced before; never waits.
+        ``appended``, when given, is resolved once they are (or fails with the driver's error)."""
+        if self._announcing is None:
+            self._announcing, self._announced_waiters = [], []
+        room = ANNOUNCE_BACKLOG - len(self._announcing)
+        if room < len(entries):
+            self._missed(len(entries) - max(room, 0), "the backlog is full")
+            if appended is not None:
+                appended.set_exception(StoreUnavailable("the live feed's backlog is full"))
+                return
+            entries = entries[: max(room, 0)]
+        self._announcing.extend(live_document(entry) for entry in entries)
+        if appended is not None:
+            self._announced_waiters.append(appended)
+        if self._announcer is None or self._announcer.done():
+            self._announcer = asyncio.get_running_loop().create_task(self._append_announced())
+
+    async def _append_announced(self) -> None:
+        while self._announcing or self._announced_waiters:
+            batch, self._announcing = self._announcing, []
+            waiters, self._announced_waiters = self._announced_waiters, []
+            failure: BaseException | None = None
+            try:
+                if batch:
+                    await self._common[COLLECTION].insert_many(batch, ordered=True)
+            except (PyMongoError, StoreUnavailable) as exc:
+                failure = exc
+                self._missed(len(batch), str(exc))
+            for waiter in waiters:
+                if waiter.done():
+                    continue
+                if failure is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(failure)
+
+    def _missed(self, count: int, why: str) -> None:
+        self.live_entries_missed += count
+        now = time.monotonic()
+        if now - self._missed_logged_at >= _MISSED_LOG_INTERVAL:
+            self._missed_logged_at = now
+            log.warning(
+                "the live feed missed %d entr%s (%d in all): %s",
+                count,
+                "y" if count == 1 else "ies",
+                self.live_entries_missed,
+                why,
+            )
+
     async def publish_live(self, kind: str, tenant: str | None, data: Mapping[str, Any]) -> None:
         doc = check_live(kind, tenant, data)
+        appended = asyncio.get_running_loop().create_future()
+        self._announce((kind, tenant, doc), appended=appended)
         with driver_errors(f"publish a live {kind}"):
-            await append_live(self._common, (kind, tenant, doc))
+            await appended
 
     async def _watch(self, after: Any) -> AsyncChangeStream | None:
         """A change stream of the feed's inserts after ``after``; None on a server without them."""
@@ -90,6 +169,8 @@ class LiveMethods(MongoBackend):
         return None
 
     async def live_position(self) -> Any:
+        """The position after every entry, those this store is still appending included."""
+        await self._appended()
         stream = await self._watch(None)
         if stream is None:
             return ObjectId()

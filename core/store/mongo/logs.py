@@ -14,7 +14,6 @@ from core.store.live import dead_letter_entry
 from core.store.mongo.backend import MongoBackend
 from core.store.mongo.codecs import clean, epoch_date
 from core.store.mongo.connection import driver_errors
-from core.store.mongo.live import append_live
 from core.store.validation import check_identifier
 
 
@@ -40,7 +39,7 @@ class LogMethods(MongoBackend):
         doc["at_date"] = epoch_date(doc["at"])  # the TTL index needs a BSON date
         with driver_errors("add a dead letter"):
             await self._common["dead_letter"].insert_one(doc)
-            await append_live(self._common, dead_letter_entry(doc["id"], doc))
+        self._announce(dead_letter_entry(doc["id"], doc))
         return doc["id"]
 
     async def get_dead_letter(self, entry_id: str) -> dict[str, Any] | None:

@@ -14,7 +14,6 @@ from core.store.mongo.backend import MongoBackend
 from core.store.mongo.codecs import clean, strip
 from core.store.mongo.connection import driver_errors
 from core.store.mongo.counters import next_weighing_id
-from core.store.mongo.live import append_live
 from core.store.validation import check_identifier, check_tenant
 
 
@@ -27,7 +26,7 @@ class ScaleMethods(MongoBackend):
         doc.pop("_id", None)
         with driver_errors(f"set the latest reading of scale {scale_id!r}"):
             await self._common["scale_latest"].replace_one({"scale_id": {"$eq": doc["scale_id"]}}, doc, upsert=True)
-            await append_live(self._common, scale_entry(doc))
+        self._announce(scale_entry(doc))
 
     async def get_scale_latest(self, scale_id: str) -> dict[str, Any] | None:
         scale_id = check_identifier("scale_id", scale_id)
