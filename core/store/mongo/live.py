@@ -66,6 +66,17 @@ def _entry(doc: Mapping[str, Any], position: Any) -> dict[str, Any]:
     }
 
 
+class _Announced:
+    """The entries a store has announced and not yet appended, with the futures waiting for them."""
+
+    __slots__ = ("docs", "task", "waiters")
+
+    def __init__(self) -> None:
+        self.docs: list[dict[str, Any]] = []
+        self.waiters: list[asyncio.Future[None]] = []
+        self.task: asyncio.Task[None] | None = None
+
+
 class LiveMethods(MongoBackend):
     """``live_feed``: :meth:`publish_live`, :meth:`follow_live`; its TTL index is made when the store opens."""
 
@@ -73,11 +84,14 @@ class LiveMethods(MongoBackend):
     live_poll_interval: float = 0.05
     #: entries the live feed never got (the append failed, or the backlog was full)
     live_entries_missed: int = 0
-
-    _announcing: list[dict[str, Any]] | None = None
-    _announced_waiters: list[asyncio.Future] | None = None
-    _announcer: asyncio.Task | None = None
     _missed_logged_at: float = float("-inf")
+
+    @property
+    def _announced(self) -> _Announced:
+        announced: _Announced | None = self.__dict__.get("_live_announced")
+        if announced is None:
+            announced = self.__dict__["_live_announced"] = _Announced()
+        return announced
 
     async def open(self) -> None:
         first = self._client is None
@@ -90,37 +104,38 @@ class LiveMethods(MongoBackend):
         try:
             await asyncio.wait_for(self._appended(), _CLOSE_FLUSH)
         except TimeoutError:
-            if self._announcer is not None:
-                self._announcer.cancel()
+            task = self._announced.task
+            if task is not None:
+                task.cancel()
         await super().close()
 
     async def _appended(self) -> None:
         """Once the entries announced so far are appended (or missed)."""
-        if self._announcer is not None and not self._announcer.done():
-            await asyncio.shield(self._announcer)
+        task = self._announced.task
+        if task is not None and not task.done():
+            await asyncio.shield(task)
 
-    def _announce(self, *entries: Entry, appended: asyncio.Future | None = None) -> None:
+    def _announce(self, *entries: Entry, appended: asyncio.Future[None] | None = None) -> None:
         """Append ``entries`` to the feed in the background, after those announced before; never waits.
         ``appended``, when given, is resolved once they are (or fails with the driver's error)."""
-        if self._announcing is None:
-            self._announcing, self._announced_waiters = [], []
-        room = ANNOUNCE_BACKLOG - len(self._announcing)
+        announced = self._announced
+        room = max(0, ANNOUNCE_BACKLOG - len(announced.docs))
         if room < len(entries):
-            self._missed(len(entries) - max(room, 0), "the backlog is full")
+            self._missed(len(entries) - room, "the backlog is full")
             if appended is not None:
                 appended.set_exception(StoreUnavailable("the live feed's backlog is full"))
                 return
-            entries = entries[: max(room, 0)]
-        self._announcing.extend(live_document(entry) for entry in entries)
+            entries = entries[:room]
+        announced.docs.extend(live_document(entry) for entry in entries)
         if appended is not None:
-            self._announced_waiters.append(appended)
-        if self._announcer is None or self._announcer.done():
-            self._announcer = asyncio.get_running_loop().create_task(self._append_announced())
+            announced.waiters.append(appended)
+        if announced.task is None or announced.task.done():
+            announced.task = asyncio.get_running_loop().create_task(self._append_announced(announced))
 
-    async def _append_announced(self) -> None:
-        while self._announcing or self._announced_waiters:
-            batch, self._announcing = self._announcing, []
-            waiters, self._announced_waiters = self._announced_waiters, []
+    async def _append_announced(self, announced: _Announced) -> None:
+        while announced.docs or announced.waiters:
+            batch, announced.docs = announced.docs, []
+            waiters, announced.waiters = announced.waiters, []
             failure: BaseException | None = None
             try:
                 if batch:
@@ -151,7 +166,7 @@ class LiveMethods(MongoBackend):
 
     async def publish_live(self, kind: str, tenant: str | None, data: Mapping[str, Any]) -> None:
         doc = check_live(kind, tenant, data)
-        appended = asyncio.get_running_loop().create_future()
+        appended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._announce((kind, tenant, doc), appended=appended)
         with driver_errors(f"publish a live {kind}"):
             await appended
