@@ -204,3 +204,64 @@ def test_serve_runs_on_uvloop_where_it_is_installed():
     else:
         assert event_loop_factory() is uvloop.new_event_loop
         assert "uvloop" in web_stack() and "h11" in web_stack()
+
+
+def test_tune_interpreter_freezes_what_start_up_made_and_shortens_the_switch_interval():
+    """Run in a child interpreter: the settings are process-wide, and this test process keeps its own."""
+    import json
+    import subprocess
+    import sys
+
+    from core.cli.serve import GC_THRESHOLDS, SWITCH_INTERVAL
+
+    script = (
+        "import gc, json, sys\n"
+        "from core.cli.serve import tune_interpreter\n"
+        "before = gc.get_freeze_count()\n"
+        "tune_interpreter()\n"
+        "print(json.dumps([before, gc.get_freeze_count(), gc.get_threshold(), sys.getswitchinterval()]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+    before, frozen, thresholds, switch = json.loads(out.stdout)
+    assert before == 0 and frozen > 1000  # the modules imported so far, at least
+    assert tuple(thresholds) == GC_THRESHOLDS and thresholds[0] > 700
+    assert switch == SWITCH_INTERVAL < 0.005
+
+
+def test_serve_tunes_the_interpreter_once_listening_and_before_it_says_so(tmp_path, capsys, monkeypatch):
+    from core.cli import serve as serve_module
+    from core.config import Config
+
+    config = Config(
+        store_url=f"sqlite:///{tmp_path / 'x.db'}",
+        web_enabled=False,
+        listeners=[serve_module.ListenerConfig("gas_meter", port=0, host="127.0.0.1")],
+    )
+    stop = asyncio.Event()
+    calls = []
+
+    def started() -> None:
+        calls.append(capsys.readouterr().out)
+        stop.set()
+
+    assert asyncio.run(serve_module.serve(config, stop, on_started=started)) == 0
+    assert calls == [""]  # once, before "specgate serving" is printed
+    assert "specgate serving" in capsys.readouterr().out
+
+    seen = {}
+
+    async def fake_serve(config, stop=None, on_started=None):
+        seen["on_started"] = on_started
+        return 0
+
+    monkeypatch.setattr(serve_module, "serve", fake_serve)
+    monkeypatch.setattr(serve_module, "configure_logging", lambda config: None)
+    args = type("Args", (), {})()
+    for name in ("config", "store", "host", "web_port", "web_max_connections", "listen", "log_level", "log_format",
+                 "ssl_certfile", "ssl_keyfile"):  # fmt: skip
+        setattr(args, name, None)
+    args.no_web, args.no_listeners = True, False
+    args.listen = ["gas_meter:0:host=127.0.0.1"]
+    args.store = f"sqlite:///{tmp_path / 'y.db'}"
+    assert serve_module.run(args) == 0
+    assert seen["on_started"] is serve_module.tune_interpreter
