@@ -15,9 +15,9 @@ As the delays follow the machine's load, each round also gives the CPU time the 
 during its WebSocket leg per line sent (``srv CPU us/line``, from ``/proc``): what the push path costs, load
 or not.
 
-Each poll opens a new connection: on a keep-alive connection every answer after the first waits about 40 ms
-for the client's delayed ACK (the web socket ``specgate serve`` binds has no TCP_NODELAY; see
-``bench/http.py --baseline-socket-like-serve``), which would swamp what is measured here.
+Each poll opens a new connection, as it did when the web socket ``specgate serve`` bound had no TCP_NODELAY
+(every keep-alive answer after the first then waited about 40 ms for the client's delayed ACK; fixed, see
+``bench/README.md``), so the HTTP figures compare with the earlier runs.
 
 The WebSocket leg, run after the HTTP leg in each round (each for ``--seconds`` under the same line load):
 ``--subscribers`` clients (a system-wide API token with the ``scale`` scope, made in the
