@@ -2,12 +2,14 @@
 and in a ``scale`` message of the live WebSocket (``GET /api/v1/live``).
 
     python bench/freshness.py [--scales 100] [--rate 10] [--watched 10] [--subscribers 1] [--rounds 3]
-                              [--seconds 8] [--backend sqlite|mongodb] [--split]
+                              [--seconds 8] [--backend sqlite|mongodb] [--split] [--aligned]
 
 ``specgate serve`` runs one fg150kal listener per simulated scale (``--listen fg150kal:0:...,scale_id=scale-NN``:
 from loopback every peer is 127.0.0.1, so ``scale_by_peer`` cannot tell them apart) and the web app, on a
 SQLite store in a temporary directory. Each scale streams ``--rate`` stable (``ST``) lines a second, every
-weight unique to its scale, so a weight seen in the API names the line that carried it. Pollers watch
+weight unique to its scale, so a weight seen in the API names the line that carried it. Independent scales
+are not in step: their sends are spread evenly over each period. ``--aligned`` makes every scale send at the
+same moments instead, a burst of ``--scales`` lines each period, whose last line waits for all the others. Pollers watch
 ``--watched`` of the scales, each GETting ``latest/?scale_id=`` in a loop, and record, for every weight they
 see for the first time, the time since its line was sent (an upper bound: it includes up to one poll).
 Figures per round (p50/p99/max, ms) and the median of the rounds. No baseline: nothing else does this.
@@ -70,12 +72,19 @@ def scale_id(index: int) -> str:
 
 
 async def stream(
-    index: int, port: int, rate: float, seconds: float, sent: dict[tuple[int, str], float], start_seq: int
+    index: int,
+    port: int,
+    rate: float,
+    seconds: float,
+    sent: dict[tuple[int, str], float],
+    start_seq: int,
+    phase: float = 0.0,
 ) -> int:
-    """Stable lines at ``rate`` per second for ``seconds``; returns the next sequence number."""
+    """Stable lines at ``rate`` per second for ``seconds``, the first ``phase`` of a period late; returns the
+    next sequence number."""
     _reader, writer = await asyncio.open_connection(HOST, port)
     seq = start_seq
-    started = time.perf_counter()
+    started = time.perf_counter() + phase / rate
     try:
         while True:
             due = started + (seq - start_seq) / rate
@@ -214,6 +223,9 @@ async def main() -> None:
     parser.add_argument("--subscribers", type=int, default=1, help="live WebSocket clients, each receiving every line")
     parser.add_argument("--backend", choices=("sqlite", "mongodb"), default="sqlite")
     parser.add_argument("--split", action="store_true", help="listeners and web app in two processes")
+    parser.add_argument(
+        "--aligned", action="store_true", help="every scale sends at the same moments (a burst of --scales lines)"
+    )
     args = parser.parse_args()
     print(machine_line())
     watched = min(args.watched, args.scales)
@@ -224,7 +236,8 @@ async def main() -> None:
             print(f"ours: specgate serve, {len(ports)} fg150kal listeners (one per scale) and the web app, {what};")
             print(f"  store {args.backend} ({'a temp dir' if args.backend == 'sqlite' else url})")
             print(
-                f"{args.scales} scales x {args.rate:g} stable lines/s = {args.scales * args.rate:,.0f} lines/s;"
+                f"{args.scales} scales x {args.rate:g} stable lines/s = {args.scales * args.rate:,.0f} lines/s"
+                f" ({'all at the same moments' if args.aligned else 'spread over each period'});"
                 f" {watched} scales polled (a new connection per GET), then {args.subscribers} live WebSocket"
                 f" subscriber(s) receiving every line; {args.rounds} rounds of {args.seconds:g} s per leg"
             )
@@ -235,6 +248,8 @@ async def main() -> None:
                 f" {'srv CPU us/line':>15}"
             )
             seqs = [1] * args.scales
+            # independent scales send at independent moments: spread evenly over a period, unless --aligned
+            phases = [0.0 if args.aligned else i / args.scales for i in range(args.scales)]
             rows = []
             for r in range(args.rounds + 1):  # round 0 is a warm-up
                 # the legs one after the other, each under the same line load: the pollers' new connections
@@ -243,7 +258,9 @@ async def main() -> None:
                 polls: list[float] = []
                 sent: dict[tuple[int, str], float] = {}
                 until = time.perf_counter() + args.seconds
-                streams = [stream(i, ports[i], args.rate, args.seconds, sent, seqs[i]) for i in range(args.scales)]
+                streams = [
+                    stream(i, ports[i], args.rate, args.seconds, sent, seqs[i], phases[i]) for i in range(args.scales)
+                ]
                 pollers = [poll(web, i, until, sent, delays, polls) for i in range(watched)]
                 seqs = list((await asyncio.gather(*streams, *pollers))[: args.scales])
                 pushed: list[float] = []
@@ -252,7 +269,8 @@ async def main() -> None:
                 started, cpu_before = time.perf_counter(), cpu_seconds(pids)
                 until = started + args.seconds
                 streams = [
-                    stream(i, ports[i], args.rate, args.seconds, pushed_sent, seqs[i]) for i in range(args.scales)
+                    stream(i, ports[i], args.rate, args.seconds, pushed_sent, seqs[i], phases[i])
+                    for i in range(args.scales)
                 ]
                 listeners = [listen(ws, until, pushed_sent, pushed) for ws in sockets]
                 results = await asyncio.gather(*streams, *listeners)

@@ -190,7 +190,7 @@ def tune_interpreter() -> None:
     (``gc.freeze``), and young collections run less often: a full collection then scans only what the
     process made since, instead of pausing the event loop for tens of milliseconds while a device waits.
     The shorter switch interval bounds how long the event loop and the SQLite writer thread wait for each
-    other's GIL. Measured with ``python bench/freshness.py`` (see ``bench/README.md``)."""
+    other's GIL. Measured with ``python bench/freshness.py --aligned`` (see ``bench/README.md``)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
