@@ -275,3 +275,35 @@ async def test_a_mongodb_report_returns_before_its_live_entry_is_appended_and_a_
     assert store.live_entries_missed == 1
     assert "the live feed missed 1 entry" in caplog.text
     await feed.aclose()
+
+
+@pytest.mark.parametrize("store", ["mongodb"], indirect=True)
+async def test_a_full_mongodb_live_backlog_drops_new_entries_counted_and_refuses_a_publish(store, monkeypatch):
+    from pymongo.asynchronous.collection import AsyncCollection
+
+    import core.store.mongo.live as mongo_live
+    from core.errors import StoreUnavailable
+
+    await store.add_tenant(TENANT)
+    monkeypatch.setattr(mongo_live, "ANNOUNCE_BACKLOG", 1)
+    release = asyncio.Event()
+    insert_many = AsyncCollection.insert_many
+
+    async def held(self, documents, *args, **kwargs):
+        if self.name == "live_feed":
+            await release.wait()
+        return await insert_many(self, documents, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncCollection, "insert_many", held)
+    for n, uid in enumerate(["F1", "F2", "F3"]):
+        reading = {"device_uid": uid, "timestamp": 100 + n, "counter_val": n}
+        await store.record_report(TENANT, uid, {}, [reading])  # F1 is being appended, F2 waits, F3 finds no room
+        await asyncio.sleep(0)
+    assert store.live_entries_missed == 1
+    with pytest.raises(StoreUnavailable, match="backlog is full"):
+        await store.publish_live("scale", None, {"scale_id": "S1", "status": "US"})
+    assert store.live_entries_missed == 2
+    release.set()
+    await store.live_position()
+    uids = [doc["data"]["device_uid"] async for doc in store._common["live_feed"].find({"kind": "report"})]
+    assert uids == ["F1", "F2"]

@@ -104,9 +104,14 @@ class LiveMethods(MongoBackend):
         try:
             await asyncio.wait_for(self._appended(), _CLOSE_FLUSH)
         except TimeoutError:
-            task = self._announced.task
-            if task is not None:
-                task.cancel()
+            announced = self._announced
+            if announced.task is not None:
+                announced.task.cancel()
+            self._missed(len(announced.docs), f"the store closed before they were appended within {_CLOSE_FLUSH:g}s")
+            for waiter in announced.waiters:
+                if not waiter.done():
+                    waiter.set_exception(StoreUnavailable("the store closed before the live entry was appended"))
+            announced.docs, announced.waiters = [], []
         await super().close()
 
     async def _appended(self) -> None:
