@@ -17,7 +17,6 @@ from pymongo.errors import DuplicateKeyError
 from core.errors import ConfigError, InvalidInput, StoreUnavailable
 from core.store.base import Store
 from core.store.listings import Listing, ListQuery, Page, Scalar
-from core.store.live import Entry
 from core.store.mongo.codecs import type_registry
 from core.store.mongo.connection import (
     TRANSACTIONS_WIRE_VERSION,
@@ -64,6 +63,8 @@ class MongoBackend(Store):
     """
 
     backend = "mongodb"
+    #: hands committed entries to the live feed; :class:`~core.store.mongo.live.LiveMethods` defines it
+    _announce: Callable[..., None]
 
     def __init__(
         self,
@@ -191,10 +192,6 @@ class MongoBackend(Store):
         equality conditions hold besides."""
         check_listing(query, listing)
         return await find_page(collection, query, listing.order(query), internal, listing.searches, fixed)
-
-    def _announce(self, *entries: Entry) -> None:
-        """Hand committed ``entries`` to the live feed (:class:`~core.store.mongo.live.LiveMethods`)."""
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ lifecycle
     async def open(self) -> None:
