@@ -189,8 +189,8 @@ def tune_interpreter() -> None:
     Everything made at start-up (modules, specs, plugins, the app) is moved out of the collector's sight
     (``gc.freeze``), and young collections run less often: a full collection then scans only what the
     process made since, instead of pausing the event loop for tens of milliseconds while a device waits.
-    The shorter switch interval bounds how long the event loop and the SQLite writer thread wait for each
-    other's GIL. Measured with ``python bench/freshness.py --aligned`` (see ``bench/README.md``)."""
+    The shorter switch interval bounds how long the event loop and the threads beside it (the SQLite
+    writer's commits, the readers) wait for each other's GIL. Measured with ``python bench/freshness.py --aligned`` (see ``bench/README.md``)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

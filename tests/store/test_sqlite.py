@@ -201,6 +201,59 @@ async def test_concurrent_writes_share_commits(sqlite_store):
     assert (await sqlite_store.list_readings("gas_demo", ListQuery(limit=1))).total == 7200
 
 
+def _thread_of_unit(conn: sqlite3.Connection) -> int:
+    return threading.get_ident()
+
+
+async def test_the_writing_loops_units_run_on_its_thread_and_bulk_units_on_the_writer_thread(sqlite_store):
+    loop_thread = threading.get_ident()
+    await sqlite_store.add_tenant("gas_demo")  # after the purge the writer thread runs once it starts
+    assert await sqlite_store._write(_thread_of_unit) == loop_thread
+    writer_thread = await sqlite_store._write(_thread_of_unit, bulk=True)
+    assert writer_thread != loop_thread
+    commits = sqlite_store.stats["commits"]
+    assert await asyncio.gather(*(sqlite_store._write(_thread_of_unit) for _ in range(20))) == [loop_thread] * 20
+    assert sqlite_store.stats["commits"] - commits < 20  # still group commits
+
+
+async def test_while_the_writer_thread_holds_the_connection_it_runs_the_loops_units_too(sqlite_store):
+    release = threading.Event()
+
+    def slow_bulk(conn: sqlite3.Connection) -> int:
+        release.wait(5)
+        return threading.get_ident()
+
+    bulk = asyncio.ensure_future(sqlite_store._write(slow_bulk, bulk=True))
+    await asyncio.sleep(0.05)
+    quick = asyncio.ensure_future(sqlite_store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS, 1)]))
+    where = asyncio.ensure_future(sqlite_store._write(_thread_of_unit))
+    await asyncio.sleep(0.05)
+    assert not quick.done() and not where.done()  # the loop left the connection alone
+    release.set()
+    assert await where == await bulk  # the writer thread ran it, after its own
+    assert await quick == 1
+
+
+async def test_another_connections_write_lock_is_waited_for_on_the_writer_thread_never_on_the_loop(tmp_path):
+    path = str(tmp_path / "specgate.db")
+    async with SQLiteStore(path, busy_timeout=3.0) as store:
+        blocker = connect(path)
+        blocker.execute("BEGIN IMMEDIATE")
+        write = asyncio.ensure_future(store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS, 1)]))
+        longest_gap, before = 0.0, time.monotonic()
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            longest_gap, before = max(longest_gap, now - before), now
+        try:
+            assert not write.done()
+            assert longest_gap < 0.5  # the event loop kept running while the write waited
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert await write == 1
+
+
 async def test_point_reads_on_a_busy_database_go_to_the_reader_threads(sqlite_store, monkeypatch):
     await sqlite_store.add_device("gas_demo", {"device_uid": "0000AB01", "flag": True})
 

@@ -1,4 +1,4 @@
-"""The embedded SQLite backend: one file, WAL, one writer thread with group commit, readers off the loop.
+"""The embedded SQLite backend: one file, WAL, group commits (units on the event loop, the COMMIT on a writer thread).
 
 Layout: the original MongoDB collections become tables of the same names and field names. Where the
 original had one database per tenant, tables carry a ``tenant`` column. Readings (``data``) have real

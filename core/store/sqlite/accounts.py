@@ -194,7 +194,8 @@ class AccountMethods(SQLiteBackend):
                 conn.execute(
                     "DELETE FROM sessions WHERE revoked != 0 OR expires_at < ? OR idle_expires_at < ?", (before, before)
                 ).rowcount
-            )
+            ),
+            bulk=True,
         )
 
     # ------------------------------------------------------------------ subscribers

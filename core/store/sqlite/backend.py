@@ -14,7 +14,7 @@ from core.errors import InvalidInput, StoreUnavailable
 from core.store.base import Store
 from core.store.documents import from_json, to_json
 from core.store.listings import Listing, ListQuery, Page, Scalar
-from core.store.sqlite.connection import connect, translate_error
+from core.store.sqlite.connection import BUSY_CODES, connect, translate_error
 from core.store.sqlite.queries import TABLES, select_page
 from core.store.sqlite.schema import migrate
 from core.store.sqlite.writer import Retention, TenantLedger, Writer
@@ -22,10 +22,11 @@ from core.store.validation import check_identifier, check_listing, check_tenant
 
 T = TypeVar("T")
 
-_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-
 #: tenant names remembered as valid at most (a bound against a caller inventing names)
 _VALID_TENANTS_KEPT = 4096
+
+#: a write of more rows than this is bulk: it runs on the writer thread, not on the event loop's
+BULK_ROWS = 500
 
 DEFAULT_PATH = "specgate.db"
 DEFAULT_COMMON_DB = "gas_common"
@@ -106,7 +107,9 @@ class SQLiteBackend(Store):
             Retention("misc_data", self.exchange_retention_days, "purged_exchanges"),
             Retention("dead_letter", self.dead_letter_retention_days, "purged_dead_letters"),
         )
-        self._writer = Writer(conn, self.path, self._tenants, self.stats, retention, self.purge_interval)
+        self._writer = Writer(
+            conn, self.path, self._tenants, self.stats, retention, self.purge_interval, self.busy_timeout
+        )
         self._writer.start()
         self._opening += 1
 
@@ -125,19 +128,20 @@ class SQLiteBackend(Store):
             conn.close()
 
     async def ping(self) -> None:
-        if self._writer is None or not self._writer.is_alive():
+        if self._writer is None or self._writer.finished:
             raise StoreUnavailable(f"SQLite store {self.path} is not open")
         await self._read(lambda conn: conn.execute("SELECT COUNT(*) FROM specgate_meta").fetchone())
 
     # ------------------------------------------------------------------ plumbing
-    async def _write(self, unit: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``unit`` on the writer thread; returns once its group commit is durable."""
+    async def _write(self, unit: Callable[[sqlite3.Connection], T], bulk: bool = False) -> T:
+        """Run ``unit`` in the writer's next group; returns once its group commit is durable. A ``bulk`` unit
+        (one that may take long: many rows) runs on the writer thread, never on the event loop's."""
         writer = self._writer
         if writer is None:
             raise StoreUnavailable(f"SQLite store {self.path} is not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        writer.submit(unit, future, loop)
+        writer.submit(unit, future, loop, bulk)
         return await future
 
     def _reader_connection(self) -> sqlite3.Connection:
@@ -181,7 +185,7 @@ class SQLiteBackend(Store):
         try:
             return fn(self._point_connection())
         except sqlite3.OperationalError as exc:
-            if getattr(exc, "sqlite_errorcode", None) not in _BUSY_CODES:
+            if getattr(exc, "sqlite_errorcode", None) not in BUSY_CODES:
                 raise translate_error(exc, self.path) from exc
         except Exception as exc:
             raise translate_error(exc, self.path) from exc
@@ -243,7 +247,7 @@ class SQLiteBackend(Store):
         return await self._write(unit)
 
     def _register_tenant(self, conn: sqlite3.Connection, tenant: str) -> None:
-        """Record ``tenant`` (inside a unit, on the writer thread)."""
+        """Record ``tenant`` (inside a unit)."""
         self._tenants.register(conn, tenant)
 
     def _check_tenant(self, tenant: Any) -> str:
@@ -281,7 +285,7 @@ class SQLiteBackend(Store):
             self._tenants.pending.discard(tenant)
             return removed
 
-        return await self._write(unit)
+        return await self._write(unit, bulk=True)
 
     async def list_tenants(self) -> list[str]:
         rows = await self._read(lambda conn: conn.execute("SELECT name FROM tenants ORDER BY name").fetchall())

@@ -7,6 +7,9 @@ import sqlite3
 
 from core.errors import Conflict, InvalidInput, StoreError, StoreUnavailable
 
+#: the sqlite error codes of a lock another connection holds
+BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
 #: The SQL function listings search with: a string in lower case, anything else NULL (never matched).
 FOLD_FUNCTION = "specgate_fold"
 

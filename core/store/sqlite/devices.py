@@ -23,7 +23,7 @@ from core.store.documents import (
 )
 from core.store.listings import LISTINGS, ListQuery, Page
 from core.store.live import event_entry, report_entry
-from core.store.sqlite.backend import SQLiteBackend
+from core.store.sqlite.backend import BULK_ROWS, SQLiteBackend
 from core.store.sqlite.live import append_live
 from core.store.sqlite.queries import READING_COLUMNS, reading_doc
 from core.store.validation import check_identifier
@@ -200,7 +200,7 @@ class DeviceMethods(SQLiteBackend):
             self._register_tenant(conn, tenant)
             return self._insert_rows(conn, rows)
 
-        return await self._write(unit)
+        return await self._write(unit, bulk=len(rows) > BULK_ROWS)
 
     async def list_readings(self, tenant: str, query: ListQuery) -> Page:
         self._check_tenant(tenant)

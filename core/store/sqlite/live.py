@@ -38,12 +38,12 @@ _TRIM_EVERY = 256
 #: entries one poll reads at most; also the most entries handed to one follower before it reads the table
 _BATCH = 500
 
-#: the rows the running unit appended, on the writer thread (set by :meth:`LiveMethods._write`)
+#: the rows the running unit appended, on the thread that runs it (set by :meth:`LiveMethods._write`)
 _appending = threading.local()
 
 
 def append_live(conn: sqlite3.Connection, entry: Entry) -> None:
-    """Append one entry (as :mod:`core.store.live` makes them) inside the running unit, on the writer thread;
+    """Append one entry (as :mod:`core.store.live` makes them) inside the running unit (on whichever thread runs it);
     trims the oldest now and then."""
     kind, tenant, data = entry
     at, doc = time.time(), to_json(data)
@@ -122,7 +122,7 @@ class LiveMethods(SQLiteBackend):
             followers = self.__dict__["_live_following"] = set()
         return followers
 
-    async def _write(self, unit: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(self, unit: Callable[[sqlite3.Connection], T], bulk: bool = False) -> T:
         def appending(conn: sqlite3.Connection) -> tuple[T, list[Row]]:
             rows: list[Row] = []
             _appending.rows = rows
@@ -132,7 +132,7 @@ class LiveMethods(SQLiteBackend):
                 _appending.rows = None
 
         # a unit that failed, or whose commit failed, raises here: nothing it appended is handed over
-        result, rows = await super()._write(appending)
+        result, rows = await super()._write(appending, bulk)
         if rows:
             self._hand_over(rows)
         return result

@@ -8,7 +8,7 @@ from typing import Any
 
 from core.store.documents import check_measurement, check_reading_list, to_json
 from core.store.listings import LISTINGS, ListQuery, Page
-from core.store.sqlite.backend import SQLiteBackend
+from core.store.sqlite.backend import BULK_ROWS, SQLiteBackend
 
 
 class MeasurementMethods(SQLiteBackend):
@@ -28,7 +28,7 @@ class MeasurementMethods(SQLiteBackend):
                 rows,
             ).rowcount
 
-        return await self._write(unit)
+        return await self._write(unit, bulk=len(rows) > BULK_ROWS)
 
     async def list_measurements(self, query: ListQuery) -> Page:
         return await self._list(LISTINGS["measurements"], "measurement", None, query)

@@ -1,10 +1,20 @@
-"""The SQLite writer thread: every write of a store, in group commits, plus the periodic retention purge.
+"""The SQLite writer: every write of a store, in group commits, plus the periodic retention purge.
 
-Write methods hand the writer a *unit* (a function of the connection). The writer drains everything
+Write methods hand the writer a *unit* (a function of the connection). The writer takes everything
 queued, runs the units one after the other (when one fails, the transaction is rolled back and the group
 runs again with a SAVEPOINT per unit, so the failing unit is rolled back alone), COMMITs once with
 ``synchronous=FULL`` and only then resolves the callers' futures, so many concurrent device sessions share
 one fsync and a write returns only once it is durable.
+
+Where the units run: the units of the event loop that writes first (the gateway's and the web app's) run on
+that loop's own thread, as one batch per group, and only the COMMIT (the fsync, and any WAL checkpoint) goes
+to the writer thread; while it commits, the next group gathers. A unit is a few SQL statements of
+microseconds, and sqlite3 lets go of the GIL around each one: a unit run on another thread has to win the GIL
+back from the busy event loop after every statement, which made a group take several times its CPU time. The
+writer thread runs the rest: bulk units (a tenant's deletion, an import: they would hold the loop), units of
+other loops, a group whose BEGIN met another connection's write lock (the thread waits for it, up to the busy
+timeout; the loop never waits), and the purge. ``lock`` says who holds the connection: the loop takes it
+without waiting (or hands its group to the thread) and the thread releases it after that group's COMMIT.
 """
 
 from __future__ import annotations
@@ -19,11 +29,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from core.errors import StoreUnavailable
-from core.store.sqlite.connection import file_identity, translate_error
+from core.store.sqlite.connection import BUSY_CODES, file_identity, translate_error
 
 log = logging.getLogger(__name__)
 
 MAX_UNITS_PER_COMMIT = 1000
+#: the most units of one group run on the event loop's thread (about 0.1 ms each): a bound on the loop's pause
+LOOP_UNITS_PER_COMMIT = 200
 
 Unit = Callable[[sqlite3.Connection], Any]
 _Job = tuple[Unit, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
@@ -54,6 +66,23 @@ class _Outcome:
         self.future, self.loop, self.result, self.error = future, loop, result, error
 
 
+class _Group(NamedTuple):
+    """A group of units run in one transaction: their outcomes, the tenants they added, the error that broke
+    the transaction (it is rolled back), and whether a transaction is still open to be ended."""
+
+    outcomes: list[_Outcome]
+    committed_tenants: set[str]
+    broken: BaseException | None
+    open: bool
+
+
+class _LoopGroup(NamedTuple):
+    """A group the event loop ran, for the writer thread to commit (or roll back) and answer on ``loop``."""
+
+    group: _Group
+    loop: asyncio.AbstractEventLoop
+
+
 class TenantLedger:
     """Which tenants the ``tenants`` table holds: those committed, and those the running unit added.
     Touched by the writer thread only, so a tenant is inserted once, not on every write."""
@@ -69,7 +98,7 @@ class TenantLedger:
 
 
 class Writer(threading.Thread):
-    """Runs queued units in group commits: drain, run the units, one COMMIT, resolve the futures."""
+    """Runs units in group commits: take what is queued, run the units, one COMMIT, resolve the futures."""
 
     def __init__(
         self,
@@ -79,6 +108,7 @@ class Writer(threading.Thread):
         stats: dict[str, int],
         retention: Sequence[Retention],
         purge_interval: float,
+        busy_timeout: float = 5.0,
     ) -> None:
         super().__init__(name="specgate-sqlite-writer", daemon=True)
         self.conn = conn
@@ -87,42 +117,144 @@ class Writer(threading.Thread):
         self.stats = stats
         self.retention = retention
         self.purge_interval = purge_interval
+        self.busy_timeout = busy_timeout
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.stopping = False
+        self.finished = False
         self.next_purge = time.monotonic()
         self.identity = file_identity(path)
+        #: held by whoever uses the connection: the home loop from its BEGIN until the thread's COMMIT of
+        #: that group, or the thread for its own groups and the purge
+        self.lock = threading.Lock()
+        #: whether the connection waits for another connection's write lock (the thread) or not (the loop)
+        self._waits = True
         #: the results of the batch :meth:`_run_plain` ran last (one list, reused)
         self._results: list[Any] = []
+        #: the event loop whose units run on its own thread, its units waiting for a group, and whether one
+        #: of its groups is running or being committed
+        self._home: asyncio.AbstractEventLoop | None = None
+        self._home_queue: list[_Job] = []
+        self._home_busy = False
 
-    def submit(self, unit: Unit, future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop) -> None:
-        if self.stopping or not self.is_alive():
+    def submit(
+        self, unit: Unit, future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop, bulk: bool = False
+    ) -> None:
+        """Queue ``unit``; ``future`` (of ``loop``, the caller's) gets its result once it is durable. A
+        ``bulk`` unit (one that may take long) runs on the writer thread whatever the loop."""
+        if self.stopping or self.finished:
             raise StoreUnavailable(f"SQLite store {self.path} is closed")
-        self.queue.put((unit, future, loop))
+        if bulk or not self._is_home(loop):
+            self.queue.put((unit, future, loop))
+            return
+        self._home_queue.append((unit, future, loop))
+        if not self._home_busy:
+            self._home_busy = True
+            loop.call_soon(self._run_home_group)
+
+    def _is_home(self, loop: asyncio.AbstractEventLoop) -> bool:
+        home = self._home
+        if home is loop:
+            return True
+        if home is None or (home.is_closed() and not self._home_busy and not self._home_queue):
+            self._home = loop
+            return True
+        return False
 
     def stop(self) -> None:
+        """Commit what is queued, then stop (units of the home loop not yet run go to the thread)."""
         self.stopping = True
+        waiting, self._home_queue = self._home_queue, []
+        for job in waiting:
+            self.queue.put(job)
         self.queue.put(_STOP)
 
     def run(self) -> None:
         try:
             self._serve()
         finally:
+            self.finished = True
             self._fail_leftovers()
             self.conn.close()
 
+    # ------------------------------------------------------------------ the home loop's groups
+    def _run_home_group(self) -> None:
+        """On the home loop: BEGIN and run up to :data:`LOOP_UNITS_PER_COMMIT` units, then queue the COMMIT."""
+        jobs = self._home_queue[:LOOP_UNITS_PER_COMMIT]
+        del self._home_queue[:LOOP_UNITS_PER_COMMIT]
+        if not jobs:
+            self._home_busy = False
+            return
+        if self.stopping or not self.lock.acquire(blocking=False):
+            # the thread holds the connection (a purge, a bulk unit): it runs this group after its own
+            self._hand_to_thread(jobs)
+            return
+        try:
+            self._begin(wait=False)
+        except sqlite3.Error as exc:
+            self.lock.release()
+            if getattr(exc, "sqlite_errorcode", None) in BUSY_CODES:
+                # another connection is writing: the thread waits for it (within the busy timeout), never the loop
+                self._hand_to_thread(jobs)
+                return
+            error = translate_error(exc, self.path)
+            self._answer_home([_Outcome(fut, loop, error=error) for _, fut, loop in jobs])
+            return
+        try:
+            group = self._run_units(jobs, wait=False)
+        except BaseException:
+            self._rollback()
+            self.lock.release()
+            raise
+        if not group.open:
+            self.lock.release()
+            self._answer_home(group.outcomes)
+            return
+        self.queue.put(_LoopGroup(group, asyncio.get_running_loop()))
+
+    def _hand_to_thread(self, jobs: list[_Job]) -> None:
+        for job in jobs:
+            self.queue.put(job)
+        self._next_home_group()
+
+    def _answer_home(self, outcomes: list[_Outcome]) -> None:
+        """On the home loop: resolve a group's futures, then start the next group when units wait. The
+        next group starts after the callers woken here have run, so what they write next joins it."""
+        _resolve(outcomes)
+        self._next_home_group()
+
+    def _next_home_group(self) -> None:
+        if self._home_queue and self._home is not None:
+            self._home.call_soon(self._run_home_group)
+        else:
+            self._home_busy = False
+
+    def _commit_loop_group(self, item: _LoopGroup) -> None:
+        """On the thread: end a group the home loop ran, let go of the connection, answer on the loop."""
+        try:
+            outcomes = self._end(item.group)
+        finally:
+            self.lock.release()
+        try:
+            item.loop.call_soon_threadsafe(self._answer_home, outcomes)
+        except RuntimeError:
+            pass  # the loop is closed: nobody is waiting any more
+
+    # ------------------------------------------------------------------ the thread
     def _serve(self) -> None:
         stop = False
         while not stop:
             timeout = max(0.0, self.next_purge - time.monotonic())
+            item: Any
             try:
                 item = self.queue.get(timeout=timeout)
             except queue.Empty:
-                self._purge()
-                continue
+                item = None
             batch: list[_Job] = []
-            while True:
+            while item is not None:
                 if item is _STOP:
                     stop = True
+                elif isinstance(item, _LoopGroup):
+                    self._commit_loop_group(item)
                 else:
                     batch.append(item)
                 if len(batch) >= MAX_UNITS_PER_COMMIT:
@@ -130,65 +262,112 @@ class Writer(threading.Thread):
                 try:
                     item = self.queue.get_nowait()
                 except queue.Empty:
-                    break
-            if batch:
-                self._commit_batch(batch)
-            if time.monotonic() >= self.next_purge:
-                self._purge()
+                    item = None
+            purge = time.monotonic() >= self.next_purge
+            if not batch and not purge:
+                continue
+            stop = self._take_connection(batch) or stop
+            try:
+                if batch:
+                    self._commit_batch(batch)
+                if purge:
+                    self._purge()
+            finally:
+                self.lock.release()
+
+    def _take_connection(self, batch: list[_Job]) -> bool:
+        """Hold :attr:`lock` for the thread's own work; True when the stop came meanwhile. While the loop
+        holds the lock, the COMMIT of its group is queued or about to be: take it (and what comes before it,
+        into ``batch``) and end that group first."""
+        stop = False
+        while not self.lock.acquire(blocking=False):
+            try:
+                item = self.queue.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if item is _STOP:
+                stop = True
+            elif isinstance(item, _LoopGroup):
+                self._commit_loop_group(item)
+            else:
+                batch.append(item)
+        return stop
 
     def _commit_batch(self, batch: list[_Job]) -> None:
-        conn, path = self.conn, self.path
         try:
-            if file_identity(path) != self.identity:
-                # SQLite would keep writing to the unlinked file and lose everything on restart
-                raise sqlite3.OperationalError(f"database file {path} is gone or was replaced")
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(wait=True)
         except sqlite3.Error as exc:
-            error = translate_error(exc, path)
+            error = translate_error(exc, self.path)
             _deliver([_Outcome(fut, loop, error=error) for _, fut, loop in batch])
             return
+        _deliver(self._end(self._run_units(batch, wait=True)))
+
+    # ------------------------------------------------------------------ one group, on either side
+    def _begin(self, wait: bool) -> None:
+        """BEGIN IMMEDIATE, waiting for another connection's write lock (up to the busy timeout) or not."""
+        if file_identity(self.path) != self.identity:
+            # SQLite would keep writing to the unlinked file and lose everything on restart
+            raise sqlite3.OperationalError(f"database file {self.path} is gone or was replaced")
+        if wait != self._waits:
+            self.conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000) if wait else 0}")
+            self._waits = wait
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def _rollback(self) -> None:
+        try:
+            if self.conn.in_transaction:  # some errors (a full disk) end the transaction themselves
+                self.conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def _run_units(self, batch: list[_Job], wait: bool) -> _Group:
+        """Run ``batch`` in the transaction just begun."""
+        conn, path = self.conn, self.path
         failed = self._run_plain(batch)
         if failed is None:
             outcomes = [
                 _Outcome(fut, loop, result) for (_, fut, loop), result in zip(batch, self._results, strict=True)
             ]
-            committed_tenants = set(self.tenants.pending)
-            broken: BaseException | None = None
-        else:
-            # a unit failed: nothing of this transaction is kept; a lone unit's error is its answer, a group
-            # runs again with a savepoint per unit so only the failing one is rolled back
-            try:
-                if conn.in_transaction:  # some errors (a full disk) end the transaction themselves
-                    conn.execute("ROLLBACK")
-                if len(batch) == 1:
-                    _deliver([_Outcome(batch[0][1], batch[0][2], error=translate_error(failed, path))])
-                    return
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                error = translate_error(exc, path)
-                _deliver([_Outcome(fut, loop, error=error) for _, fut, loop in batch])
-                return
-            outcomes, committed_tenants, broken = self._run_isolated(batch)
+            return _Group(outcomes, set(self.tenants.pending), None, True)
+        # a unit failed: nothing of this transaction is kept; a lone unit's error is its answer, a group
+        # runs again with a savepoint per unit so only the failing one is rolled back
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if len(batch) == 1:
+                return _Group(
+                    [_Outcome(batch[0][1], batch[0][2], error=translate_error(failed, path))], set(), None, False
+                )
+            self._begin(wait)
+        except sqlite3.Error as exc:
+            error = translate_error(exc, path)
+            return _Group([_Outcome(fut, loop, error=error) for _, fut, loop in batch], set(), None, False)
+        outcomes, committed_tenants, broken = self._run_isolated(batch)
+        return _Group(outcomes, committed_tenants, broken, True)
+
+    def _end(self, group: _Group) -> list[_Outcome]:
+        """COMMIT the group's transaction (or roll it back when it broke); the outcomes to deliver."""
+        outcomes = group.outcomes
+        if not group.open:
+            return outcomes
+        broken = group.broken
         if broken is None:
             try:
-                conn.execute("COMMIT")
+                self.conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                broken = translate_error(exc, path)
+                broken = translate_error(exc, self.path)
         if broken is not None:
-            log.error("SQLite commit of %d units failed: %s", len(batch), broken)
+            log.error("SQLite commit of %d units failed: %s", len(outcomes), broken)
             self.stats["failed_commits"] += 1
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
+            self._rollback()
             for outcome in outcomes:
                 if outcome.error is None:
                     outcome.result, outcome.error = None, broken
         else:
-            self.tenants.committed |= committed_tenants
+            self.tenants.committed |= group.committed_tenants
             self.stats["commits"] += 1
-            self.stats["units"] += len(batch)
-        _deliver(outcomes)
+            self.stats["units"] += len(outcomes)
+        return outcomes
 
     def _run_plain(self, batch: list[_Job]) -> BaseException | None:
         """Run every unit of ``batch`` with no savepoint (the common case: none fails), their results in
@@ -239,7 +418,7 @@ class Writer(threading.Thread):
                 continue
             cutoff = time.time() - days * 86400
             try:
-                self.conn.execute("BEGIN IMMEDIATE")
+                self._begin(wait=True)
                 removed = self.conn.execute(f"DELETE FROM {table} WHERE at < ?", (cutoff,)).rowcount
                 self.conn.execute("COMMIT")
             except sqlite3.Error as exc:
@@ -258,7 +437,9 @@ class Writer(threading.Thread):
                 item = self.queue.get_nowait()
             except queue.Empty:
                 break
-            if item is not _STOP:
+            if isinstance(item, _LoopGroup):
+                self._commit_loop_group(item)
+            elif item is not _STOP:
                 _unit, fut, loop = item
                 leftovers.append(_Outcome(fut, loop, error=StoreUnavailable(f"SQLite store {self.path} is closed")))
         _deliver(leftovers)
