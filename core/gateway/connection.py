@@ -67,7 +67,7 @@ class Connection:
         self.frames = 0
         #: bytes that arrived before the read loop (the first bytes, or those after the PROXY header)
         self.early = early
-        #: the exchange-log entry to write after the session closed (see ``Listener._keep_trailing``)
+        #: the exchange-log entry to write after the session closed (see ``Listener.trailing``)
         self.trailing: dict[str, Any] | None = None
         #: the run of junk since the last frame: its first bytes, its length and what made it junk
         self._held = bytearray()

@@ -3,8 +3,9 @@
 The listener only moves bytes: framing comes from the spec's framer, meaning from the plugins' hooks. Per
 frame: ``specgate_decode_frame`` -> ``specgate_handle_message`` -> ``await outcome.store(store)`` ->
 ``specgate_build_reply`` -> write and drain -> ``store.log_exchange`` (awaited, unless the frame ends the
-session: then the write trails the closed session, joins the store's next commit, and the listener's stop
-waits for it; a failure is counted in ``exchange_log_failures`` either way). Bytes that cannot be used (garbage the
+session: then the entry trails the closed session, written in a batch with the others of that moment by
+:class:`~core.gateway.exchange_log.TrailingExchanges`, and the listener's stop waits for it; a failure is
+counted in ``exchange_log_failures`` either way). Bytes that cannot be used (garbage the
 framer skipped, frames that fail to decode, an over-long run without a frame, a frame cut by a closed or idle
 connection) are counted, logged and kept as dead letters; nothing a peer sends can end the process.
 
@@ -58,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 from core.config import Config, ListenerConfig
 from core.gateway.connection import _CLOSE_WAIT, DEAD_LETTER_BYTES, JUNK_LINES, READ_SIZE, Connection
 from core.gateway.device_hooks import DeviceHooks
+from core.gateway.exchange_log import TrailingExchanges
 from core.gateway.metrics import STATE_KEY, ListenerMetrics, LogLimiter, activity_summary
 from core.gateway.proxy_protocol import ProxyHeaderError, decode_proxy_header
 from core.gateway.types import Session
@@ -130,8 +132,8 @@ class Listener:
         self.store_log = LogLimiter()
         self.closing = False
         self._summary_task: asyncio.Task[None] | None = None
-        #: exchange-log writes of sessions that already closed (see :meth:`keep_later`)
-        self._trailing: set[asyncio.Task[None]] = set()
+        #: the exchange log of sessions that closed, written behind them
+        self.trailing = TrailingExchanges(self.name, store, self.metrics, self.store_log)
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -148,6 +150,7 @@ class Listener:
             self._on_connect, self.config.host, self.config.port, backlog=self.config.backlog
         )
         self._bound_port = self._server.sockets[0].getsockname()[1]
+        self.trailing.name = self.name
         log.info("%s listening on %s:%d", self.config.device_type, self.config.host, self.port)
         interval = self.app_config.log_summary_interval
         if interval > 0:
@@ -193,7 +196,7 @@ class Listener:
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), _CLOSE_WAIT)
-        await self._wait_trailing(max(grace, _CLOSE_WAIT))
+        await self.trailing.finish(max(grace, _CLOSE_WAIT), _CLOSE_WAIT)
         if self._summary_task is not None:
             self._summary_task.cancel()
         for limiter in (self.refusal_log, self.junk_log, self.store_log):
@@ -201,38 +204,6 @@ class Listener:
                 log.info("%s: %d more %s line(s) were not logged (see the counters)", self.name, dropped, key)
         total = activity_summary(self.metrics.as_dict(), {})
         log.info("%s stopped%s", self.name, f" after {total}" if total else "")
-
-    async def _keep_trailing(self, connection: Connection) -> None:
-        """Write the exchange log of a session that closed (the write counts its own failure), in the
-        session's own task, after its connection and slot are released: the log is not an acknowledgement.
-        :meth:`stop` waits for every such write before the store can be closed."""
-        entry, connection.trailing = connection.trailing, None
-        task = asyncio.current_task()
-        if entry is None or task is None:
-            return
-        self._trailing.add(task)
-        try:
-            await connection.keep_exchange(entry)
-        finally:
-            self._trailing.discard(task)
-
-    async def _wait_trailing(self, timeout: float) -> None:
-        """Wait for the trailing exchange-log writes; those not done within ``timeout`` are cancelled and
-        counted as ``exchange_log_failures`` (never dropped silently)."""
-        if not self._trailing:
-            return
-        _, pending = await asyncio.wait(set(self._trailing), timeout=timeout)
-        if pending:
-            for task in pending:
-                task.cancel()
-            await asyncio.wait(pending, timeout=_CLOSE_WAIT)
-            self.metrics.exchange_log_failures += len(pending)
-            log.error(
-                "%s: %d exchange log write(s) not committed within %.1fs of stopping, given up",
-                self.name,
-                len(pending),
-                timeout,
-            )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -336,7 +307,8 @@ class Listener:
             if not self._per_address[ip]:
                 del self._per_address[ip]
         if connection is not None and connection.trailing is not None:
-            await self._keep_trailing(connection)
+            self.trailing.add(connection.trailing)
+            connection.trailing = None
 
     async def _first_bytes(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, deadline: float

@@ -46,7 +46,7 @@ from datetime import tzinfo
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from core.store.documents import LOGIN_FAILURES_KEPT
+from core.store.documents import LOGIN_FAILURES_KEPT, check_exchange, check_reading_list
 from core.store.listings import LISTINGS, ListQuery, Page, Scalar
 from core.store.usage import USAGE_BUCKETS, aggregate_usage
 
@@ -225,6 +225,14 @@ class Store(abc.ABC):
         written (an entry without them is matched by a ``None`` filter). Entries older than the store's
         ``exchange_retention_days`` are removed by the store itself (a TTL index on MongoDB, a periodic
         purge on SQLite)."""
+
+    async def log_exchanges(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Keep several exchanges, each as :meth:`log_exchange` takes it, in one write where the backend can
+        (one unit of a group commit on SQLite, one ``insert_many`` on MongoDB). Every entry is checked before
+        any is written: one that is not valid refuses the whole batch (``InvalidInput``)."""
+        checked = [check_exchange(entry) for entry in check_reading_list(entries, "exchanges")]
+        for entry in checked:
+            await self.log_exchange(entry)
 
     @_listing("exchanges")
     @abc.abstractmethod

@@ -277,16 +277,21 @@ class SlowExchangeStore:
         self.fail = fail
         self.release = asyncio.Event()
         self.started = asyncio.Event()
+        self.batches = []
 
     def __getattr__(self, name):
         return getattr(self._store, name)
 
     async def log_exchange(self, entry):
+        await self.log_exchanges([entry])
+
+    async def log_exchanges(self, entries):
+        self.batches.append(len(entries))
         self.started.set()
         await self.release.wait()
         if self.fail:
             raise StoreUnavailable("backend unreachable (test)")
-        await self._store.log_exchange(entry)
+        await self._store.log_exchanges(entries)
 
 
 async def test_the_exchange_log_trails_the_closed_session_and_is_in_the_store_after_it(store):
@@ -330,6 +335,32 @@ async def test_the_exchange_log_names_the_device_and_the_tenant_that_holds_it(st
     }
     mine = await store.list_exchanges(ListQuery(filters={"tenant": TENANT}))
     assert sorted(bytes(e["recv"])[1:9] for e in mine.items) == [b"0FF00007", b"A0000007"]
+
+
+async def test_the_exchange_logs_of_sessions_that_close_meanwhile_are_one_batch_and_a_full_backlog_is_counted(
+    store, caplog
+):
+    uids = [f"F00001{i:02X}" for i in range(5)]
+    for uid in uids:
+        await provision(store, uid=uid)
+    slow = SlowExchangeStore(store)
+    gw = Gateway(make_config(), slow, plugin_manager(), specs={"gas_meter": gas_meter_spec()}, clock=lambda: NOW)
+    async with gw:
+        gw.listeners[0].trailing.backlog = 3
+        port = gw.port("gas_meter")
+        assert len(await send(port, [report_bytes("normal", uids[0], SLOTS)])) == 32
+        await asyncio.wait_for(slow.started.wait(), 5)  # the first session's entry is being written, held
+        for uid in uids[1:]:
+            assert len(await send(port, [report_bytes("normal", uid, SLOTS)])) == 32  # none waits for the log
+        for _ in range(500):
+            if gw.metrics()["listeners"][0]["exchange_log_failures"]:
+                break
+            await asyncio.sleep(0.01)
+        slow.release.set()
+    assert slow.batches == [1, 3]  # three waited meanwhile and made one write; the fourth found the backlog full
+    assert gw.metrics()["listeners"][0]["exchange_log_failures"] == 1
+    assert (await store.list_exchanges(ListQuery(filters={"device_type": "gas_meter"}))).total == 4
+    assert "could not log the exchange of 1 session(s)" in caplog.text
 
 
 async def test_a_trailing_exchange_log_that_fails_is_counted(store, caplog):

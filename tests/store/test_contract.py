@@ -510,6 +510,19 @@ async def test_exchange_log_round_trip_and_listing(store):
     assert len(page.items) == 1 and page.items[0]["at"] == entries[2]["at"] and page.total == 4
 
 
+async def test_exchanges_logged_as_a_batch_are_kept_alike_and_one_bad_entry_refuses_the_batch(store):
+    entries = [exchange(1741219200.25 + i, ip=f"10.2.2.{i}") for i in range(5)]
+    await store.log_exchanges(entries)
+    await store.log_exchanges([])
+    page = await store.list_exchanges(ListQuery(sort="at"))
+    assert [subset(e, entries[0]) for e in page.items] == entries
+    with pytest.raises(InvalidInput):
+        await store.log_exchanges([exchange(1741219300.0, ip="10.3.3.3"), {**exchange(1.0), "at": "soon"}])
+    with pytest.raises(InvalidInput):
+        await store.log_exchanges(exchange(1741219300.0))  # one entry, not a list of them
+    assert (await store.list_exchanges(ListQuery())).total == 5  # nothing of a refused batch was kept
+
+
 async def test_dead_letters(store):
     entries = [
         {

@@ -3,12 +3,12 @@ expired by TTL indexes on ``at_date``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bson import ObjectId
 
-from core.store.documents import check_dead_letter, check_exchange
+from core.store.documents import check_dead_letter, check_exchange, check_reading_list
 from core.store.listings import LISTINGS, ListQuery, Page
 from core.store.live import dead_letter_entry
 from core.store.mongo.backend import MongoBackend
@@ -17,16 +17,27 @@ from core.store.mongo.connection import driver_errors
 from core.store.validation import check_identifier
 
 
+def _exchange_doc(entry: Mapping[str, Any]) -> dict[str, Any]:
+    doc = check_exchange(entry)
+    doc.pop("_id", None)
+    doc["at_date"] = epoch_date(doc["at"])  # the TTL index needs a BSON date
+    return doc
+
+
 class LogMethods(MongoBackend):
     """``misc_data`` and ``dead_letter``; ``at_date`` is internal, for the TTL index, and never returned."""
 
     # ------------------------------------------------------------------ exchange log
     async def log_exchange(self, entry: Mapping[str, Any]) -> None:
-        doc = check_exchange(entry)
-        doc.pop("_id", None)
-        doc["at_date"] = epoch_date(doc["at"])  # the TTL index needs a BSON date
+        doc = _exchange_doc(entry)
         with driver_errors("log an exchange"):
             await self._common["misc_data"].insert_one(doc)
+
+    async def log_exchanges(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        docs = [_exchange_doc(entry) for entry in check_reading_list(entries, "exchanges")]
+        if docs:
+            with driver_errors("log exchanges"):
+                await self._common["misc_data"].insert_many(docs, ordered=False)
 
     async def list_exchanges(self, query: ListQuery) -> Page:
         return await self._list(LISTINGS["exchanges"], self._common["misc_data"], query, internal=("at_date",))

@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from core.store.documents import check_dead_letter, check_exchange, from_json, to_json
+from core.store.documents import check_dead_letter, check_exchange, check_reading_list, from_json, to_json
 from core.store.listings import LISTINGS, ListQuery, Page
 from core.store.live import dead_letter_entry
-from core.store.sqlite.backend import SQLiteBackend
+from core.store.sqlite.backend import BULK_ROWS, SQLiteBackend
 from core.store.sqlite.live import append_live
 from core.store.validation import check_identifier
+
+_INSERT_EXCHANGE = (
+    "INSERT INTO misc_data (at, ip, port, device_type, device_uid, tenant, doc) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _exchange_row(entry: Mapping[str, Any]) -> tuple[Any, ...]:
+    doc = check_exchange(entry)
+    return (
+        doc["at"],
+        doc.get("ip"),
+        doc.get("port"),
+        doc.get("device_type"),
+        doc.get("device_uid"),
+        doc.get("tenant"),
+        to_json(doc),
+    )
 
 
 class LogMethods(SQLiteBackend):
@@ -19,25 +36,13 @@ class LogMethods(SQLiteBackend):
 
     # ------------------------------------------------------------------ exchange log
     async def log_exchange(self, entry: Mapping[str, Any]) -> None:
-        doc = check_exchange(entry)
-        row = (
-            doc["at"],
-            doc.get("ip"),
-            doc.get("port"),
-            doc.get("device_type"),
-            doc.get("device_uid"),
-            doc.get("tenant"),
-            to_json(doc),
-        )
+        row = _exchange_row(entry)
+        await self._write(lambda conn: conn.execute(_INSERT_EXCHANGE, row))
 
-        def unit(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO misc_data (at, ip, port, device_type, device_uid, tenant, doc)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
-
-        await self._write(unit)
+    async def log_exchanges(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        rows = [_exchange_row(entry) for entry in check_reading_list(entries, "exchanges")]
+        if rows:
+            await self._write(lambda conn: conn.executemany(_INSERT_EXCHANGE, rows), bulk=len(rows) > BULK_ROWS)
 
     async def list_exchanges(self, query: ListQuery) -> Page:
         return await self._list(LISTINGS["exchanges"], "misc_data", None, query)
