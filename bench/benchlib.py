@@ -117,6 +117,15 @@ def vm_rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS in /proc/{pid}/status")
 
 
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User and system CPU time the processes have used (``/proc/PID/stat``)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def nofile_limit(pid: int | None = None) -> int:
     """The soft open-files limit of ``pid`` (from ``/proc/PID/limits``) or of this process."""
     if pid is None:

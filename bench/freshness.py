@@ -39,14 +39,23 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import tempfile
 import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-from benchlib import HOST, endpoints, machine_line, median, percentile, running, specgate_command, web_url
+from benchlib import (
+    HOST,
+    cpu_seconds,
+    endpoints,
+    machine_line,
+    median,
+    percentile,
+    running,
+    specgate_command,
+    web_url,
+)
 from httpclient import Connection
 from websockets.asyncio.client import connect
 
@@ -56,15 +65,6 @@ from plugins.fg150kal.simulator import weight_line
 
 PATH = "/api/scale-gateway/latest/"
 LIVE_PATH = "/api/v1/live"
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU time the processes have used (``/proc/PID/stat``)."""
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def scale_id(index: int) -> str:

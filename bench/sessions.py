@@ -13,6 +13,10 @@ alternately in rounds (the first side alternates) and the medians are reported:
 2. at ``--latency-concurrency`` meters, p50/p99 of a session (connect to reply) on each side (target: ours
    p99 < 100 ms).
 
+After each, the CPU time each server process used per session (its ``/proc`` times over the round, all its
+threads), medians of the rounds: on this machine the client shares the cores, so what a session costs the
+server is the figure that moves least with the machine's load.
+
 Every meter cycles through ``--packets`` consecutive hourly reports: after one pass its readings are
 already stored (skipped as duplicates) while the device fields are still updated, as when a meter retries.
 """
@@ -34,6 +38,7 @@ from pathlib import Path
 from benchlib import (
     BENCH,
     HOST,
+    cpu_seconds,
     endpoints,
     machine_line,
     median,
@@ -115,17 +120,33 @@ async def load(
     return len(latencies) / (time.perf_counter() - started), latencies, errors
 
 
+Result = tuple[float, list[float], int, float]  # sessions/s, latencies (ms), errors, server CPU µs/session
+
+
 async def rounds(
-    ports: dict[str, int], packets: list[list[bytes]], concurrency: int, seconds: float, count: int
-) -> dict[str, list[tuple[float, list[float], int]]]:
-    results: dict[str, list[tuple[float, list[float], int]]] = {side: [] for side in ports}
+    ports: dict[str, int],
+    pids: dict[str, int],
+    packets: list[list[bytes]],
+    concurrency: int,
+    seconds: float,
+    count: int,
+) -> dict[str, list[Result]]:
+    results: dict[str, list[Result]] = {side: [] for side in ports}
     for side in ports:  # warm-up: caches, first-time inserts, the kernel's port reuse
         await load(ports[side], packets, concurrency, min(1.0, seconds))
     for r in range(count):
         order = list(ports) if r % 2 == 0 else list(reversed(ports))
         for side in order:
-            results[side].append(await load(ports[side], packets, concurrency, seconds))
+            cpu_before = cpu_seconds([pids[side]])
+            rate, latencies, errors = await load(ports[side], packets, concurrency, seconds)
+            cpu = (cpu_seconds([pids[side]]) - cpu_before) / max(1, len(latencies)) * 1e6
+            results[side].append((rate, latencies, errors, cpu))
     return results
+
+
+def print_cpu(results: dict[str, list[Result]]) -> None:
+    ours, base = (median([r[3] for r in results[side]]) for side in ("ours", "baseline"))
+    print(f"  server CPU per session (median of the rounds): ours {ours:,.0f} µs, baseline {base:,.0f} µs")
 
 
 async def main() -> None:
@@ -167,7 +188,8 @@ async def main() -> None:
             print(f"{args.rounds} rounds of {args.seconds:g} s per side, interleaved, after a warm-up")
             print()
 
-            result = await rounds(ports, packets[: args.concurrency], args.concurrency, args.seconds, args.rounds)
+            pids = {"ours": ours.pid, "baseline": base.pid}
+            result = await rounds(ports, pids, packets[: args.concurrency], args.concurrency, args.seconds, args.rounds)
             print_ratio_table(
                 f"1. sessions/s at {args.concurrency} concurrent meters",
                 "sess/s",
@@ -177,10 +199,11 @@ async def main() -> None:
             )
             errors = {side: sum(r[2] for r in result[side]) for side in result}
             print(f"  failed sessions: ours {errors['ours']}, baseline {errors['baseline']}")
+            print_cpu(result)
             print()
 
             conc = args.latency_concurrency
-            result = await rounds(ports, packets[:conc], conc, args.seconds, args.rounds)
+            result = await rounds(ports, pids, packets[:conc], conc, args.seconds, args.rounds)
             print(f"2. session latency at {conc} concurrent meters (connect to reply), ms")
             print(f"  {'round':>6} {'ours p50':>9} {'ours p99':>9} {'base p50':>9} {'base p99':>9} {'ours sess/s':>12}")
             for i, (o, b) in enumerate(zip(result["ours"], result["baseline"], strict=True), 1):
@@ -199,6 +222,7 @@ async def main() -> None:
             )
             errors = {side: sum(r[2] for r in result[side]) for side in result}
             print(f"  failed sessions: ours {errors['ours']}, baseline {errors['baseline']}")
+            print_cpu(result)
 
 
 if __name__ == "__main__":
