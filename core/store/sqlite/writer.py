@@ -251,12 +251,7 @@ class Writer(threading.Thread):
                 item = None
             batch: list[_Job] = []
             while item is not None:
-                if item is _STOP:
-                    stop = True
-                elif isinstance(item, _LoopGroup):
-                    self._commit_loop_group(item)
-                else:
-                    batch.append(item)
+                stop = self._take(item, batch) or stop
                 if len(batch) >= MAX_UNITS_PER_COMMIT:
                     break
                 try:
@@ -285,13 +280,18 @@ class Writer(threading.Thread):
                 item = self.queue.get(timeout=0.05)
             except queue.Empty:
                 continue
-            if item is _STOP:
-                stop = True
-            elif isinstance(item, _LoopGroup):
-                self._commit_loop_group(item)
-            else:
-                batch.append(item)
+            stop = self._take(item, batch) or stop
         return stop
+
+    def _take(self, item: Any, batch: list[_Job]) -> bool:
+        """One item of the queue: a unit joins ``batch``, a loop's group is ended at once; True for the stop."""
+        if item is _STOP:
+            return True
+        if isinstance(item, _LoopGroup):
+            self._commit_loop_group(item)
+        else:
+            batch.append(item)
+        return False
 
     def _commit_batch(self, batch: list[_Job]) -> None:
         try:
