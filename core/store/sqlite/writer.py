@@ -85,7 +85,7 @@ class _LoopGroup(NamedTuple):
 
 class TenantLedger:
     """Which tenants the ``tenants`` table holds: those committed, and those the running unit added.
-    Touched by the writer thread only, so a tenant is inserted once, not on every write."""
+    Touched only by whoever holds the writer's connection, so a tenant is inserted once, not on every write."""
 
     def __init__(self, committed: set[str]) -> None:
         self.committed = committed
