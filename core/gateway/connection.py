@@ -12,6 +12,7 @@ from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
 
 from core.errors import FrameError, StoreUnavailable
+from core.gateway.metrics import dropped_note
 from core.gateway.types import Outcome, Session
 from core.timeutil import local_string
 
@@ -39,10 +40,6 @@ def _local_second(at: int, tz: tzinfo) -> str:
 def _preview(data: bytes, limit: int = 48) -> str:
     text = data[:limit].hex(" ")
     return text + (" ..." if len(data) > limit else "")
-
-
-def _dropped_note(dropped: int) -> str:
-    return f" [{dropped} more such line(s) not logged since the last one]" if dropped else ""
 
 
 class Connection:
@@ -228,7 +225,7 @@ class Connection:
                 total,
                 error,
                 _preview(data),
-                _dropped_note(dropped),
+                dropped_note(dropped),
             )
         await self._dead_letter(data, error, "")
         if close_as is not None or log_exchange:
@@ -319,7 +316,7 @@ class Connection:
         dropped = listener.store_log.allow("store_unavailable")
         if dropped is not None:
             log.error(
-                "%s: store failed for %s, no reply sent: %r%s", listener.name, self._peer, exc, _dropped_note(dropped)
+                "%s: store failed for %s, no reply sent: %r%s", listener.name, self._peer, exc, dropped_note(dropped)
             )
         self.reason = "store_unavailable"
         return True
@@ -339,7 +336,7 @@ class Connection:
                 path or "-",
                 error,
                 _preview(frame),
-                _dropped_note(dropped),
+                dropped_note(dropped),
             )
         closing = listener.config.on_bad_frame == "close"
         rest = self._take_rest() if closing else b""

@@ -6,6 +6,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from core.gateway.metrics import dropped_note
+
 if TYPE_CHECKING:
     from core.gateway.metrics import ListenerMetrics, LogLimiter
     from core.store import Store
@@ -70,8 +72,9 @@ class TrailingExchanges:
     def _failed(self, count: int, why: str) -> None:
         dropped = self.limiter.allow("exchange_log")
         if dropped is not None:
-            note = f" [{dropped} more such line(s) not logged since the last one]" if dropped else ""
-            log.error("%s: could not log the exchange of %d session(s): %s%s", self.name, count, why, note)
+            log.error(
+                "%s: could not log the exchange of %d session(s): %s%s", self.name, count, why, dropped_note(dropped)
+            )
 
     async def finish(self, timeout: float, cancel_wait: float) -> None:
         """Wait up to ``timeout`` for what is queued; what is not written by then is given up and counted."""

@@ -65,6 +65,11 @@ class ListenerMetrics:
 LOG_INTERVAL = 10.0
 
 
+def dropped_note(dropped: int) -> str:
+    """What a line let through by :meth:`LogLimiter.allow` adds about the lines dropped before it."""
+    return f" [{dropped} more such line(s) not logged since the last one]" if dropped else ""
+
+
 class LogLimiter:
     """Lets at most ``burst`` lines of each key through per ``interval`` seconds and counts the others, so a
     flood (a thousand refused connections, a stream of junk) costs a few log lines, not one per event.
