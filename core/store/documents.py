@@ -333,8 +333,22 @@ def check_registration(registration: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- storable values and JSON
+#: value types every backend stores exactly, whatever the value
+_STORABLE_AS_IS = frozenset({type(None), bool, str, bytes, bytearray, Decimal, datetime})
+
+
 def check_storable(value: Any, path: str = "value") -> None:
     """Refuse values no backend can store exactly (sets, objects, NaN, ints beyond 64 bits)."""
+    if type(value) is dict:
+        # the usual document is flat: its plain values are checked here, the rest (and errors) below
+        for key, item in value.items():
+            kind = type(item)
+            if kind in _STORABLE_AS_IS or (kind is int and INT64_MIN <= item <= INT64_MAX):
+                continue
+            if kind is float and math.isfinite(item):
+                continue
+            check_storable(item, f"{path}.{key}")
+        return
     if value is None or isinstance(value, (bool, str, bytes, bytearray, Decimal, datetime)):
         return
     if isinstance(value, int):

@@ -62,15 +62,29 @@ def check_scalar(name: str, value: Any) -> Any:
     return value
 
 
+#: field names that passed :func:`check_field_name`. Stored documents reuse a small vocabulary, so most are
+#: checked with one set comparison; bounded, as names can come from requests.
+_GOOD_NAMES: set[str] = set()
+_GOOD_NAMES_MAX = 10_000
+#: value types that are not mappings: a document holding only these has no inner keys to check
+_NOT_MAPPINGS = frozenset({str, int, float, bool, type(None), bytes, bytearray, list, tuple})
+
+
 def check_field_name(name: Any) -> str:
     """Document keys: non-empty strings without ``$`` prefix, ``.`` or NUL."""
+    if type(name) is str and name in _GOOD_NAMES:
+        return name
     if not isinstance(name, str) or not name or name.startswith("$") or "." in name or "\x00" in name:
         raise InvalidInput(f"invalid field name {name!r}: field names may not be empty, start with '$' or contain '.'")
+    if len(_GOOD_NAMES) < _GOOD_NAMES_MAX:
+        _GOOD_NAMES.add(name)
     return name
 
 
 def check_document(doc: Mapping[str, Any], what: str = "document") -> dict[str, Any]:
     """A document to store: a mapping whose keys pass :func:`check_field_name` at every depth."""
+    if type(doc) is dict and doc.keys() <= _GOOD_NAMES and set(map(type, doc.values())) <= _NOT_MAPPINGS:
+        return dict(doc)  # the usual document: known names, no inner document
     if not isinstance(doc, Mapping):
         raise InvalidInput(f"{what} must be an object, got {type(doc).__name__}")
     out: dict[str, Any] = {}
