@@ -158,12 +158,18 @@ def median(values: Sequence[float]) -> float:
 
 
 def print_ratio_table(
-    title: str, unit: str, ours: Sequence[float], base: Sequence[float], target: str | None = None, fmt: str = ",.0f"
+    title: str,
+    unit: str,
+    ours: Sequence[float],
+    base: Sequence[float],
+    target: str | None = None,
+    fmt: str = ",.0f",
+    base_name: str = "baseline",
 ) -> float:
     """Per round ``ours``, ``baseline``, ``ours/baseline``, then the medians; returns the median ratio (the
     median of the per-round ratios: each round's two sides ran back to back)."""
     print(title)
-    print(f"  {'round':>6} {'ours ' + unit:>18} {'baseline ' + unit:>22} {'ratio':>7}")
+    print(f"  {'round':>6} {'ours ' + unit:>18} {base_name + ' ' + unit:>22} {'ratio':>7}")
     ratios = []
     for i, (a, b) in enumerate(zip(ours, base, strict=True), 1):
         ratio = a / b if b else float("nan")

@@ -62,8 +62,8 @@ def measure(server: Server, port: int, connections: int, settle: float) -> tuple
         for i in range(connections):
             held.append(socket.create_connection((HOST, port), timeout=10))
             if i % PACE == PACE - 1:
-                # the listener's backlog is asyncio's default (100): a connect beyond it waits for the kernel's
-                # 1 s SYN retry, so keep at most PACE connections ahead of the server's accept loop
+                # the baseline's backlog is asyncio's default (100; the listener's is 1024): a connect beyond it
+                # waits for the kernel's 1 s SYN retry, so keep at most PACE connections ahead of the accept loop
                 while open_fds(server.pid) < fds_before + i + 1 - PACE:
                     time.sleep(0.002)
         deadline = time.monotonic() + 60

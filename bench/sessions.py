@@ -6,10 +6,13 @@ A session is what a meter does: connect, send one real 256-byte report (built wi
 ``plugins.gas_meter.simulator``, of a device provisioned with the Store API), read the 32-byte reply, close.
 "Ours" is ``specgate serve --no-web`` with one gas_meter listener and a SQLite store in a temporary
 directory (defaults otherwise: the exchange log is on); the baseline is ``bench/baseline_tcp.py``, which
-reads 256 bytes and writes 32. Both are subprocesses; this process is the only client. The two sides run
-alternately in rounds (the first side alternates) and the medians are reported:
+reads 256 bytes and writes 32. A third side, the durable floor (``bench/floor_tcp.py``, on its own copy of
+the provisioned database), is a hand-written server doing the database work of such a session and answering
+once it is durable, with none of specgate: against the baseline it shows what durability costs, against ours
+what specgate costs. All are subprocesses; this process is the only client. The sides run in turn in rounds
+(the order reverses every round) and the medians are reported:
 
-1. sessions/s at ``--concurrency`` meters, ratio ours/baseline (target >= 0.5);
+1. sessions/s at ``--concurrency`` meters, ratio ours/baseline (target >= 0.5), then ours and the floor;
 2. at ``--latency-concurrency`` meters, p50/p99 of a session (connect to reply) on each side (target: ours
    p99 < 100 ms).
 
@@ -145,8 +148,16 @@ async def rounds(
 
 
 def print_cpu(results: dict[str, list[Result]]) -> None:
-    ours, base = (median([r[3] for r in results[side]]) for side in ("ours", "baseline"))
-    print(f"  server CPU per session (median of the rounds): ours {ours:,.0f} µs, baseline {base:,.0f} µs")
+    ours, base, floor = (median([r[3] for r in results[side]]) for side in ("ours", "baseline", "floor"))
+    print(
+        f"  server CPU per session (median of the rounds): ours {ours:,.0f} µs, baseline {base:,.0f} µs,"
+        f" durable floor {floor:,.0f} µs"
+    )
+
+
+def print_failures(results: dict[str, list[Result]]) -> None:
+    errors = ", ".join(f"{side} {sum(r[2] for r in rounds)}" for side, rounds in results.items())
+    print(f"  failed sessions: {errors}")
 
 
 async def main() -> None:
@@ -161,8 +172,9 @@ async def main() -> None:
     print(machine_line())
     with tempfile.TemporaryDirectory(prefix="specgate-bench-") as tmp:
         workdir = Path(tmp)
-        db = workdir / "x.db"
+        db, floor_db = workdir / "x.db", workdir / "floor.db"
         await provision(db, meters)
+        await provision(floor_db, meters)
         packets = build_packets(meters, args.packets)
         ours_argv = specgate_command() + [
             "serve",
@@ -176,19 +188,29 @@ async def main() -> None:
             "WARNING",
         ]
         base_argv = [*specgate_command()[:1], str(BENCH / "baseline_tcp.py")]
+        floor_argv = [*specgate_command()[:1], str(BENCH / "floor_tcp.py"), "--db", str(floor_db)]
         with (
             running("specgate", ours_argv, workdir, [r"specgate serving", r"listener gas_meter on"]) as ours,
             running("baseline", base_argv, workdir, [r"listening "]) as base,
+            running("floor", floor_argv, workdir, [r"listening "]) as floor,
         ):
-            ports = {"ours": endpoints(ours, "gas_meter")[0][1], "baseline": int(base.lines[0].rsplit(":", 1)[1])}
-            reply = decode_reply(await one_session(ports["ours"], packets[0][0]))
-            if reply["ts_next"] == 0xFFFFFFFF:
-                raise SystemExit(f"specgate told the provisioned meter to stop: {reply}")
-            print(f"ours: specgate serve, SQLite in a temp dir, pid {ours.pid}; baseline: bare asyncio, pid {base.pid}")
+            ports = {
+                "ours": endpoints(ours, "gas_meter")[0][1],
+                "baseline": int(base.lines[0].rsplit(":", 1)[1]),
+                "floor": int(floor.lines[0].rsplit(":", 1)[1]),
+            }
+            for side in ("ours", "floor"):
+                reply = decode_reply(await one_session(ports[side], packets[0][0]))
+                if reply["ts_next"] == 0xFFFFFFFF:
+                    raise SystemExit(f"{side} told the provisioned meter to stop: {reply}")
+            print(
+                f"ours: specgate serve, SQLite in a temp dir, pid {ours.pid}; baseline: bare asyncio, pid {base.pid};"
+                f" durable floor: bench/floor_tcp.py, pid {floor.pid}"
+            )
             print(f"{args.rounds} rounds of {args.seconds:g} s per side, interleaved, after a warm-up")
             print()
 
-            pids = {"ours": ours.pid, "baseline": base.pid}
+            pids = {"ours": ours.pid, "baseline": base.pid, "floor": floor.pid}
             result = await rounds(ports, pids, packets[: args.concurrency], args.concurrency, args.seconds, args.rounds)
             print_ratio_table(
                 f"1. sessions/s at {args.concurrency} concurrent meters",
@@ -197,9 +219,18 @@ async def main() -> None:
                 [r[0] for r in result["baseline"]],
                 target=">= 0.5",
             )
-            errors = {side: sum(r[2] for r in result[side]) for side in result}
-            print(f"  failed sessions: ours {errors['ours']}, baseline {errors['baseline']}")
+            floor_ratio = median([f[0] / b[0] for f, b in zip(result["floor"], result["baseline"], strict=True)])
+            print(f"  durable floor / baseline (median of the rounds): {floor_ratio:.2f}")
+            print_failures(result)
             print_cpu(result)
+            print()
+            print_ratio_table(
+                f"1b. the same rounds: ours against the durable floor at {args.concurrency} concurrent meters",
+                "sess/s",
+                [r[0] for r in result["ours"]],
+                [r[0] for r in result["floor"]],
+                base_name="floor",
+            )
             print()
 
             conc = args.latency_concurrency
@@ -220,8 +251,11 @@ async def main() -> None:
                 f"  {'median':>6} {p50:>9.1f} {p99:>9.1f} {b50:>9.1f} {b99:>9.1f} {rate:>12,.0f}"
                 f"   target ours p99 < 100 ms: {'met' if verdict(p99, '< 100') else 'NOT met'}"
             )
-            errors = {side: sum(r[2] for r in result[side]) for side in result}
-            print(f"  failed sessions: ours {errors['ours']}, baseline {errors['baseline']}")
+            f50 = median([percentile(f[1], 0.5) for f in result["floor"]])
+            f99 = median([percentile(f[1], 0.99) for f in result["floor"]])
+            frate = median([f[0] for f in result["floor"]])
+            print(f"  durable floor (medians): p50 {f50:.1f}, p99 {f99:.1f}, {frate:,.0f} sess/s")
+            print_failures(result)
             print_cpu(result)
 
 
