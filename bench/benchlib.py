@@ -117,13 +117,20 @@ def vm_rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS in /proc/{pid}/status")
 
 
-def cpu_seconds(pids: Sequence[int]) -> float:
-    """User and system CPU time the processes have used (``/proc/PID/stat``)."""
-    total = 0
+def cpu_times(pids: Sequence[int]) -> tuple[float, float]:
+    """User and system CPU time, in seconds, the processes have used (``/proc/PID/stat``)."""
+    user = system = 0
     for pid in pids:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / os.sysconf("SC_CLK_TCK")
+        user += int(fields[11])  # utime and stime: fields 14 and 15 of stat
+        system += int(fields[12])
+    tick = os.sysconf("SC_CLK_TCK")
+    return user / tick, system / tick
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User and system CPU time the processes have used, together."""
+    return sum(cpu_times(pids))
 
 
 def nofile_limit(pid: int | None = None) -> int:
