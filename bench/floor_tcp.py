@@ -90,21 +90,38 @@ class GroupCommit:
 
     def _run_group(self) -> None:
         group, self.waiting = self.waiting, []
-        self.conn.execute("BEGIN IMMEDIATE")
-        for unit, _ in group:
-            unit()
-        self.commits.put([future for _, future in group])
+        futures = [future for _, future in group]
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            for unit, _ in group:
+                unit()
+        except sqlite3.Error as exc:  # the group fails as a whole: its meters get no reply (a bench error)
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            self._answer(futures, exc)
+            return
+        self.commits.put(futures)
 
     def _commit_forever(self) -> None:
         while True:
             futures = self.commits.get()
-            self.conn.execute("COMMIT")
-            self.loop.call_soon_threadsafe(self._answer, futures)
+            error: Exception | None = None
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                error = exc
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+            self.loop.call_soon_threadsafe(self._answer, futures, error)
 
-    def _answer(self, futures: list[asyncio.Future[None]]) -> None:
+    def _answer(self, futures: list[asyncio.Future[None]], error: Exception | None = None) -> None:
         for future in futures:
-            if not future.done():
+            if future.done():
+                continue
+            if error is None:
                 future.set_result(None)
+            else:
+                future.set_exception(error)
         if self.waiting:
             self.loop.call_soon(self._run_group)
         else:
@@ -125,7 +142,7 @@ class FloorServer:
             packet = await reader.readexactly(REPORT)
             reply, tenant = await self.report(packet)
             writer.write(reply)
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, ConnectionError, sqlite3.Error):
             return
         finally:
             writer.close()
