@@ -46,7 +46,7 @@ from datetime import tzinfo
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from core.store.documents import LOGIN_FAILURES_KEPT, check_exchange, check_reading_list
+from core.store.documents import LOGIN_FAILURES_KEPT, check_batch, check_exchange
 from core.store.listings import LISTINGS, ListQuery, Page, Scalar
 from core.store.usage import USAGE_BUCKETS, aggregate_usage
 
@@ -230,7 +230,7 @@ class Store(abc.ABC):
         """Keep several exchanges, each as :meth:`log_exchange` takes it, in one write where the backend can
         (one unit of a group commit on SQLite, one ``insert_many`` on MongoDB). Every entry is checked before
         any is written: one that is not valid refuses the whole batch (``InvalidInput``)."""
-        checked = [check_exchange(entry) for entry in check_reading_list(entries, "exchanges")]
+        checked = [check_exchange(entry) for entry in check_batch(entries, "exchanges")]
         for entry in checked:
             await self.log_exchange(entry)
 

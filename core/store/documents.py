@@ -132,16 +132,16 @@ def _check_keys(record: Any, what: str, allowed: tuple[str, ...], required: tupl
         raise InvalidInput(f"a {what} needs {', '.join(missing)}: {record!r}")
 
 
-def check_reading_list(readings: Any, what: str = "readings") -> Sequence[Any]:
-    """The container of a batch (readings, measurements): a list or tuple (a str, bytes or mapping is
-    refused)."""
-    if isinstance(readings, (str, bytes, Mapping)) or not isinstance(readings, Sequence):
-        raise InvalidInput(f"{what} must be a list of {what}, got {type(readings).__name__}")
-    return readings
+def check_batch(batch: Any, what: str = "readings") -> Sequence[Any]:
+    """The container of a batch (readings, measurements, exchanges): a list or tuple (a str, bytes or
+    mapping is refused)."""
+    if isinstance(batch, (str, bytes, Mapping)) or not isinstance(batch, Sequence):
+        raise InvalidInput(f"{what} must be a list of {what}, got {type(batch).__name__}")
+    return batch
 
 
 def check_readings(readings: Any) -> list[dict[str, Any]]:
-    return [check_reading(reading) for reading in check_reading_list(readings)]
+    return [check_reading(reading) for reading in check_batch(readings)]
 
 
 MEASUREMENT_REQUIRED = ("device_type", "device_id", "at", "values")

@@ -8,7 +8,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from core.store.documents import check_dead_letter, check_exchange, check_reading_list
+from core.store.documents import check_batch, check_dead_letter, check_exchange
 from core.store.listings import LISTINGS, ListQuery, Page
 from core.store.live import dead_letter_entry
 from core.store.mongo.backend import MongoBackend
@@ -34,7 +34,7 @@ class LogMethods(MongoBackend):
             await self._common["misc_data"].insert_one(doc)
 
     async def log_exchanges(self, entries: Sequence[Mapping[str, Any]]) -> None:
-        docs = [_exchange_doc(entry) for entry in check_reading_list(entries, "exchanges")]
+        docs = [_exchange_doc(entry) for entry in check_batch(entries, "exchanges")]
         if docs:
             with driver_errors("log exchanges"):
                 await self._common["misc_data"].insert_many(docs, ordered=False)

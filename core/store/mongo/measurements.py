@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from core.store.documents import check_measurement, check_reading_list
+from core.store.documents import check_batch, check_measurement
 from core.store.listings import LISTINGS, ListQuery, Page
 from core.store.mongo.backend import MongoBackend
 from core.store.mongo.connection import driver_errors
@@ -16,7 +16,7 @@ class MeasurementMethods(MongoBackend):
     """Unique on ``(device_type, device_id, at)``; Decimal values are Decimal128 through the client codec."""
 
     async def record_measurements(self, measurements: Sequence[Mapping[str, Any]]) -> int:
-        docs = [check_measurement(m) for m in check_reading_list(measurements, "measurements")]
+        docs = [check_measurement(m) for m in check_batch(measurements, "measurements")]
         with driver_errors("record measurements"):
             return await insert_new(self._common["measurement"], docs, "record measurements")
 

@@ -12,12 +12,12 @@ from typing import Any
 
 from core.errors import Conflict
 from core.store.documents import (
+    check_batch,
     check_event,
     check_fields,
     check_int,
     check_keyed,
     check_reading,
-    check_reading_list,
     from_json,
     to_json,
 )
@@ -157,7 +157,7 @@ class DeviceMethods(SQLiteBackend):
         C-level operations, as this is the hot path (:func:`_complete_rows`); anything else goes through
         :func:`check_reading`, reading by reading, which gives the precise error. An int beyond 64 bits is
         refused by sqlite3 when binding (``InvalidInput``; the unit is rolled back)."""
-        readings = check_reading_list(readings)
+        readings = check_batch(readings)
         complete = _complete_rows(tenant, readings)
         if complete is not None:
             return complete

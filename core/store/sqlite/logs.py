@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from core.store.documents import check_dead_letter, check_exchange, check_reading_list, from_json, to_json
+from core.store.documents import check_batch, check_dead_letter, check_exchange, from_json, to_json
 from core.store.listings import LISTINGS, ListQuery, Page
 from core.store.live import dead_letter_entry
 from core.store.sqlite.backend import BULK_ROWS, SQLiteBackend
@@ -40,7 +40,7 @@ class LogMethods(SQLiteBackend):
         await self._write(lambda conn: conn.execute(_INSERT_EXCHANGE, row))
 
     async def log_exchanges(self, entries: Sequence[Mapping[str, Any]]) -> None:
-        rows = [_exchange_row(entry) for entry in check_reading_list(entries, "exchanges")]
+        rows = [_exchange_row(entry) for entry in check_batch(entries, "exchanges")]
         if rows:
             await self._write(lambda conn: conn.executemany(_INSERT_EXCHANGE, rows), bulk=len(rows) > BULK_ROWS)
 

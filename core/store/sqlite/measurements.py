@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from core.store.documents import check_measurement, check_reading_list, to_json
+from core.store.documents import check_batch, check_measurement, to_json
 from core.store.listings import LISTINGS, ListQuery, Page
 from core.store.sqlite.backend import BULK_ROWS, SQLiteBackend
 
@@ -16,7 +16,7 @@ class MeasurementMethods(SQLiteBackend):
 
     async def record_measurements(self, measurements: Sequence[Mapping[str, Any]]) -> int:
         rows = []
-        for measurement in check_reading_list(measurements, "measurements"):
+        for measurement in check_batch(measurements, "measurements"):
             doc = check_measurement(measurement)
             rows.append((doc["device_type"], doc["device_id"], doc["at"], doc["tenant"], to_json(doc)))
         if not rows:
