@@ -10,8 +10,9 @@ working while core's insides move (the built-in plugins are held to it by a test
 - specs: :func:`load_spec`, :class:`Spec`, :class:`Decoded`, :func:`bundled_spec_paths` (the YAML files of
   ``specs/``, where the built-in device types' layouts live); :class:`KeyRing` (keys for a spec's
   transforms, by meter) and :func:`register_transform` (a transform a spec can name in ``process:``);
-- the store plugins may use: :class:`Store` (its methods are the contract), :class:`ListQuery`, :class:`Page`;
-- time: :func:`calendar_fields`, :func:`local_string`, :func:`iso`, :func:`tz_from_offset`;
+- the store plugins may use: :class:`Store` (its methods are the contract), :class:`ListQuery`, :class:`Page`,
+  :class:`ReadingRows` (readings of one device as rows, the fast way to hand a count table to the store);
+- time: :func:`calendar_fields` (and :func:`calendar_values`, the same as a tuple), :func:`local_string`, :func:`iso`, :func:`tz_from_offset`;
 - HTTP routes: :class:`ApiRoute` (a route with the permission it needs), :class:`Principal` (the caller),
   :class:`JSONResponse`, :func:`error_response`, :func:`read_json_object`, query and paging helpers;
 - CLI commands: :func:`run_with_store`, :func:`print_rows`, :func:`all_pages`, :func:`command_group`,
@@ -61,8 +62,8 @@ from core.security.roles import Principal
 from core.simulate import close_quietly, split_chunks, write_chunks
 from core.spec import Decoded, Spec, load_spec
 from core.spec.transforms import KeyRing, register_transform
-from core.store import ListQuery, Page, Store
-from core.timeutil import DEFAULT_TZ_OFFSET, calendar_fields, iso, local_string, tz_from_offset
+from core.store import ListQuery, Page, ReadingRows, Store
+from core.timeutil import DEFAULT_TZ_OFFSET, calendar_fields, calendar_values, iso, local_string, tz_from_offset
 from specs import bundled_spec_paths
 
 __all__ = [
@@ -90,6 +91,7 @@ __all__ = [
     "PageRequest",
     "Param",
     "Principal",
+    "ReadingRows",
     "Session",
     "Spec",
     "Store",
@@ -105,6 +107,7 @@ __all__ = [
     "as_str",
     "bundled_spec_paths",
     "calendar_fields",
+    "calendar_values",
     "caller_tenant",
     "close_quietly",
     "command_group",

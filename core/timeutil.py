@@ -37,14 +37,17 @@ def iso(epoch: float, tz: tzinfo) -> str:
     return datetime.fromtimestamp(int(epoch), tz).isoformat()
 
 
-def calendar_fields(epoch: int, tz: tzinfo) -> dict[str, int]:
-    """The original ``data`` calendar fields: year, month, day, hour, wday (0 = Sunday), week (ISO)."""
+#: the calendar fields of a ``data`` reading, in the order :func:`calendar_values` gives them
+CALENDAR_FIELDS = ("year", "month", "day", "hour", "wday", "week")
+
+
+def calendar_values(epoch: int, tz: tzinfo) -> tuple[int, ...]:
+    """The original ``data`` calendar fields' values, in :data:`CALENDAR_FIELDS` order: year, month, day,
+    hour, wday (0 = Sunday), week (ISO)."""
     moment = datetime.fromtimestamp(epoch, tz)
-    return {
-        "year": moment.year,
-        "month": moment.month,
-        "day": moment.day,
-        "hour": moment.hour,
-        "wday": (moment.weekday() + 1) % 7,
-        "week": moment.isocalendar().week,
-    }
+    return (moment.year, moment.month, moment.day, moment.hour, (moment.weekday() + 1) % 7, moment.isocalendar().week)
+
+
+def calendar_fields(epoch: int, tz: tzinfo) -> dict[str, int]:
+    """The original ``data`` calendar fields: ``{year, month, day, hour, wday, week}``."""
+    return dict(zip(CALENDAR_FIELDS, calendar_values(epoch, tz), strict=True))

@@ -7,6 +7,7 @@ from typing import Any
 
 from core.errors import ConfigError
 from core.store.base import ListQuery, Page, Store
+from core.store.documents import ReadingRows
 from core.store.usage import USAGE_BUCKETS
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "USAGE_BUCKETS",
     "ListQuery",
     "Page",
+    "ReadingRows",
     "Store",
     "display_url",
     "open_store",

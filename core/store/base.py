@@ -46,7 +46,7 @@ from datetime import tzinfo
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from core.store.documents import LOGIN_FAILURES_KEPT, check_batch, check_exchange
+from core.store.documents import LOGIN_FAILURES_KEPT, ReadingRows, check_batch, check_exchange
 from core.store.listings import LISTINGS, ListQuery, Page, Scalar
 from core.store.usage import USAGE_BUCKETS, aggregate_usage
 
@@ -159,8 +159,9 @@ class Store(abc.ABC):
 
     # ------------------------------------------------------------------ readings (tenant ``data``)
     @abc.abstractmethod
-    async def insert_readings(self, tenant: str, readings: Sequence[Mapping[str, Any]]) -> int:
-        """Insert readings ``{device_uid, timestamp, counter_val, year, month, day, hour, wday, week}``.
+    async def insert_readings(self, tenant: str, readings: Sequence[Mapping[str, Any]] | ReadingRows) -> int:
+        """Insert readings ``{device_uid, timestamp, counter_val, year, month, day, hour, wday, week}``, or
+        one device's readings as :class:`~core.store.documents.ReadingRows` (rows of those ints).
 
         A reading whose ``(device_uid, timestamp)`` already exists is skipped silently. Returns how many
         were new.
@@ -190,11 +191,12 @@ class Store(abc.ABC):
         tenant: str,
         device_uid: str,
         device_fields: Mapping[str, Any],
-        readings: Sequence[Mapping[str, Any]],
+        readings: Sequence[Mapping[str, Any]] | ReadingRows,
         event: Mapping[str, Any] | None = None,
     ) -> int:
         """Everything one uplink reported, committed together before the device is answered:
-        insert ``readings`` (duplicates skipped) and ``event`` (when given; skipped when its ``event_id``
+        insert ``readings`` (as for :meth:`insert_readings`; ``ReadingRows`` must be ``device_uid``'s;
+        duplicates skipped) and ``event`` (when given; skipped when its ``event_id``
         is stored already), ``$set device_fields`` on the device. Returns how many readings were new.
         Raises ``StoreUnavailable`` when it could not be committed, in which case the caller must not reply.
 

@@ -10,12 +10,13 @@ cannot be confused with data.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -28,11 +29,13 @@ from core.store.validation import (
     check_optional_tenant,
     check_tenant,
 )
+from core.timeutil import CALENDAR_FIELDS
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 READING_REQUIRED = ("device_uid", "timestamp", "counter_val")
-CALENDAR_FIELDS = ("year", "month", "day", "hour", "wday", "week")
 READING_FIELDS = READING_REQUIRED + CALENDAR_FIELDS
+#: what each row of :class:`ReadingRows` holds, in this order: every reading field but the device uid
+READING_ROW_FIELDS = READING_FIELDS[1:]
 #: Login failures: how long the store keeps one, and how many of one key at most (the newest).
 LOGIN_FAILURE_RETENTION_S = 86400
 LOGIN_FAILURES_KEPT = 1000
@@ -140,7 +143,58 @@ def check_batch(batch: Any, what: str = "readings") -> Sequence[Any]:
     return batch
 
 
-def check_readings(readings: Any) -> list[dict[str, Any]]:
+class ReadingRows(NamedTuple):
+    """Readings of one device as rows of ints, each in :data:`READING_ROW_FIELDS` order (timestamp,
+    counter_val, then the six calendar fields). What a gateway plugin makes of a meter's count table: the
+    store checks the rows in one pass and writes them without a dict per reading."""
+
+    device_uid: str
+    rows: Sequence[tuple[int, ...]]
+
+    def docs(self) -> list[dict[str, Any]]:
+        """The readings as documents (``{device_uid, timestamp, counter_val, year, ...}``)."""
+        uid = self.device_uid
+        return [{"device_uid": uid, **dict(zip(READING_ROW_FIELDS, row, strict=True))} for row in self.rows]
+
+
+_ONLY_TUPLE, _ONLY_INT = {tuple}, {int}
+_ROW_LENGTH = {len(READING_ROW_FIELDS)}
+
+
+def check_reading_rows(readings: ReadingRows, device_uid: str | None = None) -> Sequence[tuple[int, ...]]:
+    """The rows of ``readings``, each a tuple of exactly :data:`READING_ROW_FIELDS` ints (checked as a whole
+    with C-level operations; the first bad row is named), of ``device_uid`` when given. An int beyond 64 bits
+    is refused where it is written, as in a batch of documents (by sqlite3 when binding; by
+    :func:`check_readings` for MongoDB)."""
+    uid = check_identifier("device_uid", readings.device_uid)
+    if device_uid is not None and uid != device_uid:
+        raise InvalidInput(f"readings of device {uid!r} in the report of {device_uid!r}")
+    rows = check_batch(readings.rows)
+    if not rows or (
+        set(map(type, rows)) == _ONLY_TUPLE
+        and set(map(len, rows)) == _ROW_LENGTH
+        and set(map(type, itertools.chain.from_iterable(rows))) == _ONLY_INT
+    ):
+        return rows
+    for index, row in enumerate(rows):
+        if type(row) is not tuple or len(row) != len(READING_ROW_FIELDS):
+            raise InvalidInput(
+                f"reading row {index} must be a tuple of {len(READING_ROW_FIELDS)} integers"
+                f" ({', '.join(READING_ROW_FIELDS)}), got {row!r}"
+            )
+        for name, value in zip(READING_ROW_FIELDS, row, strict=True):
+            check_int(f"reading {index} {name}", value)
+    return rows  # ints of a subclass of int (an IntEnum, say): each passed alone
+
+
+def check_readings(readings: Any, device_uid: str | None = None) -> list[dict[str, Any]]:
+    """Readings (a list of reading documents, or :class:`ReadingRows`) as checked documents."""
+    if type(readings) is ReadingRows:
+        for index, row in enumerate(check_reading_rows(readings, device_uid)):
+            if not (min(row) >= INT64_MIN and max(row) <= INT64_MAX):
+                for name, value in zip(READING_ROW_FIELDS, row, strict=True):
+                    check_int(f"reading {index} {name}", value)
+        return readings.docs()
     return [check_reading(reading) for reading in check_batch(readings)]
 
 

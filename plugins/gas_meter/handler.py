@@ -20,9 +20,10 @@ from core.api import (
     FrameError,
     InvalidInput,
     Outcome,
+    ReadingRows,
     Session,
     Store,
-    calendar_fields,
+    calendar_values,
     count,
     local_string,
 )
@@ -60,9 +61,9 @@ CALENDAR_CACHE_SIZE = 16384
 
 
 @functools.lru_cache(maxsize=CALENDAR_CACHE_SIZE)
-def slot_calendar(ts: int, tz: tzinfo) -> dict[str, int]:
-    """``calendar_fields(ts, tz)``, computed once per slot hour. The dict is shared: copy it, never change it."""
-    return calendar_fields(ts, tz)
+def slot_calendar(ts: int, tz: tzinfo) -> tuple[int, ...]:
+    """``calendar_values(ts, tz)`` (year, month, day, hour, wday, week), computed once per slot hour."""
+    return calendar_values(ts, tz)
 
 
 @functools.lru_cache(maxsize=256)
@@ -78,7 +79,8 @@ class ReportPlan:
     reply: dict[str, Any]
     #: None = store nothing (unknown or inactive device)
     device_fields: dict[str, Any] | None = None
-    readings: list[dict[str, Any]] = field(default_factory=list)
+    #: the rows of the readings to store: (timestamp, counter_val, year, month, day, hour, wday, week)
+    readings: list[tuple[int, ...]] = field(default_factory=list)
     event: dict[str, Any] | None = None
     #: why fields were left out or replaced (logged)
     warnings: list[str] = field(default_factory=list)
@@ -238,7 +240,6 @@ def plan_report(
         raise FrameError(f"unknown gas meter event id {eid!r}", path="report -> eid", expected=KNOWN_EIDS, found=eid)
     counts = values.get("counts", [])
     fields = _status_fields(values, now, options)
-    readings: list[dict[str, Any]] = []
     event = None
     if eid == EID_INIT:
         initial = as_int(device.get("initial_count"), 0, INT32_MAX)
@@ -267,9 +268,7 @@ def plan_report(
         fields["last_timestamp"] = last_ts
         fields["last_count"] = last_count
     tz = options.tz
-    readings = [
-        {"device_uid": uid, "timestamp": ts, "counter_val": count, **slot_calendar(ts, tz)} for ts, count in slots
-    ]
+    readings = [(ts, count) + slot_calendar(ts, tz) for ts, count in slots]
     if eid == EID_EVENT:
         event = _event(uid, values, now, device, slots)
     reply = _reply(uid, RC_NORMAL, now, ts_next, newest_count(counts), device, warnings)
@@ -345,6 +344,7 @@ class GasMeterHandler:
 
 def _committer(tenant: str, uid: str, plan: ReportPlan) -> Callable[[Store], Awaitable[int]]:
     async def commit(store: Store) -> int:
-        return await store.record_report(tenant, uid, plan.device_fields or {}, plan.readings, plan.event)
+        readings = ReadingRows(uid, plan.readings)
+        return await store.record_report(tenant, uid, plan.device_fields or {}, readings, plan.event)
 
     return commit

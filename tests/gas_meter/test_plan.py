@@ -5,13 +5,18 @@ from __future__ import annotations
 import pytest
 from gas_meter_helpers import DEVICE, KST, NOW, NOW_CALENDAR, NOW_LOCAL, UID, hourly_slots
 
-from core.api import calendar_fields, tz_from_offset
+from core.api import ReadingRows, calendar_fields, tz_from_offset
 from core.errors import ConfigError, FrameError
 from plugins.gas_meter.checkin import CheckinScheduler, device_phase
 from plugins.gas_meter.handler import newest_count, plan_report, slot_calendar, stop_plan, valid_slots
 from plugins.gas_meter.options import GasMeterOptions, options_for
 
 OPTIONS = GasMeterOptions(tz=KST)
+
+
+def docs(rows: list[tuple[int, ...]]) -> list[dict]:
+    """A plan's reading rows as the documents the store keeps of them."""
+    return ReadingRows(UID, rows).docs()
 
 
 def values(eid: str, slots=(), battery=87, uptime=123456, event_code=0, seconds=0) -> dict:
@@ -49,7 +54,7 @@ def test_normal_report_replies_and_updates_the_device_from_the_newest_slot():
         "last_timestamp": NOW,
         "last_count": 10014,
     }
-    assert plan.readings == [
+    assert docs(plan.readings) == [
         {
             "device_uid": UID,
             "timestamp": NOW,
@@ -98,20 +103,18 @@ def test_calendar_fields_of_a_slot_are_computed_once_and_stay_those_of_its_zone(
     second = plan_report(UID, values("normal", following), DEVICE, NOW + 3600, OPTIONS).readings
     # the next report repeats 23 of the hours: one new calendar computation, 23 taken from the first
     assert slot_calendar.cache_info().misses == 25 and slot_calendar.cache_info().hits == 23
-    for reading in first + second:
+    for reading in docs(first + second):
         assert reading == {
             "device_uid": UID,
             "timestamp": reading["timestamp"],
             "counter_val": reading["counter_val"],
             **calendar_fields(reading["timestamp"], KST),
         }
-    # another zone's hour is its own entry; the shared dict is never changed by a reading
+    # another zone's hour is its own entry
     utc = GasMeterOptions(tz=tz_from_offset(0))
-    other = plan_report(UID, values("normal", slots), DEVICE, NOW, utc).readings
+    other = docs(plan_report(UID, values("normal", slots), DEVICE, NOW, utc).readings)
     assert [r["hour"] for r in other] == [calendar_fields(ts, tz_from_offset(0))["hour"] for ts, _ in slots]
-    assert [r["hour"] for r in other] != [r["hour"] for r in first]
-    other[0]["hour"] = 99
-    assert slot_calendar(slots[0][0], KST) == calendar_fields(slots[0][0], KST)
+    assert [r["hour"] for r in other] != [r["hour"] for r in docs(first)]
 
 
 def test_slots_that_do_not_fit_int32_are_left_out_and_reported():

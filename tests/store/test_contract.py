@@ -29,9 +29,9 @@ from decimal import Decimal
 import pytest
 
 from core.errors import Conflict, InvalidInput, NotFound, StoreError, StoreUnavailable
-from core.store import ListQuery, Page, open_store
+from core.store import ListQuery, Page, ReadingRows, open_store
 from core.store.listings import LISTINGS
-from core.timeutil import calendar_fields, tz_from_offset
+from core.timeutil import calendar_fields, calendar_values, tz_from_offset
 
 KST = tz_from_offset("+09:00")
 T = "gas_demo"
@@ -55,6 +55,10 @@ BASE_TS = 1741186800  # 2025-03-06 00:00:00 +09:00 (a Thursday, ISO week 10)
 
 def reading(uid: str, ts: int, count: int) -> dict:
     return {"device_uid": uid, "timestamp": ts, "counter_val": count, **calendar_fields(ts, KST)}
+
+
+def reading_row(ts: int, count: int) -> tuple[int, ...]:
+    return (ts, count, *calendar_values(ts, KST))
 
 
 def device(uid: str, **fields) -> dict:
@@ -426,6 +430,25 @@ async def test_a_resent_report_stores_nothing_new(store):
     # an event id is per tenant
     await store.record_report(T2, uid, {}, [], event)
     assert (await store.list_events(T2, ListQuery())).total == 1
+
+
+async def test_reading_rows_are_stored_as_the_readings_they_stand_for(store):
+    uid = "0000AB06"
+    await store.add_device(T, device(uid))
+    rows = [reading_row(BASE_TS + 3600 * i, i) for i in range(24)]
+    assert ReadingRows(uid, rows).docs() == [reading(uid, BASE_TS + 3600 * i, i) for i in range(24)]
+    assert await store.insert_readings(T, ReadingRows(uid, rows[:4])) == 4
+    assert await store.record_report(T, uid, {"last_count": 23}, ReadingRows(uid, rows)) == 20
+    assert await store.record_report(T, uid, {"last_count": 23}, ReadingRows(uid, rows)) == 0
+    assert await store.record_report(T, uid, {}, ReadingRows(uid, [])) == 0
+    page = await store.list_readings(T, ListQuery(filters={"device_uid": uid}, sort="timestamp", limit=100))
+    assert page.items == [reading(uid, BASE_TS + 3600 * i, i) for i in range(24)]
+    assert all(type(value) is int for item in page.items for key, value in item.items() if key != "device_uid")
+    # the rows of one device cannot be filed as another's report
+    with pytest.raises(InvalidInput, match="0000AB07"):
+        await store.record_report(T, uid, {"battery": 1}, ReadingRows("0000AB07", [reading_row(BASE_TS - 3600, 1)]))
+    assert (await store.list_readings(T, ListQuery(filters={"device_uid": uid}))).total == 24
+    assert "battery" not in await store.get_device(T, uid)
 
 
 async def test_concurrent_record_reports(store):
@@ -1480,6 +1503,7 @@ async def test_bad_queries_are_refused(store):
 async def test_bad_documents_and_values_are_refused(store):
     await seed(store)
     r = reading("0000AB01", BASE_TS + 99, 1)
+    row = reading_row(BASE_TS + 99, 1)
     cases = []
     for bad in BAD_DOCUMENTS:
         cases += [
@@ -1519,6 +1543,17 @@ async def test_bad_documents_and_values_are_refused(store):
                 f"record_report reading timestamp={bad!r}",
                 lambda bad=bad: store.record_report(T, "0000AB01", {"battery": 1}, [{**r, "timestamp": bad}]),
             ),
+        ]
+        cases += [
+            (
+                f"reading row {name}={bad!r}",
+                lambda bad=bad, at=at: store.record_report(
+                    T, "0000AB01", {"battery": 1}, ReadingRows("0000AB01", [row, row[:at] + (bad,) + row[at + 1 :]])
+                ),
+            )
+            for at, name in ((0, "timestamp"), (1, "counter_val"), (7, "week"))
+        ]
+        cases += [
             (
                 f"event_code={bad!r}",
                 lambda bad=bad: store.add_event(T, {"device_uid": "0000AB01", "event_time": 1, "event_code": bad}),
@@ -1575,6 +1610,11 @@ async def test_bad_documents_and_values_are_refused(store):
             lambda: store.insert_readings(T, [r, {"device_uid": "0000AB01", "timestamp": 5}]),
         ),
         ("readings not a list", lambda: store.insert_readings(T, r)),
+        ("reading row a list", lambda: store.insert_readings(T, ReadingRows("0000AB01", [row, list(row)]))),
+        ("reading row too short", lambda: store.insert_readings(T, ReadingRows("0000AB01", [row, row[:2]]))),
+        ("reading row too long", lambda: store.insert_readings(T, ReadingRows("0000AB01", [row, (*row, 1)]))),
+        ("reading rows not a list", lambda: store.insert_readings(T, ReadingRows("0000AB01", row))),
+        ("reading rows of a bad uid", lambda: store.insert_readings(T, ReadingRows("$where", [row]))),
         ("readings as a string", lambda: store.insert_readings(T, "0000AB01")),
         ("device without device_uid", lambda: store.add_device(T, {"meter_id": "1"})),
         ("user without ID", lambda: store.add_user(T, {"flag": True})),

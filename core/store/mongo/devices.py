@@ -10,7 +10,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from core.errors import Conflict, InvalidInput
-from core.store.documents import check_event, check_fields, check_int, check_keyed, check_readings
+from core.store.documents import ReadingRows, check_event, check_fields, check_int, check_keyed, check_readings
 from core.store.listings import LISTINGS, ListQuery, Page
 from core.store.live import event_entry, report_entry
 from core.store.mongo.backend import MongoBackend
@@ -70,7 +70,7 @@ class DeviceMethods(MongoBackend):
         return await self._list(LISTINGS["devices"], self._tenant_db(tenant)["device"], query)
 
     # ------------------------------------------------------------------ readings
-    async def insert_readings(self, tenant: str, readings: Sequence[Mapping[str, Any]]) -> int:
+    async def insert_readings(self, tenant: str, readings: Sequence[Mapping[str, Any]] | ReadingRows) -> int:
         docs = check_readings(readings)
         db = await self._writable_tenant(tenant)
         with driver_errors("insert readings"):
@@ -103,12 +103,12 @@ class DeviceMethods(MongoBackend):
         tenant: str,
         device_uid: str,
         device_fields: Mapping[str, Any],
-        readings: Sequence[Mapping[str, Any]],
+        readings: Sequence[Mapping[str, Any]] | ReadingRows,
         event: Mapping[str, Any] | None = None,
     ) -> int:
         device_uid = check_identifier("device_uid", device_uid)
         changes = self._device_changes(device_uid, device_fields)
-        docs = check_readings(readings)
+        docs = check_readings(readings, device_uid)
         for doc in docs:
             if doc["device_uid"] != device_uid:
                 raise InvalidInput(f"a reading of device {doc['device_uid']!r} in the report of {device_uid!r}")

@@ -12,12 +12,14 @@ from typing import Any
 
 from core.errors import Conflict
 from core.store.documents import (
+    ReadingRows,
     check_batch,
     check_event,
     check_fields,
     check_int,
     check_keyed,
     check_reading,
+    check_reading_rows,
     from_json,
     to_json,
 )
@@ -152,11 +154,15 @@ class DeviceMethods(SQLiteBackend):
 
     # ------------------------------------------------------------------ readings
     @staticmethod
-    def _reading_rows(tenant: str, readings: Any) -> list[tuple[Any, ...]]:
-        """Rows for ``data``. A batch of complete readings (the gateway's case) is checked as a whole with
-        C-level operations, as this is the hot path (:func:`_complete_rows`); anything else goes through
-        :func:`check_reading`, reading by reading, which gives the precise error. An int beyond 64 bits is
-        refused by sqlite3 when binding (``InvalidInput``; the unit is rolled back)."""
+    def _reading_rows(tenant: str, readings: Any, device_uid: str | None = None) -> list[tuple[Any, ...]]:
+        """Rows for ``data``. :class:`ReadingRows` (the gateway's case) and a batch of complete reading
+        documents are checked as a whole with C-level operations, as this is the hot path
+        (:func:`check_reading_rows`, :func:`_complete_rows`); anything else goes through
+        :func:`check_reading`, reading by reading, which gives the precise error. An int beyond 64 bits in a
+        document is refused by sqlite3 when binding (``InvalidInput``; the unit is rolled back)."""
+        if type(readings) is ReadingRows:
+            prefix = (tenant, readings.device_uid)
+            return [prefix + row for row in check_reading_rows(readings, device_uid)]
         readings = check_batch(readings)
         complete = _complete_rows(tenant, readings)
         if complete is not None:
@@ -190,7 +196,7 @@ class DeviceMethods(SQLiteBackend):
             new += conn.execute(_insert_sql(len(chunk)), list(itertools.chain.from_iterable(chunk))).rowcount
         return new
 
-    async def insert_readings(self, tenant: str, readings: Sequence[Mapping[str, Any]]) -> int:
+    async def insert_readings(self, tenant: str, readings: Sequence[Mapping[str, Any]] | ReadingRows) -> int:
         self._check_tenant(tenant)
         rows = self._reading_rows(tenant, readings)
         if not rows:
@@ -238,14 +244,14 @@ class DeviceMethods(SQLiteBackend):
         tenant: str,
         device_uid: str,
         device_fields: Mapping[str, Any],
-        readings: Sequence[Mapping[str, Any]],
+        readings: Sequence[Mapping[str, Any]] | ReadingRows,
         event: Mapping[str, Any] | None = None,
     ) -> int:
         self._check_tenant(tenant)
         check_identifier("device_uid", device_uid)
         fields = check_fields(device_fields, "device fields", "device_uid", device_uid)
         encoded = to_json(fields)
-        rows = self._reading_rows(tenant, readings)
+        rows = self._reading_rows(tenant, readings, device_uid)
         event_row = self._event_row(event) if event is not None else None
 
         def unit(conn: sqlite3.Connection) -> int:
