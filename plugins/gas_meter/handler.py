@@ -262,16 +262,22 @@ def plan_report(
         return ReportPlan(reply=reply, device_fields=fields, warnings=warnings)
 
     # normal (A0) and event (E0) reports carry the same count table and update the device alike
+    left_out = len(warnings)
     slots = valid_slots(counts, warnings)
+    reply_count = None
     if slots:
         last_ts, last_count = max(slots)
         fields["last_timestamp"] = last_ts
         fields["last_count"] = last_count
+        if len(warnings) == left_out:
+            reply_count = last_count  # every slot kept: the newest is the table's newest, no second pass
     tz = options.tz
     readings = [(ts, count) + slot_calendar(ts, tz) for ts, count in slots]
     if eid == EID_EVENT:
         event = _event(uid, values, now, device, slots)
-    reply = _reply(uid, RC_NORMAL, now, ts_next, newest_count(counts), device, warnings)
+    if reply_count is None:
+        reply_count = newest_count(counts)
+    reply = _reply(uid, RC_NORMAL, now, ts_next, reply_count, device, warnings)
     return ReportPlan(reply=reply, device_fields=fields, readings=readings, event=event, warnings=warnings)
 
 

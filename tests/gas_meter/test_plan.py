@@ -130,6 +130,16 @@ def test_slots_that_do_not_fit_int32_are_left_out_and_reported():
     assert len(warnings) == 2 and "slot 0" in warnings[0] and "slot 1" in warnings[1]
 
 
+def test_the_reply_count_is_the_table_newest_even_when_that_slot_cannot_be_stored():
+    # the reply's count is a u32 of the newest slot; the store keeps int32 slots only
+    report = {**values("normal"), "counts": [{"ts": NOW + 60, "count": 2**32 - 2}, {"ts": NOW, "count": 7}]}
+    plan = plan_report(UID, report, DEVICE, NOW, OPTIONS)
+    assert plan.reply["count"] == 2**32 - 2
+    assert plan.device_fields["last_count"] == 7 and len(plan.warnings) == 1
+    kept = {**values("normal"), "counts": [{"ts": NOW - 60, "count": 9}, {"ts": NOW, "count": 7}]}
+    assert plan_report(UID, kept, DEVICE, NOW, OPTIONS).reply["count"] == 7
+
+
 def test_event_report_records_the_event_and_updates_the_device_like_a_normal_one():
     slots = hourly_slots(NOW, n=2)
     plan = plan_report(UID, values("event", slots, event_code="magnetic", seconds=42), DEVICE, NOW, OPTIONS)
