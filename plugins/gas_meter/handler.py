@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import operator
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -86,29 +87,60 @@ class ReportPlan:
     warnings: list[str] = field(default_factory=list)
 
 
+_TS_COUNT = operator.itemgetter("ts", "count")
+_first = operator.itemgetter(0)
+_ONLY_INT = {int}
+
+
 def valid_slots(counts: list[Mapping[str, Any]], warnings: list[str] | None = None) -> list[tuple[int, int]]:
     """The non-empty ``(ts, count)`` slots that fit the int32 store, in packet order (newest first),
     each timestamp once."""
+    fast = _plain_slots(counts)
+    if fast is not None:
+        return fast
     slots: list[tuple[int, int]] = []
     seen: set[int] = set()
     for index, slot in enumerate(counts or []):
         ts, count = slot.get("ts"), slot.get("count")
         if ts == 0:
             continue
-        if type(ts) is int and type(count) is int and 0 < ts <= INT32_MAX and 0 <= count <= INT32_MAX:
-            pair = (ts, count)  # what the decoder gives: no conversion to try
-        else:
-            ts_ok, count_ok = as_int(ts, 1, INT32_MAX), as_int(count, 0, INT32_MAX)
-            if ts_ok is None or count_ok is None:
-                if warnings is not None:
-                    warnings.append(f"slot {index} (ts={ts!r}, count={count!r}) does not fit int32: not stored")
-                continue
-            pair = (ts_ok, count_ok)
-        if pair[0] in seen:
+        ts_ok, count_ok = as_int(ts, 1, INT32_MAX), as_int(count, 0, INT32_MAX)
+        if ts_ok is None or count_ok is None:
+            if warnings is not None:
+                warnings.append(f"slot {index} (ts={ts!r}, count={count!r}) does not fit int32: not stored")
             continue
-        seen.add(pair[0])
-        slots.append(pair)
+        if ts_ok in seen:
+            continue
+        seen.add(ts_ok)
+        slots.append((ts_ok, count_ok))
     return slots
+
+
+def _plain_slots(counts: Any) -> list[tuple[int, int]] | None:
+    """:func:`valid_slots` of a table as the decoder gives it (every slot int timestamps and counts that fit,
+    no timestamp twice), checked with C-level operations over the whole table; None for any other table."""
+    if type(counts) is not list:
+        return None
+    try:
+        pairs = list(map(_TS_COUNT, counts))
+    except (KeyError, TypeError):
+        return None
+    if 0 in map(_first, pairs):
+        pairs = [pair for pair in pairs if pair[0] != 0]
+    if not pairs:
+        return pairs
+    stamps, values = zip(*pairs, strict=True)
+    if (
+        set(map(type, stamps)) == _ONLY_INT
+        and set(map(type, values)) == _ONLY_INT
+        and min(stamps) > 0
+        and max(stamps) <= INT32_MAX
+        and min(values) >= 0
+        and max(values) <= INT32_MAX
+        and len(set(stamps)) == len(stamps)
+    ):
+        return pairs
+    return None
 
 
 def newest_count(counts: list[Mapping[str, Any]]) -> int:

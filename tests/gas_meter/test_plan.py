@@ -8,7 +8,14 @@ from gas_meter_helpers import DEVICE, KST, NOW, NOW_CALENDAR, NOW_LOCAL, UID, ho
 from core.api import ReadingRows, calendar_fields, tz_from_offset
 from core.errors import ConfigError, FrameError
 from plugins.gas_meter.checkin import CheckinScheduler, device_phase
-from plugins.gas_meter.handler import newest_count, plan_report, slot_calendar, stop_plan, valid_slots
+from plugins.gas_meter.handler import (
+    _plain_slots,
+    newest_count,
+    plan_report,
+    slot_calendar,
+    stop_plan,
+    valid_slots,
+)
 from plugins.gas_meter.options import GasMeterOptions, options_for
 
 OPTIONS = GasMeterOptions(tz=KST)
@@ -128,6 +135,41 @@ def test_slots_that_do_not_fit_int32_are_left_out_and_reported():
     ]
     assert valid_slots(counts, warnings) == [(NOW - 3600, 4)]
     assert len(warnings) == 2 and "slot 0" in warnings[0] and "slot 1" in warnings[1]
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        [(NOW, 5), (NOW - 3600, 4)],
+        [(NOW, 5), (0, 0), (NOW - 3600, 4), (0, 0)],
+        [(0, 0), (0, 0)],
+        [],
+        [(NOW, 5), (NOW, 6)],  # a timestamp twice: the first is kept
+        [(NOW, 5), (NOW - 3600, 2**31)],  # a count beyond int32
+        [(NOW, 5), (2**31, 1)],
+        [(NOW, 5), (-1, 1)],
+        [(NOW, -1)],
+        [(NOW, 5.0), (NOW - 3600, 4)],  # an integral float, as another decoder may give
+        [(float(NOW), 5)],
+        [(NOW, "5")],
+        [(NOW, True)],
+        [(0.0, 0), (NOW, 5)],
+        [(False, 0), (NOW, 5)],
+    ],
+)
+def test_a_table_checked_as_a_whole_gives_the_slots_of_one_checked_slot_by_slot(table):
+    counts = [{"ts": ts, "count": count} for ts, count in table]
+    slot_by_slot: list[str] = []
+    expected = valid_slots(tuple(counts), slot_by_slot)  # not a list: the slot-by-slot path
+    warnings: list[str] = []
+    assert valid_slots(counts, warnings) == expected and warnings == slot_by_slot
+    assert all(type(ts) is int and type(count) is int for ts, count in expected)
+
+
+def test_a_decoded_table_with_empty_slots_takes_the_whole_table_check():
+    counts = [{"ts": NOW, "count": 5}, {"ts": 0, "count": 0}, {"ts": NOW - 3600, "count": 4}]
+    assert _plain_slots(counts) == [(NOW, 5), (NOW - 3600, 4)]
+    assert _plain_slots([*counts, {"ts": NOW, "count": 6}]) is None  # a timestamp twice: slot by slot
 
 
 def test_the_reply_count_is_the_table_newest_even_when_that_slot_cannot_be_stored():
