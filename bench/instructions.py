@@ -35,8 +35,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from benchlib import BENCH, HOST, ROOT, endpoints, machine_line, running, specgate_command
-from sessions import build_packets, one_session, provision
+from benchlib import BENCH, ROOT, endpoints, machine_line, running
+from sessions import build_packets, one_session, provision, serve_argv
 
 #: callgrind with no cache simulation; each dump is written to the file named here, a number appended
 CALLGRIND = ["valgrind", "--tool=callgrind", "--dump-instr=no", "--compress-strings=no"]
@@ -97,20 +97,6 @@ async def measure(
         if failed:
             raise SystemExit(f"{name}: {failed} session(s) failed:\n{server.log_tail()}")
         return dumped_instructions(workdir, name) // len(timed)
-
-
-def serve_argv(db: Path) -> list[str]:
-    return specgate_command() + [
-        "serve",
-        "--no-web",
-        "--no-listeners",
-        "--listen",
-        f"gas_meter:0:host={HOST}",
-        "--store",
-        f"sqlite:///{db}",
-        "--log-level",
-        "WARNING",
-    ]
 
 
 async def main() -> None:

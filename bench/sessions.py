@@ -84,6 +84,21 @@ def build_packets(meters: int, per_meter: int) -> list[list[bytes]]:
     return packets
 
 
+def serve_argv(db: Path) -> list[str]:
+    """``specgate serve`` with one gas_meter listener (on an ephemeral port) and the SQLite store ``db``."""
+    return specgate_command() + [
+        "serve",
+        "--no-web",
+        "--no-listeners",
+        "--listen",
+        f"gas_meter:0:host={HOST}",
+        "--store",
+        f"sqlite:///{db}",
+        "--log-level",
+        "WARNING",
+    ]
+
+
 async def one_session(port: int, packet: bytes) -> bytes:
     reader, writer = await asyncio.open_connection(HOST, port)
     try:
@@ -182,17 +197,7 @@ async def main() -> None:
         await provision(db, meters)
         await provision(floor_db, meters)
         packets = build_packets(meters, args.packets)
-        ours_argv = specgate_command() + [
-            "serve",
-            "--no-web",
-            "--no-listeners",
-            "--listen",
-            f"gas_meter:0:host={HOST}",
-            "--store",
-            f"sqlite:///{db}",
-            "--log-level",
-            "WARNING",
-        ]
+        ours_argv = serve_argv(db)
         base_argv = [*specgate_command()[:1], str(BENCH / "baseline_tcp.py")]
         floor_argv = [*specgate_command()[:1], str(BENCH / "floor_tcp.py"), "--db", str(floor_db)]
         with (

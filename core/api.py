@@ -12,7 +12,8 @@ working while core's insides move (the built-in plugins are held to it by a test
   transforms, by meter) and :func:`register_transform` (a transform a spec can name in ``process:``);
 - the store plugins may use: :class:`Store` (its methods are the contract), :class:`ListQuery`, :class:`Page`,
   :class:`ReadingRows` (readings of one device as rows, the fast way to hand a count table to the store);
-- time: :func:`calendar_fields` (and :func:`calendar_values`, the same as a tuple), :func:`local_string`, :func:`iso`, :func:`tz_from_offset`;
+- time: :func:`calendar_fields` (and :func:`calendar_values`, the same as a tuple), :func:`local_string`,
+  :func:`iso`, :func:`tz_from_offset`;
 - HTTP routes: :class:`ApiRoute` (a route with the permission it needs), :class:`Principal` (the caller),
   :class:`JSONResponse`, :func:`error_response`, :func:`read_json_object`, query and paging helpers;
 - CLI commands: :func:`run_with_store`, :func:`print_rows`, :func:`all_pages`, :func:`command_group`,
