@@ -182,9 +182,13 @@ def check_reading_rows(readings: ReadingRows, device_uid: str | None = None) -> 
                 f"reading row {index} must be a tuple of {len(READING_ROW_FIELDS)} integers"
                 f" ({', '.join(READING_ROW_FIELDS)}), got {row!r}"
             )
-        for name, value in zip(READING_ROW_FIELDS, row, strict=True):
-            check_int(f"reading {index} {name}", value)
+        _check_row_values(index, row)
     return rows  # ints of a subclass of int (an IntEnum, say): each passed alone
+
+
+def _check_row_values(index: int, row: tuple[Any, ...]) -> None:
+    for name, value in zip(READING_ROW_FIELDS, row, strict=True):
+        check_int(f"reading {index} {name}", value)
 
 
 def check_readings(readings: Any, device_uid: str | None = None) -> list[dict[str, Any]]:
@@ -192,8 +196,7 @@ def check_readings(readings: Any, device_uid: str | None = None) -> list[dict[st
     if type(readings) is ReadingRows:
         for index, row in enumerate(check_reading_rows(readings, device_uid)):
             if not (min(row) >= INT64_MIN and max(row) <= INT64_MAX):
-                for name, value in zip(READING_ROW_FIELDS, row, strict=True):
-                    check_int(f"reading {index} {name}", value)
+                _check_row_values(index, row)
         return readings.docs()
     return [check_reading(reading) for reading in check_batch(readings)]
 
