@@ -12,6 +12,11 @@ sessions run (the meters' next reports: one new reading each, as in ``sessions.p
 and the counters are dumped. The figure is instructions per session, all threads, user space only (the
 kernel's work for sockets and fsync is not counted), and its ratio to the bare server's and the floor's.
 
+Then each side's instructions by the library that ran them (the dump's self costs by object file): the
+Python interpreter (``libpython``, the bytecode of the server and of asyncio), SQLite, the C library, the
+event loop (uvloop) and the rest. Both databases do the same statements, so SQLite's row is about equal on
+ours and the floor's, and the difference between them is the interpreter's work.
+
 ``--compare DIR`` adds a fourth side: ``specgate serve`` of another checkout (``python -m core`` run in DIR),
 measured the same way, for a before and after in one run.
 
@@ -61,16 +66,68 @@ async def run_sessions(port: int, packets: list[bytes], concurrency: int) -> int
     return failed
 
 
-def dumped_instructions(dump_dir: Path, name: str) -> int:
-    """The instructions in the dump ``callgrind_control --dump`` wrote of side ``name``."""
+#: the libraries the breakdown names, by a part of their file name; the rest is "other"
+LIBRARIES = (
+    ("Python interpreter", "libpython"),
+    ("SQLite", "libsqlite3"),
+    ("C library", "libc.so"),
+    ("uvloop", "uvloop"),
+)
+_NAME = re.compile(r"^(c?ob)=(?:\((\d+)\))?\s*(.*)$")
+
+
+def last_dump(dump_dir: Path, name: str) -> Path:
     dumps = sorted(dump_dir.glob(f"{name}.cg.*"), key=lambda path: path.stat().st_mtime)
     if not dumps:
         raise SystemExit(f"callgrind wrote no dump for {name} in {dump_dir}")
-    for line in dumps[-1].read_text(errors="replace").splitlines():
+    return dumps[-1]
+
+
+def instructions_by_library(dump: Path) -> dict[str, int]:
+    """The self cost of each object file in a callgrind dump, summed into :data:`LIBRARIES` and "other".
+
+    In the dump, ``ob=`` names the object of the cost lines that follow; a ``calls=`` line is followed by
+    the inclusive cost of that call, which belongs to the callee and is skipped; names are compressed as
+    ``(id) name`` once, then ``(id)``."""
+    objects: dict[str, str] = {}
+    library_of: dict[str, str] = {}
+    library = "other"
+    after_call = False
+    totals = dict.fromkeys([name for name, _ in LIBRARIES] + ["other"], 0)
+    for line in dump.read_text(errors="replace").splitlines():
+        named = _NAME.match(line)
+        if named:
+            tag, ident, text = named.groups()
+            if ident and text:
+                objects[ident] = text
+            if tag == "ob":
+                path = objects.get(ident, text) if ident else text
+                if path not in library_of:
+                    library_of[path] = next((name for name, part in LIBRARIES if part in path), "other")
+                library = library_of[path]
+            continue
+        if line.startswith("calls="):
+            after_call = True
+            continue
+        if not line or not (line[0].isdigit() or line[0] in "+-*"):
+            continue
+        if after_call:
+            after_call = False
+            continue
+        parts = line.split()
+        if len(parts) >= 2:
+            totals[library] += int(parts[1])
+    return totals
+
+
+def dumped_instructions(dump_dir: Path, name: str) -> int:
+    """The instructions in the dump ``callgrind_control --dump`` wrote of side ``name``."""
+    dump = last_dump(dump_dir, name)
+    for line in dump.read_text(errors="replace").splitlines():
         match = re.match(r"(?:summary|totals):\s+(\d+)", line)
         if match:
             return int(match.group(1))
-    raise SystemExit(f"no instruction total in {dumps[-1]}")
+    raise SystemExit(f"no instruction total in {dump}")
 
 
 async def measure(
@@ -97,6 +154,18 @@ async def measure(
         if failed:
             raise SystemExit(f"{name}: {failed} session(s) failed:\n{server.log_tail()}")
         return dumped_instructions(workdir, name) // len(timed)
+
+
+def print_libraries(shares: dict[str, dict[str, int]], counts: dict[str, int]) -> None:
+    """Instructions per session by library, each side's dump shares scaled to its instructions per session."""
+    print("instructions per session by library (self costs in the dump, scaled to the figure above)")
+    print(f"  {'library':<20}" + "".join(f"{side:>14}" for side in shares))
+    for library in [name for name, _ in LIBRARIES] + ["other"]:
+        cells = []
+        for side, by_library in shares.items():
+            total = sum(by_library.values()) or 1
+            cells.append(f"{by_library[library] * counts[side] // total:>14,}")
+        print(f"  {library:<20}" + "".join(cells))
 
 
 async def main() -> None:
@@ -136,9 +205,13 @@ async def main() -> None:
                 cwd = args.compare.resolve() if name == "compare" else ROOT
                 sides.append((name, serve_argv(db), [r"specgate serving", r"listener gas_meter on"], cwd))
         counts: dict[str, int] = {}
+        shares: dict[str, dict[str, int]] = {}
         for name, argv, ready, cwd in sides:
             counts[name] = await measure(name, argv, ready, workdir, cwd, warmup, timed, args.concurrency)
+            shares[name] = instructions_by_library(last_dump(workdir, name))
             print(f"  {name:<10} {counts[name]:>12,} instructions per session", flush=True)
+    print()
+    print_libraries(shares, counts)
     print()
     base, floor = counts["baseline"], counts["floor"]
     for name, count in counts.items():

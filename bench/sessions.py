@@ -1,6 +1,7 @@
 """Gas-meter sessions per second through ``specgate serve`` against a bare asyncio server, and latency.
 
     python bench/sessions.py [--rounds 5] [--seconds 3] [--concurrency 50] [--latency-concurrency 200]
+                             [--compare DIR]
 
 A session is what a meter does: connect, send one real 256-byte report (built with
 ``plugins.gas_meter.simulator``, of a device provisioned with the Store API), read the 32-byte reply, close.
@@ -15,6 +16,9 @@ what specgate costs. All are subprocesses; this process is the only client. The 
 1. sessions/s at ``--concurrency`` meters, ratio ours/baseline (target >= 0.5), then ours and the floor;
 2. at ``--latency-concurrency`` meters, p50/p99 of a session (connect to reply) on each side (target: ours
    p99 < 100 ms).
+
+``--compare DIR`` adds a fourth side, the ``specgate serve`` of another checkout (``python -m core`` run in
+DIR, on its own copy of the database), in the same rounds: a before and after measured together.
 
 After each, the CPU time each server process used per session (its ``/proc`` times over the round, all its
 threads), medians of the rounds: on this machine the client shares the cores, so what a session costs the
@@ -168,9 +172,11 @@ async def rounds(
 def print_cpu(results: dict[str, list[Result]]) -> None:
     """Each server's CPU time per session, and the user part of it: the kernel's part swings with the load
     of the machine, so a change in the server's own code shows first in the user figure."""
-    sides = {"ours": "ours", "baseline": "baseline", "floor": "durable floor"}
+    sides = {"ours": "ours", "baseline": "baseline", "floor": "durable floor", "compare": "compare"}
     parts = []
     for side, name in sides.items():
+        if side not in results:
+            continue
         total, user = (median([r[index] for r in results[side]]) for index in (3, 4))
         parts.append(f"{name} {total:,.0f} µs (user {user:,.0f})")
     print(f"  server CPU per session (median of the rounds): {', '.join(parts)}")
@@ -188,86 +194,108 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--latency-concurrency", type=int, default=200)
     parser.add_argument("--packets", type=int, default=10, help="consecutive reports per meter, cycled")
+    parser.add_argument("--compare", type=Path, help="another checkout whose specgate serve runs in the rounds too")
     args = parser.parse_args()
     meters = max(args.concurrency, args.latency_concurrency)
     print(machine_line())
-    with tempfile.TemporaryDirectory(prefix="specgate-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="specgate-bench-") as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
-        db, floor_db = workdir / "x.db", workdir / "floor.db"
+        db, floor_db, compare_db = workdir / "x.db", workdir / "floor.db", workdir / "compare.db"
         await provision(db, meters)
         await provision(floor_db, meters)
         packets = build_packets(meters, args.packets)
-        ours_argv = serve_argv(db)
+        serving = [r"specgate serving", r"listener gas_meter on"]
+        ours = stack.enter_context(running("specgate", serve_argv(db), workdir, serving))
         base_argv = [*specgate_command()[:1], str(BENCH / "baseline_tcp.py")]
+        base = stack.enter_context(running("baseline", base_argv, workdir, [r"listening "]))
         floor_argv = [*specgate_command()[:1], str(BENCH / "floor_tcp.py"), "--db", str(floor_db)]
-        with (
-            running("specgate", ours_argv, workdir, [r"specgate serving", r"listener gas_meter on"]) as ours,
-            running("baseline", base_argv, workdir, [r"listening "]) as base,
-            running("floor", floor_argv, workdir, [r"listening "]) as floor,
-        ):
-            ports = {
-                "ours": endpoints(ours, "gas_meter")[0][1],
-                "baseline": int(base.lines[0].rsplit(":", 1)[1]),
-                "floor": int(floor.lines[0].rsplit(":", 1)[1]),
-            }
-            for side in ("ours", "floor"):
-                reply = decode_reply(await one_session(ports[side], packets[0][0]))
-                if reply["ts_next"] == 0xFFFFFFFF:
-                    raise SystemExit(f"{side} told the provisioned meter to stop: {reply}")
-            print(
-                f"ours: specgate serve, SQLite in a temp dir, pid {ours.pid}; baseline: bare asyncio, pid {base.pid};"
-                f" durable floor: bench/floor_tcp.py, pid {floor.pid}"
+        floor = stack.enter_context(running("floor", floor_argv, workdir, [r"listening "]))
+        ports = {
+            "ours": endpoints(ours, "gas_meter")[0][1],
+            "baseline": int(base.lines[0].rsplit(":", 1)[1]),
+            "floor": int(floor.lines[0].rsplit(":", 1)[1]),
+        }
+        pids = {"ours": ours.pid, "baseline": base.pid, "floor": floor.pid}
+        if args.compare is not None:
+            await provision(compare_db, meters)
+            compare = stack.enter_context(
+                running("compare", serve_argv(compare_db), workdir, serving, cwd=args.compare.resolve())
             )
-            print(f"{args.rounds} rounds of {args.seconds:g} s per side, interleaved, after a warm-up")
-            print()
+            ports["compare"], pids["compare"] = endpoints(compare, "gas_meter")[0][1], compare.pid
+        for side in (side for side in ports if side != "baseline"):
+            reply = decode_reply(await one_session(ports[side], packets[0][0]))
+            if reply["ts_next"] == 0xFFFFFFFF:
+                raise SystemExit(f"{side} told the provisioned meter to stop: {reply}")
+        print(
+            f"ours: specgate serve, SQLite in a temp dir, pid {ours.pid}; baseline: bare asyncio, pid {base.pid};"
+            f" durable floor: bench/floor_tcp.py, pid {floor.pid}"
+        )
+        if args.compare is not None:
+            print(f"compare: specgate serve of {args.compare}, pid {pids['compare']}")
+        print(f"{args.rounds} rounds of {args.seconds:g} s per side, interleaved, after a warm-up")
+        print()
 
-            pids = {"ours": ours.pid, "baseline": base.pid, "floor": floor.pid}
-            result = await rounds(ports, pids, packets[: args.concurrency], args.concurrency, args.seconds, args.rounds)
+        result = await rounds(ports, pids, packets[: args.concurrency], args.concurrency, args.seconds, args.rounds)
+        print_ratio_table(
+            f"1. sessions/s at {args.concurrency} concurrent meters",
+            "sess/s",
+            [r[0] for r in result["ours"]],
+            [r[0] for r in result["baseline"]],
+            target=">= 0.5",
+        )
+        floor_ratio = median([f[0] / b[0] for f, b in zip(result["floor"], result["baseline"], strict=True)])
+        print(f"  durable floor / baseline (median of the rounds): {floor_ratio:.2f}")
+        print_failures(result)
+        print_cpu(result)
+        print()
+        print_ratio_table(
+            f"1b. the same rounds: ours against the durable floor at {args.concurrency} concurrent meters",
+            "sess/s",
+            [r[0] for r in result["ours"]],
+            [r[0] for r in result["floor"]],
+            base_name="floor",
+        )
+        if "compare" in result:
+            print()
             print_ratio_table(
-                f"1. sessions/s at {args.concurrency} concurrent meters",
+                f"1c. the same rounds: ours against compare at {args.concurrency} concurrent meters",
                 "sess/s",
                 [r[0] for r in result["ours"]],
-                [r[0] for r in result["baseline"]],
-                target=">= 0.5",
+                [r[0] for r in result["compare"]],
+                base_name="compare",
             )
-            floor_ratio = median([f[0] / b[0] for f, b in zip(result["floor"], result["baseline"], strict=True)])
-            print(f"  durable floor / baseline (median of the rounds): {floor_ratio:.2f}")
-            print_failures(result)
-            print_cpu(result)
-            print()
-            print_ratio_table(
-                f"1b. the same rounds: ours against the durable floor at {args.concurrency} concurrent meters",
-                "sess/s",
-                [r[0] for r in result["ours"]],
-                [r[0] for r in result["floor"]],
-                base_name="floor",
-            )
-            print()
+        print()
 
-            conc = args.latency_concurrency
-            result = await rounds(ports, pids, packets[:conc], conc, args.seconds, args.rounds)
-            print(f"2. session latency at {conc} concurrent meters (connect to reply), ms")
-            print(f"  {'round':>6} {'ours p50':>9} {'ours p99':>9} {'base p50':>9} {'base p99':>9} {'ours sess/s':>12}")
-            for i, (o, b) in enumerate(zip(result["ours"], result["baseline"], strict=True), 1):
-                print(
-                    f"  {i:>6} {percentile(o[1], 0.5):>9.1f} {percentile(o[1], 0.99):>9.1f}"
-                    f" {percentile(b[1], 0.5):>9.1f} {percentile(b[1], 0.99):>9.1f} {o[0]:>12,.0f}"
-                )
-            p50 = median([percentile(o[1], 0.5) for o in result["ours"]])
-            p99 = median([percentile(o[1], 0.99) for o in result["ours"]])
-            b50 = median([percentile(b[1], 0.5) for b in result["baseline"]])
-            b99 = median([percentile(b[1], 0.99) for b in result["baseline"]])
-            rate = median([o[0] for o in result["ours"]])
+        conc = args.latency_concurrency
+        result = await rounds(ports, pids, packets[:conc], conc, args.seconds, args.rounds)
+        print(f"2. session latency at {conc} concurrent meters (connect to reply), ms")
+        print(f"  {'round':>6} {'ours p50':>9} {'ours p99':>9} {'base p50':>9} {'base p99':>9} {'ours sess/s':>12}")
+        for i, (o, b) in enumerate(zip(result["ours"], result["baseline"], strict=True), 1):
             print(
-                f"  {'median':>6} {p50:>9.1f} {p99:>9.1f} {b50:>9.1f} {b99:>9.1f} {rate:>12,.0f}"
-                f"   target ours p99 < 100 ms: {'met' if verdict(p99, '< 100') else 'NOT met'}"
+                f"  {i:>6} {percentile(o[1], 0.5):>9.1f} {percentile(o[1], 0.99):>9.1f}"
+                f" {percentile(b[1], 0.5):>9.1f} {percentile(b[1], 0.99):>9.1f} {o[0]:>12,.0f}"
             )
-            f50 = median([percentile(f[1], 0.5) for f in result["floor"]])
-            f99 = median([percentile(f[1], 0.99) for f in result["floor"]])
-            frate = median([f[0] for f in result["floor"]])
-            print(f"  durable floor (medians): p50 {f50:.1f}, p99 {f99:.1f}, {frate:,.0f} sess/s")
-            print_failures(result)
-            print_cpu(result)
+        p50 = median([percentile(o[1], 0.5) for o in result["ours"]])
+        p99 = median([percentile(o[1], 0.99) for o in result["ours"]])
+        b50 = median([percentile(b[1], 0.5) for b in result["baseline"]])
+        b99 = median([percentile(b[1], 0.99) for b in result["baseline"]])
+        rate = median([o[0] for o in result["ours"]])
+        print(
+            f"  {'median':>6} {p50:>9.1f} {p99:>9.1f} {b50:>9.1f} {b99:>9.1f} {rate:>12,.0f}"
+            f"   target ours p99 < 100 ms: {'met' if verdict(p99, '< 100') else 'NOT met'}"
+        )
+        f50 = median([percentile(f[1], 0.5) for f in result["floor"]])
+        f99 = median([percentile(f[1], 0.99) for f in result["floor"]])
+        frate = median([f[0] for f in result["floor"]])
+        print(f"  durable floor (medians): p50 {f50:.1f}, p99 {f99:.1f}, {frate:,.0f} sess/s")
+        if "compare" in result:
+            c50 = median([percentile(c[1], 0.5) for c in result["compare"]])
+            c99 = median([percentile(c[1], 0.99) for c in result["compare"]])
+            crate = median([c[0] for c in result["compare"]])
+            print(f"  compare (medians): p50 {c50:.1f}, p99 {c99:.1f}, {crate:,.0f} sess/s")
+            print(f"  compare p99 by round: {', '.join(f'{percentile(c[1], 0.99):.1f}' for c in result['compare'])}")
+        print_failures(result)
+        print_cpu(result)
 
 
 if __name__ == "__main__":
