@@ -182,6 +182,15 @@ def print_cpu(results: dict[str, list[Result]]) -> None:
     print(f"  server CPU per session (median of the rounds): {', '.join(parts)}")
 
 
+def latency_medians(results: list[Result]) -> tuple[float, float, float]:
+    """p50 and p99 (ms) and sessions/s of one side, medians of its rounds."""
+    return (
+        median([percentile(r[1], 0.5) for r in results]),
+        median([percentile(r[1], 0.99) for r in results]),
+        median([r[0] for r in results]),
+    )
+
+
 def print_failures(results: dict[str, list[Result]]) -> None:
     errors = ", ".join(f"{side} {sum(r[2] for r in rounds)}" for side, rounds in results.items())
     print(f"  failed sessions: {errors}")
@@ -248,22 +257,17 @@ async def main() -> None:
         print_failures(result)
         print_cpu(result)
         print()
-        print_ratio_table(
-            f"1b. the same rounds: ours against the durable floor at {args.concurrency} concurrent meters",
-            "sess/s",
-            [r[0] for r in result["ours"]],
-            [r[0] for r in result["floor"]],
-            base_name="floor",
-        )
-        if "compare" in result:
-            print()
-            print_ratio_table(
-                f"1c. the same rounds: ours against compare at {args.concurrency} concurrent meters",
-                "sess/s",
-                [r[0] for r in result["ours"]],
-                [r[0] for r in result["compare"]],
-                base_name="compare",
-            )
+        for side, label, name in (("floor", "1b", "the durable floor"), ("compare", "1c", "compare")):
+            if side in result:
+                if side == "compare":
+                    print()
+                print_ratio_table(
+                    f"{label}. the same rounds: ours against {name} at {args.concurrency} concurrent meters",
+                    "sess/s",
+                    [r[0] for r in result["ours"]],
+                    [r[0] for r in result[side]],
+                    base_name=side,
+                )
         print()
 
         conc = args.latency_concurrency
@@ -275,24 +279,17 @@ async def main() -> None:
                 f"  {i:>6} {percentile(o[1], 0.5):>9.1f} {percentile(o[1], 0.99):>9.1f}"
                 f" {percentile(b[1], 0.5):>9.1f} {percentile(b[1], 0.99):>9.1f} {o[0]:>12,.0f}"
             )
-        p50 = median([percentile(o[1], 0.5) for o in result["ours"]])
-        p99 = median([percentile(o[1], 0.99) for o in result["ours"]])
-        b50 = median([percentile(b[1], 0.5) for b in result["baseline"]])
-        b99 = median([percentile(b[1], 0.99) for b in result["baseline"]])
-        rate = median([o[0] for o in result["ours"]])
+        p50, p99, rate = latency_medians(result["ours"])
+        b50, b99, _ = latency_medians(result["baseline"])
         print(
             f"  {'median':>6} {p50:>9.1f} {p99:>9.1f} {b50:>9.1f} {b99:>9.1f} {rate:>12,.0f}"
             f"   target ours p99 < 100 ms: {'met' if verdict(p99, '< 100') else 'NOT met'}"
         )
-        f50 = median([percentile(f[1], 0.5) for f in result["floor"]])
-        f99 = median([percentile(f[1], 0.99) for f in result["floor"]])
-        frate = median([f[0] for f in result["floor"]])
-        print(f"  durable floor (medians): p50 {f50:.1f}, p99 {f99:.1f}, {frate:,.0f} sess/s")
+        for side, name in (("floor", "durable floor"), ("compare", "compare")):
+            if side in result:
+                s50, s99, srate = latency_medians(result[side])
+                print(f"  {name} (medians): p50 {s50:.1f}, p99 {s99:.1f}, {srate:,.0f} sess/s")
         if "compare" in result:
-            c50 = median([percentile(c[1], 0.5) for c in result["compare"]])
-            c99 = median([percentile(c[1], 0.99) for c in result["compare"]])
-            crate = median([c[0] for c in result["compare"]])
-            print(f"  compare (medians): p50 {c50:.1f}, p99 {c99:.1f}, {crate:,.0f} sess/s")
             print(f"  compare p99 by round: {', '.join(f'{percentile(c[1], 0.99):.1f}' for c in result['compare'])}")
         print_failures(result)
         print_cpu(result)
