@@ -238,6 +238,55 @@ async def test_without_change_streams_a_mongodb_follower_polls_and_yields_each_e
     await feed.aclose()
 
 
+class SwallowsCancel:
+    """A driver read that absorbs the cancel coming as its reply arrives, as pymongo's async reads can:
+    the caller gets an empty answer instead of the CancelledError."""
+
+    def __init__(self, empty):
+        self.empty = empty
+        self.reads = 0
+
+    async def read(self, *args, **kwargs):
+        self.reads += 1
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            return self.empty
+
+
+@pytest.mark.parametrize("store", ["mongodb"], indirect=True)
+@pytest.mark.parametrize("follower", ["polling", "change stream"])
+async def test_a_mongodb_follower_whose_cancel_the_driver_swallows_still_ends(store, monkeypatch, follower):
+    from pymongo.asynchronous.cursor import AsyncCursor
+
+    position = await store.live_position()
+    if follower == "polling":
+        driver = SwallowsCancel([])
+
+        async def no_change_streams(self, after):
+            return None
+
+        monkeypatch.setattr(type(store), "_watch", no_change_streams)
+        monkeypatch.setattr(AsyncCursor, "to_list", driver.read)
+    else:
+        driver = SwallowsCancel(None)
+        stream = await store._watch(None)
+        monkeypatch.setattr(stream, "try_next", driver.read)
+
+        async def this_stream(self, after):
+            return stream
+
+        monkeypatch.setattr(type(store), "_watch", this_stream)
+    feed = store.follow_live(position)
+    pending = asyncio.ensure_future(anext(feed))
+    await asyncio.sleep(0.1)
+    assert driver.reads == 1
+    pending.cancel()
+    done, _ = await asyncio.wait({pending}, timeout=2)
+    assert done and pending.cancelled()  # not reading on for ever behind a closed WebSocket
+    assert driver.reads == 1
+
+
 @pytest.mark.parametrize("store", ["mongodb"], indirect=True)
 async def test_a_mongodb_report_returns_before_its_live_entry_is_appended_and_a_failed_append_is_counted(
     store, monkeypatch, caplog
