@@ -216,6 +216,31 @@ async def test_the_writing_loops_units_run_on_its_thread_and_bulk_units_on_the_w
     assert sqlite_store.stats["commits"] - commits < 20  # still group commits
 
 
+class _SlowToRelease:
+    """The writer's lock, let go of 0.1 s late by any thread but the loop's: a writer thread that answered
+    before it let go would have the caller's next unit find the connection still taken."""
+
+    def __init__(self, lock: threading.Lock, loop_thread: int) -> None:
+        self.lock, self.loop_thread = lock, loop_thread
+
+    def acquire(self, blocking: bool = True) -> bool:
+        return self.lock.acquire(blocking)
+
+    def release(self) -> None:
+        if threading.get_ident() != self.loop_thread:
+            time.sleep(0.1)
+        self.lock.release()
+
+
+async def test_a_bulk_units_caller_is_answered_once_the_writer_thread_let_go_of_the_connection(sqlite_store):
+    loop_thread = threading.get_ident()
+    await sqlite_store.add_tenant("gas_demo")
+    writer = sqlite_store._writer
+    writer.lock = _SlowToRelease(writer.lock, loop_thread)
+    await sqlite_store._write(_thread_of_unit, bulk=True)
+    assert await sqlite_store._write(_thread_of_unit) == loop_thread
+
+
 async def test_while_the_writer_thread_holds_the_connection_it_runs_the_loops_units_too(sqlite_store):
     release = threading.Event()
 

@@ -262,13 +262,16 @@ class Writer(threading.Thread):
             if not batch and not purge:
                 continue
             stop = self._take_connection(batch) or stop
+            outcomes: list[_Outcome] = []
             try:
                 if batch:
-                    self._commit_batch(batch)
+                    outcomes = self._commit_batch(batch)
                 if purge:
                     self._purge()
             finally:
                 self.lock.release()
+                # answered once the connection is free, so what the callers write next runs on their loop
+                _deliver(outcomes)
 
     def _take_connection(self, batch: list[_Job]) -> bool:
         """Hold :attr:`lock` for the thread's own work; True when the stop came meanwhile. While the loop
@@ -293,14 +296,13 @@ class Writer(threading.Thread):
             batch.append(item)
         return False
 
-    def _commit_batch(self, batch: list[_Job]) -> None:
+    def _commit_batch(self, batch: list[_Job]) -> list[_Outcome]:
         try:
             self._begin(wait=True)
         except sqlite3.Error as exc:
             error = translate_error(exc, self.path)
-            _deliver([_Outcome(fut, loop, error=error) for _, fut, loop in batch])
-            return
-        _deliver(self._end(self._run_units(batch, wait=True)))
+            return [_Outcome(fut, loop, error=error) for _, fut, loop in batch]
+        return self._end(self._run_units(batch, wait=True))
 
     # ------------------------------------------------------------------ one group, on either side
     def _begin(self, wait: bool) -> None:
