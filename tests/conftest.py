@@ -87,11 +87,16 @@ def _store_url(backend: str, tmp_path: Path, mongodb_uri: str | None) -> str:
     return mongodb_uri
 
 
+#: the tests' data are dated around December 2025; a century of retention keeps MongoDB's TTL monitor
+#: (a sweep a minute) and SQLite's purge from removing it in the middle of a test
+_KEEP_TEST_DATA = {"exchange_retention_days": 36500, "dead_letter_retention_days": 36500}
+
+
 def store_options(backend: str) -> dict:
     """Per-test options: on MongoDB a fresh database-name prefix, so tests never share data."""
     if backend == "mongodb":
-        return {"db_prefix": unique_name("t") + "_"}
-    return {}
+        return {"db_prefix": unique_name("t") + "_", **_KEEP_TEST_DATA}
+    return dict(_KEEP_TEST_DATA)
 
 
 @pytest.fixture(params=["sqlite", "mongodb"])
