@@ -11,7 +11,8 @@ working while core's insides move (the built-in plugins are held to it by a test
   ``specs/``, where the built-in device types' layouts live); :class:`KeyRing` (keys for a spec's
   transforms, by meter) and :func:`register_transform` (a transform a spec can name in ``process:``);
 - the store plugins may use: :class:`Store` (its methods are the contract), :class:`ListQuery`, :class:`Page`,
-  :class:`ReadingRows` (readings of one device as rows, the fast way to hand a count table to the store);
+  :class:`ReadingRows` (readings of one device as rows, the fast way to hand a count table to the store),
+  :class:`Report` (what one uplink reported, for ``record_report`` and ``record_routed_report``);
 - time: :func:`calendar_fields` (and :func:`calendar_values`, the same as a tuple), :func:`local_string`,
   :func:`iso`, :func:`tz_from_offset`;
 - HTTP routes: :class:`ApiRoute` (a route with the permission it needs), :class:`Principal` (the caller),
@@ -63,7 +64,7 @@ from core.security.roles import Principal
 from core.simulate import close_quietly, split_chunks, write_chunks
 from core.spec import Decoded, Spec, load_spec
 from core.spec.transforms import KeyRing, register_transform
-from core.store import ListQuery, Page, ReadingRows, Store
+from core.store import ListQuery, Page, ReadingRows, Report, Store
 from core.timeutil import DEFAULT_TZ_OFFSET, calendar_fields, calendar_values, iso, local_string, tz_from_offset
 from specs import bundled_spec_paths
 
@@ -93,6 +94,7 @@ __all__ = [
     "Param",
     "Principal",
     "ReadingRows",
+    "Report",
     "Session",
     "Spec",
     "Store",

@@ -11,7 +11,7 @@ import logging
 from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
 
-from core.errors import FrameError, StoreUnavailable
+from core.errors import FrameError, StoreError, StoreUnavailable
 from core.gateway.metrics import dropped_note
 from core.gateway.types import Outcome, Session
 from core.timeutil import local_string
@@ -256,13 +256,7 @@ class Connection:
             # the plugin's own lookups met the store down: an outage, not a bug, and nothing to keep
             return self._store_unavailable(exc)
         except Exception as exc:
-            metrics.handler_errors += 1
-            log.exception(
-                "%s: handling a %s message from %s failed", listener.name, getattr(message, "message", "?"), self._peer
-            )
-            await self._dead_letter(frame, f"handler failed: {exc!r}", getattr(message, "message", ""))
-            self.reason = "error"
-            return True
+            return await self._handler_failed(frame, message, exc)
         metrics.frames_ok += 1
         if outcome is None:
             return False
@@ -274,8 +268,14 @@ class Connection:
         if outcome.store is not None:
             try:
                 await outcome.store(listener.store)
-            except Exception as exc:
+            except FrameError as exc:
+                # the plugin's decision, made inside the store step, found the message invalid
+                return await self._bad_frame(frame, exc)
+            except StoreError as exc:
                 return self._store_unavailable(exc)
+            except Exception as exc:
+                # not the store's error: the plugin's own code in the store step failed
+                return await self._handler_failed(frame, message, exc)
         try:
             reply = hook.specgate_build_reply(session=session, outcome=outcome)
         except Exception:
@@ -308,6 +308,17 @@ class Connection:
             return True
         await self._log_exchange(frame, outcome.sent)
         return False
+
+    async def _handler_failed(self, frame: bytes, message: Any, exc: Exception) -> bool:
+        """A plugin's handling failed (a bug): counted, logged with its traceback, the frame kept. Always True."""
+        listener = self.listener
+        listener.metrics.handler_errors += 1
+        log.exception(
+            "%s: handling a %s message from %s failed", listener.name, getattr(message, "message", "?"), self._peer
+        )
+        await self._dead_letter(frame, f"handler failed: {exc!r}", getattr(message, "message", ""))
+        self.reason = "error"
+        return True
 
     def _store_unavailable(self, exc: Exception) -> bool:
         """The store failed while a message was handled or committed: no reply, close. Always True."""

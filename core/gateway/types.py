@@ -55,7 +55,11 @@ class Outcome:
 
     The runtime first awaits ``store(store)`` (everything the message reported, committed), then builds
     ``reply`` with the spec message ``reply_message`` (or the ``specgate_build_reply`` hook) and writes it,
-    then closes the connection when ``close`` is set. If ``store`` raises, nothing is replied.
+    then closes the connection when ``close`` is set. If ``store`` raises, nothing is replied: a store error
+    counts as a store failure, a ``FrameError`` as a bad frame and anything else as a handler error.
+
+    ``store`` may set ``reply`` itself, for a reply that depends on what the store read in the same step
+    (the gas meter's: the device document is read, and the report planned, inside the unit that records it).
     """
 
     store: Callable[[Store], Awaitable[Any]] | None = None

@@ -7,7 +7,7 @@ from typing import Any
 
 from core.errors import ConfigError
 from core.store.base import ListQuery, Page, Store
-from core.store.documents import ReadingRows
+from core.store.documents import ReadingRows, Report
 from core.store.usage import USAGE_BUCKETS
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "ListQuery",
     "Page",
     "ReadingRows",
+    "Report",
     "Store",
     "display_url",
     "open_store",

@@ -46,7 +46,8 @@ from datetime import tzinfo
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from core.store.documents import LOGIN_FAILURES_KEPT, ReadingRows, check_batch, check_exchange
+from core.errors import InvalidInput
+from core.store.documents import LOGIN_FAILURES_KEPT, ReadingRows, Report, check_batch, check_exchange
 from core.store.listings import LISTINGS, ListQuery, Page, Scalar
 from core.store.usage import USAGE_BUCKETS, aggregate_usage
 
@@ -56,6 +57,7 @@ __all__ = ["LIVE_KINDS", "USAGE_BUCKETS", "ListQuery", "Page", "Scalar", "Store"
 LIVE_KINDS = ("scale", "report", "event", "dead_letter")
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
+_Result = TypeVar("_Result")
 
 
 def _listing(name: str) -> Callable[[_Method], _Method]:
@@ -204,6 +206,32 @@ class Store(abc.ABC):
         report, the resend stores nothing new. Where the backend cannot commit the three writes as one,
         the device's ``$set`` is done last, so a failure never leaves the device claiming a report that is
         not stored, and the resend completes it."""
+
+    async def record_routed_report(
+        self,
+        device_uid: str,
+        decide: Callable[[str | None, dict[str, Any] | None], tuple[_Result, Report | None]],
+    ) -> _Result:
+        """A device's route and document read, and the report made of them recorded, as one step: what a
+        device session does with an uplink when its reply depends on the device document.
+
+        ``decide(tenant, device)`` gets what :meth:`get_routed_device` gives and returns ``(result,
+        report)``; a ``report`` (None: nothing to store) is recorded for ``tenant`` as :meth:`record_report`
+        records it, and ``result`` is returned once it is durable. ``decide`` must depend on its arguments
+        only: a backend may call it more than once (a group commit that runs again) and on another thread.
+        A route naming a tenant the store cannot use raises ``InvalidInput``, as for
+        :meth:`get_routed_device`, and so does a report for a device with no route.
+
+        This default reads, decides, then records. A backend that can read and write in one transaction
+        overrides it (SQLite: the read is done in the report's own unit of the group commit, on the
+        writer's connection, whose cache every commit keeps warm)."""
+        tenant, device = await self.get_routed_device(device_uid)
+        result, report = decide(tenant, device)
+        if report is not None:
+            if tenant is None:
+                raise InvalidInput(f"a report of device {device_uid!r}, which has no route")
+            await self.record_report(tenant, device_uid, *report)
+        return result
 
     # ------------------------------------------------------------------ events (tenant ``event``)
     @abc.abstractmethod

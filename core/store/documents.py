@@ -157,6 +157,15 @@ class ReadingRows(NamedTuple):
         return [{"device_uid": uid, **dict(zip(READING_ROW_FIELDS, row, strict=True))} for row in self.rows]
 
 
+class Report(NamedTuple):
+    """What one uplink reported, as :meth:`~core.store.base.Store.record_report` takes it: the device's
+    ``$set``, its readings and the event it carried (or None)."""
+
+    device_fields: Mapping[str, Any]
+    readings: Sequence[Mapping[str, Any]] | ReadingRows
+    event: Mapping[str, Any] | None = None
+
+
 _ONLY_TUPLE, _ONLY_INT = {tuple}, {int}
 _ROW_LENGTH = {len(READING_ROW_FIELDS)}
 

@@ -55,8 +55,8 @@ def specgate_declare_listeners(config: Config) -> list[ListenerConfig]:
 
 
 @hookimpl
-async def specgate_handle_message(session: Session, message: Decoded) -> Outcome:
-    return await _handler.handle(session, message)
+def specgate_handle_message(session: Session, message: Decoded) -> Outcome:
+    return _handler.handle(session, message)
 
 
 @hookimpl

@@ -1,8 +1,9 @@
 """What the server does with one gas-meter report: what to store and what to reply.
 
 :func:`plan_report` is pure (packet values + device document + time -> :class:`ReportPlan`);
-:class:`GasMeterHandler` adds the store lookups and wraps the plan in an ``Outcome`` whose ``store``
-callable commits everything with one ``record_report`` call, so the runtime replies only after it.
+:class:`GasMeterHandler` checks the packet and returns an ``Outcome`` whose ``store`` callable looks the
+device up, plans and commits in one ``record_routed_report`` call (the plan runs inside the store's unit)
+and then sets the reply, so the runtime replies only after the commit.
 See ``docs/gas-meter.md`` for the reply table.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import operator
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
@@ -22,6 +23,7 @@ from core.api import (
     InvalidInput,
     Outcome,
     ReadingRows,
+    Report,
     Session,
     Store,
     calendar_values,
@@ -338,7 +340,7 @@ class GasMeterHandler:
         self._derived = (config, listener_options, options)
         return options
 
-    async def handle(self, session: Session, message: Decoded) -> Outcome:
+    def handle(self, session: Session, message: Decoded) -> Outcome:
         values = message.values
         uid = values.get("uid")
         if not is_valid_uid(uid):
@@ -355,34 +357,64 @@ class GasMeterHandler:
                 expected=KNOWN_EIDS,
                 found=values.get("eid"),
             )
-        now = int(session.now())
-        store = session.store
         session.device_id, session.tenant = uid, None
+        outcome = Outcome(reply_message=REPLY_MESSAGE, close=True)
+        outcome.store = _Recording(session, uid, values, int(session.now()), self.options_for(session), outcome).run
+        return outcome
+
+
+class _Recording:
+    """One report's store step: the device looked up and the report planned and recorded in one store call
+    (:meth:`~core.api.Store.record_routed_report`), then the outcome's reply set from the plan."""
+
+    __slots__ = ("now", "options", "outcome", "session", "uid", "values")
+
+    def __init__(
+        self,
+        session: Session,
+        uid: str,
+        values: Mapping[str, Any],
+        now: int,
+        options: GasMeterOptions,
+        outcome: Outcome,
+    ) -> None:
+        self.session, self.uid, self.values, self.now, self.options, self.outcome = (
+            session,
+            uid,
+            values,
+            now,
+            options,
+            outcome,
+        )
+
+    def decide(
+        self, tenant: str | None, device: dict[str, Any] | None
+    ) -> tuple[tuple[str | None, dict[str, Any] | None, ReportPlan | None], Report | None]:
+        """The plan for the device the store found (None for an unknown or inactive one) and what to record."""
+        if tenant is None or device is None or device.get("flag") is not True:
+            return (tenant, device, None), None
+        plan = plan_report(self.uid, self.values, device, self.now, self.options)
+        readings = ReadingRows(self.uid, plan.readings)
+        return (tenant, device, plan), Report(plan.device_fields or {}, readings, plan.event)
+
+    async def run(self, store: Store) -> None:
+        session, uid, outcome = self.session, self.uid, self.outcome
         try:
-            tenant, device = await store.get_routed_device(uid)
+            tenant, device, plan = await store.record_routed_report(uid, self.decide)
         except InvalidInput as exc:
             # a route naming an impossible tenant is an administration error, not the meter's: no reply,
             # so the meter retries later instead of being told to stop for good
-            log.error("gas meter %s from %s: unusable route: %s", uid, session.peer_host, exc)
-            return Outcome(close=True)
+            log.error("gas meter %s from %s: unusable route or report, no reply: %s", uid, session.peer_host, exc)
+            return
         # the exchange is the tenant's only when the tenant holds the device: a bare route is not enough
         session.tenant = tenant if device is not None else None
-        if tenant is None or device is None or device.get("flag") is not True:
+        if plan is None:
             why = "unknown device" if device is None else "inactive device"
             # one line per report at DEBUG; INFO has the listener's periodic summary with this counter
             log.debug("gas meter %s from %s: %s, told to stop", uid, session.peer_host, why)
             count(session, "told_to_stop")
-            plan = stop_plan(uid, values, now, device)
-            return Outcome(reply_message=REPLY_MESSAGE, reply=plan.reply, close=True)
-        plan = plan_report(uid, values, device, now, self.options_for(session))
+            outcome.reply = stop_plan(uid, self.values, self.now, device).reply
+            return
         for warning in plan.warnings:
             log.warning("gas meter %s (tenant %s): %s", uid, tenant, warning)
-        return Outcome(store=_committer(tenant, uid, plan), reply_message=REPLY_MESSAGE, reply=plan.reply, close=True)
-
-
-def _committer(tenant: str, uid: str, plan: ReportPlan) -> Callable[[Store], Awaitable[int]]:
-    async def commit(store: Store) -> int:
-        readings = ReadingRows(uid, plan.readings)
-        return await store.record_report(tenant, uid, plan.device_fields or {}, readings, plan.event)
-
-    return commit
+        outcome.reply = plan.reply

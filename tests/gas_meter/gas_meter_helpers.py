@@ -11,6 +11,7 @@ from typing import Any
 
 from core.config import Config
 from core.gateway.types import ListenerConfig, Session
+from core.store import Store
 from core.timeutil import tz_from_offset
 
 #: 2025-03-05 16:00:00 UTC = 2025-03-06 01:00:00 KST (a Thursday, ISO week 10)
@@ -157,6 +158,10 @@ LEGACY_DEVICE = {
 
 class StoreWrapper:
     """The real store, but for the methods a subclass replaces (to fail as an unreachable backend does)."""
+
+    #: the interface's own lookup-decide-record, so a subclass's get_routed_device and record_report are
+    #: what a session's report goes through (the wrapped store's would call its own)
+    record_routed_report = Store.record_routed_report
 
     def __init__(self, store: Any) -> None:
         self._store = store

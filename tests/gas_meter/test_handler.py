@@ -1,4 +1,5 @@
-"""The handler against a real store (both backends): lookups, the Outcome, and what its commit writes."""
+"""The handler against a real store (both backends): the Outcome, and what its store step looks up, writes
+and replies."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from gas_meter_helpers import NOW, NOW_CALENDAR, NOW_LOCAL, TENANT, UID, hourly_slots, make_session, provision
 
 from core.errors import FrameError
-from core.store import ListQuery
+from core.store import ListQuery, Store
 from plugins.gas_meter.handler import GasMeterHandler
 
 
@@ -47,11 +48,12 @@ HANDLER = GasMeterHandler()
 async def test_normal_report_is_committed_only_by_the_outcome(store):
     await provision(store)
     slots = hourly_slots(NOW, first_count=100, n=24)
-    outcome = await HANDLER.handle(make_session(store), report("normal", slots=slots))
+    outcome = HANDLER.handle(make_session(store), report("normal", slots=slots))
     assert outcome.reply_message == "reply" and outcome.close
+    assert outcome.reply is None  # the reply is decided with the lookup, in the store step
+    assert await readings(store) == []  # nothing is written before the runtime runs the store step
+    await outcome.store(store)
     assert outcome.reply["rc"] == {"ts": True, "minmax": True} and outcome.reply["count"] == 100 + 23 * 7
-    assert await readings(store) == []  # nothing is written before the runtime runs the commit
-    assert await outcome.store(store) == 24
     device = await store.get_device(TENANT, UID)
     assert {k: device[k] for k in ("battery", "uptime", "last_access", "last_timestamp", "last_count")} == {
         "battery": 61,
@@ -70,7 +72,7 @@ async def test_overlapping_windows_store_each_reading_once(store):
     first = hourly_slots(NOW - 3600, first_count=100)
     second = hourly_slots(NOW, first_count=107)
     for slots in (first, second, second):
-        outcome = await HANDLER.handle(make_session(store), report("normal", slots=slots))
+        outcome = HANDLER.handle(make_session(store), report("normal", slots=slots))
         await outcome.store(store)
     rows = await readings(store)
     assert len(rows) == 25
@@ -80,8 +82,9 @@ async def test_overlapping_windows_store_each_reading_once(store):
 async def test_unknown_and_inactive_devices_are_told_to_stop_and_nothing_is_stored(store):
     await provision(store, uid="0000AAAA", flag=False)
     for uid in (UID, "0000AAAA"):
-        outcome = await HANDLER.handle(make_session(store), report("normal", uid=uid, slots=[(NOW, 5)]))
-        assert outcome.store is None
+        session = make_session(store)
+        outcome = HANDLER.handle(session, report("normal", uid=uid, slots=[(NOW, 5)]))
+        await outcome.store(store)
         assert outcome.reply["ts_next"] == 0xFFFFFFFF and outcome.reply["rc"] == {"ts": True, "minmax": True}
     assert await store.get_device_route(UID) is None
     device = await store.get_device(TENANT, "0000AAAA")
@@ -90,9 +93,9 @@ async def test_unknown_and_inactive_devices_are_told_to_stop_and_nothing_is_stor
 
 async def test_init_sets_initial_access_and_last_count(store):
     await provision(store, initial_count=777)
-    outcome = await HANDLER.handle(make_session(store), report("init"))
-    assert (outcome.reply["count"], outcome.reply["ts_next"]) == (777, 0)
+    outcome = HANDLER.handle(make_session(store), report("init"))
     await outcome.store(store)
+    assert (outcome.reply["count"], outcome.reply["ts_next"]) == (777, 0)
     device = await store.get_device(TENANT, UID)
     assert (device["initial_access"], device["last_count"]) == (NOW_LOCAL, 777)
     assert await readings(store) == []
@@ -100,7 +103,7 @@ async def test_init_sets_initial_access_and_last_count(store):
 
 async def test_event_is_recorded_with_the_device_update(store):
     await provision(store)
-    outcome = await HANDLER.handle(
+    outcome = HANDLER.handle(
         make_session(store), report("event", slots=[(NOW, 50)], event_code="rotation_speed", seconds=12)
     )
     await outcome.store(store)
@@ -119,7 +122,7 @@ async def test_event_is_recorded_with_the_device_update(store):
 @pytest.mark.parametrize("uid", ["d4245a98", "D4245A9", "$ne00000", "ZZZZZZZZ"])
 async def test_a_uid_that_is_not_8_hex_digits_is_a_bad_frame(store, uid):
     with pytest.raises(FrameError) as info:
-        await HANDLER.handle(make_session(store), report("normal", uid=uid))
+        HANDLER.handle(make_session(store), report("normal", uid=uid))
     assert info.value.path == "report -> uid"
 
 
@@ -131,16 +134,20 @@ async def test_checkin_spread_from_the_configuration_moves_ts_next_to_the_device
     await provision(store)
     config = make_config()
     config.devices["gas_meter"] = {"checkin_spread": True}
-    outcome = await HANDLER.handle(make_session(store, config), report("normal", slots=[(NOW, 5)]))
+    outcome = HANDLER.handle(make_session(store, config), report("normal", slots=[(NOW, 5)]))
+    await outcome.store(store)
     ts_next = outcome.reply["ts_next"]
     assert ts_next % 43200 == device_phase(UID, 43200)
     assert NOW + 21600 <= ts_next < NOW + 21600 + 43200
-    plain = await HANDLER.handle(make_session(store), report("normal", slots=[(NOW, 5)]))
+    plain = HANDLER.handle(make_session(store), report("normal", slots=[(NOW, 5)]))
+    await plain.store(store)
     assert plain.reply["ts_next"] == NOW + 43200
 
 
 class BrokenRouteStore:
     """A store whose route names a tenant the store refuses (an administration mistake)."""
+
+    record_routed_report = Store.record_routed_report
 
     def __init__(self):
         self.writes = 0
@@ -156,7 +163,8 @@ class BrokenRouteStore:
 
 async def test_an_unusable_route_gets_no_reply_rather_than_a_stop(caplog):
     store = BrokenRouteStore()
-    outcome = await HANDLER.handle(make_session(store), report("normal", slots=[(NOW, 5)]))
-    assert outcome.reply is None and outcome.store is None and outcome.close
+    outcome = HANDLER.handle(make_session(store), report("normal", slots=[(NOW, 5)]))
+    await outcome.store(store)
+    assert outcome.reply is None and outcome.close
     assert store.writes == 0
     assert "unusable route" in caplog.text and UID in caplog.text

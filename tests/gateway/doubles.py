@@ -3,7 +3,7 @@
 Lines end with LF. ``PING n`` is answered ``PONG n``; ``KEEP text`` is stored (as a scale reading
 ``echo-<peer port>``, a record every backend keeps) before ``OK`` is replied; ``BYE`` is answered and closes;
 ``SLOW s`` sleeps ``s`` seconds before answering (in-flight work during shutdown); ``FAIL`` makes the store
-step raise; ``REFUSE`` decodes but the plugin finds it invalid (FrameError, path ``line -> arg``); anything else is a FrameError with path ``line -> verb``. A byte ``#`` outside a line is
+step raise (``FAIL bug``: not a store error, ``FAIL refuse``: a FrameError); ``REFUSE`` decodes but the plugin finds it invalid (FrameError, path ``line -> arg``); anything else is a FrameError with path ``line -> verb``. A byte ``#`` outside a line is
 garbage the framer skips, like a gas-meter byte that is no known EID.
 """
 
@@ -114,6 +114,10 @@ class EchoPlugin:
         if message.message == "fail":
 
             async def broken(store):
+                if arg == "bug":
+                    raise RuntimeError("the plugin's store step has a bug")
+                if arg == "refuse":
+                    raise FrameError("refused in the store step", path="line -> arg", found=arg)
                 raise StoreUnavailable("the test store is down")
 
             return Outcome(store=broken, reply_message="line", reply={"text": "NEVER"})

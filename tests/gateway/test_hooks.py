@@ -8,7 +8,6 @@ one such call per hook.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from decimal import Decimal
 from pathlib import Path
 
@@ -171,9 +170,9 @@ async def test_build_reply_gives_the_32_byte_gas_meter_reply(pm, specs, store):
     session, gas = gas_session(store, specs), sessions_of(pm, "gas_meter")
     slots = hourly_slots(NOW, first_count=1000, n=24, per_hour=5)
     message = gas.hook.specgate_decode_frame(session=session, frame=report_bytes("normal", slots=slots))
-    pending = gas.hook.specgate_handle_message(session=session, message=message)
-    assert inspect.isawaitable(pending)  # the gas meter handler looks the device up: an awaitable
-    outcome = await pending
+    outcome = gas.hook.specgate_handle_message(session=session, message=message)
+    assert outcome.reply is None  # decided in the store step, with the device lookup
+    await outcome.store(store)
     reply = gas.hook.specgate_build_reply(session=session, outcome=outcome)
     assert len(reply) == 32
     assert reply == reply_bytes(0xC0, UID, NOW, NOW + 43200, 1000 + 23 * 5, 10, 600, "192.0.2.10", 5004)

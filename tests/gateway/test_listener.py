@@ -70,6 +70,24 @@ async def test_store_failure_means_no_reply_and_a_closed_connection(start_echo, 
     assert "no reply sent" in caplog.text
 
 
+async def test_a_store_step_that_fails_for_another_reason_is_a_handler_error_not_a_store_failure(
+    start_echo, store, echo_plugin, caplog
+):
+    gateway = await start_echo()
+    with caplog.at_level(logging.ERROR, logger="specgate"):
+        for line in (b"FAIL bug\n", b"FAIL refuse\n"):
+            reader, writer = await connect(gateway.port("echo"))
+            writer.write(line)
+            assert await read_until_closed(reader) == b""
+        await eventually(lambda: len(echo_plugin.closed) == 2)
+    metrics = gateway.metrics()["listeners"][0]
+    assert (metrics["store_failures"], metrics["handler_errors"], metrics["frames_bad"]) == (0, 1, 1)
+    assert echo_plugin.closed == ["error", "junk"]
+    assert "the plugin's store step has a bug" in caplog.text and "no reply sent" not in caplog.text
+    letters = (await store.list_dead_letters(ListQuery())).items
+    assert sorted(letter["data"] for letter in letters) == [b"FAIL bug", b"FAIL refuse"]
+
+
 async def test_bad_frame_closes_keeps_the_bytes_and_others_are_still_served(start_echo, store, echo_plugin, caplog):
     gateway = await start_echo(on_bad_frame="close")
     port = gateway.port("echo")

@@ -29,7 +29,7 @@ from decimal import Decimal
 import pytest
 
 from core.errors import Conflict, InvalidInput, NotFound, StoreError, StoreUnavailable
-from core.store import ListQuery, Page, ReadingRows, open_store
+from core.store import ListQuery, Page, ReadingRows, Report, open_store
 from core.store.listings import LISTINGS
 from core.timeutil import calendar_fields, calendar_values, tz_from_offset
 
@@ -464,6 +464,74 @@ async def test_concurrent_record_reports(store):
     assert results == [24] * 20
     assert (await store.list_readings(T, ListQuery())).total == 480
     assert [(await store.get_device(T, uid))["last_count"] for uid in uids] == [24] * 20
+
+
+# ---------------------------------------------------------------------------- record_routed_report
+class Decider:
+    """A ``decide`` for ``record_routed_report``: records what it was given; reports ``report`` for a device
+    it is given (None: nothing), and answers ``("decided", tenant)``."""
+
+    def __init__(self, report=None, error=None):
+        self.report, self.error, self.calls = report, error, []
+
+    def __call__(self, tenant, device):
+        self.calls.append((tenant, device))
+        if self.error is not None:
+            raise self.error
+        return ("decided", tenant), (self.report if device is not None else None)
+
+
+async def test_record_routed_report_decides_on_the_routed_device_and_records_its_report(store):
+    uid = "0000AD01"
+    await store.add_device(T, device(uid))
+    rows = [reading_row(BASE_TS + 3600 * i, i) for i in range(24)]
+    event = {"event_id": f"{uid}-E0-1", "device_uid": uid, "event_time": BASE_TS, "event_code": 1}
+    decide = Decider(Report({"last_count": 23, "battery": 5}, ReadingRows(uid, rows), event))
+    assert await store.record_routed_report(uid, decide) == ("decided", T)
+    assert decide.calls[-1] == (T, device(uid))
+    assert await store.get_device(T, uid) == device(uid, last_count=23, battery=5)
+    page = await store.list_readings(T, ListQuery(filters={"device_uid": uid}, sort="timestamp", limit=100))
+    assert page.items == [reading(uid, BASE_TS + 3600 * i, i) for i in range(24)]
+    assert [e["event_id"] for e in (await store.list_events(T, ListQuery())).items] == [event["event_id"]]
+    # the next decision sees what the last one recorded; a resend stores nothing new
+    assert await store.record_routed_report(uid, decide) == ("decided", T)
+    assert decide.calls[-1] == (T, device(uid, last_count=23, battery=5))
+    assert (await store.list_readings(T, ListQuery())).total == 24
+    assert (await store.list_events(T, ListQuery())).total == 1
+
+
+async def test_record_routed_report_of_an_unknown_or_unheld_device_records_nothing(store):
+    decide = Decider(Report({"battery": 1}, []))
+    assert await store.record_routed_report("0000AD02", decide) == ("decided", None)
+    await store.add_device(T2, device("0000AD02"))
+    await store.delete_device(T2, "0000AD02")
+    await store.set_device_route("0000AD02", T)  # a route to a tenant that holds no such device
+    assert await store.record_routed_report("0000AD02", decide) == ("decided", T)
+    assert decide.calls == [(None, None), (T, None)]
+    assert await store.get_device(T, "0000AD02") is None
+
+
+async def test_record_routed_report_refuses_a_report_it_cannot_store_and_writes_nothing(store):
+    uid = "0000AD03"
+    await store.add_device(T, device(uid))
+    before = await store.get_device(T, uid)
+    bad_reports = [
+        Report({"battery": 1}, ReadingRows("0000AD04", [reading_row(BASE_TS, 1)])),  # another device's rows
+        Report({"battery": 1}, ReadingRows(uid, [(BASE_TS, 1.5, 2025, 3, 6, 0, 3, 9)])),
+        Report({"battery": {1, 2}}, []),
+        Report({"battery": 1}, [], {"device_uid": uid}),  # an event without its time
+    ]
+    for report in bad_reports:
+        with pytest.raises(InvalidInput):
+            await store.record_routed_report(uid, Decider(report))
+    with pytest.raises(ZeroDivisionError):
+        await store.record_routed_report(uid, Decider(error=ZeroDivisionError("the plugin's bug")))
+    # a report for a device with no route has no tenant to go to
+    with pytest.raises(InvalidInput):
+        await store.record_routed_report("0000AD05", lambda tenant, device: (None, Report({"battery": 1}, [])))
+    assert await store.get_device(T, uid) == before
+    assert (await store.list_readings(T, ListQuery())).total == 0
+    assert (await store.list_events(T, ListQuery())).total == 0
 
 
 async def test_events(store):

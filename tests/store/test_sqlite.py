@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from core.errors import Conflict, InvalidInput, StoreUnavailable
-from core.store import ListQuery, open_store
+from core.store import ListQuery, Report, open_store
 from core.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStore, connect, migrate, schema_version
 from core.timeutil import calendar_fields, tz_from_offset
 
@@ -323,6 +323,55 @@ async def test_routed_device_is_one_read_and_refuses_a_route_get_device_would(sq
         await sqlite_store.get_device("gas_common", "0000AB02")
     with pytest.raises(InvalidInput):
         await sqlite_store.get_routed_device("0000AB02")
+
+
+async def test_a_routed_report_is_read_and_decided_inside_its_unit_after_the_writes_before_it(
+    sqlite_store, monkeypatch
+):
+    await sqlite_store.add_device("gas_demo", {"device_uid": "0000AB01", "flag": True})
+    monkeypatch.setattr(sqlite_store, "_point_connection", lambda: pytest.fail("the route was read outside the unit"))
+    monkeypatch.setattr(sqlite_store, "_run_read", lambda fn: pytest.fail("the route went to a reader thread"))
+    seen = []
+
+    def decide(tenant, device):
+        seen.append(device)
+        return device["flag"], Report({"battery": 7}, [])
+
+    # queued together: one group, the update's unit first; the decision sees the update it follows
+    _, flag = await asyncio.gather(
+        sqlite_store.update_device("gas_demo", "0000AB01", {"flag": False}),
+        sqlite_store.record_routed_report("0000AB01", decide),
+    )
+    assert flag is False and seen == [{"device_uid": "0000AB01", "flag": False}]
+    monkeypatch.undo()
+    assert await sqlite_store.get_device("gas_demo", "0000AB01") == {
+        "device_uid": "0000AB01",
+        "flag": False,
+        "battery": 7,
+    }
+
+
+async def test_a_refused_routed_report_leaves_its_group_alone_and_the_route_is_checked(sqlite_store):
+    await sqlite_store.add_device("gas_demo", {"device_uid": "0000AB01", "flag": True})
+    decisions = []
+
+    def decide(tenant, device):
+        decisions.append(tenant)
+        return None, Report({"battery": float("nan")}, [])
+
+    commits = sqlite_store.stats["commits"]
+    outcomes = await asyncio.gather(
+        sqlite_store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS, 1)]),
+        sqlite_store.record_routed_report("0000AB01", decide),
+        sqlite_store.insert_readings("gas_demo", [reading("0000AB01", BASE_TS + 3600, 2)]),
+        return_exceptions=True,
+    )
+    assert outcomes[0] == 1 and outcomes[2] == 1 and isinstance(outcomes[1], InvalidInput)
+    # refused before its first write: the group was not run again with a savepoint per unit
+    assert decisions == ["gas_demo"] and sqlite_store.stats["commits"] - commits == 1
+    await sqlite_store.set_device_route("0000AB02", "gas_common")  # the common database is not a tenant
+    with pytest.raises(InvalidInput):
+        await sqlite_store.record_routed_report("0000AB02", lambda tenant, device: pytest.fail("decided"))
 
 
 async def test_a_failing_unit_does_not_fail_its_batch(sqlite_store):

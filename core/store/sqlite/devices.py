@@ -7,12 +7,13 @@ import itertools
 import operator
 import sqlite3
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple, TypeVar, cast
 
-from core.errors import Conflict
+from core.errors import Conflict, InvalidInput
 from core.store.documents import (
     ReadingRows,
+    Report,
     check_batch,
     check_event,
     check_fields,
@@ -30,6 +31,8 @@ from core.store.sqlite.live import append_live
 from core.store.sqlite.queries import READING_COLUMNS, reading_doc
 from core.store.validation import check_identifier
 
+T = TypeVar("T")
+
 _reading_values = operator.itemgetter(*READING_COLUMNS)
 _first = operator.itemgetter(0)
 _row_timestamp = operator.itemgetter(2)  # of a ``data`` row: tenant, device_uid, timestamp, ...
@@ -41,6 +44,12 @@ _COMPLETE = {len(READING_COLUMNS)}
 #: values a JSON merge patch sets as they are (null would delete the key, an object would be merged into one)
 _PATCHABLE = frozenset({str, int, float, bool})
 
+
+_ROUTED_DEVICE = (
+    "SELECT device_route.db_name, device.doc FROM device_route LEFT JOIN device"
+    " ON device.tenant = device_route.db_name AND device.device_uid = device_route.device_uid"
+    " WHERE device_route.device_uid = ?"
+)
 
 #: readings one INSERT carries (10 values each: under SQLite's oldest limit of 999 bound parameters)
 ROWS_PER_INSERT = 96
@@ -74,6 +83,13 @@ def _complete_rows(tenant: str, readings: Sequence[Any]) -> list[tuple[Any, ...]
     return list(map((tenant,).__add__, values))
 
 
+class _PreparedReport(NamedTuple):
+    fields: dict[str, Any]
+    encoded_fields: str
+    rows: list[tuple[Any, ...]]
+    event_row: tuple[str, str, float, str] | None
+
+
 class DeviceMethods(SQLiteBackend):
     """Devices (``device``), readings (``data``), reports and events (``event``)."""
 
@@ -99,24 +115,17 @@ class DeviceMethods(SQLiteBackend):
 
     async def get_routed_device(self, device_uid: str) -> tuple[str | None, dict[str, Any] | None]:
         check_identifier("device_uid", device_uid)
-
-        def read(conn: sqlite3.Connection) -> tuple[str, dict[str, Any] | None] | None:
-            row = conn.execute(
-                "SELECT device_route.db_name, device.doc FROM device_route LEFT JOIN device"
-                " ON device.tenant = device_route.db_name AND device.device_uid = device_route.device_uid"
-                " WHERE device_route.device_uid = ?",
-                (device_uid,),
-            ).fetchone()
-            if row is None:
-                return None
-            return row[0], (from_json(row[1]) if row[1] is not None else None)
-
-        found = await self._read_point(read)
-        if found is None:
-            return None, None
-        tenant, doc = found
-        self._check_tenant(tenant)  # a route to a tenant get_device would refuse is refused alike
+        tenant, doc = await self._read_point(lambda conn: self._routed_device(conn, device_uid))
+        if tenant is not None:
+            self._check_tenant(tenant)  # a route to a tenant get_device would refuse is refused alike
         return tenant, doc
+
+    @staticmethod
+    def _routed_device(conn: sqlite3.Connection, device_uid: str) -> tuple[str | None, dict[str, Any] | None]:
+        row = conn.execute(_ROUTED_DEVICE, (device_uid,)).fetchone()
+        if row is None:
+            return None, None
+        return row[0], (from_json(row[1]) if row[1] is not None else None)
 
     async def update_device(self, tenant: str, device_uid: str, fields: Mapping[str, Any]) -> bool:
         self._check_tenant(tenant)
@@ -249,26 +258,61 @@ class DeviceMethods(SQLiteBackend):
     ) -> int:
         self._check_tenant(tenant)
         check_identifier("device_uid", device_uid)
-        fields = check_fields(device_fields, "device fields", "device_uid", device_uid)
-        encoded = to_json(fields)
-        rows = self._reading_rows(tenant, readings, device_uid)
-        event_row = self._event_row(event) if event is not None else None
+        prepared = self._prepare_report(tenant, device_uid, Report(device_fields, readings, event))
+        return await self._write(lambda conn: self._write_report(conn, tenant, device_uid, prepared))
 
-        def unit(conn: sqlite3.Connection) -> int:
-            # one transaction; the order is that of the MongoDB store without transactions
-            self._register_tenant(conn, tenant)
-            new = self._insert_rows(conn, rows)
-            if event_row is not None:
-                self._insert_event(conn, tenant, event_row)
-            if fields:
-                self._update_device(conn, tenant, device_uid, fields, encoded)
-            if new:
-                # the entry carries the newest reading only: that one row is made a document
-                newest = max(rows, key=_row_timestamp)
-                append_live(conn, report_entry(tenant, device_uid, [reading_doc(newest[1:])]))
-            return new
+    async def record_routed_report(
+        self,
+        device_uid: str,
+        decide: Callable[[str | None, dict[str, Any] | None], tuple[T, Report | None]],
+    ) -> T:
+        check_identifier("device_uid", device_uid)
 
-        return await self._write(unit)
+        def unit(conn: sqlite3.Connection) -> tuple[T | None, Exception | None]:
+            # everything that can refuse the report runs before its first write and is answered after the
+            # commit, so a refusal never sends the group it shares into its one-savepoint-per-unit rerun
+            try:
+                tenant, device = self._routed_device(conn, device_uid)
+                if tenant is not None:
+                    self._check_tenant(tenant)
+                result, report = decide(tenant, device)
+                if report is None:
+                    return result, None
+                if tenant is None:
+                    raise InvalidInput(f"a report of device {device_uid!r}, which has no route")
+                prepared = self._prepare_report(tenant, device_uid, report)
+            except Exception as exc:
+                return None, exc
+            self._write_report(conn, tenant, device_uid, prepared)
+            return result, None
+
+        result, refused = await self._write(unit)
+        if refused is not None:
+            raise refused
+        return cast(T, result)
+
+    def _prepare_report(self, tenant: str, device_uid: str, report: Report) -> _PreparedReport:
+        """The report checked and encoded for :meth:`_write_report` (``InvalidInput`` when it is refused)."""
+        fields = check_fields(report.device_fields, "device fields", "device_uid", device_uid)
+        rows = self._reading_rows(tenant, report.readings, device_uid)
+        event_row = self._event_row(report.event) if report.event is not None else None
+        return _PreparedReport(fields, to_json(fields), rows, event_row)
+
+    def _write_report(self, conn: sqlite3.Connection, tenant: str, device_uid: str, report: _PreparedReport) -> int:
+        """Write a prepared report in the unit running; how many readings were new. The order is that of
+        the MongoDB store without transactions."""
+        self._register_tenant(conn, tenant)
+        rows = report.rows
+        new = self._insert_rows(conn, rows)
+        if report.event_row is not None:
+            self._insert_event(conn, tenant, report.event_row)
+        if report.fields:
+            self._update_device(conn, tenant, device_uid, report.fields, report.encoded_fields)
+        if new:
+            # the entry carries the newest reading only: that one row is made a document
+            newest = max(rows, key=_row_timestamp)
+            append_live(conn, report_entry(tenant, device_uid, [reading_doc(newest[1:])]))
+        return new
 
     # ------------------------------------------------------------------ events
     @staticmethod
