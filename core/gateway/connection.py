@@ -12,6 +12,7 @@ from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
 
 from core.errors import FrameError, StoreError, StoreUnavailable
+from core.gateway.deadline import Deadline
 from core.gateway.metrics import dropped_note
 from core.gateway.types import Outcome, Session
 from core.timeutil import local_string
@@ -57,7 +58,12 @@ class Connection:
         self.session = session
         self.reader = reader
         self.writer = writer
-        self.task = asyncio.current_task()
+        self.loop = listener.loop
+        task = asyncio.current_task(self.loop)
+        assert task is not None, "a device session runs in its own task"
+        self.task = task
+        #: the deadline of each read: the idle timeout, or sooner when a partial frame must be completed
+        self.deadline = Deadline(self.loop, task)
         self.reason: str | None = None
         self.buffer = bytearray()
         self.processing = False
@@ -101,18 +107,18 @@ class Connection:
         framer = self.session.spec.new_framer()
         idle_timeout = self.listener.config.idle_timeout
         frame_timeout = self.listener.config.frame_timeout
-        loop = asyncio.get_running_loop()
+        loop, deadline, reader = self.loop, self.deadline, self.reader
         frame_deadline: float | None = None  # when the partial frame (or run of junk) must be complete
         while self.reason is None:
-            timeout = idle_timeout
-            if frame_deadline is not None:
-                timeout = max(0.0, min(timeout, frame_deadline - loop.time()))
+            until = loop.time() + idle_timeout
+            if frame_deadline is not None and frame_deadline < until:
+                until = frame_deadline
             try:
                 if self.early:
                     chunk, self.early = self.early, b""
                 else:
-                    async with asyncio.timeout(timeout):
-                        chunk = await self.reader.read(READ_SIZE)
+                    with deadline.at(until):
+                        chunk = await reader.read(READ_SIZE)
             except TimeoutError:
                 if frame_deadline is not None and loop.time() >= frame_deadline:
                     log.warning(

@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.config import Config, ListenerConfig
 from core.gateway.connection import _CLOSE_WAIT, DEAD_LETTER_BYTES, JUNK_LINES, READ_SIZE, Connection
+from core.gateway.deadline import Deadline
 from core.gateway.device_hooks import DeviceHooks
 from core.gateway.exchange_log import TrailingExchanges
 from core.gateway.metrics import STATE_KEY, ListenerMetrics, LogLimiter, activity_summary
@@ -119,6 +120,8 @@ class Listener:
         proxies = config.proxy_protocol
         self._proxies = [ipaddress.ip_network(item, strict=False) for item in proxies] if proxies else None
         self._networks = [ipaddress.ip_network(item, strict=False) for item in config.allow]
+        #: the loop the listener serves on (set by :meth:`start`)
+        self.loop: asyncio.AbstractEventLoop
         self._server: asyncio.Server | None = None
         self._bound_port = 0
         self._connections: set[Connection] = set()
@@ -146,6 +149,7 @@ class Listener:
         return self._bound_port or self.config.port
 
     async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
         self._server = await asyncio.start_server(
             self._on_connect, self.config.host, self.config.port, backlog=self.config.backlog
         )
@@ -262,7 +266,7 @@ class Listener:
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername") or ("?", 0)
         ip, peer_port = _normalise_ip(str(peer[0])), int(peer[1])
-        deadline = asyncio.get_running_loop().time() + self.config.first_byte_timeout
+        deadline = self.loop.time() + self.config.first_byte_timeout
         early = b""
         if self._proxies is not None:
             if not _in_networks(ip, self._proxies):
@@ -316,7 +320,9 @@ class Listener:
         """The first bytes of a new connection; None when none came before ``deadline``, b"" when it closed."""
         self._waiting.add(writer)
         try:
-            async with asyncio.timeout_at(deadline):
+            task = asyncio.current_task(self.loop)
+            assert task is not None, "a connection is served in its own task"
+            with Deadline(self.loop, task).at(deadline):
                 return await reader.read(READ_SIZE)
         except TimeoutError:
             return None

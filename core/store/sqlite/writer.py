@@ -209,7 +209,8 @@ class Writer(threading.Thread):
             self.lock.release()
             self._answer_home(group.outcomes)
             return
-        self.queue.put(_LoopGroup(group, asyncio.get_running_loop()))
+        assert self._home is not None  # this runs on it
+        self.queue.put(_LoopGroup(group, self._home))
 
     def _hand_to_thread(self, jobs: list[_Job]) -> None:
         for job in jobs:
