@@ -110,7 +110,7 @@ def _registered_specs(pm: pluggy.PluginManager) -> list[tuple[object, Path]]:
 def spec_name(path: Path) -> str:
     """A spec file's ``meta.name`` (its device type), read without compiling it; the file stem if unreadable."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         name = document["meta"]["name"]
     except (OSError, yaml.YAMLError, KeyError, TypeError):
         return path.stem

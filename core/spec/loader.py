@@ -9,6 +9,20 @@ import yaml
 
 from core.spec.problems import Problem, join_pointer
 
+#: libyaml's parser when PyYAML was built with it (the wheels are): ten times faster than the pure-Python
+#: one, with the same nodes and marks
+_COMPOSER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _compose(text: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=_COMPOSER)
+    except yaml.YAMLError:
+        if _COMPOSER is yaml.SafeLoader:
+            raise
+        # the pure-Python parser says what is wrong in plainer words: a broken file is parsed again by it
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+
 
 @dataclass
 class Located:
@@ -122,7 +136,7 @@ class _Builder:
 def load_located(text: str, file: str) -> tuple[Located, list[Problem]]:
     located = Located(file=file, data=None)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

@@ -260,3 +260,27 @@ messages:
     problem = only_problem(path)
     assert problem.pointer == "/messages/m/fields/0/of"
     assert problem.message.endswith("checksum, computed, count_slot, got 'count_slots'; did you mean 'count_slot'?")
+
+
+@pytest.mark.parametrize("name", ["gas_meter", "fg150kal", "mbus", "wmbus"])
+def test_specs_are_parsed_by_libyaml_with_the_pure_python_parsers_nodes_and_positions(name):
+    import yaml
+
+    from core.spec import loader
+
+    assert loader._COMPOSER is yaml.CSafeLoader  # the PyYAML wheels are built with libyaml
+
+    def walk(node):
+        yield type(node).__name__, node.tag, node.start_mark.line, node.start_mark.column
+        if isinstance(node, yaml.ScalarNode):
+            yield node.value
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                yield from walk(item)
+        else:
+            for key, value in node.value:
+                yield from walk(key)
+                yield from walk(value)
+
+    text = (SPECS_DIR / f"{name}.yaml").read_text(encoding="utf-8")
+    assert list(walk(loader._compose(text))) == list(walk(yaml.compose(text, Loader=yaml.SafeLoader)))
