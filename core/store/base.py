@@ -46,8 +46,7 @@ from datetime import tzinfo
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from core.errors import InvalidInput
-from core.store.documents import LOGIN_FAILURES_KEPT, ReadingRows, Report, check_batch, check_exchange
+from core.store.documents import LOGIN_FAILURES_KEPT, ReadingRows, Report, check_batch, check_exchange, decide_report
 from core.store.listings import LISTINGS, ListQuery, Page, Scalar
 from core.store.usage import USAGE_BUCKETS, aggregate_usage
 
@@ -226,10 +225,8 @@ class Store(abc.ABC):
         overrides it (SQLite: the read is done in the report's own unit of the group commit, on the
         writer's connection, whose cache every commit keeps warm)."""
         tenant, device = await self.get_routed_device(device_uid)
-        result, report = decide(tenant, device)
-        if report is not None:
-            if tenant is None:
-                raise InvalidInput(f"a report of device {device_uid!r}, which has no route")
+        result, report = decide_report(decide, device_uid, tenant, device)
+        if report is not None and tenant is not None:
             await self.record_report(tenant, device_uid, *report)
         return result
 

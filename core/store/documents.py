@@ -13,10 +13,10 @@ import base64
 import itertools
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 
@@ -30,6 +30,8 @@ from core.store.validation import (
     check_tenant,
 )
 from core.timeutil import CALENDAR_FIELDS
+
+_Result = TypeVar("_Result")
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 READING_REQUIRED = ("device_uid", "timestamp", "counter_val")
@@ -164,6 +166,20 @@ class Report(NamedTuple):
     device_fields: Mapping[str, Any]
     readings: Sequence[Mapping[str, Any]] | ReadingRows
     event: Mapping[str, Any] | None = None
+
+
+def decide_report(
+    decide: Callable[[str | None, dict[str, Any] | None], tuple[_Result, Report | None]],
+    device_uid: str,
+    tenant: str | None,
+    device: dict[str, Any] | None,
+) -> tuple[_Result, Report | None]:
+    """``decide(tenant, device)`` for :meth:`~core.store.base.Store.record_routed_report`; a report for a
+    device with no route is refused (``InvalidInput``)."""
+    result, report = decide(tenant, device)
+    if report is not None and tenant is None:
+        raise InvalidInput(f"a report of device {device_uid!r}, which has no route")
+    return result, report
 
 
 _ONLY_TUPLE, _ONLY_INT = {tuple}, {int}

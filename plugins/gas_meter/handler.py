@@ -363,29 +363,17 @@ class GasMeterHandler:
         return outcome
 
 
+@dataclass(slots=True)
 class _Recording:
     """One report's store step: the device looked up and the report planned and recorded in one store call
     (:meth:`~core.api.Store.record_routed_report`), then the outcome's reply set from the plan."""
 
-    __slots__ = ("now", "options", "outcome", "session", "uid", "values")
-
-    def __init__(
-        self,
-        session: Session,
-        uid: str,
-        values: Mapping[str, Any],
-        now: int,
-        options: GasMeterOptions,
-        outcome: Outcome,
-    ) -> None:
-        self.session, self.uid, self.values, self.now, self.options, self.outcome = (
-            session,
-            uid,
-            values,
-            now,
-            options,
-            outcome,
-        )
+    session: Session
+    uid: str
+    values: Mapping[str, Any]
+    now: int
+    options: GasMeterOptions
+    outcome: Outcome
 
     def decide(
         self, tenant: str | None, device: dict[str, Any] | None

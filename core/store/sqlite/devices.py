@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar, cast
 
-from core.errors import Conflict, InvalidInput
+from core.errors import Conflict
 from core.store.documents import (
     ReadingRows,
     Report,
@@ -21,6 +21,7 @@ from core.store.documents import (
     check_keyed,
     check_reading,
     check_reading_rows,
+    decide_report,
     from_json,
     to_json,
 )
@@ -275,11 +276,9 @@ class DeviceMethods(SQLiteBackend):
                 tenant, device = self._routed_device(conn, device_uid)
                 if tenant is not None:
                     self._check_tenant(tenant)
-                result, report = decide(tenant, device)
-                if report is None:
+                result, report = decide_report(decide, device_uid, tenant, device)
+                if report is None or tenant is None:
                     return result, None
-                if tenant is None:
-                    raise InvalidInput(f"a report of device {device_uid!r}, which has no route")
                 prepared = self._prepare_report(tenant, device_uid, report)
             except Exception as exc:
                 return None, exc
