@@ -253,7 +253,7 @@ class Connection:
             return await self._bad_frame(frame, exc)
         try:
             outcome = hook.specgate_handle_message(session=session, message=message)
-            if inspect.isawaitable(outcome):
+            if type(outcome) is not Outcome and inspect.isawaitable(outcome):
                 outcome = await outcome
         except FrameError as exc:
             # a plugin found the message invalid (a malformed device id, say): bad input, not a bug
@@ -271,9 +271,13 @@ class Connection:
             log.error("%s: specgate_handle_message returned %r, not an Outcome", listener.name, outcome)
             self.reason = "error"
             return True
-        if outcome.store is not None:
+        store_step = outcome.store
+        if store_step is not None:
+            # run once, then dropped: a step that sets its outcome's reply refers to the outcome, and that
+            # reference cycle would keep the whole message alive until the garbage collector found it
+            outcome.store = None
             try:
-                await outcome.store(listener.store)
+                await store_step(listener.store)
             except FrameError as exc:
                 # the plugin's decision, made inside the store step, found the message invalid
                 return await self._bad_frame(frame, exc)

@@ -36,13 +36,17 @@ _Plan = tuple[tuple[Callable[..., Any], tuple[str, ...]], ...]
 class DirectHook:
     """One session hook: called like a pluggy hook (keyword arguments only), answering as pluggy would."""
 
-    __slots__ = ("_caller", "_firstresult", "_impls", "_needed", "_plan")
+    __slots__ = ("_caller", "_everything", "_firstresult", "_full", "_needed", "_plan")
 
-    def __init__(self, caller: pluggy.HookCaller) -> None:
+    def __init__(self, caller: pluggy.HookCaller, full: pluggy.HookCaller | None = None) -> None:
+        """``caller`` is the hook of the plugins called; ``full`` (by default ``caller``) the hook of every
+        plugin, which lists its implementations at less cost than a subset hook (a copy, not a filter)."""
         self._caller = caller
+        self._full = caller if full is None else full
         spec = caller.spec
         self._firstresult = bool(spec is not None and spec.opts.get("firstresult"))
-        self._impls: list[Any] | None = None
+        #: all the implementations when the plan was made: the plan is made again when they change
+        self._everything: list[Any] | None = None
         self._plan: _Plan | None = None
         self._needed: frozenset[str] = frozenset()
 
@@ -50,9 +54,10 @@ class DirectHook:
         return self._caller.get_hookimpls()
 
     def _current_plan(self) -> _Plan | None:
-        impls = self._caller.get_hookimpls()
-        if impls != self._impls:
-            self._impls = impls
+        everything = self._full.get_hookimpls()
+        if everything != self._everything:
+            self._everything = everything
+            impls = self._caller.get_hookimpls()
             plain = not any(impl.hookwrapper or impl.wrapper for impl in impls)
             # pluggy calls the last registered (and tryfirst) implementations first
             self._plan = tuple((impl.function, tuple(impl.argnames)) for impl in reversed(impls)) if plain else None
@@ -92,7 +97,9 @@ class DeviceHooks:
         self.device_type = device_type
         self.hook = SimpleNamespace(
             **{
-                name: DirectHook(pm.subset_hook_caller(name, remove_plugins=list(others.values())))
+                name: DirectHook(
+                    pm.subset_hook_caller(name, remove_plugins=list(others.values())), getattr(pm.hook, name)
+                )
                 for name in SESSION_HOOKS
             }
         )

@@ -136,13 +136,11 @@ class Listener:
         self.closing = False
         self._summary_task: asyncio.Task[None] | None = None
         #: the exchange log of sessions that closed, written behind them
+        #: ``device_type:port`` in log lines and metrics (the bound port once :meth:`start` bound it)
+        self.name = f"{config.device_type}:{config.port}"
         self.trailing = TrailingExchanges(self.name, store, self.metrics, self.store_log)
 
     # ------------------------------------------------------------------ lifecycle
-    @property
-    def name(self) -> str:
-        return f"{self.config.device_type}:{self.port}"
-
     @property
     def port(self) -> int:
         """The bound port (the configured one, or the ephemeral one chosen for port 0)."""
@@ -154,7 +152,7 @@ class Listener:
             self._on_connect, self.config.host, self.config.port, backlog=self.config.backlog
         )
         self._bound_port = self._server.sockets[0].getsockname()[1]
-        self.trailing.name = self.name
+        self.name = self.trailing.name = f"{self.config.device_type}:{self.port}"
         log.info("%s listening on %s:%d", self.config.device_type, self.config.host, self.port)
         interval = self.app_config.log_summary_interval
         if interval > 0:

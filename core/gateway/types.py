@@ -60,6 +60,8 @@ class Outcome:
 
     ``store`` may set ``reply`` itself, for a reply that depends on what the store read in the same step
     (the gas meter's: the device document is read, and the report planned, inside the unit that records it).
+    The runtime calls ``store`` once and then sets it to None, so such a step, which refers to its outcome,
+    leaves no reference cycle for the garbage collector to find.
     """
 
     store: Callable[[Store], Awaitable[Any]] | None = None

@@ -140,6 +140,8 @@ def _check_keys(record: Any, what: str, allowed: tuple[str, ...], required: tupl
 def check_batch(batch: Any, what: str = "readings") -> Sequence[Any]:
     """The container of a batch (readings, measurements, exchanges): a list or tuple (a str, bytes or
     mapping is refused)."""
+    if type(batch) is list or type(batch) is tuple:
+        return batch  # the usual batch, without the abstract base classes' checks below
     if isinstance(batch, (str, bytes, Mapping)) or not isinstance(batch, Sequence):
         raise InvalidInput(f"{what} must be a list of {what}, got {type(batch).__name__}")
     return batch

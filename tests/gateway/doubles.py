@@ -2,7 +2,9 @@
 
 Lines end with LF. ``PING n`` is answered ``PONG n``; ``KEEP text`` is stored (as a scale reading
 ``echo-<peer port>``, a record every backend keeps) before ``OK`` is replied; ``BYE`` is answered and closes;
-``SLOW s`` sleeps ``s`` seconds before answering (in-flight work during shutdown); ``FAIL`` makes the store
+``SLOW s`` sleeps ``s`` seconds before answering (in-flight work during shutdown); ``LATE text`` is
+answered ``LATE text`` by a reply its store step sets on its outcome (weak references to those outcomes are
+kept in ``EchoPlugin.late``); ``FAIL`` makes the store
 step raise (``FAIL bug``: not a store error, ``FAIL refuse``: a FrameError); ``REFUSE`` decodes but the plugin finds it invalid (FrameError, path ``line -> arg``); anything else is a FrameError with path ``line -> verb``. A byte ``#`` outside a line is
 garbage the framer skips, like a gas-meter byte that is no known EID.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import weakref
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -73,7 +76,7 @@ class LineSpec:
         return f"{values['text']}\n".encode("ascii")
 
 
-VERBS = ("PING", "KEEP", "BYE", "SLOW", "FAIL", "REFUSE")
+VERBS = ("PING", "KEEP", "BYE", "SLOW", "LATE", "FAIL", "REFUSE")
 
 
 class EchoPlugin:
@@ -82,6 +85,7 @@ class EchoPlugin:
     def __init__(self) -> None:
         self.opened: list = []
         self.closed: list = []
+        self.late: list[weakref.ref[Outcome]] = []
 
     @hookimpl
     def specgate_connection_opened(self, session):
@@ -109,6 +113,15 @@ class EchoPlugin:
         if message.message == "slow":
             await asyncio.sleep(float(arg))
             return Outcome(reply_message="line", reply={"text": "SLOW DONE"})
+        if message.message == "late":
+            outcome = Outcome(reply_message="line", close=True)
+
+            async def reply_from_the_store_step(store):
+                outcome.reply = {"text": f"LATE {arg}"}
+
+            outcome.store = reply_from_the_store_step
+            self.late.append(weakref.ref(outcome))
+            return outcome
         if message.message == "refuse":
             raise FrameError("the argument is not acceptable", path="line -> arg", found=arg)
         if message.message == "fail":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 import pytest
@@ -57,6 +58,23 @@ async def test_store_commits_before_the_reply_and_the_exchange_is_logged(start_e
     assert (entry["recv"], entry["send"], entry["recv_len"], entry["send_len"]) == (b"KEEP hello", b"OK\n", 10, 3)
     assert entry["port"] == gateway.port("echo") and entry["ip"] == "127.0.0.1"
     assert entry["datetime"] == local_string(clock_value, tz_from_offset(32400)) == "2025-12-18 12:00:00"
+
+
+async def test_a_store_step_that_sets_its_outcomes_reply_leaves_no_reference_cycle(start_echo, echo_plugin):
+    # the step refers to its outcome and the outcome to the step: unless the runtime drops the step once it ran,
+    # the outcome (and the message and session with it) lives until the garbage collector runs
+    gateway = await start_echo()
+    gc.disable()
+    try:
+        reader, writer = await connect(gateway.port("echo"))
+        writer.write(b"LATE hello\n")
+        assert await read_until_closed(reader) == b"LATE hello\n"
+        writer.close()
+        await eventually(lambda: echo_plugin.closed == ["done"])
+        assert len(echo_plugin.late) == 1
+        await eventually(lambda: echo_plugin.late[0]() is None)
+    finally:
+        gc.enable()
 
 
 async def test_store_failure_means_no_reply_and_a_closed_connection(start_echo, echo_plugin, caplog):

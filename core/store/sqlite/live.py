@@ -138,8 +138,11 @@ class LiveMethods(SQLiteBackend):
         return result
 
     def _hand_over(self, rows: list[Row]) -> None:
+        followers = self._live_followers()
+        if not followers:
+            return  # no live subscriber in this process: not even the running loop to look up
         running = asyncio.get_running_loop()
-        for follower in list(self._live_followers()):
+        for follower in list(followers):
             if follower.loop is running:
                 follower.hand(rows)
             else:
